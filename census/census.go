@@ -1,0 +1,321 @@
+// Package census walks /proc once and records, for every process, what the
+// limit families need: identity (pid, comm, uids), namespaces, cgroups,
+// thread count and the file descriptors that hold kernel objects (inotify
+// instances and their watches, fifos under a runtime's fifo directory).
+// Every limit reads the same census, so a check costs one /proc walk however
+// many limits there are.
+package census
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/enospc/enospc/host"
+)
+
+// Process is one process (thread group) of the host.
+type Process struct {
+	PID     int
+	Comm    string
+	UID     int // real uid, as seen from the reader's user namespace
+	EUID    int // effective uid; inotify instances are charged to it
+	Threads int
+	// UserNS and MntNS are the inode numbers of the process's user and
+	// mount namespaces, 0 when unknown.
+	UserNS, MntNS uint64
+	Cgroups       []CgroupMembership
+	// FDs is the number of open file descriptors; FDErr is set when the fd
+	// directory could not be read (another user's process, without root).
+	FDs   int
+	FDErr error
+	// InotifyInstances and InotifyWatches count the inotify fds of the
+	// process and the watches they hold.
+	InotifyInstances int
+	InotifyWatches   int
+	// Fifos lists fd targets under Options.FifoDirs.
+	Fifos []string
+}
+
+// CgroupMembership is one line of /proc/PID/cgroup.
+type CgroupMembership struct {
+	Hierarchy   int
+	Controllers []string // empty for the cgroup v2 line
+	Path        string
+}
+
+// Census is the result of one walk over /proc.
+type Census struct {
+	Processes []Process
+	// Tasks is the number of threads on the host, the sum over processes.
+	Tasks int
+	// InitUserNS is the inode of the initial user namespace (that of pid 1),
+	// 0 when unknown.
+	InitUserNS uint64
+	// UserNSOwner maps a user namespace to the uid, in its parent namespace,
+	// of the user that created it. Known only on a live host.
+	UserNSOwner map[uint64]int
+	// FDUnreadable counts processes whose fds could not be read.
+	FDUnreadable int
+}
+
+// Options select what the walk records beyond the basics.
+type Options struct {
+	// FifoDirs are host paths; fd targets below them are kept in
+	// Process.Fifos.
+	FifoDirs []string
+	// Live enables namespace ioctls on the running kernel.
+	Live bool
+}
+
+// Take walks <proc> once. Processes that exit during the walk are skipped.
+// An error is returned only when <proc> itself cannot be listed.
+func Take(ctx context.Context, h *host.Host, opts Options) (*Census, error) {
+	entries, err := os.ReadDir(h.Proc)
+	if err != nil {
+		return nil, err
+	}
+	c := &Census{UserNSOwner: map[uint64]int{}}
+	if ino, err := nsInode(h.ProcPath("1", "ns", "user")); err == nil {
+		c.InitUserNS = ino
+	}
+	var w walker
+	for _, e := range entries {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		p, ok := w.process(h, pid, opts)
+		if !ok {
+			continue
+		}
+		if p.FDErr != nil {
+			c.FDUnreadable++
+		}
+		c.Tasks += p.Threads
+		if opts.Live && p.UserNS != 0 && p.UserNS != c.InitUserNS {
+			if _, seen := c.UserNSOwner[p.UserNS]; !seen {
+				if uid, err := userNSOwner(h.ProcPath(strconv.Itoa(pid), "ns", "user")); err == nil {
+					c.UserNSOwner[p.UserNS] = uid
+				}
+			}
+		}
+		c.Processes = append(c.Processes, p)
+	}
+	sort.Slice(c.Processes, func(i, j int) bool { return c.Processes[i].PID < c.Processes[j].PID })
+	return c, nil
+}
+
+// ChargedUID is the uid in the initial user namespace that the kernel's
+// per-user counters (ucounts) charge for this process: its own uid in the
+// initial namespace, or the owner of its user namespace otherwise.
+func (c *Census) ChargedUID(p *Process) int {
+	if c.InitUserNS == 0 || p.UserNS == 0 || p.UserNS == c.InitUserNS {
+		return p.EUID
+	}
+	if uid, ok := c.UserNSOwner[p.UserNS]; ok {
+		return uid
+	}
+	return p.EUID
+}
+
+type walker struct {
+	buf []byte
+}
+
+func (w *walker) read(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	w.buf = w.buf[:0]
+	for {
+		if len(w.buf) == cap(w.buf) {
+			if len(w.buf) >= host.MaxPseudoFile {
+				return nil, errors.New("file too large")
+			}
+			w.buf = append(w.buf, 0)[:len(w.buf)]
+		}
+		n, err := f.Read(w.buf[len(w.buf):cap(w.buf)])
+		w.buf = w.buf[:len(w.buf)+n]
+		if err == io.EOF {
+			return w.buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+func (w *walker) process(h *host.Host, pid int, opts Options) (Process, bool) {
+	dir := h.ProcPath(strconv.Itoa(pid))
+	status, err := w.read(dir + "/status")
+	if err != nil {
+		return Process{}, false
+	}
+	p := parseStatus(status)
+	p.PID = pid
+	if cg, err := w.read(dir + "/cgroup"); err == nil {
+		p.Cgroups = parseCgroup(cg)
+	}
+	p.UserNS, _ = nsInode(dir + "/ns/user")
+	p.MntNS, _ = nsInode(dir + "/ns/mnt")
+	w.fds(dir, &p, opts)
+	return p, true
+}
+
+func (w *walker) fds(dir string, p *Process, opts Options) {
+	f, err := os.Open(dir + "/fd")
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			p.FDErr = err
+		}
+		return
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		p.FDErr = err
+		return
+	}
+	p.FDs = len(names)
+	for _, fd := range names {
+		target, err := os.Readlink(dir + "/fd/" + fd)
+		if err != nil {
+			continue
+		}
+		if target == "anon_inode:inotify" {
+			p.InotifyInstances++
+			if info, err := w.read(dir + "/fdinfo/" + fd); err == nil {
+				p.InotifyWatches += countInotifyWatches(info)
+			}
+			continue
+		}
+		for _, d := range opts.FifoDirs {
+			if strings.HasPrefix(target, d+"/") {
+				p.Fifos = append(p.Fifos, target)
+				break
+			}
+		}
+	}
+}
+
+// parseStatus reads Name, Uid and Threads from /proc/PID/status.
+func parseStatus(b []byte) Process {
+	var p Process
+	for len(b) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			line, b = b, nil
+		}
+		k, v, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch string(k) {
+		case "Name":
+			p.Comm = strings.TrimSpace(string(v))
+		case "Uid":
+			f := strings.Fields(string(v))
+			if len(f) >= 2 {
+				p.UID, _ = strconv.Atoi(f[0])
+				p.EUID, _ = strconv.Atoi(f[1])
+			}
+		case "Threads":
+			p.Threads, _ = strconv.Atoi(strings.TrimSpace(string(v)))
+		}
+	}
+	return p
+}
+
+// parseCgroup parses /proc/PID/cgroup: "hierarchy-ID:controller-list:path".
+func parseCgroup(b []byte) []CgroupMembership {
+	var out []CgroupMembership
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		id, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		ctrls, path, ok := strings.Cut(rest, ":")
+		if !ok {
+			continue
+		}
+		h, err := strconv.Atoi(id)
+		if err != nil {
+			continue
+		}
+		m := CgroupMembership{Hierarchy: h, Path: path}
+		if ctrls != "" {
+			m.Controllers = strings.Split(ctrls, ",")
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// countInotifyWatches counts the "inotify wd:" lines of an inotify fd's
+// fdinfo, one per watch.
+func countInotifyWatches(b []byte) int {
+	n := 0
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		var line []byte
+		if i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			line, b = b, nil
+		}
+		if bytes.HasPrefix(line, []byte("inotify wd:")) {
+			n++
+		}
+	}
+	return n
+}
+
+// nsInode reads a namespace link ("user:[4026531837]") and returns the inode.
+func nsInode(path string) (uint64, error) {
+	t, err := os.Readlink(path)
+	if err != nil {
+		return 0, err
+	}
+	return parseNSLink(t)
+}
+
+func parseNSLink(t string) (uint64, error) {
+	i := strings.IndexByte(t, '[')
+	if i < 0 || !strings.HasSuffix(t, "]") {
+		return 0, errors.New("not a namespace link: " + t)
+	}
+	return strconv.ParseUint(t[i+1:len(t)-1], 10, 64)
+}
+
+// ControllerPath returns the process's cgroup path in the hierarchy that
+// has the controller, or in the v2 hierarchy when controller is "".
+func (p *Process) ControllerPath(controller string) (string, bool) {
+	for _, m := range p.Cgroups {
+		if controller == "" && m.Hierarchy == 0 {
+			return m.Path, true
+		}
+		for _, c := range m.Controllers {
+			if c == controller {
+				return m.Path, true
+			}
+		}
+	}
+	return "", false
+}

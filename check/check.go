@@ -1,0 +1,177 @@
+// Package check takes the read-only snapshot behind `enospc check`: one
+// census of /proc, then every family of the catalog, graded and sorted
+// worst first.
+package check
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/enospc/enospc/census"
+	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits"
+)
+
+// Report is the JSON document of `enospc check -o json`.
+type Report struct {
+	Host     string         `json:"host"`
+	Kernel   string         `json:"kernel"`
+	Time     time.Time      `json:"time"`
+	Findings []limits.Usage `json:"findings"`
+}
+
+// Options tune a check.
+type Options struct {
+	Thresholds limits.Thresholds
+	// ContainerdState and FifoDir are host paths; empty means containerd's
+	// defaults, /run/containerd and /run/containerd/fifo.
+	ContainerdState string
+	FifoDir         string
+	// Only restricts the report to these limit IDs; empty means all.
+	Only []string
+}
+
+// Run takes the snapshot.
+func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
+	if opts.Thresholds == (limits.Thresholds{}) {
+		opts.Thresholds = limits.DefaultThresholds
+	}
+	if opts.Thresholds.Warn <= 0 || opts.Thresholds.Crit <= 0 || opts.Thresholds.Warn > opts.Thresholds.Crit {
+		return nil, fmt.Errorf("thresholds: want 0 < warn <= crit, have warn %g crit %g", opts.Thresholds.Warn, opts.Thresholds.Crit)
+	}
+	if opts.FifoDir == "" {
+		opts.FifoDir = "/run/containerd/fifo"
+	}
+	if opts.ContainerdState == "" {
+		opts.ContainerdState = "/run/containerd"
+	}
+	if _, err := os.Stat(h.Proc); err != nil {
+		return nil, fmt.Errorf("procfs: %w", err)
+	}
+	live := h.Live()
+	env := &limits.Env{
+		Ctx:             ctx,
+		Host:            h,
+		Thresholds:      opts.Thresholds,
+		Live:            live,
+		Root:            os.Geteuid() == 0,
+		ContainerdState: opts.ContainerdState,
+		FifoDir:         opts.FifoDir,
+	}
+	env.Census, env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+
+	want := map[string]bool{}
+	for _, id := range opts.Only {
+		if _, ok := limits.Lookup(id); !ok {
+			return nil, fmt.Errorf("unknown limit %q", id)
+		}
+		want[id] = true
+	}
+	fams := limits.Catalog()
+	results := make([][]limits.Usage, len(fams))
+	var wg sync.WaitGroup
+	for i, f := range fams {
+		if len(want) > 0 && !familyWanted(f, want) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = readFamily(env, f)
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+
+	rep := &Report{Host: h.Hostname(), Kernel: h.KernelRelease(), Time: h.Now().UTC(), Findings: []limits.Usage{}}
+	for _, rows := range results {
+		for _, u := range rows {
+			if len(want) > 0 && !want[u.Limit] {
+				continue
+			}
+			u.Grade(opts.Thresholds)
+			if u.Consumers == nil {
+				u.Consumers = []limits.Consumer{}
+			}
+			u.Remedy = []string{}
+			if u.Severity == limits.Warning || u.Severity == limits.Critical {
+				if l, ok := limits.Lookup(u.Limit); ok {
+					u.Remedy = l.Remedy(u)
+				}
+			}
+			rep.Findings = append(rep.Findings, u)
+		}
+	}
+	Sort(rep.Findings)
+	return rep, nil
+}
+
+func familyWanted(f limits.Family, want map[string]bool) bool {
+	for _, l := range f.Limits {
+		if want[l.ID] {
+			return true
+		}
+	}
+	return false
+}
+
+// readFamily runs one family's Read, turning a panic in it into unknown
+// rows so that one broken reader cannot take the whole check down.
+func readFamily(env *limits.Env, f limits.Family) (rows []limits.Usage) {
+	defer func() {
+		if r := recover(); r != nil {
+			rows = nil
+			for _, l := range f.Limits {
+				rows = append(rows, limits.Usage{Limit: l.ID, Scope: "all", Unit: l.Unit, Severity: limits.Unknown,
+					Reason: fmt.Sprintf("internal error reading %s: %v", f.Name, r)})
+			}
+		}
+	}()
+	return f.Read(env)
+}
+
+// Sort orders findings worst first: by severity, then by how close to its
+// max a row is, then by limit and scope for a stable output.
+func Sort(fs []limits.Usage) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := fs[i], fs[j]
+		if a.Severity != b.Severity {
+			return a.Severity > b.Severity
+		}
+		if ra, rb := a.Ratio(), b.Ratio(); ra != rb {
+			return ra > rb
+		}
+		if a.Limit != b.Limit {
+			return a.Limit < b.Limit
+		}
+		return a.Scope < b.Scope
+	})
+}
+
+// ExitCode is the monitoring-plugin status of a report: 0 all ok, 1 some
+// warning, 2 some critical, 3 some unknown and nothing worse.
+func ExitCode(fs []limits.Usage) int {
+	worst := 0
+	for _, f := range fs {
+		switch f.Severity {
+		case limits.Critical:
+			return 2
+		case limits.Warning:
+			worst = 1
+		case limits.Unknown:
+			if worst == 0 {
+				worst = 3
+			}
+		}
+	}
+	return worst
+}

@@ -1,0 +1,217 @@
+// Package host is a rooted, read-only view of a Linux host: its procfs, its
+// sysfs and its root filesystem, each at a path of the caller's choosing. The
+// same code reads the running kernel (/proc, /sys, /), a host mounted into a
+// DaemonSet pod (/host/proc, /host/sys, /host) and fixture trees in tests.
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxPseudoFile bounds how much of one pseudo-file is read. /proc and /sys
+// report a size of 0 or 4096 whatever their content, so files are read until
+// EOF; the bound keeps a malicious or broken file from exhausting memory.
+const MaxPseudoFile = 64 << 20
+
+// ErrTimeout is returned by Host.Statfs when the filesystem did not answer
+// in time (a dead NFS server, a hung FUSE daemon).
+var ErrTimeout = errors.New("timed out")
+
+// Statfs is what enospc needs from statfs(2).
+type Statfs struct {
+	Type        int64
+	BlockSize   int64
+	Blocks      uint64
+	BlocksFree  uint64
+	BlocksAvail uint64
+	Files       uint64
+	FilesFree   uint64
+}
+
+// Host is where enospc reads from. The zero value is not useful: use New.
+type Host struct {
+	// Proc, Sys and Root are the host's procfs, sysfs and root directory.
+	Proc, Sys, Root string
+	// StatfsFunc performs statfs(2); tests replace it to serve fixture
+	// numbers for fixture trees.
+	StatfsFunc func(path string) (Statfs, error)
+	// StatfsTimeout bounds each statfs call.
+	StatfsTimeout time.Duration
+	// Now is the clock; tests replace it for golden output.
+	Now func() time.Time
+}
+
+// New returns a Host on the given paths that reads the running kernel.
+func New(proc, sys, root string) *Host {
+	return &Host{
+		Proc:          filepath.Clean(proc),
+		Sys:           filepath.Clean(sys),
+		Root:          filepath.Clean(root),
+		StatfsFunc:    statfs,
+		StatfsTimeout: 2 * time.Second,
+		Now:           time.Now,
+	}
+}
+
+// ProcPath joins elem under the procfs root.
+func (h *Host) ProcPath(elem ...string) string {
+	return filepath.Join(append([]string{h.Proc}, elem...)...)
+}
+
+// SysPath joins elem under the sysfs root.
+func (h *Host) SysPath(elem ...string) string {
+	return filepath.Join(append([]string{h.Sys}, elem...)...)
+}
+
+// RootPath maps an absolute host path (as it appears in mountinfo or in a
+// process's fd links) to a path readable from here.
+func (h *Host) RootPath(p string) string {
+	return filepath.Join(h.Root, p)
+}
+
+// ReadFile reads a whole file, up to MaxPseudoFile bytes, ignoring the size
+// that stat reports.
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	n, err := buf.ReadFrom(io.LimitReader(f, MaxPseudoFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if n > MaxPseudoFile {
+		return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxPseudoFile)
+	}
+	return buf.Bytes(), nil
+}
+
+// ReadProc reads a file under the procfs root.
+func (h *Host) ReadProc(elem ...string) ([]byte, error) {
+	return ReadFile(h.ProcPath(elem...))
+}
+
+// ReadSys reads a file under the sysfs root.
+func (h *Host) ReadSys(elem ...string) ([]byte, error) {
+	return ReadFile(h.SysPath(elem...))
+}
+
+// Sysctl reads a sysctl by its dotted name (kernel.keys.maxkeys) from
+// <proc>/sys and returns its content without the trailing newline.
+func (h *Host) Sysctl(name string) (string, error) {
+	b, err := h.ReadProc(append([]string{"sys"}, strings.Split(name, ".")...)...)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// SysctlInt reads a sysctl holding one integer.
+func (h *Host) SysctlInt(name string) (int64, error) {
+	s, err := h.Sysctl(name)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("sysctl %s: %w", name, err)
+	}
+	return v, nil
+}
+
+// Hostname is the host's name from <proc>/sys/kernel/hostname.
+func (h *Host) Hostname() string {
+	s, err := h.Sysctl("kernel.hostname")
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// KernelRelease is the running kernel's release from <proc>/sys/kernel/osrelease.
+func (h *Host) KernelRelease() string {
+	s, err := h.Sysctl("kernel.osrelease")
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// Live reports whether Proc is the procfs of the kernel this process runs
+// on, so that actions on the running kernel (reading /proc/keys as another
+// uid, namespace ioctls) are meaningful. Fixture trees are not live.
+func (h *Host) Live() bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(h.Proc, &st); err != nil || st.Type != unix.PROC_SUPER_MAGIC {
+		return false
+	}
+	var self, host unix.Stat_t
+	if unix.Stat("/proc/self/ns/pid", &self) != nil {
+		return false
+	}
+	if unix.Stat(h.ProcPath("self", "ns", "pid"), &host) != nil {
+		// A procfs of another pid namespace (hostPID pods see the host's
+		// procfs, whose "self" is us as well); absent "self" means it is
+		// not ours to act on.
+		return false
+	}
+	return self.Ino == host.Ino
+}
+
+// Statfs runs statfs on path, giving up after h.StatfsTimeout. A
+// statfs on a dead NFS mount blocks in the kernel, so the call runs in its own
+// goroutine, which is abandoned on timeout.
+func (h *Host) Statfs(ctx context.Context, path string) (Statfs, error) {
+	type result struct {
+		st  Statfs
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		st, err := h.StatfsFunc(path)
+		ch <- result{st, err}
+	}()
+	timeout := h.StatfsTimeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.st, r.err
+	case <-t.C:
+		return Statfs{}, fmt.Errorf("statfs %s: %w after %s", path, ErrTimeout, timeout)
+	case <-ctx.Done():
+		return Statfs{}, fmt.Errorf("statfs %s: %w", path, ctx.Err())
+	}
+}
+
+func statfs(path string) (Statfs, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return Statfs{}, fmt.Errorf("statfs %s: %w", path, err)
+	}
+	return Statfs{
+		Type:        int64(st.Type),
+		BlockSize:   int64(st.Bsize),
+		Blocks:      st.Blocks,
+		BlocksFree:  st.Bfree,
+		BlocksAvail: st.Bavail,
+		Files:       st.Files,
+		FilesFree:   st.Ffree,
+	}, nil
+}

@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/enospc/enospc/check"
+	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits"
+)
+
+func newCheckCmd(newHost func() *host.Host) *cobra.Command {
+	var (
+		output          string
+		warn, crit      float64
+		all             bool
+		only            []string
+		statfsTimeout   time.Duration
+		timeout         time.Duration
+		containerdState string
+		fifoDir         string
+	)
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Snapshot every hidden limit: used, max, severity, holders, fix",
+		Long: `check reads every limit in the catalog once, read-only, and prints the rows
+worst first. Exit status: 0 all ok, 1 some warning, 2 some critical, 3 some
+unknown and nothing worse (the monitoring-plugin convention); 3 as well when
+the check itself cannot run.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch output {
+			case "table", "json", "npd":
+			default:
+				return &exitError{3, fmt.Errorf("-o %q: want table, json or npd", output)}
+			}
+			h := newHost()
+			if statfsTimeout > 0 {
+				h.StatfsTimeout = statfsTimeout
+			}
+			ctx := cmd.Context()
+			if timeout > 0 {
+				var cancel func()
+				ctx, cancel = contextWithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			rep, err := check.Run(ctx, h, check.Options{
+				Thresholds:      limits.Thresholds{Warn: warn, Crit: crit},
+				ContainerdState: containerdState,
+				FifoDir:         fifoDir,
+				Only:            only,
+			})
+			if err != nil {
+				return &exitError{3, err}
+			}
+			out := cmd.OutOrStdout()
+			code := check.ExitCode(rep.Findings)
+			switch output {
+			case "json":
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(rep); err != nil {
+					return &exitError{3, err}
+				}
+			case "npd":
+				code = writeNPD(out, rep)
+			default:
+				writeTable(out, rep, tableOptions{all: all, color: colorWanted(out), root: os.Geteuid() == 0})
+			}
+			if code != 0 {
+				return &exitError{code: code}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&output, "output", "o", "table", "output format: table, json or npd (node-problem-detector custom plugin)")
+	f.Float64Var(&warn, "warn", limits.DefaultThresholds.Warn, "fraction of a limit's max at which a row is a warning")
+	f.Float64Var(&crit, "crit", limits.DefaultThresholds.Crit, "fraction of a limit's max at which a row is critical")
+	f.BoolVar(&all, "all", false, "table: show every ok row, not only the fullest one of each limit")
+	f.StringSliceVar(&only, "only", nil, "check only these limit IDs (comma separated)")
+	f.DurationVar(&statfsTimeout, "statfs-timeout", 2*time.Second, "give up on a filesystem that does not answer statfs in this time (dead NFS)")
+	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on the whole check after this long")
+	f.StringVar(&containerdState, "containerd-state", "/run/containerd", "containerd's state directory (host path)")
+	f.StringVar(&fifoDir, "fifo-dir", "/run/containerd/fifo", "the fifo directory of containerd's clients (host path)")
+	return cmd
+}
+
+func colorWanted(w io.Writer) bool {
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// writeNPD speaks node-problem-detector's custom plugin protocol: exit 0
+// OK, 1 problem, 2 unknown; stdout one line of at most 80 characters.
+func writeNPD(w io.Writer, rep *check.Report) int {
+	var worst *limits.Usage
+	if len(rep.Findings) > 0 {
+		worst = &rep.Findings[0]
+	}
+	msg, code := "all hidden limits ok", 0
+	switch {
+	case worst == nil:
+		msg, code = "no limits read", 2
+	case worst.Severity == limits.Critical || worst.Severity == limits.Warning:
+		msg = fmt.Sprintf("%s %s %s: %s of %s", worst.Severity, worst.Limit, worst.Scope, human(worst.Used, worst.Unit), human(worst.Max, worst.Unit))
+		code = 1
+	case worst.Severity == limits.Unknown:
+		msg, code = fmt.Sprintf("unknown %s %s: %s", worst.Limit, worst.Scope, worst.Reason), 2
+	}
+	if r := []rune(msg); len(r) > 80 {
+		msg = string(r[:80])
+	}
+	fmt.Fprintln(w, msg)
+	return code
+}
+
+type tableOptions struct {
+	all, color, root bool
+}
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiRed    = "\x1b[1;31m"
+	ansiYellow = "\x1b[33m"
+	ansiMag    = "\x1b[35m"
+	ansiGreen  = "\x1b[32m"
+	ansiDim    = "\x1b[2m"
+)
+
+func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
+	paint := func(code, s string) string {
+		if !o.color {
+			return s
+		}
+		return code + s + ansiReset
+	}
+	fmt.Fprintf(w, "enospc check  host %s  kernel %s  %s\n\n", rep.Host, rep.Kernel, rep.Time.Format(time.RFC3339))
+	shownOK := map[string]bool{}
+	var rows []limits.Usage
+	hidden := 0
+	for _, f := range rep.Findings {
+		// Findings are sorted worst first, so the first ok row of a limit
+		// is its fullest.
+		if f.Severity == limits.OK && !o.all {
+			if shownOK[f.Limit] {
+				hidden++
+				continue
+			}
+			shownOK[f.Limit] = true
+		}
+		rows = append(rows, f)
+	}
+	scopeW := 5
+	for _, f := range rows {
+		scopeW = max(scopeW, min(len(f.Scope), 48))
+	}
+	fmt.Fprintf(w, "%-8s  %-17s  %-*s  %10s  %10s  %6s  %s\n", "SEVERITY", "LIMIT", scopeW, "SCOPE", "USED", "MAX", "USE%", "HOLDERS")
+	needRoot := false
+	for _, f := range rows {
+		sev := f.Severity.String()
+		color := map[limits.Severity]string{limits.Critical: ansiRed, limits.Warning: ansiYellow, limits.Unknown: ansiMag, limits.OK: ansiGreen}[f.Severity]
+		pct := "-"
+		used, mx := human(f.Used, f.Unit), human(f.Max, f.Unit)
+		if f.Max > 0 {
+			pct = fmt.Sprintf("%.1f", 100*f.Ratio())
+		}
+		if f.Severity == limits.Unknown && f.Max == 0 {
+			used, mx = "?", "?"
+		}
+		scope := f.Scope
+		if len(scope) > scopeW {
+			scope = "…" + scope[len(scope)-scopeW+1:]
+		}
+		mark := ""
+		if f.NeedsRoot && !o.root {
+			mark = "*"
+			needRoot = true
+		}
+		fmt.Fprintf(w, "%s  %-17s  %-*s  %10s  %10s  %6s  %s\n",
+			paint(color, fmt.Sprintf("%-8s", sev)), f.Limit+mark, scopeW, scope, used, mx, pct, holders(f))
+		if f.Reason != "" && f.Severity != limits.OK {
+			fmt.Fprintf(w, "          %s\n", paint(ansiDim, f.Reason))
+		}
+		for _, r := range f.Remedy {
+			fmt.Fprintf(w, "          → %s\n", r)
+		}
+	}
+	if hidden > 0 {
+		fmt.Fprintf(w, "\n%d more ok rows not shown (--all shows them)\n", hidden)
+	}
+	if needRoot {
+		fmt.Fprintln(w, "\n* incomplete without root: other users' processes and keys cannot be read; run as root for every holder")
+	}
+}
+
+// holders summarises a row's consumers in one short cell.
+func holders(f limits.Usage) string {
+	if len(f.Consumers) == 0 {
+		return ""
+	}
+	total := max(f.ConsumersTotal, len(f.Consumers))
+	var parts []string
+	for i, c := range f.Consumers {
+		if i == 3 {
+			break
+		}
+		switch {
+		case c.PID != 0:
+			parts = append(parts, fmt.Sprintf("%s[%d] %d", c.Comm, c.PID, c.Count))
+		case c.Name != "":
+			parts = append(parts, c.Name)
+		}
+	}
+	s := strings.Join(parts, ", ")
+	if total > len(parts) {
+		s = fmt.Sprintf("%d: %s, …", total, s)
+	}
+	if r := []rune(s); len(r) > 90 {
+		s = string(r[:89]) + "…"
+	}
+	return s
+}
+
+// human prints a number in its unit: bytes in binary units, counts with
+// k/M suffixes above a million.
+func human(v int64, unit string) string {
+	if unit == "bytes" && v >= 1<<10 {
+		const units = "KMGTPE"
+		f := float64(v)
+		i := -1
+		for f >= 1024 && i < len(units)-1 {
+			f /= 1024
+			i++
+		}
+		return fmt.Sprintf("%.1f%ci", f, units[i])
+	}
+	if v >= 10_000_000 {
+		return fmt.Sprintf("%.1fM", float64(v)/1e6)
+	}
+	return fmt.Sprintf("%d", v)
+}

@@ -1,0 +1,90 @@
+// Package cli is enospc's command line: one file per subcommand, each a thin
+// shell around one library call.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/enospc/enospc/host"
+)
+
+// Config carries what tests substitute; the zero value is production.
+type Config struct {
+	// HostHook, when set, adjusts the Host built from the flags (tests
+	// serve fixture statfs numbers and a fixed clock through it).
+	HostHook func(*host.Host)
+}
+
+// exitError carries an exit status through cobra.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// Run runs enospc with args and returns the process exit status.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return RunWith(ctx, args, stdout, stderr, Config{})
+}
+
+// RunWith is Run with test substitutions.
+func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, cfg Config) int {
+	root := newRoot(cfg)
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintln(stderr, "enospc:", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintln(stderr, "enospc:", err)
+	return 1
+}
+
+type rootFlags struct {
+	proc, sys, root string
+}
+
+func newRoot(cfg Config) *cobra.Command {
+	var rf rootFlags
+	cmd := &cobra.Command{
+		Use:   "enospc",
+		Short: "Find the hidden kernel limit behind \"no space left on device\"",
+		Long: `enospc finds which hidden kernel limit makes a container host fail with
+"no space left on device" or "disk quota exceeded" while df shows free space:
+the keyring quota, inodes, inotify watches, memory cgroup ids, pids, mounts,
+file handles and leaked runtime state. It names the holder and the fix.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	cmd.PersistentFlags().StringVar(&rf.proc, "proc", "/proc", "procfs of the host to inspect (/host/proc in a pod)")
+	cmd.PersistentFlags().StringVar(&rf.sys, "sys", "/sys", "sysfs of the host to inspect")
+	cmd.PersistentFlags().StringVar(&rf.root, "root", "/", "root filesystem of the host; mount points and runtime paths are resolved under it")
+	newHost := func() *host.Host {
+		h := host.New(rf.proc, rf.sys, rf.root)
+		if cfg.HostHook != nil {
+			cfg.HostHook(h)
+		}
+		return h
+	}
+	cmd.AddCommand(newCheckCmd(newHost))
+	return cmd
+}

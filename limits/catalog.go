@@ -1,0 +1,69 @@
+package limits
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+)
+
+// Catalog is every family, registered in one place.
+func Catalog() []Family {
+	return []Family{
+		filesystemsFamily,
+		keysFamily,
+		inotifyFamily,
+		cgroupsFamily,
+		processesFamily,
+		filesFamily,
+		mountsFamily,
+		leaksFamily,
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[a-z]+(\.[a-z_]+)*$`)
+
+// Validate rejects a malformed catalog: duplicate or malformed IDs,
+// limits without title, doc, unit, error signatures or remedy.
+func Validate(fams []Family) error {
+	var errs []error
+	seen := map[string]bool{}
+	for _, f := range fams {
+		if f.Name == "" || f.Read == nil {
+			errs = append(errs, fmt.Errorf("family %q: needs a name and a Read", f.Name))
+		}
+		if len(f.Limits) == 0 {
+			errs = append(errs, fmt.Errorf("family %q: no limits", f.Name))
+		}
+		for _, l := range f.Limits {
+			if !idPattern.MatchString(l.ID) {
+				errs = append(errs, fmt.Errorf("limit %q: malformed id", l.ID))
+			}
+			if seen[l.ID] {
+				errs = append(errs, fmt.Errorf("limit %q: duplicate id", l.ID))
+			}
+			seen[l.ID] = true
+			if l.Title == "" || l.Doc == "" || l.Unit == "" {
+				errs = append(errs, fmt.Errorf("limit %q: needs title, doc and unit", l.ID))
+			}
+			if len(l.Signatures) == 0 {
+				errs = append(errs, fmt.Errorf("limit %q: no error signatures", l.ID))
+			}
+			if l.Remedy == nil {
+				errs = append(errs, fmt.Errorf("limit %q: no remedy", l.ID))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Lookup finds a limit by ID.
+func Lookup(id string) (Limit, bool) {
+	for _, f := range Catalog() {
+		for _, l := range f.Limits {
+			if l.ID == id {
+				return l, true
+			}
+		}
+	}
+	return Limit{}, false
+}

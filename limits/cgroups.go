@@ -1,0 +1,356 @@
+package limits
+
+// Cgroup ids, hierarchy limits and dying cgroups (Documentation/admin-guide/cgroup-v2.rst,
+// cgroup-v1/memory.rst).
+//
+// Every memory cgroup takes an id from a 16-bit space (MEM_CGROUP_ID_MAX,
+// 65535) that the kernel also stores in swap records. A removed cgroup keeps
+// its id while it still owns charged pages (page cache, kernel memory): it
+// is "dying", invisible in /sys/fs/cgroup yet counted in /proc/cgroups.
+// When ids run out, mkdir in the memory hierarchy fails with ENOSPC:
+//
+//	mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod...: no space left on device
+//
+// Kernels before 4.3 leaked ids for good once kmem accounting was enabled on
+// a cgroup (runc and kubelet enabled it), which is why nodes of that era
+// needed cgroup.memory=nokmem or runc built with the nokmem tag.
+//
+// cgroup v2 adds per-subtree limits: cgroup.max.descendants and
+// cgroup.max.depth; past them mkdir fails with EAGAIN, "resource temporarily
+// unavailable". nr_dying_descendants in cgroup.stat counts dying cgroups.
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/prometheus/procfs"
+)
+
+// memcgIDMax is the number of memory cgroup ids (MEM_CGROUP_ID_MAX).
+const memcgIDMax = 65535
+
+var cgroupsFamily = Family{
+	Name: "cgroups",
+	Limits: []Limit{
+		{
+			ID:    "cgroups",
+			Title: "cgroup ids and hierarchy limits",
+			Unit:  "cgroups",
+			Doc: "Memory cgroup ids in use (live and dying) against the kernel's 65535, and, on cgroup v2, " +
+				"descendants and depth of subtrees with cgroup.max.descendants or cgroup.max.depth set.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`),
+				regexp.MustCompile(`(?i)failed to create (container|pod) cgroup.*no space left on device`),
+				regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/\S*: resource temporarily unavailable`),
+			},
+			Remedy: cgroupsRemedy,
+		},
+		{
+			ID:    "cgroups.dying",
+			Title: "dying memory cgroups",
+			Unit:  "cgroups",
+			Doc: "Removed memory cgroups that still hold charged memory and so keep their id. Thousands of " +
+				"them mean container churn outpaces reclaim, or on kernels before 4.3 with kmem accounting, a leak.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/memory/\S*: no space left on device`),
+			},
+			Remedy: dyingRemedy,
+		},
+	},
+	Read: readCgroups,
+}
+
+// cgroupHierarchy is a mounted cgroup hierarchy.
+type cgroupHierarchy struct {
+	MountPoint  string
+	V2          bool
+	Controllers []string
+}
+
+func (c cgroupHierarchy) has(ctrl string) bool {
+	for _, x := range c.Controllers {
+		if x == ctrl {
+			return true
+		}
+	}
+	return false
+}
+
+// cgroupHierarchies lists the host's cgroup mounts, one per hierarchy.
+func cgroupHierarchies(env *Env, mounts []Mount) []cgroupHierarchy {
+	var out []cgroupHierarchy
+	seen := map[string]bool{}
+	for _, m := range mounts {
+		switch m.FSType {
+		case "cgroup":
+			var ctrls []string
+			for _, o := range strings.Split(m.Super, ",") {
+				switch o {
+				case "rw", "ro", "relatime", "noatime", "nosuid", "nodev", "noexec", "clone_children", "noprefix", "xattr", "cpuset_v2_mode", "favordynmods":
+					continue
+				}
+				if strings.HasPrefix(o, "release_agent=") {
+					continue
+				}
+				ctrls = append(ctrls, o)
+			}
+			key := strings.Join(ctrls, ",")
+			if seen[key] || m.Root != "/" {
+				continue
+			}
+			seen[key] = true
+			out = append(out, cgroupHierarchy{MountPoint: m.MountPoint, Controllers: ctrls})
+		case "cgroup2":
+			if seen["\x00v2"] || m.Root != "/" {
+				continue
+			}
+			seen["\x00v2"] = true
+			h := cgroupHierarchy{MountPoint: m.MountPoint, V2: true}
+			if b, err := os.ReadFile(env.Host.RootPath(filepath.Join(m.MountPoint, "cgroup.controllers"))); err == nil {
+				h.Controllers = strings.Fields(string(b))
+			}
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// walkCgroups calls fn for every cgroup directory under root (root
+// included), with its path relative to root ("/" for root) and its depth.
+func walkCgroups(root string, fn func(dir, rel string, depth int)) {
+	var walk func(dir, rel string, depth int)
+	walk = func(dir, rel string, depth int) {
+		fn(dir, rel, depth)
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range entries {
+			if e.IsDir() {
+				walk(filepath.Join(dir, e.Name()), filepath.Join(rel, e.Name()), depth+1)
+			}
+		}
+	}
+	walk(root, "/", 0)
+}
+
+// readCgroupInt reads a cgroup file holding a number or "max" (returned as -1).
+func readCgroupInt(path string) (int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "max" {
+		return -1, nil
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// parseFlatKeyed parses "key value" lines (cgroup.stat, pids.events).
+func parseFlatKeyed(b []byte) map[string]int64 {
+	out := map[string]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+func readCgroups(env *Env) []Usage {
+	var out []Usage
+	fs, err := procfs.NewFS(env.Host.Proc)
+	var sums []procfs.CgroupSummary
+	if err == nil {
+		sums, err = fs.CgroupSummarys()
+	}
+	if err != nil {
+		return []Usage{
+			unknown("cgroups", "memory cgroup ids", "cgroups", fmt.Errorf("read /proc/cgroups: %w", err)),
+			unknown("cgroups.dying", "memory", "cgroups", fmt.Errorf("read /proc/cgroups: %w", err)),
+		}
+	}
+	var mem *procfs.CgroupSummary
+	for i := range sums {
+		if sums[i].SubsysName == "memory" && sums[i].Enabled == 1 {
+			mem = &sums[i]
+		}
+	}
+	mounts, mountsErr := HostMounts(env.Host)
+	hier := cgroupHierarchies(env, mounts)
+	if mem != nil {
+		ids := Usage{Limit: "cgroups", Scope: "memory cgroup ids", Used: int64(mem.Cgroups), Max: memcgIDMax, Unit: "cgroups", Consumers: []Consumer{}}
+		out = append(out, ids, readDying(env, mem, hier, mountsErr))
+	}
+	for _, h := range hier {
+		if h.V2 {
+			out = append(out, readV2Limits(env, h)...)
+		}
+	}
+	return out
+}
+
+// readDying counts dying memory cgroups: on v1, /proc/cgroups' count minus
+// the directories that can still be seen; on v2, nr_dying_descendants.
+func readDying(env *Env, mem *procfs.CgroupSummary, hier []cgroupHierarchy, mountsErr error) Usage {
+	var memH *cgroupHierarchy
+	for i := range hier {
+		if (mem.Hierarchy != 0 && !hier[i].V2 && hier[i].has("memory")) || (mem.Hierarchy == 0 && hier[i].V2) {
+			memH = &hier[i]
+			break
+		}
+	}
+	if memH == nil {
+		err := fmt.Errorf("memory cgroup hierarchy is not mounted")
+		if mountsErr != nil {
+			err = mountsErr
+		}
+		return unknown("cgroups.dying", "memory", "cgroups", err)
+	}
+	root := env.Host.RootPath(memH.MountPoint)
+	u := Usage{Limit: "cgroups.dying", Scope: memH.MountPoint, Max: memcgIDMax, Unit: "cgroups", Consumers: []Consumer{}}
+	var visible int64
+	if memH.V2 {
+		b, err := os.ReadFile(filepath.Join(root, "cgroup.stat"))
+		if err != nil {
+			return unknown("cgroups.dying", memH.MountPoint, "cgroups", err)
+		}
+		u.Used = parseFlatKeyed(b)["nr_dying_descendants"]
+		visible = int64(mem.Cgroups) - u.Used
+	} else {
+		walkCgroups(root, func(string, string, int) { visible++ })
+		u.Used = max(int64(mem.Cgroups)-visible, 0)
+	}
+	// A leak signature whatever the id headroom: far more dying cgroups
+	// than live ones.
+	if u.Used >= 1000 && u.Used > 4*visible {
+		u.floor = Warning
+		u.Reason = fmt.Sprintf("%d dying memory cgroups against %d live ones", u.Used, visible)
+	}
+	if oldKmemKernel(env.Host.KernelRelease()) && u.Used > 0 {
+		u.floor = Warning
+		u.Reason = strings.TrimPrefix(u.Reason+"; kernel "+env.Host.KernelRelease()+" is older than 4.3: kmem accounting leaks memory cgroup ids", "; ")
+	}
+	return u
+}
+
+// oldKmemKernel reports whether release is a kernel before 4.3.
+func oldKmemKernel(release string) bool {
+	maj, rest, ok := strings.Cut(release, ".")
+	if !ok {
+		return false
+	}
+	mn := rest
+	if i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		mn = rest[:i]
+	}
+	a, err1 := strconv.Atoi(maj)
+	b, err2 := strconv.Atoi(mn)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return a < 4 || (a == 4 && b < 3)
+}
+
+// readV2Limits reports every v2 cgroup with cgroup.max.descendants or
+// cgroup.max.depth set.
+func readV2Limits(env *Env, h cgroupHierarchy) []Usage {
+	var out []Usage
+	root := env.Host.RootPath(h.MountPoint)
+	type lim struct {
+		dir, rel   string
+		depth      int
+		maxDepth   int64
+		deepest    int
+		descMax    int64
+		desc, dead int64
+	}
+	var limited []*lim
+	var stack []*lim
+	walkCgroups(root, func(dir, rel string, depth int) {
+		for len(stack) > 0 && !isUnder(rel, stack[len(stack)-1].rel) {
+			stack = stack[:len(stack)-1]
+		}
+		for _, l := range stack {
+			l.deepest = max(l.deepest, depth-l.depth)
+		}
+		md, err1 := readCgroupInt(filepath.Join(dir, "cgroup.max.descendants"))
+		mdep, err2 := readCgroupInt(filepath.Join(dir, "cgroup.max.depth"))
+		if (err1 == nil && md >= 0) || (err2 == nil && mdep >= 0) {
+			l := &lim{dir: dir, rel: rel, depth: depth, maxDepth: -1, descMax: -1}
+			if err1 == nil {
+				l.descMax = md
+			}
+			if err2 == nil {
+				l.maxDepth = mdep
+			}
+			if b, err := os.ReadFile(filepath.Join(dir, "cgroup.stat")); err == nil {
+				st := parseFlatKeyed(b)
+				l.desc, l.dead = st["nr_descendants"], st["nr_dying_descendants"]
+			}
+			limited = append(limited, l)
+			stack = append(stack, l)
+		}
+	})
+	for _, l := range limited {
+		p := filepath.Join(h.MountPoint, l.rel)
+		if l.descMax >= 0 {
+			u := Usage{Limit: "cgroups", Scope: p + " descendants", Used: l.desc, Max: l.descMax, Unit: "cgroups", Consumers: []Consumer{}}
+			if l.dead > 0 {
+				u.Reason = fmt.Sprintf("%d more dying descendants", l.dead)
+			}
+			out = append(out, u)
+		}
+		if l.maxDepth >= 0 {
+			out = append(out, Usage{Limit: "cgroups", Scope: p + " depth", Used: int64(l.deepest), Max: l.maxDepth, Unit: "levels", Consumers: []Consumer{}})
+		}
+	}
+	return out
+}
+
+func isUnder(rel, parent string) bool {
+	if parent == "/" {
+		return true
+	}
+	return rel == parent || strings.HasPrefix(rel, parent+"/")
+}
+
+func cgroupsRemedy(u Usage) []string {
+	if u.Scope == "memory cgroup ids" {
+		return []string{
+			"most ids held by dying cgroups (cgroups.dying) are freed by reclaiming their page cache: echo 1 > /proc/sys/vm/drop_caches (costly on a busy node)",
+			"remove leaked container cgroups and exited containers",
+			"on kernels before 4.3 only a reboot frees leaked ids: boot with cgroup.memory=nokmem, or use runc/kubelet built with the nokmem tag",
+		}
+	}
+	base := strings.TrimSuffix(strings.TrimSuffix(u.Scope, " descendants"), " depth")
+	file := "cgroup.max.descendants"
+	if strings.HasSuffix(u.Scope, " depth") {
+		file = "cgroup.max.depth"
+	}
+	return []string{
+		fmt.Sprintf("raise the subtree limit: echo N > %s/%s (or max)", base, file),
+		"remove empty cgroups left behind by exited containers in that subtree",
+	}
+}
+
+func dyingRemedy(u Usage) []string {
+	out := []string{
+		"dying cgroups are freed when their page cache is reclaimed: echo 1 > /proc/sys/vm/drop_caches on the node, at a quiet time",
+		"slow the churn: fewer short-lived containers or pods writing files they leave in the page cache",
+	}
+	if bytes.Contains([]byte(u.Reason), []byte("older than 4.3")) {
+		out = append(out, "this kernel leaks kmem-accounted ids until reboot: boot with cgroup.memory=nokmem or run runc and kubelet built with nokmem; upgrade the kernel")
+	}
+	return out
+}

@@ -1,0 +1,86 @@
+package limits
+
+// Open files, host-wide (Documentation/admin-guide/sysctl/fs.rst, file-max
+// and file-nr).
+//
+// /proc/sys/fs/file-nr holds three numbers: allocated file handles, free
+// allocated handles (always 0 since 2.6) and fs.file-max. Past file-max,
+// open(2) fails with ENFILE, "too many open files in system", and the
+// kernel logs "VFS: file-max limit N reached".
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+var filesFamily = Family{
+	Name: "files",
+	Limits: []Limit{{
+		ID:    "files",
+		Title: "open files on the host (fs.file-max)",
+		Unit:  "files",
+		Doc:   "File handles allocated by all processes against fs.file-max.",
+		Signatures: []*regexp.Regexp{
+			regexp.MustCompile(`(?i)too many open files in system`),
+			regexp.MustCompile(`(?i)\bENFILE\b`),
+			regexp.MustCompile(`(?i)VFS: file-max limit \d+ reached`),
+		},
+		Remedy: filesRemedy,
+	}},
+	Read: readFiles,
+}
+
+// FileNr is /proc/sys/fs/file-nr.
+type FileNr struct {
+	Allocated, Free, Max int64
+}
+
+func parseFileNr(r io.Reader) (FileNr, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 4096))
+	if err != nil {
+		return FileNr{}, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 3 {
+		return FileNr{}, fmt.Errorf("file-nr: want 3 fields, have %d", len(f))
+	}
+	var v [3]int64
+	for i := range f {
+		if v[i], err = strconv.ParseInt(f[i], 10, 64); err != nil {
+			return FileNr{}, fmt.Errorf("file-nr: %w", err)
+		}
+	}
+	return FileNr{v[0], v[1], v[2]}, nil
+}
+
+func readFiles(env *Env) []Usage {
+	b, err := env.Host.ReadProc("sys", "fs", "file-nr")
+	if err != nil {
+		return []Usage{unknown("files", "host", "files", err)}
+	}
+	nr, err := parseFileNr(bytes.NewReader(b))
+	if err != nil {
+		return []Usage{unknown("files", "host", "files", err)}
+	}
+	u := Usage{Limit: "files", Scope: "host", Used: nr.Allocated - nr.Free, Max: nr.Max, Unit: "files"}
+	if env.Census != nil {
+		var cs []Consumer
+		for _, p := range env.Census.Processes {
+			cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.FDs)})
+		}
+		u.Consumers, u.ConsumersTotal = top(cs, topConsumers)
+		u.NeedsRoot = env.Census.FDUnreadable > 0
+	}
+	return []Usage{u}
+}
+
+func filesRemedy(u Usage) []string {
+	return []string{
+		"find the process holding the most files (consumers) and whether it leaks descriptors",
+		fmt.Sprintf("raise the limit: sysctl -w fs.file-max=%d", u.Max*2),
+	}
+}

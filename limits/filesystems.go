@@ -1,0 +1,154 @@
+package limits
+
+// Blocks and inodes of every real filesystem (statfs(2)).
+//
+// `df -h` shows blocks; a filesystem is just as full when its inodes run
+// out, and tmpfs (/run, /dev/shm, container shm mounts) has a fixed
+// nr_inodes set at mount time. containerd#2421: a create/delete loop left one
+// fifo directory (4 inodes) per container in /run/containerd/fifo until /run
+// held 505066 of its 505078 inodes while 354M of 395M were free, and every
+// container start failed with "no space left on device".
+//
+// Pseudo filesystems (proc, sysfs, cgroup, ...) are skipped; overlay mounts
+// report their upper filesystem's numbers and are skipped in favour of it;
+// bind mounts of one device are reported once, at the shortest mount point.
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"sync"
+)
+
+var filesystemsFamily = Family{
+	Name: "filesystems",
+	Limits: []Limit{
+		{
+			ID:    "disk",
+			Title: "filesystem blocks",
+			Unit:  "bytes",
+			Doc:   "Blocks in use on a filesystem, as df -h shows them (used against used+available, so root's reserved blocks count as full).",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)no space left on device`),
+				regexp.MustCompile(`(?i)\bENOSPC\b`),
+				regexp.MustCompile(`(?i)(disk|device|filesystem) (is )?full`),
+			},
+			Remedy: diskRemedy,
+		},
+		{
+			ID:    "inodes",
+			Title: "filesystem inodes",
+			Unit:  "inodes",
+			Doc:   "Inodes in use on a filesystem, as df -i shows them. tmpfs gets a fixed number at mount time (nr_inodes); many small files or leaked directories exhaust it while df -h shows room.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)no space left on device`),
+				regexp.MustCompile(`(?i)\bENOSPC\b`),
+			},
+			Remedy: inodesRemedy,
+		},
+	},
+	Read: readFilesystems,
+}
+
+// pseudoFS are filesystem types that hold no user data, or whose numbers
+// are those of another mount.
+var pseudoFS = map[string]bool{
+	"proc": true, "sysfs": true, "cgroup": true, "cgroup2": true, "devpts": true, "mqueue": true,
+	"debugfs": true, "tracefs": true, "securityfs": true, "pstore": true, "bpf": true, "configfs": true,
+	"fusectl": true, "binfmt_misc": true, "autofs": true, "nsfs": true, "rpc_pipefs": true,
+	"selinuxfs": true, "efivarfs": true, "ramfs": true, "squashfs": true, "iso9660": true,
+	"overlay": true, "aufs": true, "hugetlbfs": true, "nfsd": true, "fuse.lxcfs": true,
+}
+
+func readFilesystems(env *Env) []Usage {
+	mounts, err := HostMounts(env.Host)
+	if err != nil {
+		return []Usage{unknown("disk", "all filesystems", "bytes", err), unknown("inodes", "all filesystems", "inodes", err)}
+	}
+	mounts = realFilesystems(mounts)
+	rows := make([][]Usage, len(mounts))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, m := range mounts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			rows[i] = statMount(env, m)
+		}()
+	}
+	wg.Wait()
+	var out []Usage
+	for _, r := range rows {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// realFilesystems drops pseudo filesystems and keeps one mount per device,
+// the one with the shortest mount point (bind mounts come after).
+func realFilesystems(mounts []Mount) []Mount {
+	byDev := map[string]Mount{}
+	for _, m := range mounts {
+		if pseudoFS[m.FSType] {
+			continue
+		}
+		prev, ok := byDev[m.Device]
+		if !ok || len(m.MountPoint) < len(prev.MountPoint) {
+			byDev[m.Device] = m
+		}
+	}
+	out := make([]Mount, 0, len(byDev))
+	for _, m := range byDev {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].MountPoint < out[j].MountPoint })
+	return out
+}
+
+func mountScope(m Mount) string {
+	return fmt.Sprintf("%s (%s %s)", m.MountPoint, m.FSType, m.Source)
+}
+
+func statMount(env *Env, m Mount) []Usage {
+	scope := mountScope(m)
+	st, err := env.Host.Statfs(env.Ctx, env.Host.RootPath(m.MountPoint))
+	if err != nil {
+		return []Usage{unknown("disk", scope, "bytes", err), unknown("inodes", scope, "inodes", err)}
+	}
+	bs := uint64(st.BlockSize)
+	used := (st.Blocks - min(st.BlocksFree, st.Blocks)) * bs
+	out := []Usage{{Limit: "disk", Scope: scope, Used: int64(used), Max: int64(used + st.BlocksAvail*bs), Unit: "bytes", Consumers: []Consumer{}}}
+	if st.Files > 0 {
+		iused := st.Files - min(st.FilesFree, st.Files)
+		out = append(out, Usage{Limit: "inodes", Scope: scope, Used: int64(iused), Max: int64(st.Files), Unit: "inodes", Consumers: []Consumer{}})
+	}
+	return out
+}
+
+func mountPointOf(scope string) string {
+	for i := 0; i < len(scope); i++ {
+		if scope[i] == ' ' && i+1 < len(scope) && scope[i+1] == '(' {
+			return scope[:i]
+		}
+	}
+	return scope
+}
+
+func diskRemedy(u Usage) []string {
+	mp := mountPointOf(u.Scope)
+	return []string{
+		fmt.Sprintf("find what fills it: du -xh --max-depth=2 %s | sort -h | tail", mp),
+		"on a container host: docker system df, docker system prune, crictl rmi --prune; rotate or cap container logs",
+	}
+}
+
+func inodesRemedy(u Usage) []string {
+	mp := mountPointOf(u.Scope)
+	return []string{
+		fmt.Sprintf("find the directories with the most entries: du -x --inodes --max-depth=3 %s | sort -n | tail", mp),
+		"under /run look for leaked containerd fifo directories (leak.fifo in this report)",
+		fmt.Sprintf("for tmpfs, more inodes now: mount -o remount,nr_inodes=N %s", mp),
+	}
+}

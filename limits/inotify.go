@@ -1,0 +1,168 @@
+package limits
+
+// inotify instances and watches (inotify(7), Documentation/admin-guide/sysctl/fs.rst).
+//
+// The kernel charges every inotify instance and every watch to a per-user
+// counter (ucounts) of the user namespace and uid that created the instance,
+// and to the same counters of every ancestor namespace, where the charged
+// uid is the namespace's owner. The limits in the initial namespace are
+// fs.inotify.max_user_instances (default 128) and fs.inotify.max_user_watches
+// (default 8192 on old kernels, up to 1% of RAM since 5.11). Past them:
+//
+//	inotify_init: too many open files             (EMFILE, instances)
+//	inotify_add_watch ...: no space left on device (ENOSPC, watches)
+//
+// and the kubelet ("Failed to watch directory ... no space left on
+// device"), Node's "System limit for number of file watchers reached",
+// systemd's "Failed to allocate directory watch: Too many open files" or
+// tail -f's "inotify cannot be used, reverting to polling".
+//
+// Usage is counted from /proc/PID/fdinfo of each inotify fd (one
+// "inotify wd:" line per watch). An fd inherited by a child is seen twice;
+// the kernel charges it once.
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+)
+
+var inotifyFamily = Family{
+	Name: "inotify",
+	Limits: []Limit{
+		{
+			ID:    "inotify.watches",
+			Title: "inotify watches per user (fs.inotify.max_user_watches)",
+			Unit:  "watches",
+			Doc: "Watches that all inotify instances of one uid may hold. Kubelet, cAdvisor, log shippers, " +
+				"IDEs and file-watching dev servers in containers add up; past the limit " +
+				"inotify_add_watch fails with ENOSPC, \"no space left on device\".",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)inotify_add_watch.*no space left on device`),
+				regexp.MustCompile(`(?i)system limit for number of file watchers reached`),
+				regexp.MustCompile(`(?i)failed to (add|create) (a )?watch.*no space left on device`),
+			},
+			Remedy: inotifyRemedy,
+		},
+		{
+			ID:    "inotify.instances",
+			Title: "inotify instances per user (fs.inotify.max_user_instances)",
+			Unit:  "instances",
+			Doc: "inotify instances (inotify_init calls) one uid may hold, default 128. Every container " +
+				"running systemd, every kubelet, every tail -f takes some; past the limit inotify_init " +
+				"fails with EMFILE, \"too many open files\".",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)inotify_init1?\b.*too many open files`),
+				regexp.MustCompile(`(?i)failed to allocate directory watch.*too many open files`),
+				regexp.MustCompile(`(?i)failed to create (fsnotify|inotify) watcher.*too many open files`),
+			},
+			Remedy: inotifyRemedy,
+		},
+	},
+	Read: readInotify,
+}
+
+// topConsumers is how many holders a row lists.
+const topConsumers = 10
+
+func readInotify(env *Env) []Usage {
+	maxWatches, errW := env.Host.SysctlInt("fs.inotify.max_user_watches")
+	maxInst, errI := env.Host.SysctlInt("fs.inotify.max_user_instances")
+	if env.Census == nil {
+		err := env.CensusErr
+		if err == nil {
+			err = fmt.Errorf("no process census")
+		}
+		return []Usage{unknown("inotify.watches", "all users", "watches", err), unknown("inotify.instances", "all users", "instances", err)}
+	}
+	type acc struct {
+		watches, instances int64
+		procs              []Consumer
+		watchers           []Consumer
+	}
+	byUID := map[int]*acc{}
+	for i := range env.Census.Processes {
+		p := &env.Census.Processes[i]
+		if p.InotifyInstances == 0 {
+			continue
+		}
+		uid := env.Census.ChargedUID(p)
+		a := byUID[uid]
+		if a == nil {
+			a = &acc{}
+			byUID[uid] = a
+		}
+		a.watches += int64(p.InotifyWatches)
+		a.instances += int64(p.InotifyInstances)
+		a.procs = append(a.procs, Consumer{PID: p.PID, UID: intp(p.EUID), Comm: p.Comm, Count: int64(p.InotifyInstances)})
+		a.watchers = append(a.watchers, Consumer{PID: p.PID, UID: intp(p.EUID), Comm: p.Comm, Count: int64(p.InotifyWatches)})
+	}
+	if len(byUID) == 0 {
+		byUID[0] = &acc{}
+	}
+	uids := make([]int, 0, len(byUID))
+	for uid := range byUID {
+		uids = append(uids, uid)
+	}
+	sort.Ints(uids)
+	needsRoot := env.Census.FDUnreadable > 0
+	var out []Usage
+	for _, uid := range uids {
+		a := byUID[uid]
+		scope := "uid " + strconv.Itoa(uid)
+		w := Usage{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches", NeedsRoot: needsRoot}
+		w.Consumers, w.ConsumersTotal = top(a.watchers, topConsumers)
+		if errW != nil {
+			w = unknown("inotify.watches", scope, "watches", errW)
+		}
+		in := Usage{Limit: "inotify.instances", Scope: scope, Used: a.instances, Max: maxInst, Unit: "instances", NeedsRoot: needsRoot}
+		in.Consumers, in.ConsumersTotal = top(a.procs, topConsumers)
+		if errI != nil {
+			in = unknown("inotify.instances", scope, "instances", errI)
+		}
+		if needsRoot {
+			note := fmt.Sprintf("%d processes' fds were unreadable; run as root for a full count", env.Census.FDUnreadable)
+			w.Reason, in.Reason = note, note
+		}
+		out = append(out, w, in)
+	}
+	return out
+}
+
+// top sorts consumers by count, biggest first, and keeps n. It returns the
+// original length when it cut the list, else 0.
+func top(cs []Consumer, n int) ([]Consumer, int) {
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].Count != cs[j].Count {
+			return cs[i].Count > cs[j].Count
+		}
+		return cs[i].PID < cs[j].PID
+	})
+	total := 0
+	if len(cs) > n {
+		total = len(cs)
+		cs = cs[:n]
+	}
+	if cs == nil {
+		cs = []Consumer{}
+	}
+	return cs, total
+}
+
+func inotifyRemedy(u Usage) []string {
+	name, floor := "fs.inotify.max_user_watches", int64(524288)
+	if u.Limit == "inotify.instances" {
+		name, floor = "fs.inotify.max_user_instances", 8192
+	}
+	suggest := max(u.Max*4, floor)
+	out := []string{}
+	if len(u.Consumers) > 0 {
+		c := u.Consumers[0]
+		out = append(out, fmt.Sprintf("biggest holder: pid %d (%s) with %d; restart or reconfigure it if that is more than it should hold", c.PID, c.Comm, c.Count))
+	}
+	return append(out,
+		fmt.Sprintf("raise the limit now: sysctl -w %s=%d", name, suggest),
+		fmt.Sprintf("keep it across reboots: echo '%s = %d' > /etc/sysctl.d/90-enospc-inotify.conf", name, suggest),
+	)
+}

@@ -1,0 +1,303 @@
+package limits
+
+// The kernel key quota (keyrings(7), Documentation/security/keys/core.rst).
+//
+// Every user (kuid) owns a key_user record that counts the keys and the bytes
+// of key payload and description charged to it. Above
+// kernel.keys.maxkeys keys or kernel.keys.maxbytes bytes (root_maxkeys and
+// root_maxbytes for uid 0), add_key(2) and keyctl(2) fail with EDQUOT,
+// "disk quota exceeded".
+//
+// Containers hit it because runc joins every container to a new session
+// keyring named _ses.<container id>, owned by the container's uid as the host
+// sees it. With user namespaces (docker userns-remap, rootless) all
+// containers map to one host uid, so a CI agent that leaves hundreds of
+// exited containers around runs that uid out of quota (maxbytes defaults to
+// 20000). The failing container then says
+//
+//	OCI runtime create failed: ... join session keyring: create session key: disk quota exceeded
+//	unable to join session keyring: unable to create session key: disk quota exceeded
+//
+// Usage and limit live in /proc/key-users, one line per uid:
+//
+//	uid: usage nkeys/nikeys qnkeys/maxkeys qnbytes/maxbytes
+//
+// where maxkeys and maxbytes are already the limits in force for that uid.
+// The keys themselves are listed in /proc/keys, but only those the reader
+// may view: root must read it as the owning uid to see them.
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/enospc/enospc/host"
+)
+
+// KeyUser is one line of /proc/key-users.
+type KeyUser struct {
+	UID       int
+	Usage     int64 // references to the key_user record
+	Keys      int64 // nkeys: all keys owned
+	Instant   int64 // nikeys: instantiated keys
+	QuotaKeys int64 // qnkeys: keys charged to the quota
+	MaxKeys   int64
+	QuotaBytes,
+	MaxBytes int64
+}
+
+// Key is one line of /proc/keys.
+type Key struct {
+	ID          string
+	Flags       string // "I--Q---": Q marks a key charged to its owner's quota
+	UID, GID    int
+	Type        string
+	Description string
+}
+
+// InQuota reports whether the key is charged to its owner's quota.
+func (k Key) InQuota() bool { return strings.Contains(k.Flags, "Q") }
+
+// parseKeyUsers parses /proc/key-users.
+func parseKeyUsers(r io.Reader) ([]KeyUser, error) {
+	var out []KeyUser
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		u, err := parseKeyUserLine(line)
+		if err != nil {
+			return out, fmt.Errorf("key-users line %d: %w", n, err)
+		}
+		out = append(out, u)
+	}
+	return out, sc.Err()
+}
+
+//	 1000:    12 11/11 11/200 1203/20000
+func parseKeyUserLine(line string) (KeyUser, error) {
+	uidStr, rest, ok := strings.Cut(line, ":")
+	if !ok {
+		return KeyUser{}, fmt.Errorf("no uid in %q", line)
+	}
+	f := strings.Fields(rest)
+	if len(f) != 4 {
+		return KeyUser{}, fmt.Errorf("want 4 fields after the uid, have %d", len(f))
+	}
+	var u KeyUser
+	var err error
+	if u.UID, err = strconv.Atoi(strings.TrimSpace(uidStr)); err != nil {
+		return KeyUser{}, fmt.Errorf("uid: %w", err)
+	}
+	if u.Usage, err = strconv.ParseInt(f[0], 10, 64); err != nil {
+		return KeyUser{}, fmt.Errorf("usage: %w", err)
+	}
+	pairs := []struct{ a, b *int64 }{{&u.Keys, &u.Instant}, {&u.QuotaKeys, &u.MaxKeys}, {&u.QuotaBytes, &u.MaxBytes}}
+	for i, p := range pairs {
+		a, b, ok := strings.Cut(f[i+1], "/")
+		if !ok {
+			return KeyUser{}, fmt.Errorf("field %q: want a/b", f[i+1])
+		}
+		if *p.a, err = strconv.ParseInt(a, 10, 64); err != nil {
+			return KeyUser{}, err
+		}
+		if *p.b, err = strconv.ParseInt(b, 10, 64); err != nil {
+			return KeyUser{}, err
+		}
+	}
+	return u, nil
+}
+
+// parseKeys parses /proc/keys. Lines that do not parse are skipped.
+//
+//	33bdefef I--Q---     1 perm 1f3f0000     0 65534 keyring   _uid_ses.0: 1
+func parseKeys(r io.Reader) []Key {
+	var out []Key
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) < 9 {
+			continue
+		}
+		uid, err1 := strconv.Atoi(f[5])
+		gid, err2 := strconv.Atoi(f[6])
+		if err1 != nil || err2 != nil {
+			continue
+		}
+		// The description runs from field 8 to the ": summary" the key
+		// type appends; descriptions may hold spaces.
+		line := sc.Text()
+		i := indexField(line, 8)
+		if i < 0 {
+			continue
+		}
+		desc := line[i:]
+		if j := strings.LastIndex(desc, ": "); j >= 0 {
+			desc = desc[:j]
+		} else {
+			desc = strings.TrimSuffix(desc, ":")
+		}
+		out = append(out, Key{ID: f[0], Flags: f[1], UID: uid, GID: gid, Type: f[7], Description: desc})
+	}
+	return out
+}
+
+// indexField returns the byte offset of the n-th (0-based) whitespace
+// separated field of s, or -1.
+func indexField(s string, n int) int {
+	field := -1
+	in := false
+	for i := 0; i < len(s); i++ {
+		space := s[i] == ' ' || s[i] == '\t'
+		if !space && !in {
+			field++
+			if field == n {
+				return i
+			}
+		}
+		in = !space
+	}
+	return -1
+}
+
+var keysFamily = Family{
+	Name: "keyrings",
+	Limits: []Limit{
+		{
+			ID:    "keys.count",
+			Title: "keys per user (kernel.keys.maxkeys)",
+			Unit:  "keys",
+			Doc: "Number of keys and keyrings a uid may own: kernel.keys.maxkeys (default 200), " +
+				"kernel.keys.root_maxkeys for uid 0. runc creates a session keyring _ses.<id> for every " +
+				"container, charged to the container's uid on the host; exited containers keep theirs " +
+				"until removed.",
+			Signatures: []*regexp.Regexp{sigKeyring, sigEDQUOTKey},
+			Remedy:     keysRemedy,
+		},
+		{
+			ID:    "keys.bytes",
+			Title: "key bytes per user (kernel.keys.maxbytes)",
+			Unit:  "bytes",
+			Doc: "Bytes of key descriptions and payloads a uid may own: kernel.keys.maxbytes (default " +
+				"20000), kernel.keys.root_maxbytes for uid 0. Usually the first key limit that runc's " +
+				"per-container session keyrings exhaust.",
+			Signatures: []*regexp.Regexp{sigKeyring, sigEDQUOTKey},
+			Remedy:     keysRemedy,
+		},
+	},
+	Read: readKeys,
+}
+
+var (
+	sigKeyring   = regexp.MustCompile(`(?i)(join|create) session key(ring)?:.*disk quota exceeded`)
+	sigEDQUOTKey = regexp.MustCompile(`(?i)(add_key|keyctl|request_key)\b.*disk quota exceeded`)
+)
+
+// maxKeysListed bounds the keys listed per uid; the total is kept.
+const maxKeysListed = 1000
+
+func readKeys(env *Env) []Usage {
+	b, err := env.Host.ReadProc("key-users")
+	if err != nil {
+		return []Usage{
+			unknown("keys.count", "all users", "keys", err),
+			unknown("keys.bytes", "all users", "bytes", err),
+		}
+	}
+	users, err := parseKeyUsers(bytes.NewReader(b))
+	if err != nil && len(users) == 0 {
+		return []Usage{
+			unknown("keys.count", "all users", "keys", err),
+			unknown("keys.bytes", "all users", "bytes", err),
+		}
+	}
+	visible, visErr := env.Host.ReadProc("keys")
+	var seen []Key
+	if visErr == nil {
+		seen = parseKeys(bytes.NewReader(visible))
+	}
+	var out []Usage
+	for _, ku := range users {
+		scope := "uid " + strconv.Itoa(ku.UID)
+		keys, needsRoot := keysOf(env, ku.UID, seen, visErr)
+		consumers := make([]Consumer, 0, min(len(keys), maxKeysListed))
+		for _, k := range keys {
+			if len(consumers) == maxKeysListed {
+				break
+			}
+			consumers = append(consumers, Consumer{UID: intp(ku.UID), Name: k.Type + " " + k.Description, Count: 1})
+		}
+		count := Usage{Limit: "keys.count", Scope: scope, Used: ku.QuotaKeys, Max: ku.MaxKeys, Unit: "keys",
+			Consumers: consumers, NeedsRoot: needsRoot}
+		bytesRow := Usage{Limit: "keys.bytes", Scope: scope, Used: ku.QuotaBytes, Max: ku.MaxBytes, Unit: "bytes",
+			Consumers: consumers, NeedsRoot: needsRoot}
+		if len(keys) > len(consumers) {
+			count.ConsumersTotal, bytesRow.ConsumersTotal = len(keys), len(keys)
+		}
+		out = append(out, count, bytesRow)
+	}
+	return out
+}
+
+// keysOf returns the quota-charged keys of uid. The reader's own view
+// (seen) shows them when it is that uid or the keys are viewable by all;
+// otherwise, as root on the live host, /proc/keys is read again as uid.
+func keysOf(env *Env, uid int, seen []Key, seenErr error) ([]Key, bool) {
+	filter := func(all []Key) []Key {
+		var out []Key
+		for _, k := range all {
+			if k.UID == uid && k.InQuota() {
+				out = append(out, k)
+			}
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Description < out[j].Description })
+		return out
+	}
+	if !env.Live || !env.Root || uid == 0 {
+		// A fixture tree's /proc/keys holds every key; as a non-root user
+		// only our own and world-viewable keys are listed.
+		needsRoot := env.Live && !env.Root && seenErr == nil
+		return filter(seen), needsRoot
+	}
+	b, err := host.ReadFileAsUID(env.Host.ProcPath("keys"), uid)
+	if err != nil {
+		return filter(seen), false
+	}
+	return filter(parseKeys(bytes.NewReader(b))), false
+}
+
+func keysRemedy(u Usage) []string {
+	uid := strings.TrimPrefix(u.Scope, "uid ")
+	prefix := "kernel.keys."
+	if uid == "0" {
+		prefix = "kernel.keys.root_"
+	}
+	name, suggest := prefix+"maxkeys", max(u.Max*4, 20000)
+	if u.Limit == "keys.bytes" {
+		name, suggest = prefix+"maxbytes", max(u.Max*4, 400000)
+	}
+	sessions := 0
+	for _, c := range u.Consumers {
+		if strings.HasPrefix(c.Name, "keyring _ses") {
+			sessions++
+		}
+	}
+	out := []string{}
+	if sessions > 0 {
+		out = append(out, fmt.Sprintf("%d of uid %s's keys are container session keyrings (_ses.*): remove exited containers (docker container prune, nerdctl container prune, crictl rm) to free them", sessions, uid))
+	}
+	out = append(out,
+		fmt.Sprintf("raise the quota now: sysctl -w %s=%d", name, suggest),
+		fmt.Sprintf("keep it across reboots: echo '%s = %d' > /etc/sysctl.d/90-enospc-keys.conf", name, suggest),
+	)
+	return out
+}

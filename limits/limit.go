@@ -1,0 +1,180 @@
+// Package limits is the catalog of hidden kernel limits that make container
+// hosts fail with "no space left on device", "disk quota exceeded" and their
+// relatives while the disk has room. One file is one family of limits: its
+// IDs, what each limit is, the errors it produces, how usage and maximum are
+// read from the host, and how to fix it.
+package limits
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+
+	"github.com/enospc/enospc/census"
+	"github.com/enospc/enospc/host"
+)
+
+// Severity of one usage row. The order is the order of badness used to sort
+// output; Unknown ranks below Warning because it is not known to be bad.
+type Severity int
+
+const (
+	OK Severity = iota
+	Unknown
+	Warning
+	Critical
+)
+
+var severityNames = [...]string{"ok", "unknown", "warning", "critical"}
+
+func (s Severity) String() string {
+	if s < 0 || int(s) >= len(severityNames) {
+		return fmt.Sprintf("severity(%d)", int(s))
+	}
+	return severityNames[s]
+}
+
+// MarshalJSON writes the severity as its name.
+func (s Severity) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// UnmarshalJSON reads a severity name.
+func (s *Severity) UnmarshalJSON(b []byte) error {
+	var name string
+	if err := json.Unmarshal(b, &name); err != nil {
+		return err
+	}
+	for i, n := range severityNames {
+		if n == name {
+			*s = Severity(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown severity %q", name)
+}
+
+// Consumer is a holder of some of a limit's usage: a process, a uid, a
+// keyring, a leaked directory. Fields are set as far as they are known.
+type Consumer struct {
+	PID           int    `json:"pid,omitempty"`
+	UID           *int   `json:"uid,omitempty"`
+	Comm          string `json:"comm,omitempty"`
+	Name          string `json:"name,omitempty"` // keyring name, path
+	Container     string `json:"container,omitempty"`
+	ContainerName string `json:"container_name,omitempty"`
+	Runtime       string `json:"runtime,omitempty"`
+	Pod           string `json:"pod,omitempty"`
+	Namespace     string `json:"namespace,omitempty"`
+	Count         int64  `json:"count"`
+}
+
+// Usage is one row of `enospc check`: one limit in one scope.
+type Usage struct {
+	Limit    string   `json:"limit"`
+	Scope    string   `json:"scope"`
+	Used     int64    `json:"used"`
+	Max      int64    `json:"max"`
+	Unit     string   `json:"unit"`
+	Severity Severity `json:"severity"`
+	// Reason says why the row is unknown, or what else raised its severity.
+	Reason    string     `json:"reason,omitempty"`
+	Consumers []Consumer `json:"consumers"`
+	// ConsumersTotal is the number of consumers before the list was cut to
+	// the top ones.
+	ConsumersTotal int      `json:"consumers_total,omitempty"`
+	Remedy         []string `json:"remedy"`
+	// NeedsRoot marks rows whose usage or holders are incomplete because
+	// enospc ran without root.
+	NeedsRoot bool `json:"needs_root,omitempty"`
+	// Leaked is the number of leaked objects (directories, keyrings,
+	// cgroups) behind a leak.* row.
+	Leaked int64 `json:"leaked,omitempty"`
+
+	// floor is a severity the family asserts whatever the ratio (a pids
+	// cgroup that has refused forks is at least a warning).
+	floor Severity
+}
+
+// Ratio is Used/Max, 0 when Max is not positive.
+func (u Usage) Ratio() float64 {
+	if u.Max <= 0 {
+		return 0
+	}
+	return float64(u.Used) / float64(u.Max)
+}
+
+// Limit is one entry of the catalog.
+type Limit struct {
+	ID    string
+	Title string
+	// Doc explains the limit to an operator: what it counts, where it lives
+	// in the kernel, why containers hit it.
+	Doc string
+	// Signatures match the error messages this limit produces.
+	Signatures []*regexp.Regexp
+	// Unit of Used and Max.
+	Unit string
+	// Remedy returns what an operator can do about an exhausted row.
+	Remedy func(Usage) []string
+}
+
+// Family is one file of the catalog: limits read together.
+type Family struct {
+	Name   string
+	Limits []Limit
+	// Read returns the family's rows. A row that cannot be read is an
+	// Unknown row with a reason; Read never fails as a whole.
+	Read func(*Env) []Usage
+}
+
+// Thresholds are fractions of a limit's max.
+type Thresholds struct {
+	Warn, Crit float64
+}
+
+// DefaultThresholds are the warning and critical fractions of max.
+var DefaultThresholds = Thresholds{Warn: 0.80, Crit: 0.95}
+
+// Env is what a family reads from.
+type Env struct {
+	Ctx        context.Context
+	Host       *host.Host
+	Census     *census.Census
+	CensusErr  error
+	Thresholds Thresholds
+	// Live is true when Host is the running kernel.
+	Live bool
+	// Root is true when enospc runs with CAP_SYS_ADMIN-equivalent rights
+	// to read every process and every uid's keys.
+	Root bool
+	// ContainerdState is containerd's state directory as a host path
+	// (default /run/containerd), FifoDir its clients' fifo directory.
+	ContainerdState string
+	FifoDir         string
+}
+
+// Grade sets the severity of a row from its ratio, its floor and its
+// reason. Unknown rows stay unknown.
+func (u *Usage) Grade(t Thresholds) {
+	if u.Severity == Unknown {
+		return
+	}
+	s := OK
+	switch r := u.Ratio(); {
+	case u.Max > 0 && r >= t.Crit:
+		s = Critical
+	case u.Max > 0 && r >= t.Warn:
+		s = Warning
+	}
+	if u.floor > s {
+		s = u.floor
+	}
+	u.Severity = s
+}
+
+// unknown is a row that could not be read.
+func unknown(id, scope, unit string, err error) Usage {
+	return Usage{Limit: id, Scope: scope, Unit: unit, Severity: Unknown, Reason: err.Error()}
+}
+
+func intp(v int) *int { return &v }

@@ -1,0 +1,117 @@
+package limits
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/enospc/enospc/host"
+)
+
+// Mount is one line of /proc/PID/mountinfo (proc(5)).
+type Mount struct {
+	ID, Parent int
+	Device     string // major:minor
+	Root       string // root of the mount within its filesystem
+	MountPoint string
+	Options    string
+	FSType     string
+	Source     string
+	Super      string // superblock options
+}
+
+// HostMounts reads the mount table of the host's initial mount namespace,
+// <proc>/1/mountinfo, falling back to <proc>/self/mountinfo when pid 1 is not
+// readable (no hostPID).
+func HostMounts(h *host.Host) ([]Mount, error) {
+	b, err := h.ReadProc("1", "mountinfo")
+	if err != nil {
+		var err2 error
+		if b, err2 = h.ReadProc("self", "mountinfo"); err2 != nil {
+			return nil, fmt.Errorf("read mountinfo: %w", err)
+		}
+	}
+	return parseMountInfo(bytes.NewReader(b))
+}
+
+// parseMountInfo parses mountinfo. Malformed lines are skipped rather than
+// failing the table: one odd mount must not hide the others.
+func parseMountInfo(r io.Reader) ([]Mount, error) {
+	var out []Mount
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		if m, ok := parseMountInfoLine(sc.Text()); ok {
+			out = append(out, m)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("parse mountinfo: %w", err)
+	}
+	return out, nil
+}
+
+// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+func parseMountInfoLine(line string) (Mount, bool) {
+	f := strings.Fields(line)
+	if len(f) < 10 {
+		return Mount{}, false
+	}
+	sep := -1
+	for i := 6; i < len(f); i++ {
+		if f[i] == "-" {
+			sep = i
+			break
+		}
+	}
+	if sep < 0 || sep+2 >= len(f) {
+		return Mount{}, false
+	}
+	id, err1 := strconv.Atoi(f[0])
+	parent, err2 := strconv.Atoi(f[1])
+	if err1 != nil || err2 != nil {
+		return Mount{}, false
+	}
+	m := Mount{
+		ID: id, Parent: parent, Device: f[2],
+		Root: unescapeOctal(f[3]), MountPoint: unescapeOctal(f[4]), Options: f[5],
+		FSType: f[sep+1], Source: unescapeOctal(f[sep+2]),
+	}
+	if sep+3 < len(f) {
+		m.Super = f[sep+3]
+	}
+	return m, true
+}
+
+// unescapeOctal undoes the kernel's \040-style escaping of spaces, tabs,
+// newlines and backslashes in mountinfo paths.
+func unescapeOctal(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// hasOption reports whether a comma-separated option list has opt.
+func hasOption(list, opt string) bool {
+	for _, o := range strings.Split(list, ",") {
+		if o == opt {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,95 @@
+package limits
+
+// Mounts per mount namespace (Documentation/admin-guide/sysctl/fs.rst,
+// mount-max).
+//
+// fs.mount-max (default 100000) bounds the mounts of one mount namespace;
+// past it mount(2) fails with ENOSPC, "no space left on device". Mount
+// propagation makes it reachable: every container's mounts propagate into
+// shared peers, and a runaway bind-mount loop in a privileged pod can
+// multiply them.
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+)
+
+var mountsFamily = Family{
+	Name: "mounts",
+	Limits: []Limit{{
+		ID:    "mounts",
+		Title: "mounts per mount namespace (fs.mount-max)",
+		Unit:  "mounts",
+		Doc:   "Mounts in one mount namespace against fs.mount-max.",
+		Signatures: []*regexp.Regexp{
+			regexp.MustCompile(`(?i)mount(ing)? .*no space left on device`),
+		},
+		Remedy: mountsRemedy,
+	}},
+	Read: readMounts,
+}
+
+func readMounts(env *Env) []Usage {
+	limit, err := env.Host.SysctlInt("fs.mount-max")
+	if err != nil {
+		return []Usage{unknown("mounts", "all mount namespaces", "mounts", err)}
+	}
+	if env.Census == nil {
+		return []Usage{unknown("mounts", "all mount namespaces", "mounts", fmt.Errorf("no process census: %v", env.CensusErr))}
+	}
+	type ns struct {
+		pids []Consumer
+	}
+	byNS := map[uint64]*ns{}
+	var order []uint64
+	for _, p := range env.Census.Processes {
+		if p.MntNS == 0 {
+			continue
+		}
+		n := byNS[p.MntNS]
+		if n == nil {
+			n = &ns{}
+			byNS[p.MntNS] = n
+			order = append(order, p.MntNS)
+		}
+		n.pids = append(n.pids, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: 1})
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
+	var out []Usage
+	for _, id := range order {
+		n := byNS[id]
+		scope := "mnt ns " + strconv.FormatUint(id, 10)
+		var count int64
+		var lastErr error
+		for _, c := range n.pids {
+			b, err := env.Host.ReadProc(strconv.Itoa(c.PID), "mountinfo")
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			count = int64(bytes.Count(b, []byte("\n")))
+			lastErr = nil
+			break
+		}
+		if lastErr != nil {
+			u := unknown("mounts", scope, "mounts", lastErr)
+			u.NeedsRoot = !env.Root
+			out = append(out, u)
+			continue
+		}
+		u := Usage{Limit: "mounts", Scope: scope, Used: count, Max: limit, Unit: "mounts"}
+		u.Consumers, u.ConsumersTotal = top(n.pids, 3)
+		out = append(out, u)
+	}
+	return out
+}
+
+func mountsRemedy(u Usage) []string {
+	return []string{
+		fmt.Sprintf("list the mounts of %s: cat /proc/PID/mountinfo for a pid in it (consumers), and look for repeated bind mounts", u.Scope),
+		fmt.Sprintf("raise the limit: sysctl -w fs.mount-max=%d", u.Max*2),
+	}
+}

@@ -1,0 +1,162 @@
+package limits
+
+// Process ids and threads (Documentation/admin-guide/sysctl/kernel.rst,
+// cgroup-v1/pids.rst, cgroup-v2.rst "PID").
+//
+// Every thread takes a pid. kernel.pid_max bounds pid numbers,
+// kernel.threads-max the number of threads, and each pids cgroup its tasks
+// through pids.max. Past any of them fork(2) and clone(2) fail with EAGAIN:
+//
+//	fork: retry: Resource temporarily unavailable
+//	runtime/cgo: pthread_create failed: Resource temporarily unavailable
+//	runc create failed: unable to start container process: ... resource temporarily unavailable
+//
+// pids.events counts the forks a cgroup has refused ("max N"), so a limit
+// that was hit and is no longer full still shows.
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"os"
+)
+
+var processesFamily = Family{
+	Name: "processes",
+	Limits: []Limit{
+		{
+			ID:    "pids",
+			Title: "process ids (kernel.pid_max, pids.max)",
+			Unit:  "tasks",
+			Doc: "Tasks (threads) against kernel.pid_max for the host, and against pids.max for every pids " +
+				"cgroup that is near it or has refused forks. Containers and pods get pids.max from " +
+				"--pids-limit, podPidsLimit or systemd's TasksMax.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)fork(: retry)?: resource temporarily unavailable`),
+				regexp.MustCompile(`(?i)pthread_create failed: resource temporarily unavailable`),
+				regexp.MustCompile(`(?i)(cannot|can't|could not|unable to) (fork|clone|create (a )?(new )?(thread|process)).*resource temporarily unavailable`),
+				regexp.MustCompile(`(?i)\bEAGAIN\b.*(fork|clone)`),
+			},
+			Remedy: pidsRemedy,
+		},
+		{
+			ID:    "threads",
+			Title: "threads (kernel.threads-max)",
+			Unit:  "threads",
+			Doc:   "Threads on the host against kernel.threads-max, which the kernel sizes from RAM at boot.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)pthread_create failed: resource temporarily unavailable`),
+				regexp.MustCompile(`(?i)unable to create (new )?native thread`),
+			},
+			Remedy: threadsRemedy,
+		},
+	},
+	Read: readProcesses,
+}
+
+func readProcesses(env *Env) []Usage {
+	var out []Usage
+	if env.Census == nil {
+		err := env.CensusErr
+		if err == nil {
+			err = fmt.Errorf("no process census")
+		}
+		return []Usage{unknown("pids", "host", "tasks", err), unknown("threads", "host", "threads", err)}
+	}
+	var procs []Consumer
+	for _, p := range env.Census.Processes {
+		procs = append(procs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.Threads)})
+	}
+	tasks := int64(env.Census.Tasks)
+	if pidMax, err := env.Host.SysctlInt("kernel.pid_max"); err != nil {
+		out = append(out, unknown("pids", "host", "tasks", err))
+	} else {
+		u := Usage{Limit: "pids", Scope: "host", Used: tasks, Max: pidMax, Unit: "tasks"}
+		u.Consumers, u.ConsumersTotal = top(append([]Consumer(nil), procs...), topConsumers)
+		out = append(out, u)
+	}
+	if tmax, err := env.Host.SysctlInt("kernel.threads-max"); err != nil {
+		out = append(out, unknown("threads", "host", "threads", err))
+	} else {
+		u := Usage{Limit: "threads", Scope: "host", Used: tasks, Max: tmax, Unit: "threads"}
+		u.Consumers, u.ConsumersTotal = top(procs, topConsumers)
+		out = append(out, u)
+	}
+	mounts, err := HostMounts(env.Host)
+	if err != nil {
+		return append(out, unknown("pids", "pids cgroups", "tasks", err))
+	}
+	for _, h := range cgroupHierarchies(env, mounts) {
+		if !h.has("pids") {
+			continue
+		}
+		out = append(out, readPidsCgroups(env, h)...)
+	}
+	return out
+}
+
+// readPidsCgroups reports pids cgroups that are at or past the warning
+// threshold, or whose pids.events shows refused forks.
+func readPidsCgroups(env *Env, h cgroupHierarchy) []Usage {
+	var out []Usage
+	walkCgroups(env.Host.RootPath(h.MountPoint), func(dir, rel string, depth int) {
+		if depth == 0 {
+			return
+		}
+		limit, err := readCgroupInt(filepath.Join(dir, "pids.max"))
+		if err != nil || limit < 0 {
+			return
+		}
+		cur, err := readCgroupInt(filepath.Join(dir, "pids.current"))
+		if err != nil {
+			return
+		}
+		var refused int64
+		if b, err := os.ReadFile(filepath.Join(dir, "pids.events")); err == nil {
+			refused = parseFlatKeyed(b)["max"]
+		}
+		u := Usage{Limit: "pids", Scope: filepath.Join(h.MountPoint, rel), Used: cur, Max: limit, Unit: "tasks"}
+		if refused > 0 {
+			u.floor = Warning
+			u.Reason = fmt.Sprintf("pids.events: %d forks refused at pids.max", refused)
+		}
+		if refused == 0 && u.Ratio() < env.Thresholds.Warn {
+			return
+		}
+		var cs []Consumer
+		for _, p := range env.Census.Processes {
+			path, ok := p.ControllerPath("pids")
+			if h.V2 {
+				path, ok = p.ControllerPath("")
+			}
+			if ok && (path == rel || strings.HasPrefix(path, strings.TrimSuffix(rel, "/")+"/")) {
+				cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.Threads)})
+			}
+		}
+		u.Consumers, u.ConsumersTotal = top(cs, topConsumers)
+		out = append(out, u)
+	})
+	return out
+}
+
+func pidsRemedy(u Usage) []string {
+	if u.Scope == "host" {
+		return []string{
+			"find the process with the most threads (consumers) and whether it leaks them",
+			fmt.Sprintf("raise the pid space: sysctl -w kernel.pid_max=%d (at most 4194304)", min(max(u.Max*2, 4194304/4), 4194304)),
+		}
+	}
+	return []string{
+		"find what forks in that cgroup (consumers): a fork bomb, a thread leak, zombie children not reaped",
+		fmt.Sprintf("raise its limit if the workload needs it: echo N > %s/pids.max, or the container's --pids-limit / the pod's podPidsLimit / the unit's TasksMax", u.Scope),
+	}
+}
+
+func threadsRemedy(u Usage) []string {
+	return []string{
+		"find the process with the most threads (consumers)",
+		fmt.Sprintf("raise the limit: sysctl -w kernel.threads-max=%d", u.Max*2),
+	}
+}
