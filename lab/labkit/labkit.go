@@ -1,0 +1,117 @@
+//go:build lab
+
+// Package labkit is the lab's shared harness. The lab reproduces each limit's failure on the real kernel and asserts
+// that `enospc check` names the limit, its scope and its holder. It needs
+// root, and the tools the README's test command installs (runc, containerd,
+// busybox-static). See DESIGN.md for the isolation rules every test follows:
+// dedicated uids, private mounts, cgroups and runtime directories, no global
+// sysctl left changed, everything bounded and cleaned up.
+package labkit
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enospc/enospc/check"
+	"github.com/enospc/enospc/limits"
+)
+
+// enospcBin is the enospc binary built for this run: the lab tests the
+// real command line, as an operator runs it.
+var enospcBin string
+
+// Main is the TestMain of every lab package: it refuses to run without
+// root, builds enospc, runs the tests and removes the build.
+func Main(m *testing.M) {
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "LAB CANNOT RUN: it drives kernel limits to exhaustion and needs root (run the README's test command as root)")
+		os.Exit(1)
+	}
+	dir, err := os.MkdirTemp("", "enospc-lab-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lab:", err)
+		os.Exit(1)
+	}
+	enospcBin = filepath.Join(dir, "enospc")
+	build := exec.Command("go", "build", "-o", enospcBin, "github.com/enospc/enospc/cmd/enospc")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "lab: build enospc:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// RunCheck runs `enospc check -o json` with extra args and decodes the
+// report. It fails the test when the command cannot run or its output is
+// not the JSON contract.
+func RunCheck(t testing.TB, args ...string) (*check.Report, int) {
+	t.Helper()
+	cmd := exec.Command(enospcBin, append([]string{"check", "-o", "json", "--all"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("enospc check: %v", err)
+	}
+	var rep check.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("enospc check (exit %d, %s): output is not the JSON report: %v\nstdout:\n%s\nstderr:\n%s", code, time.Since(start), err, stdout.String(), stderr.String())
+	}
+	return &rep, code
+}
+
+// Find returns the finding of limit whose scope satisfies match, or fails
+// the test listing what the report holds for that limit.
+func Find(t testing.TB, rep *check.Report, limit string, match func(scope string) bool) limits.Usage {
+	t.Helper()
+	var have []string
+	for _, f := range rep.Findings {
+		if f.Limit != limit {
+			continue
+		}
+		if match(f.Scope) {
+			return f
+		}
+		have = append(have, fmt.Sprintf("%q %s %d/%d", f.Scope, f.Severity, f.Used, f.Max))
+	}
+	t.Fatalf("no %s finding with the wanted scope; the report has: %s", limit, strings.Join(have, "; "))
+	return limits.Usage{}
+}
+
+// ScopeIs matches one scope exactly.
+func ScopeIs(want string) func(string) bool { return func(s string) bool { return s == want } }
+
+// RequireTool returns the path of a program the lab needs. A missing tool
+// fails the test loudly: the README's test command installs them.
+func RequireTool(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("LAB CANNOT RUN %s: %s is not installed (the README's test command installs it: apt-get install runc containerd busybox-static)", t.Name(), name)
+	}
+	return p
+}
+
+// UID returns a dedicated host uid for one test: 200000 and up, offset
+// by the process id so that concurrent runs on one machine do not share
+// per-user kernel counters.
+func UID(n int) int {
+	return 200000 + (os.Getpid()%5000)*16 + n
+}
+
+// Bin is the path of the enospc binary under test.
+func Bin() string { return enospcBin }

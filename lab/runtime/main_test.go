@@ -1,0 +1,11 @@
+//go:build lab
+
+package runtime
+
+import (
+	"testing"
+
+	"github.com/enospc/enospc/lab/labkit"
+)
+
+func TestMain(m *testing.M) { labkit.Main(m) }
