@@ -42,7 +42,7 @@ the check itself cannot run.`,
 				return &exitError{3, fmt.Errorf("-o %q: want table, json or npd", output)}
 			}
 			h := newHost()
-			if statfsTimeout > 0 {
+			if cmd.Flags().Changed("statfs-timeout") {
 				h.StatfsTimeout = statfsTimeout
 			}
 			ctx := cmd.Context()

@@ -1,0 +1,145 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/enospc/enospc/host"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/hosts")
+
+// fixtureClock is the time every golden report carries.
+var fixtureClock = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+
+// fixtureHost serves a fixture tree: statfs numbers from its statfs.json
+// (a path that is no mount point gets the numbers of the mount it is on; an
+// entry with "hang" never answers, like a dead NFS server) and the fixed
+// clock.
+func fixtureHost(t *testing.T, dir string) func(*host.Host) {
+	b, err := os.ReadFile(filepath.Join(dir, "statfs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var table map[string]struct {
+		BlockSize   int64  `json:"bsize"`
+		Blocks      uint64 `json:"blocks"`
+		BlocksFree  uint64 `json:"bfree"`
+		BlocksAvail uint64 `json:"bavail"`
+		Files       uint64 `json:"files"`
+		FilesFree   uint64 `json:"ffree"`
+		Hang        bool   `json:"hang"`
+	}
+	if err := json.Unmarshal(b, &table); err != nil {
+		t.Fatal(err)
+	}
+	hung := make(chan struct{})
+	t.Cleanup(func() { close(hung) })
+	root, err := filepath.Abs(filepath.Join(dir, "root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(h *host.Host) {
+		h.Now = func() time.Time { return fixtureClock }
+		h.StatfsTimeout = 200 * time.Millisecond
+		h.StatfsFunc = func(path string) (host.Statfs, error) {
+			abs, _ := filepath.Abs(path)
+			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(abs, root), "/")
+			for p := rel; ; p = filepath.Dir(p) {
+				if st, ok := table[p]; ok {
+					if st.Hang {
+						<-hung
+						return host.Statfs{}, fmt.Errorf("statfs %s: fixture server gone", path)
+					}
+					return host.Statfs{BlockSize: st.BlockSize, Blocks: st.Blocks, BlocksFree: st.BlocksFree,
+						BlocksAvail: st.BlocksAvail, Files: st.Files, FilesFree: st.FilesFree}, nil
+				}
+				if p == "/" {
+					return host.Statfs{}, fmt.Errorf("statfs %s: not in the fixture", path)
+				}
+			}
+		}
+	}
+}
+
+// prepareFixture backdates the fixture's fifo directories: git checks them
+// out with the current time, and enospc leaves young directories alone.
+func prepareFixture(t *testing.T, dir string) {
+	fifo := filepath.Join(dir, "root", "run", "containerd", "fifo")
+	entries, err := os.ReadDir(fifo)
+	if err != nil {
+		return
+	}
+	old := fixtureClock.Add(-time.Hour)
+	for _, e := range entries {
+		if err := os.Chtimes(filepath.Join(fifo, e.Name()), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestCheckGolden(t *testing.T) {
+	dirs, err := filepath.Glob("../../testdata/hosts/*/proc")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no fixture hosts found: %v", err)
+	}
+	for _, procDir := range dirs {
+		dir := filepath.Dir(procDir)
+		name := filepath.Base(dir)
+		t.Run(name, func(t *testing.T) {
+			prepareFixture(t, dir)
+			for _, format := range []string{"json", "table"} {
+				args := []string{"--proc", filepath.Join(dir, "proc"), "--sys", filepath.Join(dir, "sys"), "--root", filepath.Join(dir, "root"), "check", "-o", format}
+				var stdout, stderr bytes.Buffer
+				code := RunWith(context.Background(), args, &stdout, &stderr, Config{HostHook: fixtureHost(t, dir)})
+				if stderr.Len() > 0 {
+					t.Errorf("stderr: %s", stderr.String())
+				}
+				got := fmt.Sprintf("exit %d\n%s", code, stdout.String())
+				golden := filepath.Join(dir, "check."+format+".golden")
+				if *update {
+					if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				want, err := os.ReadFile(golden)
+				if err != nil {
+					t.Fatalf("%v (run go test ./internal/cli -update to create it)", err)
+				}
+				if got != string(want) {
+					t.Errorf("check -o %s differs from %s (go test ./internal/cli -update rewrites it):\n%s", format, golden, lineDiff(string(want), got))
+				}
+			}
+		})
+	}
+}
+
+// lineDiff shows the first lines that differ.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	shown := 0
+	for i := 0; i < max(len(w), len(g)) && shown < 20; i++ {
+		var a, c string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			c = g[i]
+		}
+		if a != c {
+			fmt.Fprintf(&b, "line %d:\n- %s\n+ %s\n", i+1, a, c)
+			shown++
+		}
+	}
+	return b.String()
+}
