@@ -301,7 +301,12 @@ func parseNSLink(t string) (uint64, error) {
 	if i < 0 || !strings.HasSuffix(t, "]") {
 		return 0, errors.New("not a namespace link: " + t)
 	}
-	return strconv.ParseUint(t[i+1:len(t)-1], 10, 64)
+	// ParseUint returns the max value on overflow; callers read 0 as unknown.
+	ino, err := strconv.ParseUint(t[i+1:len(t)-1], 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	return ino, nil
 }
 
 // ControllerPath returns the process's cgroup path in the hierarchy that

@@ -165,7 +165,7 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 	for _, f := range rows {
 		scopeW = max(scopeW, min(len(f.Scope), 48))
 	}
-	fmt.Fprintf(w, "%-8s  %-17s  %-*s  %10s  %10s  %6s  %s\n", "SEVERITY", "LIMIT", scopeW, "SCOPE", "USED", "MAX", "USE%", "HOLDERS")
+	fmt.Fprintf(w, "%-8s  %-18s  %-*s  %10s  %10s  %6s  %s\n", "SEVERITY", "LIMIT", scopeW, "SCOPE", "USED", "MAX", "USE%", "HOLDERS")
 	needRoot := false
 	for _, f := range rows {
 		sev := f.Severity.String()
@@ -187,7 +187,7 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 			mark = "*"
 			needRoot = true
 		}
-		fmt.Fprintf(w, "%s  %-17s  %-*s  %10s  %10s  %6s  %s\n",
+		fmt.Fprintf(w, "%s  %-18s  %-*s  %10s  %10s  %6s  %s\n",
 			paint(color, fmt.Sprintf("%-8s", sev)), f.Limit+mark, scopeW, scope, used, mx, pct, holders(f))
 		if f.Reason != "" && f.Severity != limits.OK {
 			fmt.Fprintf(w, "          %s\n", paint(ansiDim, f.Reason))
@@ -223,6 +223,15 @@ func holders(f limits.Usage) string {
 		}
 	}
 	s := strings.Join(parts, ", ")
+	sessions := 0
+	for _, c := range f.Consumers {
+		if strings.HasPrefix(c.Name, "keyring _ses.") {
+			sessions++
+		}
+	}
+	if sessions > 0 {
+		return fmt.Sprintf("%d keys, %d of them container session keyrings (_ses.*)", total, sessions)
+	}
 	if total > len(parts) {
 		s = fmt.Sprintf("%d: %s, …", total, s)
 	}
@@ -235,7 +244,7 @@ func holders(f limits.Usage) string {
 // human prints a number in its unit: bytes in binary units, counts with
 // k/M suffixes above a million.
 func human(v int64, unit string) string {
-	if unit == "bytes" && v >= 1<<10 {
+	if unit == "bytes" && v >= 1<<20 {
 		const units = "KMGTPE"
 		f := float64(v)
 		i := -1
