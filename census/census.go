@@ -83,6 +83,7 @@ func Take(ctx context.Context, h *host.Host, opts Options) (*Census, error) {
 		return nil, err
 	}
 	c := &Census{UserNSOwner: map[uint64]int{}}
+	c.InitUserNS = initUserNSInode
 	if ino, err := nsInode(h.ProcPath("1", "ns", "user")); err == nil {
 		c.InitUserNS = ino
 	}
@@ -128,6 +129,10 @@ func (c *Census) ChargedUID(p *Process) int {
 	}
 	return p.EUID
 }
+
+// initUserNSInode is the fixed inode number of the initial user namespace
+// (PROC_USER_INIT_INO), used when pid 1's namespace link cannot be read.
+const initUserNSInode = 0xEFFFFFFD
 
 type walker struct {
 	buf []byte
