@@ -86,11 +86,20 @@ func readFilesystems(env *Env) []Usage {
 	return out
 }
 
-// realFilesystems drops pseudo filesystems and keeps one mount per device,
-// the one with the shortest mount point (bind mounts come after).
+// realFilesystems drops pseudo filesystems and mounts hidden under a later
+// mount on the same mount point (statfs of the path reaches only the top
+// one), and keeps one mount per device, the one with the shortest mount
+// point (bind mounts come after).
 func realFilesystems(mounts []Mount) []Mount {
+	top := map[string]int{}
+	for i, m := range mounts {
+		top[m.MountPoint] = i
+	}
 	byDev := map[string]Mount{}
-	for _, m := range mounts {
+	for i, m := range mounts {
+		if top[m.MountPoint] != i {
+			continue
+		}
 		if pseudoFS[m.FSType] {
 			continue
 		}

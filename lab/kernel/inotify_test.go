@@ -88,7 +88,7 @@ func helperInotifyWatches() helperReport {
 func TestInotifyInstances(t *testing.T) {
 	// A host with a huge instance limit would make the helper hold that many
 	// fds; lower it for the test (restored at cleanup) rather than skip.
-	maxInst := lowerSysctl(t, "fs.inotify.max_user_instances", 4096, 128)
+	maxInst := lowerSysctl(t, "fs.inotify.max_user_instances", 16384, 1024)
 	uid := labkit.UID(1)
 	bin := helperBinary(t)
 
