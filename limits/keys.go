@@ -31,6 +31,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -265,7 +266,7 @@ func keysOf(env *Env, uid int, seen []Key, seenErr error) ([]Key, bool) {
 	if !env.Live || !env.Root || uid == 0 {
 		// A fixture tree's /proc/keys holds every key; as a non-root user
 		// only our own and world-viewable keys are listed.
-		needsRoot := env.Live && !env.Root && seenErr == nil
+		needsRoot := env.Live && !env.Root && seenErr == nil && uid != os.Geteuid()
 		return filter(seen), needsRoot
 	}
 	b, err := host.ReadFileAsUID(env.Host.ProcPath("keys"), uid)

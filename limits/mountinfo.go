@@ -55,19 +55,19 @@ func parseMountInfo(r io.Reader) ([]Mount, error) {
 }
 
 // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+//
+// The kernel separates fields with one space and escapes spaces inside
+// them, but prints an empty source as an empty field ("- tmpfs  rw" after
+// mount -t tmpfs "" /mnt): the part after the separator is split on single
+// spaces so the super options do not slide into the source.
 func parseMountInfoLine(line string) (Mount, bool) {
-	f := strings.Fields(line)
-	if len(f) < 10 {
+	head, tail, ok := strings.Cut(line, " - ")
+	if !ok {
 		return Mount{}, false
 	}
-	sep := -1
-	for i := 6; i < len(f); i++ {
-		if f[i] == "-" {
-			sep = i
-			break
-		}
-	}
-	if sep < 0 || sep+2 >= len(f) {
+	f := strings.Fields(head)
+	t := strings.Split(tail, " ")
+	if len(f) < 6 || len(t) < 2 || t[0] == "" {
 		return Mount{}, false
 	}
 	id, err1 := strconv.Atoi(f[0])
@@ -78,10 +78,10 @@ func parseMountInfoLine(line string) (Mount, bool) {
 	m := Mount{
 		ID: id, Parent: parent, Device: f[2],
 		Root: unescapeOctal(f[3]), MountPoint: unescapeOctal(f[4]), Options: f[5],
-		FSType: f[sep+1], Source: unescapeOctal(f[sep+2]),
+		FSType: t[0], Source: unescapeOctal(t[1]),
 	}
-	if sep+3 < len(f) {
-		m.Super = f[sep+3]
+	if len(t) > 2 {
+		m.Super = t[2]
 	}
 	return m, true
 }

@@ -249,7 +249,7 @@ func ociImageTar(t testing.TB, rootfs, name, tag, out string, cmd []string) {
 	manDesc := put(mtManifest, manifestJSON)
 	manDesc.Platform = &ociPlatform{Architecture: arch, OS: "linux"}
 	manDesc.Annotations = map[string]string{
-		"io.containerd.image.name":         name,
+		"io.containerd.image.name":          name,
 		"org.opencontainers.image.ref.name": tag,
 	}
 	index := map[string]any{
