@@ -3,6 +3,7 @@ module github.com/enospc/enospc
 go 1.26.8
 
 require (
+	github.com/opencontainers/runtime-spec v1.2.0
 	github.com/prometheus/procfs v0.23.0
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/sys v0.49.0
@@ -11,6 +12,5 @@ require (
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/opencontainers/runtime-spec v1.2.0 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 )

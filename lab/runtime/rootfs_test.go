@@ -454,6 +454,51 @@ func unescapeMount(s string) string {
 	return b.String()
 }
 
+// killCgroups SIGKILLs every process left in the cgroup directory rel
+// (and below it) of any mounted hierarchy: the containers of the test,
+// when their runtime could not stop them. It waits, bounded, until they
+// are gone.
+func killCgroups(t testing.TB, rel string) {
+	t.Helper()
+	procs := func() []int {
+		roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+		roots = append(roots, "/sys/fs/cgroup")
+		seen := map[int]bool{}
+		var pids []int
+		for _, root := range roots {
+			filepath.WalkDir(filepath.Join(root, rel), func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+					return nil
+				}
+				b, _ := os.ReadFile(p)
+				for _, f := range strings.Fields(string(b)) {
+					var pid int
+					if _, err := fmt.Sscan(f, &pid); err == nil && pid > 1 && !seen[pid] {
+						seen[pid] = true
+						pids = append(pids, pid)
+					}
+				}
+				return nil
+			})
+		}
+		return pids
+	}
+	for end := time.Now().Add(15 * time.Second); ; {
+		pids := procs()
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Errorf("cleanup: processes %v stay in cgroup %s", pids, rel)
+			return
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // removeCgroups removes the cgroup directory rel (and what is left below
 // it) from every mounted hierarchy, deepest first. Cgroup directories are
 // removed with rmdir; a populated one stays and is reported.
