@@ -83,7 +83,7 @@ func parseKeyUsers(r io.Reader) ([]KeyUser, error) {
 	return out, sc.Err()
 }
 
-//	 1000:    12 11/11 11/200 1203/20000
+// 1000:    12 11/11 11/200 1203/20000
 func parseKeyUserLine(line string) (KeyUser, error) {
 	uidStr, rest, ok := strings.Cut(line, ":")
 	if !ok {

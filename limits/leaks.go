@@ -111,6 +111,9 @@ func OrphanFifoDirs(fifoDir, hostFifoDir, stateDir string, held map[string]bool,
 		total++
 		dir := filepath.Join(fifoDir, e.Name())
 		hostPath := filepath.Join(hostFifoDir, e.Name())
+		if held[hostPath] {
+			continue
+		}
 		info, err := e.Info()
 		if err != nil || now.Sub(info.ModTime()) < fifoGrace {
 			continue

@@ -56,16 +56,18 @@ func parseMountInfo(r io.Reader) ([]Mount, error) {
 
 // 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
 //
-// The kernel separates fields with one space and escapes spaces inside
-// them, but prints an empty source as an empty field ("- tmpfs  rw" after
-// mount -t tmpfs "" /mnt): the part after the separator is split on single
-// spaces so the super options do not slide into the source.
+// The kernel separates fields with one space and escapes only space, tab,
+// newline and backslash inside them: a path may hold a raw \v or a
+// non-breaking space, which strings.Fields would split on. It prints an
+// empty source as an empty field ("- tmpfs  rw" after mount -t tmpfs ""
+// /mnt), so the part after the separator is split on single spaces and the
+// super options do not slide into the source.
 func parseMountInfoLine(line string) (Mount, bool) {
 	head, tail, ok := strings.Cut(line, " - ")
 	if !ok {
 		return Mount{}, false
 	}
-	f := strings.Fields(head)
+	f := strings.FieldsFunc(head, func(r rune) bool { return r == ' ' || r == '\t' })
 	t := strings.Split(tail, " ")
 	if len(f) < 6 || len(t) < 2 || t[0] == "" {
 		return Mount{}, false
