@@ -392,7 +392,7 @@ func inotifyExhausted() {
 	// server in a pod (2571) hold most; systemd and journald 17.
 	h.procs = append(h.procs,
 		proc{pid: 11519, comm: "kubelet", threads: 52, cgroup: v1CgroupFile("/system.slice/kubelet.service"),
-			fds: []string{"anon_inode:inotify", "anon_inode:inotify", "anon_inode:inotify", "socket:[88121]"},
+			fds:    []string{"anon_inode:inotify", "anon_inode:inotify", "anon_inode:inotify", "socket:[88121]"},
 			fdinfo: map[int]string{0: inotifyInfo(5120, 20000), 1: inotifyInfo(300, 40000), 2: inotifyInfo(4, 50000)}},
 		proc{pid: 23871, comm: "node", threads: 11, mntns: 4026532612, cgroup: v1CgroupFile("/kubepods/burstable/pod926b7ff4-7bff-11e8-945b-52540048533c/6e85761a30707b43ed874e0140f58839618285fc90717153b3cbe7f91629ef5a"),
 			fds: []string{"anon_inode:inotify"}, fdinfo: map[int]string{0: inotifyInfo(2571, 60000)}},

@@ -1,0 +1,99 @@
+package check
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits"
+)
+
+func row(limit string, sev limits.Severity, used, max int64) limits.Usage {
+	return limits.Usage{Limit: limit, Scope: "s", Severity: sev, Used: used, Max: max}
+}
+
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rows []limits.Usage
+		want int
+	}{
+		{"all ok", []limits.Usage{row("a", limits.OK, 1, 10)}, 0},
+		{"none", nil, 0},
+		{"warning", []limits.Usage{row("a", limits.OK, 1, 10), row("b", limits.Warning, 9, 10)}, 1},
+		{"unknown only", []limits.Usage{row("a", limits.Unknown, 0, 0), row("b", limits.OK, 1, 10)}, 3},
+		{"warning beats unknown", []limits.Usage{row("a", limits.Unknown, 0, 0), row("b", limits.Warning, 9, 10)}, 1},
+		{"critical beats all", []limits.Usage{row("a", limits.Unknown, 0, 0), row("b", limits.Warning, 9, 10), row("c", limits.Critical, 10, 10)}, 2},
+	} {
+		if got := ExitCode(tc.rows); got != tc.want {
+			t.Errorf("%s: exit %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestSortWorstFirst(t *testing.T) {
+	rows := []limits.Usage{
+		row("disk", limits.OK, 1, 10),
+		row("inodes", limits.Unknown, 0, 0),
+		row("keys.bytes", limits.Critical, 96, 100),
+		row("pids", limits.Warning, 8, 10),
+		row("files", limits.OK, 5, 10),
+		row("keys.count", limits.Critical, 100, 100),
+	}
+	Sort(rows)
+	var got []string
+	for _, r := range rows {
+		got = append(got, r.Limit)
+	}
+	want := "keys.count keys.bytes pids inodes files disk"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("order %v, want %s", got, want)
+	}
+}
+
+func TestRunRejectsBadOptions(t *testing.T) {
+	h := host.New("/proc", "/sys", "/")
+	if _, err := Run(context.Background(), h, Options{Thresholds: limits.Thresholds{Warn: 0.9, Crit: 0.5}}); err == nil {
+		t.Error("warn above crit accepted")
+	}
+	if _, err := Run(context.Background(), h, Options{Only: []string{"no.such.limit"}}); err == nil || !strings.Contains(err.Error(), "no.such.limit") {
+		t.Errorf("unknown limit: err = %v", err)
+	}
+}
+
+// TestRunLiveOnly runs the real host restricted to two limits: only those
+// rows come back, graded, with remedies exactly on the rows that are not ok.
+func TestRunLiveOnly(t *testing.T) {
+	rep, err := Run(context.Background(), host.New("/proc", "/sys", "/"), Options{Only: []string{"files", "pids"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, f := range rep.Findings {
+		if f.Limit != "files" && f.Limit != "pids" {
+			t.Errorf("unrequested limit %s in report", f.Limit)
+		}
+		seen[f.Limit] = true
+		if f.Severity == limits.OK && f.Max <= 0 {
+			t.Errorf("%s %s is ok without a max", f.Limit, f.Scope)
+		}
+		if (f.Severity == limits.Warning || f.Severity == limits.Critical) != (len(f.Remedy) > 0) {
+			t.Errorf("%s %s: severity %s with %d remedies", f.Limit, f.Scope, f.Severity, len(f.Remedy))
+		}
+	}
+	if !seen["files"] || !seen["pids"] {
+		t.Errorf("report lacks files or pids: %v", seen)
+	}
+	if rep.Kernel == "" || rep.Time.IsZero() {
+		t.Errorf("report header incomplete: kernel %q time %v", rep.Kernel, rep.Time)
+	}
+}
+
+func TestRunCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Run(ctx, host.New("/proc", "/sys", "/"), Options{}); err == nil {
+		t.Fatal("a cancelled check returned a report")
+	}
+}
