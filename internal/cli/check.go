@@ -197,7 +197,7 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 		}
 	}
 	if hidden > 0 {
-		fmt.Fprintf(w, "\n%d more ok rows not shown (--all shows them)\n", hidden)
+		fmt.Fprintf(w, "\n%d more ok %s not shown (--all shows them)\n", hidden, plural(hidden, "row", "rows"))
 	}
 	if needRoot {
 		fmt.Fprintln(w, "\n* incomplete without root: other users' processes and keys cannot be read; run as root for every holder")
@@ -258,4 +258,11 @@ func human(v int64, unit string) string {
 		return fmt.Sprintf("%.1fM", float64(v)/1e6)
 	}
 	return fmt.Sprintf("%d", v)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

@@ -21,6 +21,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -253,6 +254,9 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string) {
 	}
 
 	rep, code := labkit.RunCheck(t)
+	// What an operator sees, for the log and the README's example.
+	table, _ := exec.Command(labkit.Bin(), "check", "--only", "keys.count,keys.bytes").CombinedOutput()
+	t.Logf("enospc check --only keys.count,keys.bytes:\n%s", table)
 	scope := "uid " + strconv.Itoa(uid)
 	row := labkit.Find(t, rep, exhausted, labkit.ScopeIs(scope))
 	t.Logf("enospc check: %s %q %s %d/%d %s, %d consumers (total %d), exit %d", row.Limit, row.Scope, row.Severity, row.Used, row.Max, row.Unit, len(row.Consumers), row.ConsumersTotal, code)
