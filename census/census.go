@@ -11,12 +11,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
-	"io/fs"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/host"
 )
@@ -87,17 +88,36 @@ func Take(ctx context.Context, h *host.Host, opts Options) (*Census, error) {
 	if ino, err := nsInode(h.ProcPath("1", "ns", "user")); err == nil {
 		c.InitUserNS = ino
 	}
-	var w walker
+	var pids []int
 	for _, e := range entries {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if pid, err := strconv.Atoi(e.Name()); err == nil && pid > 0 {
+			pids = append(pids, pid)
 		}
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid <= 0 {
-			continue
-		}
-		p, ok := w.process(h, pid, opts)
-		if !ok {
+	}
+	// The walk is bound by syscalls on procfs; a few workers overlap them.
+	procs := make([]Process, len(pids))
+	found := make([]bool, len(pids))
+	workers := min(4, max(1, len(pids)/64))
+	var wg sync.WaitGroup
+	for k := 0; k < workers; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var w walker
+			for i := k; i < len(pids); i += workers {
+				if ctx.Err() != nil {
+					return
+				}
+				procs[i], found[i] = w.process(h, pids[i], opts)
+			}
+		}()
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	for i, p := range procs {
+		if !found[i] {
 			continue
 		}
 		if p.FDErr != nil {
@@ -106,7 +126,7 @@ func Take(ctx context.Context, h *host.Host, opts Options) (*Census, error) {
 		c.Tasks += p.Threads
 		if opts.Live && p.UserNS != 0 && p.UserNS != c.InitUserNS {
 			if _, seen := c.UserNSOwner[p.UserNS]; !seen {
-				if uid, err := userNSOwner(h.ProcPath(strconv.Itoa(pid), "ns", "user")); err == nil {
+				if uid, err := userNSOwner(h.ProcPath(strconv.Itoa(p.PID), "ns", "user")); err == nil {
 					c.UserNSOwner[p.UserNS] = uid
 				}
 			}
@@ -134,16 +154,26 @@ func (c *Census) ChargedUID(p *Process) int {
 // (PROC_USER_INIT_INO), used when pid 1's namespace link cannot be read.
 const initUserNSInode = 0xEFFFFFFD
 
+// walker reads one process at a time, relative to an fd of its /proc/PID
+// directory so that procfs resolves the pid once, not once per file.
 type walker struct {
-	buf []byte
+	buf     []byte
+	link    []byte
+	dirents []byte
+	names   []string
 }
 
-func (w *walker) read(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// readAt reads a whole file relative to dirfd into the walker's buffer,
+// valid until the next read.
+func (w *walker) readAt(dirfd int, name string) ([]byte, error) {
+	fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer unix.Close(fd)
+	if w.buf == nil {
+		w.buf = make([]byte, 0, 4096)
+	}
 	w.buf = w.buf[:0]
 	for {
 		if len(w.buf) == cap(w.buf) {
@@ -152,64 +182,100 @@ func (w *walker) read(path string) ([]byte, error) {
 			}
 			w.buf = append(w.buf, 0)[:len(w.buf)]
 		}
-		n, err := f.Read(w.buf[len(w.buf):cap(w.buf)])
-		w.buf = w.buf[:len(w.buf)+n]
-		if err == io.EOF {
-			return w.buf, nil
+		n, err := unix.Read(fd, w.buf[len(w.buf):cap(w.buf)])
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
 			return nil, err
 		}
+		if n == 0 {
+			return w.buf, nil
+		}
+		w.buf = w.buf[:len(w.buf)+n]
 	}
 }
 
+func (w *walker) readlinkAt(dirfd int, name string) (string, error) {
+	n, err := unix.Readlinkat(dirfd, name, w.link)
+	if err != nil {
+		return "", err
+	}
+	return string(w.link[:n]), nil
+}
+
 func (w *walker) process(h *host.Host, pid int, opts Options) (Process, bool) {
-	dir := h.ProcPath(strconv.Itoa(pid))
-	status, err := w.read(dir + "/status")
+	if w.link == nil {
+		w.link = make([]byte, 4096)
+	}
+	dfd, err := unix.Open(h.ProcPath(strconv.Itoa(pid)), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Process{}, false
+	}
+	defer unix.Close(dfd)
+	status, err := w.readAt(dfd, "status")
 	if err != nil {
 		return Process{}, false
 	}
 	p := parseStatus(status)
 	p.PID = pid
-	if cg, err := w.read(dir + "/cgroup"); err == nil {
+	if cg, err := w.readAt(dfd, "cgroup"); err == nil {
 		p.Cgroups = parseCgroup(cg)
 	}
-	p.UserNS, _ = nsInode(dir + "/ns/user")
-	p.MntNS, _ = nsInode(dir + "/ns/mnt")
-	w.fds(dir, &p, opts)
+	if t, err := w.readlinkAt(dfd, "ns/user"); err == nil {
+		p.UserNS, _ = parseNSLink(t)
+	}
+	if t, err := w.readlinkAt(dfd, "ns/mnt"); err == nil {
+		p.MntNS, _ = parseNSLink(t)
+	}
+	w.fds(dfd, &p, opts)
 	return p, true
 }
 
-func (w *walker) fds(dir string, p *Process, opts Options) {
-	f, err := os.Open(dir + "/fd")
+func (w *walker) fds(dfd int, p *Process, opts Options) {
+	ffd, err := unix.Openat(dfd, "fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
+		if err != unix.ENOENT {
 			p.FDErr = err
 		}
 		return
 	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
-	if err != nil {
-		p.FDErr = err
-		return
+	defer unix.Close(ffd)
+	w.names = w.names[:0]
+	if w.dirents == nil {
+		w.dirents = make([]byte, 16<<10)
 	}
-	p.FDs = len(names)
-	for _, fd := range names {
-		target, err := os.Readlink(dir + "/fd/" + fd)
+	for {
+		n, err := unix.Getdents(ffd, w.dirents)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			p.FDErr = err
+			return
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, w.names = unix.ParseDirent(w.dirents[:n], -1, w.names)
+	}
+	p.FDs = len(w.names)
+	for _, fd := range w.names {
+		n, err := unix.Readlinkat(ffd, fd, w.link)
 		if err != nil {
 			continue
 		}
-		if target == "anon_inode:inotify" {
+		target := w.link[:n]
+		if string(target) == "anon_inode:inotify" {
 			p.InotifyInstances++
-			if info, err := w.read(dir + "/fdinfo/" + fd); err == nil {
+			if info, err := w.readAt(dfd, "fdinfo/"+fd); err == nil {
 				p.InotifyWatches += countInotifyWatches(info)
 			}
 			continue
 		}
 		for _, d := range opts.FifoDirs {
-			if strings.HasPrefix(target, d+"/") {
-				p.Fifos = append(p.Fifos, target)
+			if len(target) > len(d) && target[len(d)] == '/' && string(target[:len(d)]) == d {
+				p.Fifos = append(p.Fifos, string(target))
 				break
 			}
 		}
