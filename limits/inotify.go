@@ -161,7 +161,8 @@ func inotifyRemedy(u Usage) []string {
 	out := []string{}
 	if len(u.Consumers) > 0 {
 		c := u.Consumers[0]
-		out = append(out, fmt.Sprintf("biggest holder: pid %d (%s) with %d; restart or reconfigure it if that is more than it should hold", c.PID, c.Comm, c.Count))
+		holders := max(u.ConsumersTotal, len(u.Consumers))
+		out = append(out, fmt.Sprintf("%d processes hold them, the biggest pid %d (%s) with %d of %d: restart or reconfigure the ones that hold more than they should", holders, c.PID, c.Comm, c.Count, u.Used))
 	}
 	return append(out,
 		fmt.Sprintf("raise the limit now: sysctl -w %s=%d", name, suggest),
