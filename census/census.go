@@ -126,7 +126,7 @@ func Take(ctx context.Context, h *host.Host, opts Options) (*Census, error) {
 		c.Tasks += p.Threads
 		if opts.Live && p.UserNS != 0 && p.UserNS != c.InitUserNS {
 			if _, seen := c.UserNSOwner[p.UserNS]; !seen {
-				if uid, err := userNSOwner(h.ProcPath(strconv.Itoa(p.PID), "ns", "user")); err == nil {
+				if uid, err := userNSOwner(h.ProcPath(strconv.Itoa(p.PID), "ns", "user"), c.InitUserNS); err == nil {
 					c.UserNSOwner[p.UserNS] = uid
 				}
 			}

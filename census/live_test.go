@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -78,5 +82,48 @@ func TestTakeSeesOwnInotifyWatches(t *testing.T) {
 func TestTakeMissingProc(t *testing.T) {
 	if _, err := Take(context.Background(), host.New(filepath.Join(t.TempDir(), "nope"), "/sys", "/"), Options{}); err == nil {
 		t.Fatal("Take on a missing procfs succeeded")
+	}
+}
+
+// TestUserNSOwnerNested starts a process two user namespaces deep: root
+// creates the outer one (uids 0-65535 mapped to 300000 and up) and its uid
+// 1000 (host uid 301000) the inner one. The initial namespace's counters
+// charge the owner of the outer namespace, root, not host uid 301000.
+func TestUserNSOwnerNested(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("mapping a user namespace to other host uids needs root; CI runs as root")
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatalf("unshare (util-linux) is needed: %v", err)
+	}
+	cmd := exec.Command(unshare, "--user", "sleep", "30")
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 300000, Size: 65536}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 300000, Size: 65536}},
+		Credential:  &syscall.Credential{Uid: 1000, Gid: 1000, NoSetGroups: true},
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid))
+		if strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nested process did not start (comm %q)", comm)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	uid, err := userNSOwner(fmt.Sprintf("/proc/%d/ns/user", cmd.Process.Pid), initUserNSInode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uid != 0 {
+		t.Fatalf("charged uid %d, want 0, the creator of the top-level namespace (not 301000, the inner one's)", uid)
 	}
 }

@@ -6,6 +6,7 @@ package check
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"sort"
 	"sync"
@@ -40,7 +41,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	if opts.Thresholds == (limits.Thresholds{}) {
 		opts.Thresholds = limits.DefaultThresholds
 	}
-	if opts.Thresholds.Warn <= 0 || opts.Thresholds.Crit <= 0 || opts.Thresholds.Warn > opts.Thresholds.Crit {
+	if w, c := opts.Thresholds.Warn, opts.Thresholds.Crit; !(w > 0 && w <= c) || math.IsInf(c, 0) || math.IsNaN(c) {
 		return nil, fmt.Errorf("thresholds: want 0 < warn <= crit, have warn %g crit %g", opts.Thresholds.Warn, opts.Thresholds.Crit)
 	}
 	if opts.FifoDir == "" {

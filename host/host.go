@@ -171,7 +171,8 @@ func (h *Host) Live() bool {
 	return self.Ino == host.Ino
 }
 
-// Statfs runs statfs on path, giving up after h.StatfsTimeout. A
+// Statfs runs statfs on path, giving up after h.StatfsTimeout. Errors do
+// not name the path, which callers name as the host knows it. A
 // statfs on a dead NFS mount blocks in the kernel, so the call runs in its own
 // goroutine, which is abandoned on timeout.
 func (h *Host) Statfs(ctx context.Context, path string) (Statfs, error) {
@@ -194,16 +195,16 @@ func (h *Host) Statfs(ctx context.Context, path string) (Statfs, error) {
 	case r := <-ch:
 		return r.st, r.err
 	case <-t.C:
-		return Statfs{}, fmt.Errorf("statfs %s: %w after %s", path, ErrTimeout, timeout)
+		return Statfs{}, fmt.Errorf("%w after %s", ErrTimeout, timeout)
 	case <-ctx.Done():
-		return Statfs{}, fmt.Errorf("statfs %s: %w", path, ctx.Err())
+		return Statfs{}, ctx.Err()
 	}
 }
 
 func statfs(path string) (Statfs, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(path, &st); err != nil {
-		return Statfs{}, fmt.Errorf("statfs %s: %w", path, err)
+		return Statfs{}, err
 	}
 	return Statfs{
 		Type:        int64(st.Type),

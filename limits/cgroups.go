@@ -237,11 +237,18 @@ func readDying(env *Env, mem *procfs.CgroupSummary, hier []cgroupHierarchy, moun
 		u.floor = Warning
 		u.Reason = fmt.Sprintf("%d dying memory cgroups against %d live ones", u.Used, visible)
 	}
-	if oldKmemKernel(env.Host.KernelRelease()) && u.Used > 0 {
+	if oldKmemKernel(env.Host.KernelRelease()) && !bootedNoKmem(env) && u.Used >= 100 && u.Used > visible {
 		u.floor = Warning
-		u.Reason = strings.TrimPrefix(u.Reason+"; kernel "+env.Host.KernelRelease()+" is older than 4.3: kmem accounting leaks memory cgroup ids", "; ")
+		u.Reason = strings.TrimPrefix(u.Reason+"; kernel "+env.Host.KernelRelease()+" is older than 4.3 and not booted with cgroup.memory=nokmem: kmem accounting leaks memory cgroup ids", "; ")
 	}
 	return u
+}
+
+// bootedNoKmem reports whether the kernel command line turns kmem
+// accounting off, the fix for the pre-4.3 id leak.
+func bootedNoKmem(env *Env) bool {
+	b, err := env.Host.ReadProc("cmdline")
+	return err == nil && strings.Contains(" "+string(b)+" ", " cgroup.memory=nokmem")
 }
 
 // oldKmemKernel reports whether release is a kernel before 4.3.
@@ -305,14 +312,14 @@ func readV2Limits(env *Env, h cgroupHierarchy) []Usage {
 	for _, l := range limited {
 		p := filepath.Join(h.MountPoint, l.rel)
 		if l.descMax >= 0 {
-			u := Usage{Limit: "cgroups", Scope: p + " descendants", Used: l.desc, Max: l.descMax, Unit: "cgroups", Consumers: []Consumer{}}
+			u := Usage{Limit: "cgroups", Scope: p + " descendants", Used: l.desc, Max: l.descMax, Unit: "cgroups", Consumers: []Consumer{}, zeroIsFull: true}
 			if l.dead > 0 {
 				u.Reason = fmt.Sprintf("%d more dying descendants", l.dead)
 			}
 			out = append(out, u)
 		}
 		if l.maxDepth >= 0 {
-			out = append(out, Usage{Limit: "cgroups", Scope: p + " depth", Used: int64(l.deepest), Max: l.maxDepth, Unit: "levels", Consumers: []Consumer{}})
+			out = append(out, Usage{Limit: "cgroups", Scope: p + " depth", Used: int64(l.deepest), Max: l.maxDepth, Unit: "levels", Consumers: []Consumer{}, zeroIsFull: true})
 		}
 	}
 	return out
@@ -328,7 +335,7 @@ func isUnder(rel, parent string) bool {
 func cgroupsRemedy(u Usage) []string {
 	if u.Scope == "memory cgroup ids" {
 		return []string{
-			"most ids held by dying cgroups (cgroups.dying) are freed by reclaiming their page cache: echo 1 > /proc/sys/vm/drop_caches (costly on a busy node)",
+			"most ids held by dying cgroups (cgroups.dying) are freed by reclaiming the page cache and slab they still hold: echo 3 > /proc/sys/vm/drop_caches (costly on a busy node)",
 			"remove leaked container cgroups and exited containers",
 			"on kernels before 4.3 only a reboot frees leaked ids: boot with cgroup.memory=nokmem, or use runc/kubelet built with the nokmem tag",
 		}
@@ -346,7 +353,7 @@ func cgroupsRemedy(u Usage) []string {
 
 func dyingRemedy(u Usage) []string {
 	out := []string{
-		"dying cgroups are freed when their page cache is reclaimed: echo 1 > /proc/sys/vm/drop_caches on the node, at a quiet time",
+		"dying cgroups are freed when the page cache and slab objects charged to them are reclaimed: echo 3 > /proc/sys/vm/drop_caches on the node, at a quiet time",
 		"slow the churn: fewer short-lived containers or pods writing files they leave in the page cache",
 	}
 	if bytes.Contains([]byte(u.Reason), []byte("older than 4.3")) {

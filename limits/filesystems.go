@@ -100,7 +100,9 @@ func realFilesystems(mounts []Mount) []Mount {
 		if top[m.MountPoint] != i {
 			continue
 		}
-		if pseudoFS[m.FSType] {
+		// An overlay at / is the host's root itself (kind nodes,
+		// immutable OSes); elsewhere it repeats its upper filesystem.
+		if pseudoFS[m.FSType] && !(m.FSType == "overlay" && m.MountPoint == "/") {
 			continue
 		}
 		prev, ok := byDev[m.Device]
@@ -124,6 +126,7 @@ func statMount(env *Env, m Mount) []Usage {
 	scope := mountScope(m)
 	st, err := env.Host.Statfs(env.Ctx, env.Host.RootPath(m.MountPoint))
 	if err != nil {
+		err = fmt.Errorf("statfs %s: %w", m.MountPoint, err)
 		return []Usage{unknown("disk", scope, "bytes", err), unknown("inodes", scope, "inodes", err)}
 	}
 	bs := uint64(st.BlockSize)

@@ -113,19 +113,27 @@ func readInotify(env *Env) []Usage {
 	for _, uid := range uids {
 		a := byUID[uid]
 		scope := "uid " + strconv.Itoa(uid)
-		w := Usage{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches", NeedsRoot: needsRoot}
+		w := Usage{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches"}
 		w.Consumers, w.ConsumersTotal = top(a.watchers, topConsumers)
 		if errW != nil {
 			w = unknown("inotify.watches", scope, "watches", errW)
 		}
-		in := Usage{Limit: "inotify.instances", Scope: scope, Used: a.instances, Max: maxInst, Unit: "instances", NeedsRoot: needsRoot}
+		in := Usage{Limit: "inotify.instances", Scope: scope, Used: a.instances, Max: maxInst, Unit: "instances"}
 		in.Consumers, in.ConsumersTotal = top(a.procs, topConsumers)
 		if errI != nil {
 			in = unknown("inotify.instances", scope, "instances", errI)
 		}
 		if needsRoot {
-			note := fmt.Sprintf("%d processes' fds were unreadable; run as root for a full count", env.Census.FDUnreadable)
-			w.Reason, in.Reason = note, note
+			note := fmt.Sprintf("the fds of %d processes could not be read, so this is a lower bound", env.Census.FDUnreadable)
+			if !env.Root {
+				note += "; run as root for a full count"
+			}
+			for _, u := range []*Usage{&w, &in} {
+				u.NeedsRoot = !env.Root
+				if u.Severity != Unknown {
+					u.Reason = note
+				}
+			}
 		}
 		out = append(out, w, in)
 	}

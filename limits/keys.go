@@ -11,9 +11,10 @@ package limits
 // Containers hit it because runc joins every container to a new session
 // keyring named _ses.<container id>, owned by the container's uid as the host
 // sees it. With user namespaces (docker userns-remap, rootless) all
-// containers map to one host uid, so a CI agent that leaves hundreds of
-// exited containers around runs that uid out of quota (maxbytes defaults to
-// 20000). The failing container then says
+// containers map to one host uid, so a CI agent with a few hundred
+// containers running runs that uid out of quota (maxbytes defaults to
+// 20000). A session keyring is freed when its last process exits, so the
+// holders are running containers. The failing container then says
 //
 //	OCI runtime create failed: ... join session keyring: create session key: disk quota exceeded
 //	unable to join session keyring: unable to create session key: disk quota exceeded
@@ -178,9 +179,9 @@ var keysFamily = Family{
 			Title: "keys per user (kernel.keys.maxkeys)",
 			Unit:  "keys",
 			Doc: "Number of keys and keyrings a uid may own: kernel.keys.maxkeys (default 200), " +
-				"kernel.keys.root_maxkeys for uid 0. runc creates a session keyring _ses.<id> for every " +
-				"container, charged to the container's uid on the host; exited containers keep theirs " +
-				"until removed.",
+				"kernel.keys.root_maxkeys for uid 0. runc joins every container to a session keyring " +
+				"_ses.<id>, charged to the container's uid on the host and freed when the container's " +
+				"last process exits; with user namespaces all containers share that uid.",
 			Signatures: []*regexp.Regexp{sigKeyring, sigEDQUOTKey},
 			Remedy:     keysRemedy,
 		},
@@ -214,11 +215,11 @@ func readKeys(env *Env) []Usage {
 			unknown("keys.bytes", "all users", "bytes", err),
 		}
 	}
-	users, err := parseKeyUsers(bytes.NewReader(b))
-	if err != nil && len(users) == 0 {
+	users, parseErr := parseKeyUsers(bytes.NewReader(b))
+	if parseErr != nil && len(users) == 0 {
 		return []Usage{
-			unknown("keys.count", "all users", "keys", err),
-			unknown("keys.bytes", "all users", "bytes", err),
+			unknown("keys.count", "all users", "keys", parseErr),
+			unknown("keys.bytes", "all users", "bytes", parseErr),
 		}
 	}
 	visible, visErr := env.Host.ReadProc("keys")
@@ -244,7 +245,14 @@ func readKeys(env *Env) []Usage {
 		if len(keys) > len(consumers) {
 			count.ConsumersTotal, bytesRow.ConsumersTotal = len(keys), len(keys)
 		}
+		count.keyUser, bytesRow.keyUser = &ku, &ku
 		out = append(out, count, bytesRow)
+	}
+	if parseErr != nil {
+		// The uids after a malformed line are not lost silently.
+		out = append(out,
+			unknown("keys.count", "uids after the malformed line", "keys", parseErr),
+			unknown("keys.bytes", "uids after the malformed line", "bytes", parseErr))
 	}
 	return out
 }
@@ -282,10 +290,6 @@ func keysRemedy(u Usage) []string {
 	if uid == "0" {
 		prefix = "kernel.keys.root_"
 	}
-	name, suggest := prefix+"maxkeys", max(u.Max*4, 20000)
-	if u.Limit == "keys.bytes" {
-		name, suggest = prefix+"maxbytes", max(u.Max*4, 400000)
-	}
 	sessions := 0
 	for _, c := range u.Consumers {
 		if strings.HasPrefix(c.Name, "keyring _ses") {
@@ -294,11 +298,36 @@ func keysRemedy(u Usage) []string {
 	}
 	out := []string{}
 	if sessions > 0 {
-		out = append(out, fmt.Sprintf("%d of uid %s's keys are container session keyrings (_ses.*): remove exited containers (docker container prune, nerdctl container prune, crictl rm) to free them", sessions, uid))
+		// A session keyring lives as long as a process holds it: these are
+		// running containers (or their leftover processes), not exited
+		// ones, which free theirs when their last process exits.
+		out = append(out, fmt.Sprintf("%d of uid %s's keys are session keyrings (_ses.<container id>) of running containers: stop the containers of that uid that need not run", sessions, uid))
 	}
-	out = append(out,
-		fmt.Sprintf("raise the quota now: sysctl -w %s=%d", name, suggest),
-		fmt.Sprintf("keep it across reboots: echo '%s = %d' > /etc/sysctl.d/90-enospc-keys.conf", name, suggest),
+	ku := u.keyUser
+	if ku == nil {
+		return out
+	}
+	// Both limits move together, or the other one stops the next
+	// container: room for four times today's keys (at least 20000) at
+	// today's average size (at least 400000 bytes in all).
+	need := max(4*ku.QuotaKeys, 20000)
+	perKey := int64(100)
+	if ku.QuotaKeys > 0 {
+		perKey = max((ku.QuotaBytes+ku.QuotaKeys-1)/ku.QuotaKeys, 1)
+	}
+	var set []string
+	if keys := max(ku.MaxKeys, need); keys > ku.MaxKeys {
+		set = append(set, fmt.Sprintf("%smaxkeys=%d", prefix, keys))
+	}
+	if bytes := (max(ku.MaxBytes, need*perKey, 400000) + 9999) / 10000 * 10000; bytes > ku.MaxBytes {
+		set = append(set, fmt.Sprintf("%smaxbytes=%d", prefix, bytes))
+	}
+	if len(set) == 0 {
+		return out
+	}
+	conf := strings.ReplaceAll(strings.Join(set, "\\n"), "=", " = ")
+	return append(out,
+		fmt.Sprintf("raise the quota now, room for %d keys of ~%d bytes: sysctl -w %s", need, perKey, strings.Join(set, " ")),
+		fmt.Sprintf("keep it across reboots: printf '%s\\n' > /etc/sysctl.d/90-enospc-keys.conf", conf),
 	)
-	return out
 }

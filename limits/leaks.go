@@ -193,7 +193,7 @@ func readLeaks(env *Env) []Usage {
 	}
 	st, err := env.Host.Statfs(env.Ctx, fifoDir)
 	if err != nil {
-		u.Reason = err.Error()
+		u.Reason = fmt.Sprintf("statfs %s: %v", hostFifo, err)
 		return []Usage{u}
 	}
 	u.Max = int64(st.Files)

@@ -90,13 +90,23 @@ type Usage struct {
 	// cgroups) behind a leak.* row.
 	Leaked int64 `json:"leaked,omitempty"`
 
-	// floor is a severity the family asserts whatever the ratio (a pids
-	// cgroup that has refused forks is at least a warning).
+	// floor is a severity the family asserts whatever the ratio (a leak
+	// that is what fills a filesystem).
 	floor Severity
+	// zeroIsFull marks a configured limit whose max may be 0 (pids.max,
+	// cgroup.max.descendants): then nothing more fits, and the row is full.
+	zeroIsFull bool
+	// keyUser is the /proc/key-users line behind a keys.* row, for the
+	// remedy that must size both key sysctls together.
+	keyUser *KeyUser
 }
 
-// Ratio is Used/Max, 0 when Max is not positive.
+// Ratio is Used/Max, 0 when Max is not positive (1 for a configured limit
+// of 0).
 func (u Usage) Ratio() float64 {
+	if u.Max == 0 && u.zeroIsFull {
+		return 1
+	}
 	if u.Max <= 0 {
 		return 0
 	}
@@ -160,10 +170,11 @@ func (u *Usage) Grade(t Thresholds) {
 		return
 	}
 	s := OK
+	limited := u.Max > 0 || (u.Max == 0 && u.zeroIsFull)
 	switch r := u.Ratio(); {
-	case u.Max > 0 && r >= t.Crit:
+	case limited && r >= t.Crit:
 		s = Critical
-	case u.Max > 0 && r >= t.Warn:
+	case limited && r >= t.Warn:
 		s = Warning
 	}
 	if u.floor > s {

@@ -45,8 +45,10 @@ func readMounts(env *Env) []Usage {
 	}
 	byNS := map[uint64]*ns{}
 	var order []uint64
+	unseen := 0
 	for _, p := range env.Census.Processes {
 		if p.MntNS == 0 {
+			unseen++
 			continue
 		}
 		n := byNS[p.MntNS]
@@ -83,6 +85,15 @@ func readMounts(env *Env) []Usage {
 		u := Usage{Limit: "mounts", Scope: scope, Used: count, Max: limit, Unit: "mounts"}
 		u.Consumers, u.ConsumersTotal = top(n.pids, 3)
 		out = append(out, u)
+	}
+	if unseen > 0 && !env.Root {
+		// Other users' namespace links are unreadable: their mount
+		// namespaces (containers) are missing from the rows above.
+		for i := range out {
+			out[i].NeedsRoot = true
+		}
+		out = append(out, Usage{Limit: "mounts", Scope: "other mount namespaces", Unit: "mounts", Severity: Unknown, NeedsRoot: true,
+			Reason: fmt.Sprintf("the mount namespaces of %d processes could not be read; run as root", unseen)})
 	}
 	return out
 }

@@ -16,11 +16,9 @@ package limits
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
-
-	"os"
 )
 
 var processesFamily = Family{
@@ -98,32 +96,61 @@ func readProcesses(env *Env) []Usage {
 }
 
 // readPidsCgroups reports pids cgroups that are at or past the warning
-// threshold, or whose pids.events shows refused forks.
+// threshold, or that have refused forks. Kernels before 6.12 (and v1, and
+// v2 mounted with pids_localevents) count a refused fork in pids.events of
+// the forking task's cgroup, not of the ancestor whose pids.max stopped it:
+// in Kubernetes the pod cgroup holds the limit and the forks fail in its
+// container cgroups. So events are read everywhere and charged to the
+// nearest limited ancestor-or-self.
 func readPidsCgroups(env *Env, h cgroupHierarchy) []Usage {
-	var out []Usage
+	type node struct {
+		rel          string
+		limit, cur   int64
+		refused      int64
+		limited      bool
+		childRefused int64
+	}
+	var nodes []*node
+	var stack []*node // limited ancestors of the current directory
 	walkCgroups(env.Host.RootPath(h.MountPoint), func(dir, rel string, depth int) {
+		for len(stack) > 0 && !isUnder(rel, stack[len(stack)-1].rel) {
+			stack = stack[:len(stack)-1]
+		}
 		if depth == 0 {
-			return
-		}
-		limit, err := readCgroupInt(filepath.Join(dir, "pids.max"))
-		if err != nil || limit < 0 {
-			return
-		}
-		cur, err := readCgroupInt(filepath.Join(dir, "pids.current"))
-		if err != nil {
 			return
 		}
 		var refused int64
 		if b, err := os.ReadFile(filepath.Join(dir, "pids.events")); err == nil {
 			refused = parseFlatKeyed(b)["max"]
 		}
-		u := Usage{Limit: "pids", Scope: filepath.Join(h.MountPoint, rel), Used: cur, Max: limit, Unit: "tasks"}
+		limit, err := readCgroupInt(filepath.Join(dir, "pids.max"))
+		if err == nil && limit >= 0 {
+			cur, err := readCgroupInt(filepath.Join(dir, "pids.current"))
+			if err == nil {
+				n := &node{rel: rel, limit: limit, cur: cur, refused: refused, limited: true}
+				nodes = append(nodes, n)
+				stack = append(stack, n)
+				return
+			}
+		}
+		if refused > 0 && len(stack) > 0 {
+			// Hierarchical pids.events repeat the ancestor's count in
+			// the children: take the largest, not the sum.
+			a := stack[len(stack)-1]
+			a.childRefused = max(a.childRefused, refused)
+		}
+	})
+	var out []Usage
+	for _, n := range nodes {
+		refused := max(n.refused, n.childRefused)
+		u := Usage{Limit: "pids", Scope: filepath.Join(h.MountPoint, n.rel), Used: n.cur, Max: n.limit, Unit: "tasks", zeroIsFull: true}
 		if refused > 0 {
-			u.floor = Warning
-			u.Reason = fmt.Sprintf("pids.events: %d forks refused at pids.max", refused)
+			// pids.events only grows: a refusal long ago is information,
+			// not an alarm; the severity follows pids.current.
+			u.Reason = fmt.Sprintf("pids.events: %d forks refused at pids.max since the cgroup was created", refused)
 		}
 		if refused == 0 && u.Ratio() < env.Thresholds.Warn {
-			return
+			continue
 		}
 		var cs []Consumer
 		for _, p := range env.Census.Processes {
@@ -131,28 +158,34 @@ func readPidsCgroups(env *Env, h cgroupHierarchy) []Usage {
 			if h.V2 {
 				path, ok = p.ControllerPath("")
 			}
-			if ok && (path == rel || strings.HasPrefix(path, strings.TrimSuffix(rel, "/")+"/")) {
+			if ok && isUnder(path, n.rel) {
 				cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.Threads)})
 			}
 		}
 		u.Consumers, u.ConsumersTotal = top(cs, topConsumers)
 		out = append(out, u)
-	})
+	}
 	return out
 }
 
 func pidsRemedy(u Usage) []string {
 	if u.Scope == "host" {
-		return []string{
-			"find the process with the most threads (consumers) and whether it leaks them",
-			fmt.Sprintf("raise the pid space: sysctl -w kernel.pid_max=%d (at most 4194304)", min(max(u.Max*2, 4194304/4), 4194304)),
+		out := []string{"find the process with the most threads (consumers) and whether it leaks them"}
+		if u.Max < pidMaxLimit {
+			out = append(out, fmt.Sprintf("raise the pid space: sysctl -w kernel.pid_max=%d", min(max(u.Max*4, 1<<20), pidMaxLimit)))
+		} else {
+			out = append(out, "kernel.pid_max is at its ceiling (4194304): only fewer tasks help")
 		}
+		return out
 	}
 	return []string{
 		"find what forks in that cgroup (consumers): a fork bomb, a thread leak, zombie children not reaped",
 		fmt.Sprintf("raise its limit if the workload needs it: echo N > %s/pids.max, or the container's --pids-limit / the pod's podPidsLimit / the unit's TasksMax", u.Scope),
 	}
 }
+
+// pidMaxLimit is PID_MAX_LIMIT on 64-bit kernels.
+const pidMaxLimit = 4194304
 
 func threadsRemedy(u Usage) []string {
 	return []string{

@@ -57,13 +57,13 @@ func fixtureHost(t *testing.T, dir string) func(*host.Host) {
 				if st, ok := table[p]; ok {
 					if st.Hang {
 						<-hung
-						return host.Statfs{}, fmt.Errorf("statfs %s: fixture server gone", path)
+						return host.Statfs{}, fmt.Errorf("fixture server gone")
 					}
 					return host.Statfs{BlockSize: st.BlockSize, Blocks: st.Blocks, BlocksFree: st.BlocksFree,
 						BlocksAvail: st.BlocksAvail, Files: st.Files, FilesFree: st.FilesFree}, nil
 				}
 				if p == "/" {
-					return host.Statfs{}, fmt.Errorf("statfs %s: not in the fixture", path)
+					return host.Statfs{}, fmt.Errorf("%s is not in the fixture", path)
 				}
 			}
 		}
