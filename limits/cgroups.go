@@ -186,8 +186,8 @@ func readCgroups(env *Env) []Usage {
 			mem = &sums[i]
 		}
 	}
-	mounts, mountsErr := HostMounts(env.Host)
-	hier := cgroupHierarchies(env, mounts)
+	_, mountsErr := env.Mounts()
+	hier := env.cgroupHierarchies()
 	if mem != nil {
 		ids := Usage{Limit: "cgroups", Scope: "memory cgroup ids", Used: int64(mem.Cgroups), Max: memcgIDMax, Unit: "cgroups", Consumers: []Consumer{}}
 		out = append(out, ids, readDying(env, mem, hier, mountsErr))

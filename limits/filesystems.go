@@ -61,7 +61,7 @@ var pseudoFS = map[string]bool{
 }
 
 func readFilesystems(env *Env) []Usage {
-	mounts, err := HostMounts(env.Host)
+	mounts, err := env.Mounts()
 	if err != nil {
 		return []Usage{unknown("disk", "all filesystems", "bytes", err), unknown("inodes", "all filesystems", "inodes", err)}
 	}

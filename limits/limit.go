@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sync"
 
 	"github.com/enospc/enospc/census"
 	"github.com/enospc/enospc/host"
@@ -161,6 +162,32 @@ type Env struct {
 	// (default /run/containerd), FifoDir its clients' fifo directory.
 	ContainerdState string
 	FifoDir         string
+
+	// The host's mount table and cgroup hierarchies, read once for the
+	// families that need them (they run concurrently).
+	mountsOnce sync.Once
+	mounts     []Mount
+	mountsErr  error
+	cgroupHier []cgroupHierarchy
+}
+
+// Mounts returns the host's mount table (HostMounts), read on first use.
+func (e *Env) Mounts() ([]Mount, error) {
+	e.loadMounts()
+	return e.mounts, e.mountsErr
+}
+
+// cgroupHierarchies returns the host's mounted cgroup hierarchies.
+func (e *Env) cgroupHierarchies() []cgroupHierarchy {
+	e.loadMounts()
+	return e.cgroupHier
+}
+
+func (e *Env) loadMounts() {
+	e.mountsOnce.Do(func() {
+		e.mounts, e.mountsErr = HostMounts(e.Host)
+		e.cgroupHier = cgroupHierarchies(e, e.mounts)
+	})
 }
 
 // Grade sets the severity of a row from its ratio, its floor and its

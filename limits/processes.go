@@ -82,11 +82,10 @@ func readProcesses(env *Env) []Usage {
 		u.Consumers, u.ConsumersTotal = top(procs, topConsumers)
 		out = append(out, u)
 	}
-	mounts, err := HostMounts(env.Host)
-	if err != nil {
+	if _, err := env.Mounts(); err != nil {
 		return append(out, unknown("pids", "pids cgroups", "tasks", err))
 	}
-	for _, h := range cgroupHierarchies(env, mounts) {
+	for _, h := range env.cgroupHierarchies() {
 		if !h.has("pids") {
 			continue
 		}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,7 +49,7 @@ the check itself cannot run.`,
 			ctx := cmd.Context()
 			if timeout > 0 {
 				var cancel func()
-				ctx, cancel = contextWithTimeout(ctx, timeout)
+				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
 			rep, err := check.Run(ctx, h, check.Options{
