@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/census"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/limits"
@@ -23,6 +24,15 @@ type Report struct {
 	Kernel   string         `json:"kernel"`
 	Time     time.Time      `json:"time"`
 	Findings []limits.Usage `json:"findings"`
+	// Runtimes are the container runtimes asked for names and states, and
+	// what each answered.
+	Runtimes []attrib.Source `json:"runtimes,omitempty"`
+	// Notes say what the check could not do (a runtime that did not
+	// answer), so that a missing name is not a mystery.
+	Notes []string `json:"notes,omitempty"`
+	// By and Groups are the holdings grouped by container or pod.
+	By     string  `json:"by,omitempty"`
+	Groups []Group `json:"groups,omitempty"`
 }
 
 // Options tune a check.
@@ -34,6 +44,13 @@ type Options struct {
 	FifoDir         string
 	// Only restricts the report to these limit IDs; empty means all.
 	Only []string
+	// Runtimes says where to ask the container runtimes for names and
+	// states; nil asks none (containers are then named by id only).
+	Runtimes *attrib.Options
+	// Inventory, when set, is used instead of asking the runtimes.
+	Inventory *attrib.Inventory
+	// By groups holdings across limits: "container" or "pod".
+	By string
 }
 
 // Run takes the snapshot.
@@ -53,6 +70,25 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	if _, err := os.Stat(h.Proc); err != nil {
 		return nil, fmt.Errorf("procfs: %w", err)
 	}
+	switch opts.By {
+	case "", "container", "pod":
+	default:
+		return nil, fmt.Errorf("--by %q: want container or pod", opts.By)
+	}
+	// The runtimes are asked while /proc is walked.
+	invDone := make(chan *attrib.Inventory, 1)
+	switch {
+	case opts.Inventory != nil:
+		invDone <- opts.Inventory
+	case opts.Runtimes != nil:
+		ro := *opts.Runtimes
+		if ro.SocketPath == nil {
+			ro.SocketPath = h.RootPath
+		}
+		go func() { invDone <- attrib.Collect(ctx, ro) }()
+	default:
+		invDone <- nil
+	}
 	live := h.Live()
 	env := &limits.Env{
 		Ctx:             ctx,
@@ -64,6 +100,12 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		FifoDir:         opts.FifoDir,
 	}
 	env.Census, env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})
+	var inv *attrib.Inventory
+	attrOnce := sync.OnceValue(func() *limits.Attributor {
+		inv = <-invDone
+		return limits.NewAttributor(env.Census, inv)
+	})
+	env.Attribution = attrOnce
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -93,23 +135,32 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		return nil, ctx.Err()
 	}
 
+	attr := attrOnce()
 	rep := &Report{Host: h.Hostname(), Kernel: h.KernelRelease(), Time: h.Now().UTC(), Findings: []limits.Usage{}}
+	if inv != nil {
+		rep.Runtimes, rep.Notes = inv.Sources, inv.Notes()
+	}
 	for _, rows := range results {
 		for _, u := range rows {
 			if len(want) > 0 && !want[u.Limit] {
 				continue
 			}
 			u.Grade(opts.Thresholds)
-			if u.Consumers == nil {
-				u.Consumers = []limits.Consumer{}
-			}
-			u.Remedy = []string{}
-			if u.Severity == limits.Warning || u.Severity == limits.Critical {
-				if l, ok := limits.Lookup(u.Limit); ok {
-					u.Remedy = l.Remedy(u)
-				}
-			}
 			rep.Findings = append(rep.Findings, u)
+		}
+	}
+	attr.Attribute(rep.Findings)
+	if opts.By != "" {
+		rep.By, rep.Groups = opts.By, GroupHoldings(rep.Findings, opts.By)
+	}
+	for i := range rep.Findings {
+		u := &rep.Findings[i]
+		u.CutConsumers()
+		u.Remedy = []string{}
+		if u.Severity == limits.Warning || u.Severity == limits.Critical {
+			if l, ok := limits.Lookup(u.Limit); ok {
+				u.Remedy = l.Remedy(*u)
+			}
 		}
 	}
 	Sort(rep.Findings)

@@ -125,6 +125,15 @@ var realMessages = map[string][]string{
 		// seeds/003: runc.
 		`container init caused \"rootfs_linux.go:58: mounting \\\"/sys\\\" to rootfs \\\"/var/lib/containers/storage/overlay/051e985771cc69f3f699895a1dada9ef6483e912b46a99e004af7bb4852183eb/merged\\\" at \\\"/var/lib/containers/storage/overlay/051e985771cc69f3f699895a1dada9ef6483e912b46a99e004af7bb4852183eb/merged/sys\\\" caused \\\"no space left on device\\\"\""`,
 	},
+	"leak.keyrings": {
+		// seeds/000: the Jenkins agent's docker, keys held by containers.
+		`OCI runtime create failed: container_linux.go:345: starting container process caused "process_linux.go:424: container init caused \"join session keyring: create session key: disk quota exceeded\"": unknown`,
+	},
+	"leak.cgroups": {
+		// seeds/004: kubelet event; leaked container cgroups hold memory
+		// cgroup ids like dying ones.
+		`unable to ensure pod container exists: failed to create container for [kubepods besteffort podc6eeec88-8664-11e9-9524-5254007057ba] : mkdir /sys/fs/cgroup/memory/kubepods/besteffort/podc6eeec88-8664-11e9-9524-5254007057ba: no space left on device`,
+	},
 	"leak.fifo": {
 		// DESIGN.md and seeds/002, as ctr prints it.
 		`ctr: OCI runtime create failed: no space left on device: unknown`,

@@ -72,7 +72,7 @@ func readFiles(env *Env) []Usage {
 		for _, p := range env.Census.Processes {
 			cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.FDs)})
 		}
-		u.Consumers, u.ConsumersTotal = top(cs, topConsumers)
+		u.setConsumers(cs, topConsumers)
 		u.NeedsRoot = env.Census.FDUnreadable > 0
 	}
 	return []Usage{u}

@@ -114,12 +114,12 @@ func readInotify(env *Env) []Usage {
 		a := byUID[uid]
 		scope := "uid " + strconv.Itoa(uid)
 		w := Usage{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches"}
-		w.Consumers, w.ConsumersTotal = top(a.watchers, topConsumers)
+		w.setConsumers(a.watchers, topConsumers)
 		if errW != nil {
 			w = unknown("inotify.watches", scope, "watches", errW)
 		}
 		in := Usage{Limit: "inotify.instances", Scope: scope, Used: a.instances, Max: maxInst, Unit: "instances"}
-		in.Consumers, in.ConsumersTotal = top(a.procs, topConsumers)
+		in.setConsumers(a.procs, topConsumers)
 		if errI != nil {
 			in = unknown("inotify.instances", scope, "instances", errI)
 		}
@@ -138,26 +138,6 @@ func readInotify(env *Env) []Usage {
 		out = append(out, w, in)
 	}
 	return out
-}
-
-// top sorts consumers by count, biggest first, and keeps n. It returns the
-// original length when it cut the list, else 0.
-func top(cs []Consumer, n int) ([]Consumer, int) {
-	sort.SliceStable(cs, func(i, j int) bool {
-		if cs[i].Count != cs[j].Count {
-			return cs[i].Count > cs[j].Count
-		}
-		return cs[i].PID < cs[j].PID
-	})
-	total := 0
-	if len(cs) > n {
-		total = len(cs)
-		cs = cs[:n]
-	}
-	if cs == nil {
-		cs = []Consumer{}
-	}
-	return cs, total
 }
 
 func inotifyRemedy(u Usage) []string {

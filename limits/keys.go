@@ -195,6 +195,17 @@ var keysFamily = Family{
 			Signatures: []*regexp.Regexp{sigKeyring, sigEDQUOTKey},
 			Remedy:     keysRemedy,
 		},
+		{
+			ID:    "leak.keyrings",
+			Title: "session keyrings of containers that no longer run",
+			Unit:  "keys",
+			Doc: "runc's _ses.<container id> session keyrings, charged to a uid, whose container its runtime " +
+				"reports exited, or which no runtime lists and no process of it is left: keys.count and " +
+				"keys.bytes quota taken by containers that do nothing. The kernel frees a session keyring " +
+				"when its last process exits, so the usual cause is a process that outlived its container.",
+			Signatures: []*regexp.Regexp{sigKeyring, sigEDQUOTKey},
+			Remedy:     leakKeyringsRemedy,
+		},
 	},
 	Read: readKeys,
 }
@@ -236,7 +247,8 @@ func readKeys(env *Env) []Usage {
 			if len(consumers) == maxKeysListed {
 				break
 			}
-			consumers = append(consumers, Consumer{UID: intp(ku.UID), Name: k.Type + " " + k.Description, Count: 1})
+			consumers = append(consumers, Consumer{UID: intp(ku.UID), Name: k.Type + " " + k.Description,
+				Container: sessionKeyringContainer(k.Description), Count: 1})
 		}
 		count := Usage{Limit: "keys.count", Scope: scope, Used: ku.QuotaKeys, Max: ku.MaxKeys, Unit: "keys",
 			Consumers: consumers, NeedsRoot: needsRoot}
@@ -247,6 +259,9 @@ func readKeys(env *Env) []Usage {
 		}
 		count.keyUser, bytesRow.keyUser = &ku, &ku
 		out = append(out, count, bytesRow)
+		if leak, ok := leakedKeyrings(env, ku, keys); ok {
+			out = append(out, leak)
+		}
 	}
 	if parseErr != nil {
 		// The uids after a malformed line are not lost silently.
@@ -290,14 +305,26 @@ func keysRemedy(u Usage) []string {
 	if uid == "0" {
 		prefix = "kernel.keys.root_"
 	}
-	sessions := 0
+	sessions, live, exited := 0, 0, 0
 	for _, c := range u.Consumers {
-		if strings.HasPrefix(c.Name, "keyring _ses") {
-			sessions++
+		if !strings.HasPrefix(c.Name, "keyring _ses.") {
+			continue
+		}
+		sessions++
+		switch c.State {
+		case "running", "paused", "created", "restarting":
+			live++
+		case "exited", "stopped", "dead", "gone":
+			exited++
 		}
 	}
 	out := []string{}
-	if sessions > 0 {
+	switch {
+	case exited > 0:
+		out = append(out, fmt.Sprintf("%d of uid %s's keys are session keyrings of containers that no longer run (leak.keyrings lists them): remove those containers, e.g. docker container prune", exited, uid))
+	case sessions > 0 && live > 0:
+		out = append(out, fmt.Sprintf("%d of uid %s's keys are session keyrings (_ses.<container id>) of %d running containers: each running container holds one; stop the ones that need not run", sessions, uid, live))
+	case sessions > 0:
 		// A session keyring lives as long as a process holds it: these are
 		// running containers (or their leftover processes), not exited
 		// ones, which free theirs when their last process exits.
@@ -330,4 +357,74 @@ func keysRemedy(u Usage) []string {
 		fmt.Sprintf("raise the quota now, room for %d keys of ~%d bytes: sysctl -w %s", need, perKey, strings.Join(set, " ")),
 		fmt.Sprintf("keep it across reboots: printf '%s\\n' > /etc/sysctl.d/90-enospc-keys.conf", conf),
 	)
+}
+
+// leakedKeyrings is the leak.keyrings row of one uid: its session keyrings
+// whose container is not running. A keyring is held by a container its
+// runtime lists as exited or stopped (a prune removes those), or by one no
+// runtime lists while no process of it is left. ok is false when the uid
+// has no session keyrings.
+func leakedKeyrings(env *Env, ku KeyUser, keys []Key) (Usage, bool) {
+	a := env.attributor()
+	inv := a.Inventory()
+	u := Usage{Limit: "leak.keyrings", Scope: "uid " + strconv.Itoa(ku.UID), Max: ku.MaxKeys, Unit: "keys"}
+	var cs []Consumer
+	sessions, exited, gone := 0, 0, 0
+	for _, k := range keys {
+		id := sessionKeyringContainer(k.Description)
+		if id == "" || k.Type != "keyring" {
+			continue
+		}
+		sessions++
+		c := Consumer{UID: intp(ku.UID), Name: k.Type + " " + k.Description, Container: id, Count: 1}
+		if ctr, ok := inv.Lookup(id); ok {
+			if ctr.Live {
+				continue
+			}
+			exited++
+		} else {
+			if a.HasProcesses(id) || !inv.AnyReached() {
+				continue
+			}
+			gone++
+		}
+		a.Consumer(&c)
+		cs = append(cs, c)
+	}
+	if sessions == 0 {
+		return u, false
+	}
+	u.Used, u.Leaked = int64(len(cs)), int64(len(cs))
+	u.setConsumers(cs, maxKeysListed)
+	if len(cs) > 0 {
+		u.floor = Warning
+		var parts []string
+		if exited > 0 {
+			parts = append(parts, fmt.Sprintf("%d of exited containers (a prune frees them)", exited))
+		}
+		if gone > 0 {
+			parts = append(parts, fmt.Sprintf("%d of containers no runtime lists, with no process left in their cgroups", gone))
+		}
+		u.Reason = fmt.Sprintf("%d of %d session keyrings: %s", len(cs), sessions, strings.Join(parts, ", "))
+	} else if !inv.AnyReached() {
+		u.Reason = "no container runtime answered: keyrings of containers with no process left cannot be told from others"
+	}
+	return u, true
+}
+
+func leakKeyringsRemedy(u Usage) []string {
+	out := []string{}
+	exited := 0
+	for _, c := range u.Consumers {
+		if c.State != "gone" {
+			exited++
+		}
+	}
+	if exited > 0 {
+		out = append(out, "remove the exited containers that hold them: docker container prune (or ctr task delete / crictl rm for the ids listed)")
+	}
+	if exited < len(u.Consumers) || u.ConsumersTotal > len(u.Consumers) {
+		out = append(out, "find the processes that still hold a gone container's keyring: they outlived their container (a leaked exec or a process moved out of its cgroup); stop them")
+	}
+	return out
 }

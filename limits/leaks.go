@@ -43,8 +43,8 @@ var leaksFamily = Family{
 			regexp.MustCompile(`(?i)failed to (create|open) (fifo|stdio).*no space left on device`),
 		},
 		Remedy: fifoRemedy,
-	}},
-	Read: readLeaks,
+	}, leakCgroupsLimit},
+	Read: func(env *Env) []Usage { return append(readLeaks(env), readLeakedCgroups(env)...) },
 }
 
 // FifoDir is one directory under the fifo directory.
@@ -184,13 +184,7 @@ func readLeaks(env *Env) []Usage {
 		}
 		cs = append(cs, c)
 	}
-	u.Consumers, u.ConsumersTotal = cs, 0
-	if len(cs) > topConsumers {
-		u.Consumers, u.ConsumersTotal = cs[:topConsumers], len(cs)
-	}
-	if u.Consumers == nil {
-		u.Consumers = []Consumer{}
-	}
+	u.setConsumers(cs, topConsumers)
 	st, err := env.Host.Statfs(env.Ctx, fifoDir)
 	if err != nil {
 		u.Reason = fmt.Sprintf("statfs %s: %v", hostFifo, err)

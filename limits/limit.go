@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"sort"
 	"sync"
 
 	"github.com/enospc/enospc/census"
@@ -57,16 +58,27 @@ func (s *Severity) UnmarshalJSON(b []byte) error {
 // Consumer is a holder of some of a limit's usage: a process, a uid, a
 // keyring, a leaked directory. Fields are set as far as they are known.
 type Consumer struct {
-	PID           int    `json:"pid,omitempty"`
-	UID           *int   `json:"uid,omitempty"`
-	Comm          string `json:"comm,omitempty"`
-	Name          string `json:"name,omitempty"` // keyring name, path
+	PID  int    `json:"pid,omitempty"`
+	UID  *int   `json:"uid,omitempty"`
+	Comm string `json:"comm,omitempty"`
+	Name string `json:"name,omitempty"` // keyring name, path
+	// The container behind the holder: its full id, name, image, the
+	// runtime that runs it and that runtime's word for its state
+	// ("running", "exited", ...; "gone" when no runtime lists it and none
+	// of its processes is left).
 	Container     string `json:"container,omitempty"`
 	ContainerName string `json:"container_name,omitempty"`
+	Image         string `json:"image,omitempty"`
 	Runtime       string `json:"runtime,omitempty"`
-	Pod           string `json:"pod,omitempty"`
-	Namespace     string `json:"namespace,omitempty"`
-	Count         int64  `json:"count"`
+	State         string `json:"state,omitempty"`
+	// The Kubernetes pod: name, namespace, uid and QoS class.
+	Pod       string `json:"pod,omitempty"`
+	Namespace string `json:"namespace,omitempty"`
+	PodUID    string `json:"pod_uid,omitempty"`
+	QoS       string `json:"qos,omitempty"`
+	// Unit is the systemd unit of a holder outside containers.
+	Unit  string `json:"unit,omitempty"`
+	Count int64  `json:"count"`
 }
 
 // Usage is one row of `enospc check`: one limit in one scope.
@@ -91,6 +103,10 @@ type Usage struct {
 	// cgroups) behind a leak.* row.
 	Leaked int64 `json:"leaked,omitempty"`
 
+	// listMax is how many consumers the row lists once attributed (0:
+	// all); the full list is kept until then, for grouping by container.
+	listMax int
+
 	// floor is a severity the family asserts whatever the ratio (a leak
 	// that is what fills a filesystem).
 	floor Severity
@@ -100,6 +116,38 @@ type Usage struct {
 	// keyUser is the /proc/key-users line behind a keys.* row, for the
 	// remedy that must size both key sysctls together.
 	keyUser *KeyUser
+}
+
+// setConsumers keeps every holder for attribution and grouping; the list
+// is cut to the n biggest by CutConsumers.
+func (u *Usage) setConsumers(cs []Consumer, n int) {
+	if cs == nil {
+		cs = []Consumer{}
+	}
+	u.Consumers, u.listMax = cs, n
+}
+
+// CutConsumers sorts the holders biggest first and keeps as many as the
+// family lists, recording how many there were in ConsumersTotal.
+func (u *Usage) CutConsumers() {
+	if u.Consumers == nil {
+		u.Consumers = []Consumer{}
+	}
+	if u.listMax <= 0 {
+		return
+	}
+	cs := u.Consumers
+	sort.SliceStable(cs, func(i, j int) bool {
+		if cs[i].Count != cs[j].Count {
+			return cs[i].Count > cs[j].Count
+		}
+		return cs[i].PID < cs[j].PID
+	})
+	if len(cs) > u.listMax {
+		u.ConsumersTotal = len(cs)
+		u.Consumers = cs[:u.listMax]
+	}
+	u.listMax = 0
 }
 
 // Ratio is Used/Max, 0 when Max is not positive (1 for a configured limit
@@ -163,12 +211,32 @@ type Env struct {
 	ContainerdState string
 	FifoDir         string
 
+	// Attribution returns the attributor of this check (census and the
+	// runtimes' inventory), waiting for the inventory; nil means no
+	// runtime is asked and only cgroup paths name containers.
+	Attribution func() *Attributor
+	attrOnce    sync.Once
+	attr        *Attributor
+
 	// The host's mount table and cgroup hierarchies, read once for the
 	// families that need them (they run concurrently).
 	mountsOnce sync.Once
 	mounts     []Mount
 	mountsErr  error
 	cgroupHier []cgroupHierarchy
+}
+
+// attributor returns the check's attributor, or one from the census alone.
+func (e *Env) attributor() *Attributor {
+	e.attrOnce.Do(func() {
+		if e.Attribution != nil {
+			e.attr = e.Attribution()
+		}
+		if e.attr == nil {
+			e.attr = NewAttributor(e.Census, nil)
+		}
+	})
+	return e.attr
 }
 
 // Mounts returns the host's mount table (HostMounts), read on first use.

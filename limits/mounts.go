@@ -83,7 +83,7 @@ func readMounts(env *Env) []Usage {
 			continue
 		}
 		u := Usage{Limit: "mounts", Scope: scope, Used: count, Max: limit, Unit: "mounts"}
-		u.Consumers, u.ConsumersTotal = top(n.pids, 3)
+		u.setConsumers(n.pids, 3)
 		out = append(out, u)
 	}
 	if unseen > 0 && !env.Root {

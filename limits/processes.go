@@ -72,14 +72,14 @@ func readProcesses(env *Env) []Usage {
 		out = append(out, unknown("pids", "host", "tasks", err))
 	} else {
 		u := Usage{Limit: "pids", Scope: "host", Used: tasks, Max: pidMax, Unit: "tasks"}
-		u.Consumers, u.ConsumersTotal = top(append([]Consumer(nil), procs...), topConsumers)
+		u.setConsumers(append([]Consumer(nil), procs...), topConsumers)
 		out = append(out, u)
 	}
 	if tmax, err := env.Host.SysctlInt("kernel.threads-max"); err != nil {
 		out = append(out, unknown("threads", "host", "threads", err))
 	} else {
 		u := Usage{Limit: "threads", Scope: "host", Used: tasks, Max: tmax, Unit: "threads"}
-		u.Consumers, u.ConsumersTotal = top(procs, topConsumers)
+		u.setConsumers(append([]Consumer(nil), procs...), topConsumers)
 		out = append(out, u)
 	}
 	if _, err := env.Mounts(); err != nil {
@@ -161,7 +161,7 @@ func readPidsCgroups(env *Env, h cgroupHierarchy) []Usage {
 				cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.Threads)})
 			}
 		}
-		u.Consumers, u.ConsumersTotal = top(cs, topConsumers)
+		u.setConsumers(cs, topConsumers)
 		out = append(out, u)
 	}
 	return out

@@ -6,18 +6,18 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/limits"
 )
 
-func newCheckCmd(newHost func() *host.Host) *cobra.Command {
+func newCheckCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
 		output          string
 		warn, crit      float64
@@ -27,7 +27,16 @@ func newCheckCmd(newHost func() *host.Host) *cobra.Command {
 		timeout         time.Duration
 		containerdState string
 		fifoDir         string
+		runtimes        = attrib.Defaults
+		noRuntimes      bool
+		by              string
 	)
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		runtimes.DockerHost = h
+	}
+	if a := os.Getenv("CONTAINERD_ADDRESS"); a != "" {
+		runtimes.ContainerdAddress = a
+	}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Snapshot every hidden limit: used, max, severity, holders, fix",
@@ -52,12 +61,20 @@ the check itself cannot run.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			rep, err := check.Run(ctx, h, check.Options{
+			opts := check.Options{
 				Thresholds:      limits.Thresholds{Warn: warn, Crit: crit},
 				ContainerdState: containerdState,
 				FifoDir:         fifoDir,
 				Only:            only,
-			})
+				By:              by,
+			}
+			if !noRuntimes {
+				opts.Runtimes = &runtimes
+			}
+			if cfg.CheckHook != nil {
+				cfg.CheckHook(&opts)
+			}
+			rep, err := check.Run(ctx, h, opts)
 			if err != nil {
 				return &exitError{3, err}
 			}
@@ -74,6 +91,9 @@ the check itself cannot run.`,
 				code = writeNPD(out, rep)
 			default:
 				writeTable(out, rep, tableOptions{all: all, color: colorWanted(out), root: os.Geteuid() == 0})
+				if rep.By != "" {
+					writeGroups(out, rep)
+				}
 			}
 			if code != 0 {
 				return &exitError{code: code}
@@ -91,6 +111,12 @@ the check itself cannot run.`,
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on the whole check after this long")
 	f.StringVar(&containerdState, "containerd-state", "/run/containerd", "containerd's state directory (host path)")
 	f.StringVar(&fifoDir, "fifo-dir", "/run/containerd/fifo", "the fifo directory of containerd's clients (host path)")
+	f.StringVar(&runtimes.DockerHost, "docker-host", runtimes.DockerHost, "Docker Engine API address (unix socket), for container names and states; \"\" skips docker (default from DOCKER_HOST)")
+	f.StringVar(&runtimes.ContainerdAddress, "containerd-address", runtimes.ContainerdAddress, "containerd's socket; \"\" skips containerd (default from CONTAINERD_ADDRESS)")
+	f.StringVar(&runtimes.CRIOSocket, "crio-socket", runtimes.CRIOSocket, "CRI-O's socket; \"\" skips CRI-O")
+	f.DurationVar(&runtimes.Timeout, "runtime-timeout", runtimes.Timeout, "give up on a runtime that does not answer in this time; its containers are then named by id only")
+	f.BoolVar(&noRuntimes, "no-runtimes", false, "ask no container runtime: containers are named by the id in their cgroup path")
+	f.StringVar(&by, "by", "", "also group what every container or pod holds across limits: container or pod")
 	return cmd
 }
 
@@ -193,6 +219,9 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 		if f.Reason != "" && f.Severity != limits.OK {
 			fmt.Fprintf(w, "          %s\n", paint(ansiDim, f.Reason))
 		}
+		if f.Severity == limits.Warning || f.Severity == limits.Critical {
+			writeHolders(w, f)
+		}
 		for _, r := range f.Remedy {
 			fmt.Fprintf(w, "          → %s\n", r)
 		}
@@ -203,43 +232,9 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 	if needRoot {
 		fmt.Fprintln(w, "\n* incomplete without root: other users' processes and keys cannot be read; run as root for every holder")
 	}
-}
-
-// holders summarises a row's consumers in one short cell.
-func holders(f limits.Usage) string {
-	if len(f.Consumers) == 0 {
-		return ""
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "\nnote: %s\n", n)
 	}
-	total := max(f.ConsumersTotal, len(f.Consumers))
-	var parts []string
-	for i, c := range f.Consumers {
-		if i == 3 {
-			break
-		}
-		switch {
-		case c.PID != 0:
-			parts = append(parts, fmt.Sprintf("%s[%d] %d", c.Comm, c.PID, c.Count))
-		case c.Name != "":
-			parts = append(parts, c.Name)
-		}
-	}
-	s := strings.Join(parts, ", ")
-	sessions := 0
-	for _, c := range f.Consumers {
-		if strings.HasPrefix(c.Name, "keyring _ses.") {
-			sessions++
-		}
-	}
-	if sessions > 0 {
-		return fmt.Sprintf("%d keys, %d of them container session keyrings (_ses.*)", total, sessions)
-	}
-	if total > len(parts) {
-		s = fmt.Sprintf("%d: %s, …", total, s)
-	}
-	if r := []rune(s); len(r) > 90 {
-		s = string(r[:89]) + "…"
-	}
-	return s
 }
 
 // human prints a number in its unit: bytes in binary units, counts with

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enospc/enospc/attrib"
+	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
 )
 
@@ -70,6 +72,26 @@ func fixtureHost(t *testing.T, dir string) func(*host.Host) {
 	}
 }
 
+// groupedBy names the fixture hosts whose holdings are also grouped, and
+// by what; groupedOnly narrows the JSON of the grouping to the limits that
+// matter to them.
+var (
+	groupedBy   = map[string]string{"jenkins-keyring": "container", "inotify-exhausted": "pod"}
+	groupedOnly = "keys.count,leak.keyrings,inotify.watches,inotify.instances,leak.cgroups"
+)
+
+// fixtureInventory serves the host's inventory.json as what its container
+// runtimes list; a host without one has no runtime.
+func fixtureInventory(t *testing.T, dir string) func(*check.Options) {
+	inv := attrib.NewInventory()
+	if b, err := os.ReadFile(filepath.Join(dir, "inventory.json")); err == nil {
+		if err := json.Unmarshal(b, inv); err != nil {
+			t.Fatalf("inventory.json: %v", err)
+		}
+	}
+	return func(o *check.Options) { o.Inventory = inv }
+}
+
 // prepareFixture backdates the fixture's fifo directories: git checks them
 // out with the current time, and enospc leaves young directories alone.
 func prepareFixture(t *testing.T, dir string) {
@@ -96,10 +118,16 @@ func TestCheckGolden(t *testing.T) {
 		name := filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
 			prepareFixture(t, dir)
-			for _, format := range []string{"json", "table"} {
-				args := []string{"--proc", filepath.Join(dir, "proc"), "--sys", filepath.Join(dir, "sys"), "--root", filepath.Join(dir, "root"), "check", "-o", format}
+			cfg := Config{HostHook: fixtureHost(t, dir), CheckHook: fixtureInventory(t, dir)}
+			runs := map[string][]string{"json": {"-o", "json"}, "table": {"-o", "table"}}
+			if by, ok := groupedBy[name]; ok {
+				runs["by-"+by] = []string{"-o", "table", "--by", by}
+				runs["by-"+by+".json"] = []string{"-o", "json", "--by", by, "--only", groupedOnly}
+			}
+			for format, extra := range runs {
+				args := append([]string{"--proc", filepath.Join(dir, "proc"), "--sys", filepath.Join(dir, "sys"), "--root", filepath.Join(dir, "root"), "check"}, extra...)
 				var stdout, stderr bytes.Buffer
-				code := RunWith(context.Background(), args, &stdout, &stderr, Config{HostHook: fixtureHost(t, dir)})
+				code := RunWith(context.Background(), args, &stdout, &stderr, cfg)
 				if stderr.Len() > 0 {
 					t.Errorf("stderr: %s", stderr.String())
 				}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
 )
 
@@ -18,6 +19,9 @@ type Config struct {
 	// HostHook, when set, adjusts the Host built from the flags (tests
 	// serve fixture statfs numbers and a fixed clock through it).
 	HostHook func(*host.Host)
+	// CheckHook, when set, adjusts check's options (tests serve a fixture
+	// host's runtime inventory through it).
+	CheckHook func(*check.Options)
 }
 
 // exitError carries an exit status through cobra.
@@ -85,6 +89,6 @@ file handles and leaked runtime state. It names the holder and the fix.`,
 		}
 		return h
 	}
-	cmd.AddCommand(newCheckCmd(newHost))
+	cmd.AddCommand(newCheckCmd(newHost, cfg))
 	return cmd
 }

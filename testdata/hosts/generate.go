@@ -20,6 +20,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/enospc/enospc/attrib"
 )
 
 type statfs struct {
@@ -55,6 +57,9 @@ type hostTree struct {
 	rootDir []string // directories under root/
 	rootF   map[string]string
 	readme  string
+	// inventory is what the host's container runtimes list, served to
+	// the golden test instead of asking real sockets.
+	inventory *attrib.Inventory
 }
 
 const (
@@ -219,6 +224,12 @@ func (h *hostTree) write() {
 	must(err)
 	writeFile(filepath.Join(h.dir, "statfs.json"), string(b)+"\n")
 	writeFile(filepath.Join(h.dir, "README.md"), h.readme)
+	must(os.RemoveAll(filepath.Join(h.dir, "inventory.json")))
+	if h.inventory != nil {
+		b, err := json.MarshalIndent(h.inventory, "", "  ")
+		must(err)
+		writeFile(filepath.Join(h.dir, "inventory.json"), string(b)+"\n")
+	}
 	must(os.MkdirAll(filepath.Join(h.dir, "sys"), 0o755))
 	writeFile(filepath.Join(h.dir, "sys", ".keep"), "")
 }
@@ -275,8 +286,22 @@ func jenkinsKeyring() {
 		proc{pid: 1040, comm: "containerd", threads: 14, cgroup: v1CgroupFile("/system.slice/docker.service")},
 		proc{pid: 1550, comm: "java", uid: 1001, threads: 68, cgroup: v1CgroupFile("/system.slice/jenkins-agent.service"),
 			fds: []string{"anon_inode:inotify", "/home/jenkins/agent.log"}, fdinfo: map[int]string{0: inotifyInfo(40, 5000)}},
-		proc{pid: 20311, comm: "sh", uid: 101001, threads: 1, userns: 4026532456, mntns: 4026532455, cgroup: v1CgroupFile("/docker/c61c6877e16063d7f9757f0a568fa5c4c23b8841e468a")},
+		proc{pid: 20311, comm: "sh", uid: 101001, threads: 1, userns: 4026532456, mntns: 4026532455, cgroup: v1CgroupFile("/docker/" + hex64("container0"))},
 	)
+	// docker lists the 243 build containers: three run, 240 have exited
+	// and still hold their keyrings (the report's "most of them are not
+	// really running").
+	h.inventory = attrib.NewInventory()
+	h.inventory.Sources = []attrib.Source{{Runtime: "docker", Endpoint: "unix:///var/run/docker.sock", Reached: true, Containers: 243},
+		{Runtime: "containerd", Endpoint: "/run/containerd/containerd.sock", Absent: true, Error: "no socket"}}
+	for i := 0; i < 243; i++ {
+		c := &attrib.Container{ID: hex64(fmt.Sprint("container", i)), Name: fmt.Sprintf("build-%d", 4100+i),
+			Image: "maven:3.6-jdk-8", Runtime: "docker", State: "exited"}
+		if i < 3 {
+			c.State, c.Live = "running", true
+		}
+		h.inventory.Containers[c.ID] = c
+	}
 	// df -h and df -ih of the report, block size 4096.
 	h.statfs["/"] = statfs{BlockSize: 4096, Blocks: 2018443, BlocksFree: 1494220, BlocksAvail: 1494220, Files: 1024000, FilesFree: 914432}
 	h.statfs["/dev"] = statfs{BlockSize: 4096, Blocks: 4194304, BlocksFree: 4194304, BlocksAvail: 4194304, Files: 4089446, FilesFree: 4089111}
@@ -287,7 +312,7 @@ func jenkinsKeyring() {
 	h.statfs["/var/lib/docker"] = statfs{BlockSize: 4096, Blocks: 22020096, BlocksFree: 19791462, BlocksAvail: 19791462, Files: 44040192, FilesFree: 43780096}
 	h.statfs["/var/lib/docker/1001.1001/containers/c61c68c4c23b8841e468a/mounts/shm"] = statfs{BlockSize: 4096, Blocks: 16384, BlocksFree: 16384, BlocksAvail: 16384, Files: 4089446, FilesFree: 4089445}
 	h.statfs["/run/user/1001"] = statfs{BlockSize: 4096, Blocks: 819200, BlocksFree: 819200, BlocksAvail: 819200, Files: 4089446, FilesFree: 4089436}
-	h.readme = "# jenkins-keyring\n\nSeed 000: a Jenkins agent, docker with userns-remap to uid 1001, \"join session keyring: create session key: disk quota exceeded\" while df -h shows 26% and df -ih 11%. 243 session keyrings (_ses.<container id>) hold 19926 of kernel.keys.maxbytes=20000 for uid 1001. Filesystem numbers are those of the report's df output.\n"
+	h.readme = "# jenkins-keyring\n\nSeed 000: a Jenkins agent, docker with userns-remap to uid 1001, \"join session keyring: create session key: disk quota exceeded\" while df -h shows 26% and df -ih 11%. 243 session keyrings (_ses.<container id>) hold 19926 of kernel.keys.maxbytes=20000 for uid 1001. docker (inventory.json) lists the 243 build containers: 3 running, 240 exited (leak.keyrings). Filesystem numbers are those of the report's df output.\n"
 	h.write()
 }
 
@@ -408,11 +433,27 @@ func inotifyExhausted() {
 		proc{pid: 2210, comm: "tail", uid: 1000, threads: 1, cgroup: v1CgroupFile("/user.slice"),
 			fds: []string{"anon_inode:inotify", "/var/log/messages"}, fdinfo: map[int]string{0: inotifyInfo(1, 70000)}},
 	)
+	// containerd's CRI lists the dev server's container with the labels
+	// of its pod. A container of a deleted pod left its cgroups behind.
+	webpack := "6e85761a30707b43ed874e0140f58839618285fc90717153b3cbe7f91629ef5a"
+	h.inventory = attrib.NewInventory()
+	h.inventory.Sources = []attrib.Source{{Runtime: "containerd", Endpoint: "/run/containerd/containerd.sock", Reached: true, Containers: 1}}
+	h.inventory.ContainerdNamespaces["k8s.io"] = true
+	h.inventory.Containers[webpack] = &attrib.Container{ID: webpack, Name: "webpack", Image: "registry.local/shop/frontend-dev:1.4",
+		Runtime: "containerd", State: "running", Live: true, Namespace: "k8s.io", PodName: "frontend-dev-5c7d8f9b6-x2x7k", PodNamespace: "shop",
+		PodUID: "926b7ff4-7bff-11e8-945b-52540048533c", Labels: map[string]string{attrib.LabelPodName: "frontend-dev-5c7d8f9b6-x2x7k",
+			attrib.LabelPodNamespace: "shop", attrib.LabelPodUID: "926b7ff4-7bff-11e8-945b-52540048533c", attrib.LabelContainerName: "webpack"}}
+	gone := "kubepods/besteffort/pod3b1f6c2a-7c01-11e8-945b-52540048533c/" + hex64("deleted pod's container")
+	for _, ctrl := range []string{"memory", "pids", "cpu,cpuacct"} {
+		h.rootDir = append(h.rootDir,
+			"sys/fs/cgroup/"+ctrl+"/kubepods/burstable/pod926b7ff4-7bff-11e8-945b-52540048533c/"+webpack,
+			"sys/fs/cgroup/"+ctrl+"/"+gone)
+	}
 	h.statfs["/"] = statfs{BlockSize: 4096, Blocks: 10480385, BlocksFree: 6200000, BlocksAvail: 6200000, Files: 41942528, FilesFree: 41800000}
 	h.statfs["/dev"] = statfs{BlockSize: 4096, Blocks: 997500, BlocksFree: 997500, BlocksAvail: 997500, Files: 997500, FilesFree: 997100}
 	h.statfs["/dev/shm"] = statfs{BlockSize: 4096, Blocks: 997500, BlocksFree: 997500, BlocksAvail: 997500, Files: 997500, FilesFree: 997499}
 	h.statfs["/run"] = statfs{BlockSize: 4096, Blocks: 997500, BlocksFree: 995000, BlocksAvail: 995000, Files: 997500, FilesFree: 996900}
-	h.readme = "# inotify-exhausted\n\nSeed 003: the kubelet logs \"inotify_add_watch /sys/fs/cgroup/memory/kubepods/burstable/pod926b7ff4-...: no space left on device\" and the node goes NotReady. Root's processes hold 8012 of fs.inotify.max_user_watches=8192: the kubelet 5424, a file-watching node server in a pod 2571, systemd and journald 17. uid 1000's tail -f holds one.\n"
+	h.readme = "# inotify-exhausted\n\nSeed 003: the kubelet logs \"inotify_add_watch /sys/fs/cgroup/memory/kubepods/burstable/pod926b7ff4-...: no space left on device\" and the node goes NotReady. Root's processes hold 8012 of fs.inotify.max_user_watches=8192: the kubelet 5424, a file-watching node server (container webpack of pod shop/frontend-dev-5c7d8f9b6-x2x7k, as containerd's CRI labels it in inventory.json) 2571, systemd and journald 17. uid 1000's tail -f holds one. A container of a deleted pod left its empty cgroups in three hierarchies (leak.cgroups).\n"
 	h.write()
 }
 

@@ -1,0 +1,57 @@
+package attrib
+
+import (
+	"context"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	cri "k8s.io/cri-api/pkg/apis/runtime/v1"
+)
+
+// listCRIO lists CRI-O's containers through the CRI on its socket, as
+// crictl does: ListContainers for the containers, their state, image and
+// Kubernetes labels.
+func listCRIO(ctx context.Context, sock string) ([]*Container, []string, error) {
+	return listCRI(ctx, sock, "cri-o")
+}
+
+func listCRI(ctx context.Context, sock, runtime string) ([]*Container, []string, error) {
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, nil, err
+	}
+	defer conn.Close()
+	resp, err := cri.NewRuntimeServiceClient(conn).ListContainers(ctx, &cri.ListContainersRequest{})
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*Container, 0, len(resp.Containers))
+	for _, k := range resp.Containers {
+		c := &Container{ID: strings.ToLower(k.Id), Runtime: runtime, Labels: k.Labels}
+		if k.Metadata != nil {
+			c.Name = k.Metadata.Name
+		}
+		if k.Image != nil {
+			c.Image = k.Image.Image
+		}
+		if c.Image == "" || strings.HasPrefix(c.Image, "sha256:") {
+			if k.ImageRef != "" {
+				c.Image = k.ImageRef
+			}
+		}
+		switch k.State {
+		case cri.ContainerState_CONTAINER_RUNNING:
+			c.State, c.Live = "running", true
+		case cri.ContainerState_CONTAINER_CREATED:
+			c.State = "created"
+		case cri.ContainerState_CONTAINER_EXITED:
+			c.State = "exited"
+		default:
+			c.State = "unknown"
+		}
+		c.podFromLabels()
+		out = append(out, c)
+	}
+	return out, nil, nil
+}

@@ -1,0 +1,183 @@
+package limits
+
+// Attribution: from a holder (a pid, a keyring's container id, a fifo
+// directory's task id) to the container, its runtime, name, image and
+// state, and the Kubernetes pod. The cgroup path of a process says which
+// container and pod it is in (package attrib parses every runtime's and
+// driver's shapes); the runtimes' inventories say what that container is
+// called and whether it still runs.
+
+import (
+	"strings"
+
+	"github.com/enospc/enospc/attrib"
+	"github.com/enospc/enospc/census"
+)
+
+// Attributor names the containers and pods behind consumers. It is built
+// once per check from the census and the runtimes' inventory.
+type Attributor struct {
+	inv   *attrib.Inventory
+	procs map[int]*census.Process
+	refs  map[int]attrib.Ref
+	// withProcs holds the container ids some live process's cgroup names.
+	withProcs map[string]bool
+}
+
+// NewAttributor indexes the census. inv may be nil (no runtime asked).
+func NewAttributor(c *census.Census, inv *attrib.Inventory) *Attributor {
+	a := &Attributor{inv: inv, procs: map[int]*census.Process{}, refs: map[int]attrib.Ref{}, withProcs: map[string]bool{}}
+	if c == nil {
+		return a
+	}
+	for i := range c.Processes {
+		p := &c.Processes[i]
+		a.procs[p.PID] = p
+		if r := a.ref(p); r.ID != "" {
+			a.withProcs[r.ID] = true
+		}
+	}
+	return a
+}
+
+// Inventory returns the runtimes' inventory the attributor uses.
+func (a *Attributor) Inventory() *attrib.Inventory { return a.inv }
+
+// HasProcesses reports whether some process lives in a cgroup of the
+// container id.
+func (a *Attributor) HasProcesses(id string) bool { return a.withProcs[id] }
+
+// ref is what a process's cgroups say about it: the line that names a
+// container, preferring the unified hierarchy, then memory, then pids.
+func (a *Attributor) ref(p *census.Process) attrib.Ref {
+	if r, ok := a.refs[p.PID]; ok {
+		return r
+	}
+	var best attrib.Ref
+	bestRank := -1
+	for _, m := range p.Cgroups {
+		r := a.confirm(attrib.ParseCgroupPath(m.Path))
+		rank := 0
+		switch {
+		case r.ID != "":
+			rank = 10
+		case r.PodUID != "":
+			rank = 5
+		case r.Unit != "":
+			rank = 2
+		}
+		if rank == 0 {
+			continue
+		}
+		switch {
+		case len(m.Controllers) == 0 && m.Hierarchy == 0:
+			rank += 3
+		case hasString(m.Controllers, "memory"):
+			rank += 2
+		case hasString(m.Controllers, "pids"):
+			rank++
+		}
+		if rank > bestRank {
+			best, bestRank = r, rank
+		}
+	}
+	a.refs[p.PID] = best
+	return best
+}
+
+// confirm drops the guess of the plain containerd shape "/<ns>/<id>"
+// unless containerd lists that namespace.
+func (a *Attributor) confirm(r attrib.Ref) attrib.Ref {
+	if !r.Guess {
+		return r
+	}
+	if a.inv != nil && a.inv.ContainerdNamespaces[r.Namespace] {
+		r.Guess = false
+		return r
+	}
+	if a.inv != nil {
+		if _, ok := a.inv.Lookup(r.ID); ok {
+			r.Guess = false
+			return r
+		}
+	}
+	return attrib.Ref{Unit: r.Unit}
+}
+
+// Consumer fills in what is known of c's container and pod.
+func (a *Attributor) Consumer(c *Consumer) {
+	var r attrib.Ref
+	if c.PID > 0 {
+		if p := a.procs[c.PID]; p != nil {
+			r = a.ref(p)
+		}
+	}
+	if c.Container == "" {
+		c.Container = r.ID
+	}
+	if c.PodUID == "" {
+		c.PodUID = r.PodUID
+	}
+	if c.QoS == "" {
+		c.QoS = r.QoS
+	}
+	if c.Unit == "" && c.Container == "" {
+		c.Unit = r.Unit
+	}
+	if c.Runtime == "" {
+		c.Runtime = runtimeName(r.Runtime)
+	}
+	if c.Container == "" {
+		return
+	}
+	k, ok := a.inv.Lookup(c.Container)
+	if !ok {
+		if c.State == "" && c.PID == 0 && !a.withProcs[c.Container] && a.inv.AnyReached() {
+			c.State = "gone"
+		}
+		return
+	}
+	c.Container, c.ContainerName, c.Image, c.Runtime, c.State = k.ID, k.Name, k.Image, k.Runtime, k.State
+	if k.PodName != "" {
+		c.Pod, c.Namespace = k.PodName, k.PodNamespace
+	}
+	if k.PodUID != "" {
+		c.PodUID = k.PodUID
+	}
+}
+
+// runtimeName is the runtime as the inventories name it.
+func runtimeName(pathRuntime string) string {
+	if pathRuntime == "cri-containerd" {
+		return "containerd"
+	}
+	return pathRuntime
+}
+
+// Attribute fills in the containers and pods of every consumer of rows.
+func (a *Attributor) Attribute(rows []Usage) {
+	for i := range rows {
+		for j := range rows[i].Consumers {
+			a.Consumer(&rows[i].Consumers[j])
+		}
+	}
+}
+
+func hasString(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// sessionKeyringContainer returns the container id of runc's session
+// keyring description "_ses.<id>", else "".
+func sessionKeyringContainer(desc string) string {
+	id, ok := strings.CutPrefix(desc, "_ses.")
+	if !ok || id == "" {
+		return ""
+	}
+	return id
+}

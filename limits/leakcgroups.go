@@ -1,0 +1,199 @@
+package limits
+
+// leak.cgroups: cgroups of containers that no longer exist. A runtime
+// removes a container's cgroups when it deletes the container; when it
+// crashes in between, or the removal fails (EBUSY on a cgroup that still
+// had a task, a systemd scope left behind), the directory stays. Each one
+// keeps a cgroup id in every hierarchy and, with kernel memory accounting,
+// its memory charged; enough of them and the 65535 memory cgroup ids run
+// out ("mkdir /sys/fs/cgroup/memory/...: no space left on device").
+//
+// A container cgroup is leaked when it is named by a container id (the
+// path shapes of package attrib), has no process in it or below it, and
+// the runtime that made it answered and does not list that container.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/enospc/enospc/attrib"
+)
+
+var leakCgroupsLimit = Limit{
+	ID:    "leak.cgroups",
+	Title: "cgroups of containers that no longer exist",
+	Unit:  "cgroups",
+	Doc: "Empty cgroup directories named by a container id that no runtime lists any more, in every " +
+		"hierarchy, against the 65535 memory cgroup ids they help exhaust. Found by walking the cgroup " +
+		"filesystems; a cgroup is only called leaked when the runtime that made it answered.",
+	Signatures: []*regexp.Regexp{
+		regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`),
+		regexp.MustCompile(`(?i)(failed to|unable to) (remove|delete|destroy) cgroup`),
+	},
+	Remedy: leakCgroupsRemedy,
+}
+
+// cgroupWalkMax bounds the directories walked per hierarchy.
+const cgroupWalkMax = 200000
+
+// leakedCgroup is one container's leaked cgroup directories.
+type leakedCgroup struct {
+	ref   attrib.Ref
+	paths []string
+}
+
+func readLeakedCgroups(env *Env) []Usage {
+	hs := env.cgroupHierarchies()
+	if len(hs) == 0 {
+		return nil
+	}
+	a := env.attributor()
+	inv := a.Inventory()
+	u := Usage{Limit: "leak.cgroups", Scope: "host", Max: memcgIDMax, Unit: "cgroups"}
+	leaked := map[string]*leakedCgroup{}
+	// undecided counts empty container cgroups whose runtime did not
+	// answer: without it, leaked cannot be told from stopped.
+	undecided := map[string]bool{}
+	var walkErr error
+	for _, h := range hs {
+		root := env.Host.RootPath(h.MountPoint)
+		n := 0
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				if path == root && !os.IsNotExist(err) {
+					return err
+				}
+				return filepath.SkipDir
+			}
+			if !d.IsDir() {
+				return nil
+			}
+			if n++; n > cgroupWalkMax {
+				return fmt.Errorf("more than %d cgroups under %s: walk stopped", cgroupWalkMax, h.MountPoint)
+			}
+			if env.Ctx.Err() != nil {
+				return env.Ctx.Err()
+			}
+			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(path, root), "/")
+			r := a.confirm(attrib.ParseCgroupPath(rel))
+			if r.ID == "" || r.Conmon {
+				return nil
+			}
+			if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) {
+				return nil
+			}
+			if !cgroupEmpty(path) {
+				return nil
+			}
+			if !runtimeAnswered(inv, r) {
+				undecided[r.ID] = true
+				return filepath.SkipDir
+			}
+			l := leaked[r.ID]
+			if l == nil {
+				l = &leakedCgroup{ref: r}
+				leaked[r.ID] = l
+			}
+			l.paths = append(l.paths, filepath.Join(h.MountPoint, rel))
+			return filepath.SkipDir
+		})
+		if err != nil && walkErr == nil {
+			walkErr = err
+		}
+	}
+	ids := make([]string, 0, len(leaked))
+	for id := range leaked {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	var cs []Consumer
+	for _, id := range ids {
+		l := leaked[id]
+		u.Used += int64(len(l.paths))
+		c := Consumer{Name: l.paths[0], Container: id, Runtime: runtimeName(l.ref.Runtime), PodUID: l.ref.PodUID,
+			QoS: l.ref.QoS, State: "gone", Count: int64(len(l.paths))}
+		cs = append(cs, c)
+	}
+	u.Leaked = int64(len(ids))
+	u.setConsumers(cs, topConsumers)
+	if len(ids) > 0 {
+		u.floor = Warning
+		u.Reason = fmt.Sprintf("%d empty cgroup directories of %d %s no runtime lists", u.Used, len(ids), pluralS(len(ids), "container"))
+	}
+	if len(undecided) > 0 {
+		why := fmt.Sprintf("%d empty container cgroups of runtimes that did not answer (see the notes): leaked or not is unknown", len(undecided))
+		if len(ids) == 0 {
+			u.Severity = Unknown
+		}
+		u.Reason = strings.TrimPrefix(u.Reason+"; ", "; ") + why
+	}
+	if walkErr != nil {
+		u.Reason = strings.TrimPrefix(u.Reason+"; ", "; ") + "incomplete: " + walkErr.Error()
+		u.NeedsRoot = !env.Root
+	}
+	return []Usage{u}
+}
+
+// runtimeAnswered reports whether the runtime that made a cgroup of this
+// shape answered, so that its not listing the container means something.
+func runtimeAnswered(inv *attrib.Inventory, r attrib.Ref) bool {
+	switch r.Runtime {
+	case "docker":
+		return inv.Reached("docker")
+	case "containerd", "cri-containerd":
+		return inv.Reached("containerd")
+	case "cri-o":
+		return inv.Reached("cri-o")
+	case "":
+		// A bare id (kubepods on cgroupfs, a --cgroup-parent): whichever
+		// runtime made it, all must have answered.
+		for _, s := range inv.Sources {
+			if !s.Reached && !s.Absent {
+				return false
+			}
+		}
+		return inv.AnyReached()
+	}
+	// podman, lxc: no inventory of theirs is read.
+	return false
+}
+
+// cgroupEmpty reports whether no process is in dir or below it.
+func cgroupEmpty(dir string) bool {
+	empty := true
+	n := 0
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		if n++; n > 1000 {
+			empty = false // too deep to be a container's: leave it
+			return filepath.SkipAll
+		}
+		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil || len(strings.TrimSpace(string(b))) > 0 {
+			empty = false
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return empty
+}
+
+func leakCgroupsRemedy(u Usage) []string {
+	return []string{
+		"remove the empty cgroup directories listed with rmdir (deepest first, in every hierarchy); enospc fix re-checks each is empty and unlisted first",
+		"find why the runtime left them: its log around the container's removal (\"failed to remove cgroup\", a killed shim)",
+	}
+}
+
+func pluralS(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
+}
