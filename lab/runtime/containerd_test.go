@@ -184,6 +184,27 @@ func (c *containerd) RunDetached(image, id string, args ...string) error {
 	return err
 }
 
+// ImportBusybox imports busybox-static as image (an OCI layout tar) into
+// the test's namespace, on the native snapshotter. A root filesystem the
+// test already made in c.Dir/rootfs (with tools of its own) is used as is.
+func (c *containerd) ImportBusybox(t *testing.T, image string) {
+	t.Helper()
+	rootfs := filepath.Join(c.Dir, "rootfs")
+	if _, err := os.Stat(filepath.Join(rootfs, "bin", "busybox")); err != nil {
+		busyboxRootfs(t, rootfs)
+	}
+	tarPath := filepath.Join(c.Dir, "busybox-oci.tar")
+	ociImageTar(t, rootfs, image, "lab", tarPath, []string{"sh"})
+	if out, err := c.Ctr(2*time.Minute, "images", "import", "--snapshotter", "native", tarPath); err != nil {
+		t.Fatalf("ctr images import: %v\n%s", err, c.log())
+	} else {
+		t.Logf("ctr images import: %s", strings.TrimSpace(out))
+	}
+	if out, _ := c.Ctr(20*time.Second, "images", "ls", "-q"); !strings.Contains(out, image) {
+		t.Fatalf("image %s not in the store after import: %q", image, out)
+	}
+}
+
 // Tasks lists the test namespace's tasks: id -> status.
 func (c *containerd) Tasks(t testing.TB) map[string]string {
 	t.Helper()

@@ -8,11 +8,12 @@ package runtime
 // machine may run. With UsernsRemap, container root maps to a dedicated
 // host uid range, the per-user key quota of the field reports.
 //
-// Traps it avoids, each learned on Debian 12's docker.io 20.10:
+// Traps it avoids, on Debian 12's docker.io 20.10 (the first two from
+// moby's source, never tried here: each would touch the host):
 //   - dockerd without --containerd uses the system containerd when one
 //     answers on /run/containerd/containerd.sock; a private one is passed.
 //   - it enables net.ipv4.ip_forward (a global sysctl) unless
-//     --ip-forward=false.
+//     --ip-forward=false; the cleanup checks the sysctl is unchanged.
 //   - it writes its trust key to /etc/docker/key.json unless the config
 //     file names another path (deprecated-key-path: no flag sets it).
 //   - it makes /run/docker/plugins whatever its exec root (the plugin
@@ -20,8 +21,8 @@ package runtime
 //   - its socket belongs to group docker when that group exists: -G root
 //     keeps a private daemon private.
 //   - --userns-remap wants a user and a group of that name in /etc/passwd
-//     and /etc/group (a uid alone is looked up there too), and its ranges
-//     in /etc/subuid and /etc/subgid.
+//     and /etc/group (a bare uid fails: "Uid N has no entry in
+//     /etc/passwd"), and its ranges in /etc/subuid and /etc/subgid.
 //   - /usr/local/bin/docker may be another client, earlier in PATH: the
 //     Debian client is called by its path.
 

@@ -99,19 +99,7 @@ func TestFifoLeakContainerd(t *testing.T) {
 	)
 	c := startContainerd(t)
 
-	// The image: busybox-static in an OCI layout tar.
-	rootfs := filepath.Join(c.Dir, "rootfs")
-	busyboxRootfs(t, rootfs)
-	tarPath := filepath.Join(c.Dir, "busybox-oci.tar")
-	ociImageTar(t, rootfs, image, "lab", tarPath, []string{"sh"})
-	if out, err := c.Ctr(2*time.Minute, "images", "import", "--snapshotter", "native", tarPath); err != nil {
-		t.Fatalf("ctr images import: %v\n%s", err, c.log())
-	} else {
-		t.Logf("ctr images import: %s", strings.TrimSpace(out))
-	}
-	if out, _ := c.Ctr(20*time.Second, "images", "ls", "-q"); !strings.Contains(out, image) {
-		t.Fatalf("image %s not in the store after import: %q", image, out)
-	}
+	c.ImportBusybox(t, image)
 
 	// The fifo dir: a tmpfs with a fixed number of inodes, as /run is.
 	if err := os.MkdirAll(c.FifoDir, 0o700); err != nil {

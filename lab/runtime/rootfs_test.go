@@ -39,7 +39,7 @@ import (
 const busyboxPath = "/bin/busybox"
 
 // applets are the busybox applets linked into the root filesystem.
-var applets = []string{"sh", "sleep", "cat", "ls", "true", "false", "echo", "id", "ps", "mkdir", "rm", "ln", "env", "grep"}
+var applets = []string{"sh", "sleep", "cat", "ls", "true", "false", "echo", "id", "ps", "mkdir", "rm", "ln", "env", "grep", "inotifyd", "seq"}
 
 // labDir makes a private directory for one test, removed when the test
 // ends. It is mode 0755 so that a container's unprivileged host uid can
