@@ -32,6 +32,10 @@ type Container struct {
 	PodName      string `json:"pod,omitempty"`
 	PodNamespace string `json:"pod_namespace,omitempty"`
 	PodUID       string `json:"pod_uid,omitempty"`
+
+	// source is the runtime that listed the container (docker's
+	// containers are also listed by containerd, in namespace "moby").
+	source string
 }
 
 // Kubernetes labels a CRI puts on the containers it creates (and the
@@ -155,7 +159,7 @@ func (inv *Inventory) add(c *Container) {
 		inv.Containers[c.ID] = c
 		return
 	}
-	if old.Runtime == "docker" && c.Runtime != "docker" {
+	if old.source == "docker" && c.source != "docker" {
 		if old.Namespace == "" {
 			old.Namespace = c.Namespace
 		}
@@ -258,6 +262,7 @@ func Collect(ctx context.Context, opts Options) *Inventory {
 	sort.SliceStable(order, func(a, b int) bool { return jobs[order[a]].runtime == "docker" && jobs[order[b]].runtime != "docker" })
 	for _, i := range order {
 		for _, c := range results[i] {
+			c.source = jobs[i].runtime
 			inv.add(c)
 		}
 		for _, ns := range namespaces[i] {

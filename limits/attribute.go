@@ -20,13 +20,14 @@ type Attributor struct {
 	inv   *attrib.Inventory
 	procs map[int]*census.Process
 	refs  map[int]attrib.Ref
+	paths map[string]attrib.Ref
 	// withProcs holds the container ids some live process's cgroup names.
 	withProcs map[string]bool
 }
 
 // NewAttributor indexes the census. inv may be nil (no runtime asked).
 func NewAttributor(c *census.Census, inv *attrib.Inventory) *Attributor {
-	a := &Attributor{inv: inv, procs: map[int]*census.Process{}, refs: map[int]attrib.Ref{}, withProcs: map[string]bool{}}
+	a := &Attributor{inv: inv, procs: map[int]*census.Process{}, refs: map[int]attrib.Ref{}, paths: map[string]attrib.Ref{}, withProcs: map[string]bool{}}
 	if c == nil {
 		return a
 	}
@@ -48,41 +49,65 @@ func (a *Attributor) Inventory() *attrib.Inventory { return a.inv }
 func (a *Attributor) HasProcesses(id string) bool { return a.withProcs[id] }
 
 // ref is what a process's cgroups say about it: the line that names a
-// container, preferring the unified hierarchy, then memory, then pids.
+// container, preferring the unified hierarchy, then memory, then pids, then
+// any other. Most processes are settled by their first line; paths are
+// parsed once per check however many processes share them.
 func (a *Attributor) ref(p *census.Process) attrib.Ref {
 	if r, ok := a.refs[p.PID]; ok {
 		return r
 	}
 	var best attrib.Ref
 	bestRank := -1
-	for _, m := range p.Cgroups {
-		r := a.confirm(attrib.ParseCgroupPath(m.Path))
-		rank := 0
-		switch {
-		case r.ID != "":
-			rank = 10
-		case r.PodUID != "":
-			rank = 5
-		case r.Unit != "":
-			rank = 2
-		}
-		if rank == 0 {
-			continue
-		}
-		switch {
-		case len(m.Controllers) == 0 && m.Hierarchy == 0:
-			rank += 3
-		case hasString(m.Controllers, "memory"):
-			rank += 2
-		case hasString(m.Controllers, "pids"):
-			rank++
-		}
-		if rank > bestRank {
-			best, bestRank = r, rank
+	for pass := 0; pass < 2 && best.ID == ""; pass++ {
+		for _, m := range p.Cgroups {
+			pref := cgroupLinePreference(m)
+			if (pass == 0) != (pref > 0) {
+				continue
+			}
+			r := a.parse(m.Path)
+			rank := 0
+			switch {
+			case r.ID != "":
+				rank = 10
+			case r.PodUID != "":
+				rank = 5
+			case r.Unit != "":
+				rank = 2
+			}
+			if rank == 0 {
+				continue
+			}
+			if rank += pref; rank > bestRank {
+				best, bestRank = r, rank
+			}
 		}
 	}
 	a.refs[p.PID] = best
 	return best
+}
+
+// cgroupLinePreference ranks the lines of /proc/PID/cgroup: the unified
+// hierarchy first, then memory, then pids; 0 for the others.
+func cgroupLinePreference(m census.CgroupMembership) int {
+	switch {
+	case len(m.Controllers) == 0 && m.Hierarchy == 0:
+		return 3
+	case hasString(m.Controllers, "memory"):
+		return 2
+	case hasString(m.Controllers, "pids"):
+		return 1
+	}
+	return 0
+}
+
+// parse is ParseCgroupPath, confirmed against the inventory, memoised.
+func (a *Attributor) parse(path string) attrib.Ref {
+	if r, ok := a.paths[path]; ok {
+		return r
+	}
+	r := a.confirm(attrib.ParseCgroupPath(path))
+	a.paths[path] = r
+	return r
 }
 
 // confirm drops the guess of the plain containerd shape "/<ns>/<id>"

@@ -126,6 +126,9 @@ var realMessages = map[string][]string{
 		`container init caused \"rootfs_linux.go:58: mounting \\\"/sys\\\" to rootfs \\\"/var/lib/containers/storage/overlay/051e985771cc69f3f699895a1dada9ef6483e912b46a99e004af7bb4852183eb/merged\\\" at \\\"/var/lib/containers/storage/overlay/051e985771cc69f3f699895a1dada9ef6483e912b46a99e004af7bb4852183eb/merged/sys\\\" caused \\\"no space left on device\\\"\""`,
 	},
 	"leak.keyrings": {
+		// The lab (lab/runtime/dockerkeys_test.go): docker 20.10.24, runc
+		// 1.1.5, userns-remap, the uid's maxkeys reached.
+		`docker: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: unable to join session keyring: unable to create session key: disk quota exceeded: unknown.`,
 		// seeds/000: the Jenkins agent's docker, keys held by containers.
 		`OCI runtime create failed: container_linux.go:345: starting container process caused "process_linux.go:424: container init caused \"join session keyring: create session key: disk quota exceeded\"": unknown`,
 	},

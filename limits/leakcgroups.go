@@ -27,9 +27,10 @@ var leakCgroupsLimit = Limit{
 	ID:    "leak.cgroups",
 	Title: "cgroups of containers that no longer exist",
 	Unit:  "cgroups",
-	Doc: "Empty cgroup directories named by a container id that no runtime lists any more, in every " +
-		"hierarchy, against the 65535 memory cgroup ids they help exhaust. Found by walking the cgroup " +
-		"filesystems; a cgroup is only called leaked when the runtime that made it answered.",
+	Doc: "Empty cgroup directories named by a container id that no runtime lists any more, against the " +
+		"65535 memory cgroup ids they help exhaust. Found by walking the memory hierarchy (v1) or the unified " +
+		"one; the same directory is usually left in every other hierarchy too. A cgroup is only called " +
+		"leaked when the runtime that made it answered.",
 	Signatures: []*regexp.Regexp{
 		regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`),
 		regexp.MustCompile(`(?i)(failed to|unable to) (remove|delete|destroy) cgroup`),
@@ -47,8 +48,8 @@ type leakedCgroup struct {
 }
 
 func readLeakedCgroups(env *Env) []Usage {
-	hs := env.cgroupHierarchies()
-	if len(hs) == 0 {
+	h, ok := leakHierarchy(env.cgroupHierarchies())
+	if !ok {
 		return nil
 	}
 	a := env.attributor()
@@ -59,7 +60,7 @@ func readLeakedCgroups(env *Env) []Usage {
 	// answer: without it, leaked cannot be told from stopped.
 	undecided := map[string]bool{}
 	var walkErr error
-	for _, h := range hs {
+	{
 		root := env.Host.RootPath(h.MountPoint)
 		n := 0
 		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
@@ -79,15 +80,16 @@ func readLeakedCgroups(env *Env) []Usage {
 				return env.Ctx.Err()
 			}
 			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(path, root), "/")
-			r := a.confirm(attrib.ParseCgroupPath(rel))
+			r := a.parse(rel)
 			if r.ID == "" || r.Conmon {
 				return nil
 			}
+			// A container's cgroup: decided here, whatever is below it.
 			if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) {
-				return nil
+				return filepath.SkipDir
 			}
 			if !cgroupEmpty(path) {
-				return nil
+				return filepath.SkipDir
 			}
 			if !runtimeAnswered(inv, r) {
 				undecided[r.ID] = true
@@ -122,7 +124,7 @@ func readLeakedCgroups(env *Env) []Usage {
 	u.setConsumers(cs, topConsumers)
 	if len(ids) > 0 {
 		u.floor = Warning
-		u.Reason = fmt.Sprintf("%d empty cgroup directories of %d %s no runtime lists", u.Used, len(ids), pluralS(len(ids), "container"))
+		u.Reason = fmt.Sprintf("%d %s no runtime lists left empty cgroups under %s (and, as a rule, in every other hierarchy)", len(ids), pluralS(len(ids), "container"), h.MountPoint)
 	}
 	if len(undecided) > 0 {
 		why := fmt.Sprintf("%d empty container cgroups of runtimes that did not answer (see the notes): leaked or not is unknown", len(undecided))
@@ -136,6 +138,27 @@ func readLeakedCgroups(env *Env) []Usage {
 		u.NeedsRoot = !env.Root
 	}
 	return []Usage{u}
+}
+
+// leakHierarchy is the one hierarchy walked for leaked container cgroups.
+// A runtime makes a container's cgroup in every hierarchy, so one tells
+// them all: the memory one, whose ids are the scarce ones (v1), else the
+// unified one, else any.
+func leakHierarchy(hs []cgroupHierarchy) (cgroupHierarchy, bool) {
+	for _, h := range hs {
+		if !h.V2 && h.has("memory") {
+			return h, true
+		}
+	}
+	for _, h := range hs {
+		if h.V2 {
+			return h, true
+		}
+	}
+	if len(hs) > 0 {
+		return hs[0], true
+	}
+	return cgroupHierarchy{}, false
 }
 
 // runtimeAnswered reports whether the runtime that made a cgroup of this

@@ -46,7 +46,7 @@ const shimSocketDir = "/run/containerd/s"
 // socket, and registers a cleanup that deletes the test's containers, stops
 // containerd and its shims, unmounts their rootfs and removes what they
 // left outside the private directory.
-func startContainerd(t *testing.T) *containerd {
+func startContainerd(t testing.TB) *containerd {
 	t.Helper()
 	bin := labkit.RequireTool(t, "containerd")
 	ctrBin := labkit.RequireTool(t, "ctr")
@@ -187,7 +187,7 @@ func (c *containerd) RunDetached(image, id string, args ...string) error {
 // ImportBusybox imports busybox-static as image (an OCI layout tar) into
 // the test's namespace, on the native snapshotter. A root filesystem the
 // test already made in c.Dir/rootfs (with tools of its own) is used as is.
-func (c *containerd) ImportBusybox(t *testing.T, image string) {
+func (c *containerd) ImportBusybox(t testing.TB, image string) {
 	t.Helper()
 	rootfs := filepath.Join(c.Dir, "rootfs")
 	if _, err := os.Stat(filepath.Join(rootfs, "bin", "busybox")); err != nil {
@@ -237,7 +237,7 @@ func (c *containerd) Containers(t testing.TB) []string {
 // containerd, kills any shim it left, unmounts what is mounted below the
 // private directory and removes the namespace's cgroups. Bounded: about
 // two minutes at worst.
-func (c *containerd) cleanup(t *testing.T) {
+func (c *containerd) cleanup(t testing.TB) {
 	deadline := time.Now().Add(90 * time.Second)
 	alive := func() bool {
 		select {
