@@ -3,6 +3,10 @@ package attrib
 import (
 	"context"
 	"strings"
+	"sync"
+
+	"github.com/containerd/errdefs"
+	"github.com/containerd/errdefs/pkg/errgrpc"
 
 	tasksapi "github.com/containerd/containerd/api/services/tasks/v1"
 	taskapi "github.com/containerd/containerd/api/types/task"
@@ -10,9 +14,13 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 )
 
-// listContainerd lists the containers and tasks of every containerd
-// namespace through containerd's Go client: one call for the namespaces,
-// then per namespace one for the containers and one for the tasks.
+// listContainerd lists the containers of every containerd namespace
+// through containerd's Go client: one call for the namespaces, one per
+// namespace for its containers. Their states are settled later, by
+// SettleStates: containerd answers a task list by asking every task's
+// shim, which on a host of 200 containers costs more than the whole rest
+// of a check, while the census already knows which containers have
+// processes.
 func listContainerd(ctx context.Context, sock string) ([]*Container, []string, error) {
 	cli, err := containerd.New(sock)
 	if err != nil {
@@ -25,29 +33,12 @@ func listContainerd(ctx context.Context, sock string) ([]*Container, []string, e
 	}
 	var out []*Container
 	for _, ns := range nss {
-		nctx := namespaces.WithNamespace(ctx, ns)
-		cs, err := cli.ContainerService().List(nctx)
+		cs, err := cli.ContainerService().List(namespaces.WithNamespace(ctx, ns))
 		if err != nil {
 			return nil, nil, err
-		}
-		tasks, err := cli.TaskService().List(nctx, &tasksapi.ListTasksRequest{})
-		if err != nil {
-			return nil, nil, err
-		}
-		state := map[string]string{}
-		for _, t := range tasks.Tasks {
-			state[t.ID] = taskState(t.Status)
 		}
 		for _, c := range cs {
-			k := &Container{ID: c.ID, Image: c.Image, Runtime: "containerd", Namespace: ns, Labels: c.Labels, State: "created"}
-			if s, ok := state[c.ID]; ok {
-				k.State = s
-				k.Live = s != "exited"
-			} else {
-				// A container without a task has no process: as far as
-				// its resources go, it is stopped.
-				k.State = "stopped"
-			}
+			k := &Container{ID: c.ID, Image: c.Image, Runtime: "containerd", Namespace: ns, Labels: c.Labels}
 			if ns == "moby" {
 				// docker's containers, seen from below when docker
 				// itself could not be asked.
@@ -58,6 +49,39 @@ func listContainerd(ctx context.Context, sock string) ([]*Container, []string, e
 		}
 	}
 	return out, nss, nil
+}
+
+// settleContainerd asks containerd for the task of each container in
+// todo, with a bounded number of calls in flight.
+func settleContainerd(ctx context.Context, sock string, todo []*Container) error {
+	cli, err := containerd.New(sock)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, c := range todo {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			resp, err := cli.TaskService().Get(namespaces.WithNamespace(ctx, c.Namespace), &tasksapi.GetRequest{ContainerID: c.ID})
+			switch {
+			case errdefs.IsNotFound(errgrpc.ToNative(err)):
+				// No task: created and never started, or its task
+				// deleted. Nothing runs.
+				c.State = "stopped"
+			case err != nil:
+				c.State = "unknown"
+			default:
+				c.State = taskState(resp.Process.Status)
+				c.Live = c.State != "exited"
+			}
+		}()
+	}
+	wg.Wait()
+	return ctx.Err()
 }
 
 func taskState(s taskapi.Status) string {

@@ -78,6 +78,10 @@ type Inventory struct {
 	Containers map[string]*Container `json:"containers"`
 	// ContainerdNamespaces are the namespaces containerd listed.
 	ContainerdNamespaces map[string]bool `json:"containerd_namespaces,omitempty"`
+
+	// containerdSock is the socket containerd answered on, for
+	// SettleStates.
+	containerdSock string
 }
 
 // NewInventory returns an empty inventory.
@@ -142,6 +146,9 @@ func (inv *Inventory) Notes() []string {
 	}
 	var out []string
 	for _, s := range inv.Sources {
+		if s.Reached && s.Error != "" {
+			out = append(out, fmt.Sprintf("%s at %s answered, but not all: %s", s.Runtime, s.Endpoint, s.Error))
+		}
 		if s.Reached || s.Absent {
 			continue
 		}
@@ -169,6 +176,50 @@ func (inv *Inventory) add(c *Container) {
 		c.Namespace = old.Namespace
 	}
 	inv.Containers[c.ID] = c
+}
+
+// SettleStates gives a state to the containers listed without one
+// (containerd's): a container some process of which is in the census is
+// running; the others' tasks are asked for one by one, within timeout.
+func (inv *Inventory) SettleStates(ctx context.Context, timeout time.Duration, hasProcesses func(id string) bool) {
+	if inv == nil {
+		return
+	}
+	var todo []*Container
+	for _, c := range inv.Containers {
+		if c.State != "" || c.source != "containerd" {
+			continue
+		}
+		if hasProcesses(c.ID) {
+			// Its processes run (or are frozen, or runc's init waits
+			// to start them): as far as its resources go, it runs.
+			c.State, c.Live = "running", true
+			continue
+		}
+		todo = append(todo, c)
+	}
+	if len(todo) == 0 || inv.containerdSock == "" {
+		for _, c := range todo {
+			c.State = "unknown"
+		}
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if _, _, err := runBounded(cctx, func(ctx context.Context) ([]*Container, []string, error) {
+		return nil, nil, settleContainerd(ctx, inv.containerdSock, todo)
+	}); err != nil {
+		for i := range inv.Sources {
+			if inv.Sources[i].Runtime == "containerd" {
+				inv.Sources[i].Error = "task states: " + err.Error()
+			}
+		}
+	}
+	for _, c := range todo {
+		if c.State == "" {
+			c.State = "unknown"
+		}
+	}
 }
 
 // Options say where the runtimes listen. Empty endpoints are not asked.
@@ -250,6 +301,9 @@ func Collect(ctx context.Context, opts Options) *Inventory {
 			}
 			src.Reached, src.Containers = true, len(cs)
 			results[i], namespaces[i] = cs, nss
+			if j.runtime == "containerd" {
+				inv.containerdSock = sock
+			}
 		}()
 	}
 	wg.Wait()

@@ -103,7 +103,13 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	var inv *attrib.Inventory
 	attrOnce := sync.OnceValue(func() *limits.Attributor {
 		inv = <-invDone
-		return limits.NewAttributor(env.Census, inv)
+		a := limits.NewAttributor(env.Census, inv)
+		timeout := attrib.Defaults.Timeout
+		if opts.Runtimes != nil && opts.Runtimes.Timeout > 0 {
+			timeout = opts.Runtimes.Timeout
+		}
+		inv.SettleStates(ctx, timeout, a.HasProcesses)
+		return a
 	})
 	env.Attribution = attrOnce
 	if ctx.Err() != nil {

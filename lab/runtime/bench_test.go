@@ -47,20 +47,26 @@ func BenchmarkCheckContainers(b *testing.B) {
 	b.Logf("%d containers running, started in %s", n, time.Since(start).Round(time.Second))
 	common := fmt.Sprintf("check -o json --fifo-dir %s --containerd-state %s", c.FifoDir, c.State)
 	md := filepath.Join(c.Dir, "bench.md")
-	cmd := exec.Command(hyperfine, "-N", "-i", "--warmup", "3", "--min-runs", "20", "--export-markdown", md,
+	cmd := exec.Command(hyperfine, "-N", "-i", "--warmup", "3", "--min-runs", "40", "--export-markdown", md,
 		"-n", "before attribution", baseline+" "+common,
 		"-n", "check --no-runtimes", labkit.Bin()+" "+common+" --no-runtimes",
-		"-n", "check (containerd asked)", labkit.Bin()+" "+common+" --docker-host= --crio-socket= --containerd-address "+c.Sock)
+		"-n", "check (containerd asked)", labkit.Bin()+" "+common+" --docker-host= --crio-socket= --containerd-address "+c.Sock,
+		"-n", "ctr task ls", c.ctr+" -a "+c.Sock+" -n "+c.NS+" task ls",
+		"-n", "ctr container ls", c.ctr+" -a "+c.Sock+" -n "+c.NS+" container ls")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("hyperfine: %v", err)
 	}
 	out, _ := os.ReadFile(md)
 	fmt.Printf("\n%d containers\n%s\n", n, out)
-	for _, name := range []string{baseline, labkit.Bin()} {
-		tm := exec.Command("/usr/bin/time", "-f", "%M", name, "check", "-o", "json", "--containerd-address", c.Sock, "--docker-host=", "--crio-socket=")
-		res, _ := tm.CombinedOutput()
+	for _, v := range []struct{ name, bin, extra string }{
+		{"before attribution", baseline, ""},
+		{"check --no-runtimes", labkit.Bin(), "--no-runtimes"},
+		{"check (containerd asked)", labkit.Bin(), "--docker-host= --crio-socket= --containerd-address " + c.Sock},
+	} {
+		args := append([]string{"-f", "%M", v.bin}, strings.Fields(common+" "+v.extra)...)
+		res, _ := exec.Command("/usr/bin/time", args...).CombinedOutput()
 		lines := strings.Split(strings.TrimSpace(string(res)), "\n")
-		fmt.Printf("peak RSS KiB %s: %s\n", filepath.Base(name), lines[len(lines)-1])
+		fmt.Printf("peak RSS %s: %s KiB\n", v.name, lines[len(lines)-1])
 	}
 }
