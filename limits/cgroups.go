@@ -228,7 +228,7 @@ func readDying(env *Env, mem *procfs.CgroupSummary, hier []cgroupHierarchy, moun
 		u.Used = parseFlatKeyed(b)["nr_dying_descendants"]
 		visible = int64(mem.Cgroups) - u.Used
 	} else {
-		walkCgroups(root, func(string, string, int) { visible++ })
+		visible = int64(len(env.cgroupDirs(root)))
 		u.Used = max(int64(mem.Cgroups)-visible, 0)
 	}
 	// A leak signature whatever the id headroom: far more dying cgroups

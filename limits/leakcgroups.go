@@ -38,9 +38,6 @@ var leakCgroupsLimit = Limit{
 	Remedy: leakCgroupsRemedy,
 }
 
-// cgroupWalkMax bounds the directories walked per hierarchy.
-const cgroupWalkMax = 200000
-
 // leakedCgroup is one container's leaked cgroup directories.
 type leakedCgroup struct {
 	ref   attrib.Ref
@@ -60,52 +57,36 @@ func readLeakedCgroups(env *Env) []Usage {
 	// answer: without it, leaked cannot be told from stopped.
 	undecided := map[string]bool{}
 	var walkErr error
-	{
-		root := env.Host.RootPath(h.MountPoint)
-		n := 0
-		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
-			if err != nil {
-				if path == root && !os.IsNotExist(err) {
-					return err
-				}
-				return filepath.SkipDir
-			}
-			if !d.IsDir() {
-				return nil
-			}
-			if n++; n > cgroupWalkMax {
-				return fmt.Errorf("more than %d cgroups under %s: walk stopped", cgroupWalkMax, h.MountPoint)
-			}
-			if env.Ctx.Err() != nil {
-				return env.Ctx.Err()
-			}
-			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(path, root), "/")
-			r := a.parse(rel)
-			if r.ID == "" || r.Conmon {
-				return nil
-			}
-			// A container's cgroup: decided here, whatever is below it.
-			if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) {
-				return filepath.SkipDir
-			}
-			if !cgroupEmpty(path) {
-				return filepath.SkipDir
-			}
-			if !runtimeAnswered(inv, r) {
-				undecided[r.ID] = true
-				return filepath.SkipDir
-			}
-			l := leaked[r.ID]
-			if l == nil {
-				l = &leakedCgroup{ref: r}
-				leaked[r.ID] = l
-			}
-			l.paths = append(l.paths, filepath.Join(h.MountPoint, rel))
-			return filepath.SkipDir
-		})
-		if err != nil && walkErr == nil {
-			walkErr = err
+	// The walk of the memory hierarchy is shared with cgroups.dying. A
+	// container's cgroup is decided as a whole: what is below it (a
+	// runtime's sub-cgroups) is skipped.
+	var decided string
+	for i, d := range env.cgroupDirs(env.Host.RootPath(h.MountPoint)) {
+		if i%256 == 0 && env.Ctx.Err() != nil {
+			walkErr = env.Ctx.Err()
+			break
 		}
+		if decided != "" && strings.HasPrefix(d.Rel, decided+"/") {
+			continue
+		}
+		r := a.parse(d.Rel)
+		if r.ID == "" || r.Conmon {
+			continue
+		}
+		decided = d.Rel
+		if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) || !cgroupEmpty(d.Dir) {
+			continue
+		}
+		if !runtimeAnswered(inv, r) {
+			undecided[r.ID] = true
+			continue
+		}
+		l := leaked[r.ID]
+		if l == nil {
+			l = &leakedCgroup{ref: r}
+			leaked[r.ID] = l
+		}
+		l.paths = append(l.paths, filepath.Join(h.MountPoint, d.Rel))
 	}
 	ids := make([]string, 0, len(leaked))
 	for id := range leaked {

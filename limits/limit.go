@@ -9,8 +9,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"cmp"
 	"regexp"
-	"sort"
+	"slices"
 	"sync"
 
 	"github.com/enospc/enospc/census"
@@ -137,11 +138,11 @@ func (u *Usage) CutConsumers() {
 		return
 	}
 	cs := u.Consumers
-	sort.SliceStable(cs, func(i, j int) bool {
-		if cs[i].Count != cs[j].Count {
-			return cs[i].Count > cs[j].Count
+	slices.SortStableFunc(cs, func(a, b Consumer) int {
+		if a.Count != b.Count {
+			return cmp.Compare(b.Count, a.Count)
 		}
-		return cs[i].PID < cs[j].PID
+		return cmp.Compare(a.PID, b.PID)
 	})
 	if len(cs) > u.listMax {
 		u.ConsumersTotal = len(cs)
@@ -224,6 +225,44 @@ type Env struct {
 	mounts     []Mount
 	mountsErr  error
 	cgroupHier []cgroupHierarchy
+
+	// Cgroup directory listings by hierarchy root, walked once for the
+	// families that need them.
+	walksMu sync.Mutex
+	walks   map[string]*cgroupWalk
+}
+
+// cgroupDir is one cgroup directory: its path, its path relative to the
+// hierarchy's root ("/" for the root) and its depth.
+type cgroupDir struct {
+	Dir, Rel string
+	Depth    int
+}
+
+type cgroupWalk struct {
+	once sync.Once
+	dirs []cgroupDir
+}
+
+// cgroupDirs lists every cgroup directory under root, walking it on first
+// use only.
+func (e *Env) cgroupDirs(root string) []cgroupDir {
+	e.walksMu.Lock()
+	if e.walks == nil {
+		e.walks = map[string]*cgroupWalk{}
+	}
+	w := e.walks[root]
+	if w == nil {
+		w = &cgroupWalk{}
+		e.walks[root] = w
+	}
+	e.walksMu.Unlock()
+	w.once.Do(func() {
+		walkCgroups(root, func(dir, rel string, depth int) {
+			w.dirs = append(w.dirs, cgroupDir{Dir: dir, Rel: rel, Depth: depth})
+		})
+	})
+	return w.dirs
 }
 
 // attributor returns the check's attributor, or one from the census alone.

@@ -150,6 +150,10 @@ func TestAttributionCRIPodInotify(t *testing.T) {
 	if h == nil || h.Held != watches || h.Holders != 2 {
 		t.Fatalf("pod %s holding of inotify.watches uid 0: %+v, want %d watches from 2 processes", podName, h, watches)
 	}
+	if out, err := exec.Command(labkit.Bin(), "check", "--containerd-address", c.Sock, "--docker-host", "", "--crio-socket", "",
+		"--only", "inotify.watches", "--warn", "0.0001", "--by", "pod").CombinedOutput(); err == nil || len(out) > 0 {
+		t.Logf("enospc check --by pod:\n%s", out)
+	}
 	t.Logf("pod %s/%s holds %d of uid 0's %d inotify watches (%.1f%%)", podNS, podName, h.Held, h.Used, 100*h.Share)
 }
 

@@ -10,6 +10,7 @@ package runtime
 // containerd. Run it with scripts/bench-containers, not with the lab.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +20,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enospc/enospc/attrib"
+	"github.com/enospc/enospc/check"
+	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/lab/labkit"
 )
 
@@ -45,6 +49,26 @@ func BenchmarkCheckContainers(b *testing.B) {
 		}
 	}
 	b.Logf("%d containers running, started in %s", n, time.Since(start).Round(time.Second))
+	// In process, without the start of a binary: the library's cost.
+	h := host.New("/proc", "/sys", "/")
+	for _, v := range []struct {
+		name string
+		opts check.Options
+	}{
+		{"library-no-runtimes", check.Options{FifoDir: c.FifoDir, ContainerdState: c.State}},
+		{"library-containerd", check.Options{FifoDir: c.FifoDir, ContainerdState: c.State, Runtimes: &attrib.Options{ContainerdAddress: c.Sock, Timeout: 5 * time.Second}}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := check.Run(context.Background(), h, v.opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	if os.Getenv("BENCH_LIBRARY_ONLY") != "" {
+		return
+	}
 	common := fmt.Sprintf("check -o json --fifo-dir %s --containerd-state %s", c.FifoDir, c.State)
 	md := filepath.Join(c.Dir, "bench.md")
 	cmd := exec.Command(hyperfine, "-N", "-i", "--warmup", "3", "--min-runs", "40", "--export-markdown", md,

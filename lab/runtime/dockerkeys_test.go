@@ -135,6 +135,10 @@ func TestDockerKeyringQuota(t *testing.T) {
 			t.Errorf("keyring of %s: name %q runtime %q state %q image %q", name, c.ContainerName, c.Runtime, c.State, c.Image)
 		}
 	}
+	if out, err := exec.Command(labkit.Bin(), "check", "--docker-host", d.Host, "--containerd-address", d.Containerd.Sock,
+		"--crio-socket", "", "--only", "keys.count,keys.bytes,leak.keyrings").CombinedOutput(); err == nil || len(out) > 0 {
+		t.Logf("enospc check at the quota:\n%s", out)
+	}
 	if lk := labkit.Find(t, rep, "leak.keyrings", labkit.ScopeIs(scope)); lk.Used != 0 {
 		t.Fatalf("leak.keyrings with every container running: %+v", lk)
 	}
