@@ -13,10 +13,12 @@ import (
 // crictl does: ListContainers for the containers, their state, image and
 // Kubernetes labels.
 func listCRIO(ctx context.Context, sock string) ([]*Container, []string, error) {
-	return listCRI(ctx, sock, "cri-o")
+	return ListCRI(ctx, sock, "cri-o")
 }
 
-func listCRI(ctx context.Context, sock, runtime string) ([]*Container, []string, error) {
+// ListCRI lists the containers of the CRI server on sock (CRI-O, or
+// containerd's CRI plugin), naming them runtime.
+func ListCRI(ctx context.Context, sock, runtime string) ([]*Container, []string, error) {
 	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return nil, nil, err

@@ -48,6 +48,20 @@ const shimSocketDir = "/run/containerd/s"
 // left outside the private directory.
 func startContainerd(t testing.TB) *containerd {
 	t.Helper()
+	return startContainerdWith(t, containerdOptions{})
+}
+
+// containerdOptions shape a private containerd.
+type containerdOptions struct {
+	// CRI enables containerd's CRI plugin on the same socket, with this
+	// sandbox (pause) image, the native snapshotter, the private runc
+	// root, and CNI directories of its own (pods use the host network).
+	CRI          bool
+	SandboxImage string
+}
+
+func startContainerdWith(t testing.TB, opts containerdOptions) *containerd {
+	t.Helper()
 	bin := labkit.RequireTool(t, "containerd")
 	ctrBin := labkit.RequireTool(t, "ctr")
 	labkit.RequireTool(t, "containerd-shim-runc-v2")
@@ -77,12 +91,35 @@ func startContainerd(t testing.TB) *containerd {
 		ctr:      ctrBin,
 		done:     make(chan struct{}),
 	}
+	disabled := `  "io.containerd.grpc.v1.cri",
+`
+	cri := ""
+	if opts.CRI {
+		disabled = ""
+		cri = fmt.Sprintf(`
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+  enable_selinux = false
+  # Without CAP_SYS_RESOURCE (this machine's root lacks it) the pause
+  # container's oom_score_adj of -998 is refused: keep to ours.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = %q
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+`, opts.SandboxImage, c.RuncRoot, filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "conf"))
+	}
 	config := fmt.Sprintf(`version = 2
 root = %q
 state = %q
 disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
-  "io.containerd.snapshotter.v1.btrfs",
+`+disabled+`  "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.aufs",
@@ -102,7 +139,7 @@ disabled_plugins = [
 
 [plugins."io.containerd.internal.v1.opt"]
   path = %q
-`, c.Root, c.State, c.Sock, c.Sock+".ttrpc", filepath.Join(dir, "opt"))
+`+cri, c.Root, c.State, c.Sock, c.Sock+".ttrpc", filepath.Join(dir, "opt"))
 	confPath := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(confPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
