@@ -6,10 +6,10 @@
 package limits
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
-	"cmp"
 	"regexp"
 	"slices"
 	"sync"
