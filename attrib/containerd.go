@@ -2,7 +2,6 @@ package attrib
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	"github.com/containerd/errdefs"
@@ -51,17 +50,25 @@ func listContainerd(ctx context.Context, sock string) ([]*Container, []string, e
 	return out, nss, nil
 }
 
+// taskAnswer is what containerd said of one container's task.
+type taskAnswer struct {
+	state string
+	live  bool
+}
+
 // settleContainerd asks containerd for the task of each container in
-// todo, with a bounded number of calls in flight.
-func settleContainerd(ctx context.Context, sock string, todo []*Container) error {
+// todo, with a bounded number of calls in flight. The answers come back in
+// todo's order; a call that failed leaves its state empty.
+func settleContainerd(ctx context.Context, sock string, todo []*Container) ([]taskAnswer, error) {
 	cli, err := containerd.New(sock)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer cli.Close()
+	out := make([]taskAnswer, len(todo))
 	sem := make(chan struct{}, 8)
 	var wg sync.WaitGroup
-	for _, c := range todo {
+	for i, c := range todo {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -71,17 +78,17 @@ func settleContainerd(ctx context.Context, sock string, todo []*Container) error
 			case errdefs.IsNotFound(errgrpc.ToNative(err)):
 				// No task: created and never started, or its task
 				// deleted. Nothing runs.
-				c.State = "stopped"
+				out[i] = taskAnswer{state: "stopped"}
 			case err != nil:
-				c.State = "unknown"
+				// Left empty: unknown, never taken for stopped.
 			default:
-				c.State = taskState(resp.Process.Status)
-				c.Live = c.State != "exited"
+				st := taskState(resp.Process.Status)
+				out[i] = taskAnswer{state: st, live: st != "exited" && st != "unknown"}
 			}
 		}()
 	}
 	wg.Wait()
-	return ctx.Err()
+	return out, ctx.Err()
 }
 
 func taskState(s taskapi.Status) string {
@@ -99,5 +106,5 @@ func taskState(s taskapi.Status) string {
 	case taskapi.Status_PAUSING:
 		return "pausing"
 	}
-	return strings.ToLower(s.String())
+	return "unknown"
 }

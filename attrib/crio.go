@@ -46,13 +46,31 @@ func ListCRI(ctx context.Context, sock, runtime string) ([]*Container, []string,
 		case cri.ContainerState_CONTAINER_RUNNING:
 			c.State, c.Live = "running", true
 		case cri.ContainerState_CONTAINER_CREATED:
-			c.State = "created"
+			// Created by the CRI means runc's init is there, waiting.
+			c.State, c.Live = "created", true
 		case cri.ContainerState_CONTAINER_EXITED:
 			c.State = "exited"
 		default:
 			c.State = "unknown"
 		}
 		c.podFromLabels()
+		out = append(out, c)
+	}
+	// The pods' sandboxes (infra containers) are not containers to the
+	// CRI, but have cgroups and keyrings of their own.
+	pods, err := cri.NewRuntimeServiceClient(conn).ListPodSandbox(ctx, &cri.ListPodSandboxRequest{})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, p := range pods.Items {
+		c := &Container{ID: strings.ToLower(p.Id), Runtime: runtime, Labels: p.Labels, State: "notready"}
+		if p.State == cri.PodSandboxState_SANDBOX_READY {
+			c.State, c.Live = "ready", true
+		}
+		if p.Metadata != nil {
+			c.Name = "sandbox of " + p.Metadata.Name
+			c.PodName, c.PodNamespace, c.PodUID = p.Metadata.Name, p.Metadata.Namespace, p.Metadata.Uid
+		}
 		out = append(out, c)
 	}
 	return out, nil, nil

@@ -89,8 +89,9 @@ func NewInventory() *Inventory {
 	return &Inventory{Containers: map[string]*Container{}, ContainerdNamespaces: map[string]bool{}}
 }
 
-// Lookup finds a container by full id, or by a unique prefix of at least
-// 12 characters (the short ids people paste).
+// Lookup finds a container by full id, or, for the hex ids of docker and
+// the CRI, by a unique prefix of at least 12 characters (the short ids
+// people paste). Other ids (containerd's, chosen by users) match exactly.
 func (inv *Inventory) Lookup(id string) (*Container, bool) {
 	if inv == nil || id == "" {
 		return nil, false
@@ -98,7 +99,7 @@ func (inv *Inventory) Lookup(id string) (*Container, bool) {
 	if c, ok := inv.Containers[id]; ok {
 		return c, true
 	}
-	if len(id) < 12 {
+	if len(id) < 12 || len(id) >= 64 || strings.Trim(id, "0123456789abcdef") != "" {
 		return nil, false
 	}
 	var found *Container
@@ -120,6 +121,34 @@ func (inv *Inventory) Reached(runtime string) bool {
 	}
 	for _, s := range inv.Sources {
 		if s.Runtime == runtime && s.Reached {
+			return true
+		}
+	}
+	return false
+}
+
+// AllAnswered reports whether every runtime that is there answered, and at
+// least one did: only then does no runtime listing a container mean it is
+// gone.
+func (inv *Inventory) AllAnswered() bool {
+	if inv == nil {
+		return false
+	}
+	for _, s := range inv.Sources {
+		if !s.Reached && !s.Absent {
+			return false
+		}
+	}
+	return inv.AnyReached()
+}
+
+// AnyFailed reports whether a runtime that is there did not answer.
+func (inv *Inventory) AnyFailed() bool {
+	if inv == nil {
+		return false
+	}
+	for _, s := range inv.Sources {
+		if !s.Reached && !s.Absent {
 			return true
 		}
 	}
@@ -206,18 +235,25 @@ func (inv *Inventory) SettleStates(ctx context.Context, timeout time.Duration, h
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// The answers are applied only once all are in: a call still running
+	// after the timeout writes to nothing anyone reads.
+	var states []taskAnswer
 	if _, _, err := runBounded(cctx, func(ctx context.Context) ([]*Container, []string, error) {
-		return nil, nil, settleContainerd(ctx, inv.containerdSock, todo)
+		var err error
+		states, err = settleContainerd(ctx, inv.containerdSock, todo)
+		return nil, nil, err
 	}); err != nil {
+		states = nil
 		for i := range inv.Sources {
 			if inv.Sources[i].Runtime == "containerd" {
 				inv.Sources[i].Error = "task states: " + err.Error()
 			}
 		}
 	}
-	for _, c := range todo {
-		if c.State == "" {
-			c.State = "unknown"
+	for i, c := range todo {
+		c.State = "unknown"
+		if i < len(states) && states[i].state != "" {
+			c.State, c.Live = states[i].state, states[i].live
 		}
 	}
 }
@@ -269,7 +305,8 @@ func Collect(ctx context.Context, opts Options) *Inventory {
 		jobs = append(jobs, job{"containerd", opts.ContainerdAddress, sock, listContainerd})
 	}
 	if opts.CRIOSocket != "" {
-		jobs = append(jobs, job{"cri-o", opts.CRIOSocket, opts.CRIOSocket, listCRIO})
+		sock := strings.TrimPrefix(opts.CRIOSocket, "unix://")
+		jobs = append(jobs, job{"cri-o", opts.CRIOSocket, sock, listCRIO})
 	}
 	inv := NewInventory()
 	results := make([][]*Container, len(jobs))

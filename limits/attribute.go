@@ -8,15 +8,23 @@ package limits
 // called and whether it still runs.
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/census"
+	"github.com/enospc/enospc/host"
 )
 
 // Attributor names the containers and pods behind consumers. It is built
 // once per check from the census and the runtimes' inventory.
+//
+// Its methods are safe for concurrent use: families call them at once.
 type Attributor struct {
+	mu    sync.Mutex
 	inv   *attrib.Inventory
 	procs map[int]*census.Process
 	refs  map[int]attrib.Ref
@@ -37,6 +45,15 @@ func NewAttributor(c *census.Census, inv *attrib.Inventory) *Attributor {
 		if r := a.ref(p); r.ID != "" {
 			a.withProcs[r.ID] = true
 		}
+		// A guessed id (the plain containerd shape, not confirmed when
+		// containerd did not answer) still proves processes run in it.
+		for _, m := range p.Cgroups {
+			if cgroupLinePreference(m) > 0 {
+				if raw := attrib.ParseCgroupPath(m.Path); raw.ID != "" {
+					a.withProcs[raw.ID] = true
+				}
+			}
+		}
 	}
 	return a
 }
@@ -46,7 +63,11 @@ func (a *Attributor) Inventory() *attrib.Inventory { return a.inv }
 
 // HasProcesses reports whether some process lives in a cgroup of the
 // container id.
-func (a *Attributor) HasProcesses(id string) bool { return a.withProcs[id] }
+func (a *Attributor) HasProcesses(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.withProcs[id]
+}
 
 // ref is what a process's cgroups say about it: the line that names a
 // container, preferring the unified hierarchy, then memory, then pids, then
@@ -64,7 +85,7 @@ func (a *Attributor) ref(p *census.Process) attrib.Ref {
 			if (pass == 0) != (pref > 0) {
 				continue
 			}
-			r := a.parse(m.Path)
+			r := a.parseLocked(m.Path)
 			rank := 0
 			switch {
 			case r.ID != "":
@@ -102,6 +123,12 @@ func cgroupLinePreference(m census.CgroupMembership) int {
 
 // parse is ParseCgroupPath, confirmed against the inventory, memoised.
 func (a *Attributor) parse(path string) attrib.Ref {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.parseLocked(path)
+}
+
+func (a *Attributor) parseLocked(path string) attrib.Ref {
 	if r, ok := a.paths[path]; ok {
 		return r
 	}
@@ -131,6 +158,8 @@ func (a *Attributor) confirm(r attrib.Ref) attrib.Ref {
 
 // Consumer fills in what is known of c's container and pod.
 func (a *Attributor) Consumer(c *Consumer) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	var r attrib.Ref
 	if c.PID > 0 {
 		if p := a.procs[c.PID]; p != nil {
@@ -157,7 +186,7 @@ func (a *Attributor) Consumer(c *Consumer) {
 	}
 	k, ok := a.inv.Lookup(c.Container)
 	if !ok {
-		if c.State == "" && c.PID == 0 && !a.withProcs[c.Container] && a.inv.AnyReached() {
+		if c.State == "" && c.PID == 0 && !a.withProcs[c.Container] && a.inv.AllAnswered() {
 			c.State = "gone"
 		}
 		return
@@ -195,6 +224,32 @@ func hasString(ss []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// processesNaming reads every process's cgroups afresh and reports which of
+// ids some process's cgroup path names: the last look before a container is
+// called gone, for one that started after the census.
+func processesNaming(h *host.Host, ids map[string]bool) map[string]bool {
+	found := map[string]bool{}
+	ents, err := os.ReadDir(h.Proc)
+	if err != nil {
+		return found
+	}
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(h.Proc, e.Name(), "cgroup"))
+		if err != nil {
+			continue
+		}
+		for id := range ids {
+			if bytes.Contains(b, []byte(id)) {
+				found[id] = true
+			}
+		}
+	}
+	return found
 }
 
 // sessionKeyringContainer returns the container id of runc's session

@@ -87,11 +87,26 @@ func TestLeakedKeyrings(t *testing.T) {
 		t.Errorf("reason: %s", u.Reason)
 	}
 
+	// A container that started after the census: its processes are found
+	// by the last look at /proc, and it is not called gone.
+	late := hexID('9')
+	env = keyEnv(t, []string{late}, nil, reached("docker"))
+	pd := filepath.Join(env.Host.Proc, "4242")
+	if err := os.MkdirAll(pd, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(pd, "cgroup"), []byte("0::/docker/"+late+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ = findRow(readKeys(env), "leak.keyrings"); u.Used != 0 {
+		t.Fatalf("a container that started after the census is called gone: %+v", u)
+	}
+
 	// With no runtime answering, a keyring of no known container cannot be
 	// called gone: nothing is leaked, and the row says why.
 	env = keyEnv(t, []string{gone}, nil, attrib.NewInventory())
 	u, _ = findRow(readKeys(env), "leak.keyrings")
-	if u.Used != 0 || !strings.Contains(u.Reason, "no container runtime answered") {
+	if u.Used != 0 || !strings.Contains(u.Reason, "state is unknown") {
 		t.Fatalf("without runtimes: %+v", u)
 	}
 }

@@ -368,46 +368,74 @@ func leakedKeyrings(env *Env, ku KeyUser, keys []Key) (Usage, bool) {
 	a := env.attributor()
 	inv := a.Inventory()
 	u := Usage{Limit: "leak.keyrings", Scope: "uid " + strconv.Itoa(ku.UID), Max: ku.MaxKeys, Unit: "keys"}
-	var cs []Consumer
-	sessions, exited, gone := 0, 0, 0
+	var cs, goneCands []Consumer
+	sessions, exited, undecided := 0, 0, 0
 	for _, k := range keys {
 		id := sessionKeyringContainer(k.Description)
 		if id == "" || k.Type != "keyring" {
 			continue
 		}
 		sessions++
+		if a.HasProcesses(id) {
+			// Some process of it runs: not a leak, whatever any
+			// runtime says.
+			continue
+		}
 		c := Consumer{UID: intp(ku.UID), Name: k.Type + " " + k.Description, Container: id, Count: 1}
 		if ctr, ok := inv.Lookup(id); ok {
-			if ctr.Live {
-				continue
+			switch {
+			case ctr.Live:
+			case ctr.State == "exited" || ctr.State == "stopped" || ctr.State == "dead":
+				a.Consumer(&c)
+				cs = append(cs, c)
+				exited++
+			default:
+				undecided++
 			}
-			exited++
-		} else {
-			if a.HasProcesses(id) || !inv.AnyReached() {
-				continue
-			}
-			gone++
+			continue
 		}
-		a.Consumer(&c)
-		cs = append(cs, c)
+		if !inv.AllAnswered() {
+			undecided++
+			continue
+		}
+		goneCands = append(goneCands, c)
 	}
 	if sessions == 0 {
 		return u, false
 	}
+	// A container that started after the census and the runtimes were
+	// asked has a keyring and processes neither saw: look again, now.
+	if len(goneCands) > 0 {
+		ids := map[string]bool{}
+		for _, c := range goneCands {
+			ids[c.Container] = true
+		}
+		running := processesNaming(env.Host, ids)
+		for _, c := range goneCands {
+			if running[c.Container] {
+				continue
+			}
+			c.State = "gone"
+			cs = append(cs, c)
+		}
+	}
+	gone := len(cs) - exited
 	u.Used, u.Leaked = int64(len(cs)), int64(len(cs))
 	u.setConsumers(cs, maxKeysListed)
+	var parts []string
+	if exited > 0 {
+		parts = append(parts, fmt.Sprintf("%d of exited containers (a prune removes them)", exited))
+	}
+	if gone > 0 {
+		parts = append(parts, fmt.Sprintf("%d of containers no runtime lists and none of whose processes is left", gone))
+	}
 	if len(cs) > 0 {
 		u.floor = Warning
-		var parts []string
-		if exited > 0 {
-			parts = append(parts, fmt.Sprintf("%d of exited containers (a prune frees them)", exited))
-		}
-		if gone > 0 {
-			parts = append(parts, fmt.Sprintf("%d of containers no runtime lists, with no process left in their cgroups", gone))
-		}
-		u.Reason = fmt.Sprintf("%d of %d session keyrings: %s", len(cs), sessions, strings.Join(parts, ", "))
-	} else if !inv.AnyReached() {
-		u.Reason = "no container runtime answered: keyrings of containers with no process left cannot be told from others"
+		u.Reason = fmt.Sprintf("%d of %d session keyrings: %s; a keyring outlives its container only while a process still holds it", len(cs), sessions, strings.Join(parts, ", "))
+	}
+	if undecided > 0 {
+		why := fmt.Sprintf("%d session keyrings of containers with no process seen whose state is unknown (a runtime did not answer or gave no state): not counted", undecided)
+		u.Reason = strings.TrimPrefix(u.Reason+"; ", "; ") + why
 	}
 	return u, true
 }

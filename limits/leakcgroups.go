@@ -108,9 +108,12 @@ func readLeakedCgroups(env *Env) []Usage {
 		u.Reason = fmt.Sprintf("%d %s no runtime lists left empty cgroups under %s (and, as a rule, in every other hierarchy)", len(ids), pluralS(len(ids), "container"), h.MountPoint)
 	}
 	if len(undecided) > 0 {
-		why := fmt.Sprintf("%d empty container cgroups of runtimes that did not answer (see the notes): leaked or not is unknown", len(undecided))
-		if len(ids) == 0 {
-			u.Severity = Unknown
+		why := fmt.Sprintf("%d empty container cgroups whose runtime was not asked or did not answer: not counted", len(undecided))
+		if inv.AnyFailed() {
+			why = fmt.Sprintf("%d empty container cgroups whose runtime did not answer (see the notes): leaked or not is unknown", len(undecided))
+			if len(ids) == 0 {
+				u.Severity = Unknown
+			}
 		}
 		u.Reason = strings.TrimPrefix(u.Reason+"; ", "; ") + why
 	}
@@ -145,6 +148,9 @@ func leakHierarchy(hs []cgroupHierarchy) (cgroupHierarchy, bool) {
 // runtimeAnswered reports whether the runtime that made a cgroup of this
 // shape answered, so that its not listing the container means something.
 func runtimeAnswered(inv *attrib.Inventory, r attrib.Ref) bool {
+	if inv == nil {
+		return false
+	}
 	switch r.Runtime {
 	case "docker":
 		return inv.Reached("docker")
@@ -155,12 +161,7 @@ func runtimeAnswered(inv *attrib.Inventory, r attrib.Ref) bool {
 	case "":
 		// A bare id (kubepods on cgroupfs, a --cgroup-parent): whichever
 		// runtime made it, all must have answered.
-		for _, s := range inv.Sources {
-			if !s.Reached && !s.Absent {
-				return false
-			}
-		}
-		return inv.AnyReached()
+		return inv.AllAnswered()
 	}
 	// podman, lxc: no inventory of theirs is read.
 	return false

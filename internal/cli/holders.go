@@ -32,7 +32,7 @@ func holders(f limits.Usage) string {
 		s := fmt.Sprintf("%d keys, %d of them container session keyrings", total, sessions)
 		if len(states) > 0 {
 			var parts []string
-			for _, st := range []string{"running", "paused", "created", "exited", "stopped", "gone"} {
+			for _, st := range []string{"running", "ready", "paused", "restarting", "created", "exited", "stopped", "dead", "gone", "unknown"} {
 				if n := states[st]; n > 0 {
 					parts = append(parts, fmt.Sprintf("%d %s", n, st))
 				}
