@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -83,14 +84,56 @@ func BenchmarkCheckContainers(b *testing.B) {
 	}
 	out, _ := os.ReadFile(md)
 	fmt.Printf("\n%d containers\n%s\n", n, out)
-	for _, v := range []struct{ name, bin, extra string }{
+
+	// hyperfine runs all of one command, then all of the next: a machine
+	// whose speed drifts (a shared VM) biases the comparison. Interleaved
+	// rounds, the order rotating, give each variant the same conditions.
+	variants := []struct{ name, bin, extra string }{
 		{"before attribution", baseline, ""},
 		{"check --no-runtimes", labkit.Bin(), "--no-runtimes"},
 		{"check (containerd asked)", labkit.Bin(), "--docker-host= --crio-socket= --containerd-address " + c.Sock},
-	} {
+	}
+	const rounds = 60
+	took := make([][]time.Duration, len(variants))
+	for r := 0; r < rounds; r++ {
+		for k := range variants {
+			v := variants[(r+k)%len(variants)]
+			i := (r + k) % len(variants)
+			start := time.Now()
+			if err := exec.Command(v.bin, strings.Fields(common+" "+v.extra)...).Run(); err != nil {
+				if _, ok := err.(*exec.ExitError); !ok {
+					b.Fatalf("%s: %v", v.name, err)
+				}
+			}
+			took[i] = append(took[i], time.Since(start))
+		}
+	}
+	fmt.Printf("interleaved, %d rounds: median (mean) per check\n", rounds)
+	base := median(took[0])
+	for i, v := range variants {
+		m := median(took[i])
+		fmt.Printf("  %-26s %6.1f ms (%6.1f ms)  %+5.1f%%\n", v.name, ms(m), ms(mean(took[i])), 100*(float64(m)/float64(base)-1))
+	}
+	for _, v := range variants {
 		args := append([]string{"-f", "%M", v.bin}, strings.Fields(common+" "+v.extra)...)
 		res, _ := exec.Command("/usr/bin/time", args...).CombinedOutput()
 		lines := strings.Split(strings.TrimSpace(string(res)), "\n")
 		fmt.Printf("peak RSS %s: %s KiB\n", v.name, lines[len(lines)-1])
 	}
 }
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func mean(ds []time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range ds {
+		t += d
+	}
+	return t / time.Duration(len(ds))
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
