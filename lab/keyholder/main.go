@@ -8,6 +8,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -23,7 +24,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "keyholder: N must be a number >= 0")
 		os.Exit(2)
 	}
-	ring, err := unix.KeyctlJoinSessionKeyring("enospc-lab-keyholder")
+	// A session keyring belongs to the credentials of one thread: join it
+	// and add the keys on the same one, or the keys are added by a thread
+	// that does not possess the keyring (EACCES).
+	runtime.LockOSThread()
+	// A name of its own: joining by a name that exists joins that keyring.
+	ring, err := unix.KeyctlJoinSessionKeyring(fmt.Sprintf("enospc-lab-keyholder-%d", os.Getpid()))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "keyholder: join session keyring:", err)
 		os.Exit(1)
