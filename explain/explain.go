@@ -1,0 +1,115 @@
+package explain
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/enospc/enospc/check"
+	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits"
+)
+
+// Cause is one limit the message points to, as `explain -o json` prints it.
+type Cause struct {
+	Limit      string  `json:"limit"`
+	Title      string  `json:"title,omitempty"`
+	Confidence float64 `json:"confidence"`
+	// Confirmed is true when the host shows this limit at or near its max
+	// now (a warning or critical row).
+	Confirmed bool     `json:"confirmed"`
+	Evidence  []string `json:"evidence"`
+	Remedy    []string `json:"remedy"`
+	// Rows are the host's rows of this limit, worst first (at most 3).
+	Rows []limits.Usage `json:"rows,omitempty"`
+}
+
+// Result is the answer for one message.
+type Result struct {
+	Message    string  `json:"message"`
+	Normalized string  `json:"normalized"`
+	Causes     []Cause `json:"causes"`
+	// Checked is true when the candidates were checked on the host.
+	Checked bool `json:"checked"`
+	// Note says what to make of it: nothing recognised, nothing exhausted
+	// now and what to watch.
+	Note string `json:"note,omitempty"`
+}
+
+// Options tune Explain.
+type Options struct {
+	// Offline skips the host: causes are ranked from the message alone.
+	Offline bool
+	// Check is passed to check.Run for the candidates (thresholds,
+	// runtimes, containerd paths).
+	Check check.Options
+}
+
+// Explain ranks the causes of msg and, unless offline, checks each
+// candidate limit on the host: the confirmed ones (at or near their max
+// now) come first.
+func Explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Result, error) {
+	norm := Normalize(msg)
+	res := &Result{Message: msg, Normalized: norm, Causes: []Cause{}}
+	cands := Candidates(norm)
+	if len(cands) == 0 {
+		res.Note = "no known error in this message: enospc knows \"no space left on device\", \"disk quota exceeded\", \"too many open files\", \"resource temporarily unavailable\" and the wordings of the tools that print them"
+		return res, nil
+	}
+	var only []string
+	for _, c := range cands {
+		cause := Cause{Limit: c.Limit, Confidence: round2(c.Confidence), Evidence: c.Evidence, Remedy: []string{}}
+		if l, ok := limits.Lookup(c.Limit); ok {
+			cause.Title = l.Title
+			only = append(only, c.Limit)
+		} else if c.Limit == "quota" {
+			cause.Title = "filesystem user, group or project quota"
+			cause.Remedy = []string{"see who is over: repquota -a (ext4) or xfs_quota -x -c 'report -h' (XFS); for overlay2 --storage-opt size, the container's writable layer is full"}
+		}
+		res.Causes = append(res.Causes, cause)
+	}
+	if opts.Offline || len(only) == 0 {
+		return res, nil
+	}
+	copts := opts.Check
+	copts.Only = only
+	rep, err := check.Run(ctx, h, copts)
+	if err != nil {
+		return nil, fmt.Errorf("checking the candidates on this host: %w (--offline skips the host)", err)
+	}
+	res.Checked = true
+	byLimit := map[string][]limits.Usage{}
+	for _, f := range rep.Findings { // worst first
+		byLimit[f.Limit] = append(byLimit[f.Limit], f)
+	}
+	for i := range res.Causes {
+		c := &res.Causes[i]
+		rows := byLimit[c.Limit]
+		if len(rows) > 3 {
+			rows = rows[:3]
+		}
+		c.Rows = rows
+		for _, r := range rows {
+			if r.Severity == limits.Warning || r.Severity == limits.Critical {
+				c.Confirmed = true
+				c.Remedy = append(c.Remedy, r.Remedy...)
+			}
+		}
+		if !c.Confirmed && len(rows) > 0 {
+			c.Remedy = append(c.Remedy, fmt.Sprintf("not near its max now (%s at %.1f%% of %s): watch it with enospc check --only %s when the error comes back", rows[0].Scope, 100*rows[0].Ratio(), rows[0].Unit, c.Limit))
+		}
+	}
+	sort.SliceStable(res.Causes, func(i, j int) bool {
+		a, b := res.Causes[i], res.Causes[j]
+		if a.Confirmed != b.Confirmed {
+			return a.Confirmed
+		}
+		return a.Confidence > b.Confidence
+	})
+	if !res.Causes[0].Confirmed {
+		res.Note = fmt.Sprintf("none of these limits is at or near its max on this host now: the error is past, or from another host; the most likely cause is %s, watch it with enospc check --only %s", res.Causes[0].Limit, res.Causes[0].Limit)
+	}
+	return res, nil
+}
+
+func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }

@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/enospc/enospc/attrib"
+	"github.com/enospc/enospc/explain"
+	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits"
+)
+
+func newExplainCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
+	var (
+		output  string
+		offline bool
+	)
+	cmd := &cobra.Command{
+		Use:   "explain MESSAGE|-",
+		Short: "Which hidden limit an error message points to, checked on this host",
+		Long: `explain takes an error message as it was found (a kubelet event, a dockerd log
+line, a CI job's output; quoted, escaped or split over lines) or - for stdin,
+ranks the limits that produce it, and checks each on this host: a cause at or
+near its max now is confirmed. --offline ranks from the message alone.
+Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
+2 nothing recognised, 3 the message or the host could not be read.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "table" && output != "json" {
+				return &exitError{3, fmt.Errorf("-o %q: want table or json", output)}
+			}
+			msg := args[0]
+			if msg == "-" {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
+				if err != nil {
+					return &exitError{3, fmt.Errorf("reading the message from stdin: %w", err)}
+				}
+				msg = string(b)
+			}
+			if strings.TrimSpace(msg) == "" {
+				return &exitError{3, fmt.Errorf("empty message")}
+			}
+			opts := explain.Options{Offline: offline}
+			opts.Check.Runtimes = &attrib.Defaults
+			if cfg.CheckHook != nil {
+				cfg.CheckHook(&opts.Check)
+			}
+			res, err := explain.Explain(cmd.Context(), newHost(), msg, opts)
+			if err != nil {
+				return &exitError{3, err}
+			}
+			out := cmd.OutOrStdout()
+			if output == "json" {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(res); err != nil {
+					return &exitError{3, err}
+				}
+			} else {
+				writeExplain(out, res)
+			}
+			switch {
+			case len(res.Causes) == 0:
+				return &exitError{code: 2}
+			case res.Checked && !res.Causes[0].Confirmed:
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	cmd.Flags().BoolVar(&offline, "offline", false, "rank the causes from the message alone, without checking this host")
+	return cmd
+}
+
+func writeExplain(w io.Writer, res *explain.Result) {
+	if len(res.Causes) == 0 {
+		fmt.Fprintln(w, res.Note)
+		return
+	}
+	for i, c := range res.Causes {
+		status := "possible"
+		switch {
+		case c.Confirmed:
+			status = "CONFIRMED on this host"
+		case !res.Checked:
+			status = "not checked (offline)"
+		}
+		title := c.Title
+		if title == "" {
+			title = c.Limit
+		}
+		fmt.Fprintf(w, "%d. %-18s %3.0f%%  %s — %s\n", i+1, c.Limit, 100*c.Confidence, status, title)
+		for _, e := range c.Evidence {
+			fmt.Fprintf(w, "     because %s\n", e)
+		}
+		for _, r := range c.Rows {
+			if r.Severity == limits.Unknown {
+				fmt.Fprintf(w, "     now: %s unknown (%s)\n", r.Scope, r.Reason)
+				continue
+			}
+			fmt.Fprintf(w, "     now: %s %s of %s (%.1f%%, %s)\n", r.Scope, human(r.Used, r.Unit), human(r.Max, r.Unit), 100*r.Ratio(), r.Severity)
+		}
+		for _, r := range c.Remedy {
+			fmt.Fprintf(w, "     → %s\n", r)
+		}
+	}
+	if res.Note != "" {
+		fmt.Fprintf(w, "\nnote: %s\n", res.Note)
+	}
+}

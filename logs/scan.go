@@ -1,0 +1,314 @@
+// Package logs finds the errors of hidden limits in logs (journald, syslog,
+// kubelet, containerd and dockerd logs, container json logs, rotated .gz
+// files) and groups them by cause. It streams: memory stays constant on
+// logs of any size, a line longer than MaxLine is cut, and binary data is
+// just bytes that match nothing.
+package logs
+
+import (
+	"bytes"
+	"io"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/enospc/enospc/explain"
+)
+
+// MaxLine is the most of one line that is looked at; the rest of a longer
+// line is skipped.
+const MaxLine = 1 << 20
+
+// chunk is how much is read at a time.
+const chunk = 4 << 20
+
+// needles are the words of every error phrase explain knows, matched
+// without regard to case: a line without one of them cannot point to a
+// limit and is not looked at further.
+var needles = []string{
+	"space left",              // no space left on device
+	"quota exceeded",          // disk quota exceeded
+	"open files",              // too many open files (in system)
+	"temporarily unavailable", // EAGAIN: fork, pthread_create, mkdir
+	"cannot allocate memory",  // ENOMEM from fork
+	"file watchers",           // Node: System limit for number of file watchers reached
+	"native thread",           // Java
+	"inotify",                 // inotify resources exhausted, inotify_add_watch
+	"enospc", "edquot", "emfile", "enfile", "eagain",
+	"file-max",
+	"t fork", // can't fork, cannot fork
+	"pids",   // pids.max, fork rejected by pids controller
+}
+
+var (
+	plainMatcher = newMatcher(needles)
+	// journald writes a message that is not UTF-8 as an array of byte
+	// values, which no word can match: such records are looked at too.
+	journalMatcher = newMatcher(append(append([]string(nil), needles...), `"message":[`))
+)
+
+// Needles returns the prefilter's literal patterns, for comparing with
+// grep -E on the same set.
+func Needles() []string {
+	return append([]string(nil), needles...)
+}
+
+// Group is every match of one cause.
+type Group struct {
+	Limit string     `json:"limit"`
+	Count int64      `json:"count"`
+	First *time.Time `json:"first,omitempty"`
+	Last  *time.Time `json:"last,omitempty"`
+	// Where counts the matches by unit, program, container or pod.
+	Where map[string]int64 `json:"where"`
+	// Example is the first match, as found (cut to 1000 characters).
+	Example       string `json:"example"`
+	ExampleSource string `json:"example_source"`
+}
+
+// SourceStat is what was read from one source.
+type SourceStat struct {
+	Name  string `json:"name"`
+	Lines int64  `json:"lines"`
+	Bytes int64  `json:"bytes"`
+	Error string `json:"error,omitempty"`
+}
+
+// Report is the result of a scan, as `enospc logs -o json` prints it.
+type Report struct {
+	Sources []SourceStat `json:"sources"`
+	Lines   int64        `json:"lines"`
+	Bytes   int64        `json:"bytes"`
+	Matched int64        `json:"matched"`
+	Groups  []Group      `json:"groups"`
+}
+
+// Scanner accumulates groups over sources.
+type Scanner struct {
+	// Since skips lines whose time is known and earlier.
+	Since time.Time
+	// Now anchors syslog and klog times, which have no year.
+	Now    time.Time
+	groups map[string]*Group
+	rep    Report
+}
+
+// NewScanner returns an empty scanner.
+func NewScanner(since, now time.Time) *Scanner {
+	return &Scanner{Since: since, Now: now, groups: map[string]*Group{}}
+}
+
+// Source describes where lines come from.
+type Source struct {
+	Name string
+	// Where is the container or pod the whole source belongs to (a
+	// container's log file), "" when each line says it.
+	Where string
+	// Journal marks journalctl's JSON output.
+	Journal bool
+}
+
+// Scan reads r to its end. A read error ends this source, with the error
+// in its stat; what was read counts.
+//
+// Blocks of the input are matched on every core at once; the few lines
+// that match are then looked at in input order, so that the result does
+// not depend on the workers. Memory is a few blocks, whatever the input.
+func (s *Scanner) Scan(r io.Reader, src Source) {
+	st := SourceStat{Name: src.Name}
+	m := plainMatcher
+	if src.Journal {
+		m = journalMatcher
+	}
+	workers := min(max(runtime.GOMAXPROCS(0), 1), 4)
+	type job struct {
+		seq    int
+		buf    []byte
+		region []byte
+		lines  [][]byte
+		count  int64
+	}
+	free := make(chan []byte, workers+2)
+	for i := 0; i < workers+2; i++ {
+		free <- make([]byte, chunk)
+	}
+	jobs := make(chan *job, workers)
+	done := make(chan *job, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				j.count = int64(bytes.Count(j.region, []byte{'\n'}))
+				m.lines(j.region, func(a, b int) {
+					line := j.region[a:b]
+					if len(line) > MaxLine {
+						line = line[:MaxLine]
+					}
+					j.lines = append(j.lines, bytes.Clone(line))
+				})
+				done <- j
+			}
+		}()
+	}
+	// The reader: blocks cut at their last newline, the rest carried into
+	// the next block.
+	var readErr error
+	var bytesRead, extraLines int64
+	go func() {
+		defer close(jobs)
+		buf := <-free
+		carry, seq := 0, 0
+		skipping := false // in the rest of a line longer than a block
+		for {
+			n, err := io.ReadFull(r, buf[carry:])
+			bytesRead += int64(n)
+			data := buf[:carry+n]
+			if len(data) == 0 {
+				if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+					readErr = err
+				}
+				free <- buf
+				return
+			}
+			end := bytes.LastIndexByte(data, '\n') + 1
+			if err != nil {
+				end = len(data) // the last line, without its newline
+			}
+			region := data[:end]
+			next := <-free
+			carry = 0
+			switch {
+			case end == 0:
+				// A block without a newline: the head of a long line is
+				// looked at once, the rest skipped.
+				if skipping {
+					region = nil
+				} else {
+					region = data
+					extraLines++
+				}
+				skipping = true
+			case skipping:
+				if i := bytes.IndexByte(region, '\n'); i >= 0 {
+					region = region[i+1:]
+					skipping = false
+				} else {
+					region = nil
+				}
+				carry = copy(next, data[end:])
+			default:
+				carry = copy(next, data[end:])
+			}
+			if err != nil && len(region) > 0 && region[len(region)-1] != '\n' {
+				extraLines++
+			}
+			jobs <- &job{seq: seq, buf: buf, region: region}
+			seq++
+			buf = next
+			if err != nil {
+				if err != io.EOF && err != io.ErrUnexpectedEOF {
+					readErr = err
+				}
+				free <- buf
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(done) }()
+	// In order: the matches of block k before those of block k+1.
+	pending := map[int]*job{}
+	want := 0
+	for j := range done {
+		pending[j.seq] = j
+		for {
+			j, ok := pending[want]
+			if !ok {
+				break
+			}
+			delete(pending, want)
+			want++
+			st.Lines += j.count
+			for _, line := range j.lines {
+				s.line(line, src)
+			}
+			free <- j.buf
+		}
+	}
+	st.Lines += extraLines
+	st.Bytes = bytesRead
+	if readErr != nil {
+		st.Error = readErr.Error()
+	}
+	s.rep.Sources = append(s.rep.Sources, st)
+	s.rep.Lines += st.Lines
+	s.rep.Bytes += st.Bytes
+}
+
+// line looks at one candidate line.
+func (s *Scanner) line(raw []byte, src Source) {
+	rec := parseLine(raw, src, s.Now)
+	if rec.msg == "" {
+		return
+	}
+	if !s.Since.IsZero() && !rec.time.IsZero() && rec.time.Before(s.Since) {
+		return
+	}
+	cands := explain.Candidates(explain.Normalize(rec.msg))
+	if len(cands) == 0 {
+		return
+	}
+	limit := cands[0].Limit
+	g := s.groups[limit]
+	if g == nil {
+		ex := rec.msg
+		if r := []rune(ex); len(r) > 1000 {
+			ex = string(r[:1000]) + "…"
+		}
+		g = &Group{Limit: limit, Where: map[string]int64{}, Example: strings.ToValidUTF8(ex, "?"), ExampleSource: src.Name}
+		s.groups[limit] = g
+	}
+	g.Count++
+	s.rep.Matched++
+	if !rec.time.IsZero() {
+		t := rec.time.UTC()
+		if g.First == nil || t.Before(*g.First) {
+			g.First = &t
+		}
+		if g.Last == nil || t.After(*g.Last) {
+			g.Last = &t
+		}
+	}
+	where := src.Where
+	if rec.where != "" {
+		where = rec.where
+	}
+	if where == "" {
+		where = src.Name
+	}
+	if len(g.Where) < 100 || g.Where[where] > 0 {
+		g.Where[where]++
+	}
+}
+
+// Report returns the groups, the biggest first.
+func (s *Scanner) Report() *Report {
+	rep := s.rep
+	rep.Groups = make([]Group, 0, len(s.groups))
+	for _, g := range s.groups {
+		rep.Groups = append(rep.Groups, *g)
+	}
+	sort.Slice(rep.Groups, func(i, j int) bool {
+		if rep.Groups[i].Count != rep.Groups[j].Count {
+			return rep.Groups[i].Count > rep.Groups[j].Count
+		}
+		return rep.Groups[i].Limit < rep.Groups[j].Limit
+	})
+	if rep.Sources == nil {
+		rep.Sources = []SourceStat{}
+	}
+	return &rep
+}

@@ -1,0 +1,174 @@
+package logs
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+var now = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+
+func groupOf(rep *Report, limit string) *Group {
+	for i := range rep.Groups {
+		if rep.Groups[i].Limit == limit {
+			return &rep.Groups[i]
+		}
+	}
+	return nil
+}
+
+// Every shape of line the scanner reads, each with its cause.
+func TestScanShapes(t *testing.T) {
+	in := strings.Join([]string{
+		// syslog: dockerd, the keyring quota, twice.
+		`Nov 21 03:00:01 agent-7 dockerd[1020]: time="2026-11-21T03:00:01Z" level=error msg="Handler for POST /v1.41/containers/abc/start returned error: OCI runtime create failed: container_linux.go:345: starting container process caused \"process_linux.go:424: container init caused \\\"join session keyring: create session key: disk quota exceeded\\\"\": unknown"`,
+		`Nov 22 07:59:12 agent-7 dockerd[1020]: Error response from daemon: OCI runtime create failed: join session keyring: create session key: disk quota exceeded: unknown`,
+		// docker json-file: a Node dev server.
+		`{"log":"Error: ENOSPC: System limit for number of file watchers reached, watch '/app/src'\n","stream":"stderr","time":"2026-11-22T06:00:00.5Z"}`,
+		// CRI log line.
+		`2026-11-22T05:00:00.000000001Z stderr F runtime/cgo: pthread_create failed: Resource temporarily unavailable`,
+		// journalctl -o json with the message as bytes (not UTF-8).
+		`{"__REALTIME_TIMESTAMP":"1763794800000000","_SYSTEMD_UNIT":"kubelet.service","MESSAGE":[109,107,100,105,114,32,47,115,121,115,47,102,115,47,99,103,114,111,117,112,47,109,101,109,111,114,121,47,107,117,98,101,112,111,100,115,58,32,110,111,32,115,112,97,99,101,32,108,101,102,116,32,111,110,32,100,101,118,105,99,101,255]}`,
+		// klog: the kubelet.
+		`E1122 07:00:00.123456   11519 kubelet.go:1234] Failed to create fsnotify watcher: too many open files`,
+		// Lines that mention a needle but no error: ignored.
+		`Nov 22 07:00:00 agent-7 kernel: inotify: watching /var/log`,
+		`Nov 22 07:00:00 agent-7 app[1]: 2 open files, all fine`,
+		`plain line without anything`,
+	}, "\n") + "\n"
+	s := NewScanner(time.Time{}, now)
+	s.Scan(strings.NewReader(in), Source{Name: "mixed.log", Journal: true})
+	rep := s.Report()
+	if rep.Lines != 9 || rep.Matched != 6 {
+		t.Fatalf("lines %d matched %d, want 9 and 6: %+v", rep.Lines, rep.Matched, rep.Groups)
+	}
+	k := groupOf(rep, "keys.count")
+	if k == nil || k.Count != 2 || k.Where["dockerd"] != 2 || k.First == nil ||
+		k.First.Month() != time.November || k.First.Day() != 21 || k.Last.Day() != 22 {
+		t.Fatalf("keys.count group: %+v", k)
+	}
+	for limit, where := range map[string]string{"inotify.watches": "mixed.log", "threads": "mixed.log", "cgroups": "kubelet.service", "inotify.instances": "mixed.log"} {
+		g := groupOf(rep, limit)
+		if g == nil || g.Count != 1 || g.Where[where] != 1 {
+			t.Errorf("%s group: %+v (want one, from %s)", limit, g, where)
+		}
+	}
+	if g := groupOf(rep, "cgroups"); g != nil && (g.First == nil || !g.First.Equal(time.UnixMicro(1763794800000000))) {
+		t.Errorf("journald time: %v", g.First)
+	}
+}
+
+// A 10 MB line, NUL bytes, invalid UTF-8 and a last line without its
+// newline: nothing crashes, lines are counted, a match at the head of the
+// long line and one after it are found.
+func TestScanHostileInput(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString("mkdir /sys/fs/cgroup/memory/x: no space left on device ")
+	b.Write(bytes.Repeat([]byte("A\x00\xff"), 10<<20/3))
+	b.WriteString("\n\x00\x01\x02 binary \xfe\xfe\n")
+	b.WriteString("fork: Resource temporarily unavailable") // no newline
+	s := NewScanner(time.Time{}, now)
+	s.Scan(&b, Source{Name: "hostile"})
+	rep := s.Report()
+	if rep.Lines != 3 {
+		t.Errorf("lines: %d, want 3", rep.Lines)
+	}
+	if groupOf(rep, "cgroups") == nil || groupOf(rep, "pids") == nil || rep.Matched != 2 {
+		t.Fatalf("groups: %+v", rep.Groups)
+	}
+	if g := groupOf(rep, "cgroups"); utf8.RuneCountInString(g.Example) > 1001 || !utf8.ValidString(g.Example) {
+		t.Errorf("example not cut to 1000 valid characters: %d", utf8.RuneCountInString(g.Example))
+	}
+}
+
+func TestSince(t *testing.T) {
+	in := "2026-11-20T00:00:00Z fork: Resource temporarily unavailable\n2026-11-22T07:00:00Z fork: Resource temporarily unavailable\nno time: fork: Resource temporarily unavailable\n"
+	s := NewScanner(now.Add(-24*time.Hour), now)
+	s.Scan(strings.NewReader(in), Source{Name: "x"})
+	if g := groupOf(s.Report(), "pids"); g == nil || g.Count != 2 {
+		t.Fatalf("since: %+v, want the recent line and the one without time", g)
+	}
+}
+
+// Directories are walked, rotated .gz files read, and a container's log
+// file names its container.
+func TestRunFilesAndGzip(t *testing.T) {
+	dir := t.TempDir()
+	id := strings.Repeat("ab", 32)
+	cdir := filepath.Join(dir, "var/lib/docker/containers", id)
+	if err := os.MkdirAll(cdir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(cdir, id+"-json.log"), []byte(`{"log":"Error: ENOSPC: System limit for number of file watchers reached\n","time":"2026-11-22T06:00:00Z"}`+"\n"), 0o644)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte("Nov 20 01:00:00 h kernel: VFS: file-max limit 65536 reached\n"))
+	zw.Close()
+	os.WriteFile(filepath.Join(dir, "syslog.2.gz"), gz.Bytes(), 0o644)
+	rep, err := Run(context.Background(), Options{Paths: []string{dir, filepath.Join(dir, "missing")}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := groupOf(rep, "inotify.watches"); g == nil || g.Where["container "+id[:12]] != 1 {
+		t.Errorf("container log: %+v", g)
+	}
+	if g := groupOf(rep, "files"); g == nil || g.Where["kernel"] != 1 {
+		t.Errorf("gzip'd syslog: %+v", g)
+	}
+	var missing bool
+	for _, s := range rep.Sources {
+		if strings.HasSuffix(s.Name, "missing") && s.Error != "" {
+			missing = true
+		}
+	}
+	if !missing {
+		t.Errorf("a missing path is not reported: %+v", rep.Sources)
+	}
+}
+
+func TestWhereFromPath(t *testing.T) {
+	for path, want := range map[string]string{
+		"/var/log/containers/web-7d9_shop_app-0123456789abcdef.log": "pod shop/web-7d9 container app",
+		"/var/log/pods/shop_web-7d9_5a1e0c3e/app/0.log":             "pod shop/web-7d9 container app",
+		"/var/log/syslog": "",
+	} {
+		if got := whereFromPath(path); got != want {
+			t.Errorf("%s: %q, want %q", path, got, want)
+		}
+	}
+}
+
+// BenchmarkScan is the scanner's throughput on a syslog-like log where one
+// line in 10000 is an error (go test -bench Scan -benchmem ./logs).
+func BenchmarkScan(b *testing.B) {
+	data := SyntheticLog(64<<20, 10000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		s := NewScanner(time.Time{}, now)
+		s.Scan(bytes.NewReader(data), Source{Name: "bench"})
+		if s.Report().Matched == 0 {
+			b.Fatal("no match")
+		}
+	}
+}
+
+func FuzzScan(f *testing.F) {
+	f.Add([]byte("Nov 21 03:00:01 h dockerd[1]: join session keyring: create session key: disk quota exceeded\n"))
+	f.Add([]byte(`{"MESSAGE":[1,2,255],"__REALTIME_TIMESTAMP":"x"}` + "\n"))
+	f.Add([]byte("E1122 07:00:00.1 no space left on device"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s := NewScanner(time.Time{}, now)
+		s.Scan(bytes.NewReader(data), Source{Name: "fuzz"})
+		rep := s.Report()
+		if rep.Bytes != int64(len(data)) {
+			t.Fatalf("read %d of %d bytes", rep.Bytes, len(data))
+		}
+	})
+}
