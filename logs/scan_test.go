@@ -53,13 +53,13 @@ func TestScanShapes(t *testing.T) {
 		k.First.Month() != time.November || k.First.Day() != 21 || k.Last.Day() != 22 {
 		t.Fatalf("keys.count group: %+v", k)
 	}
-	for limit, where := range map[string]string{"inotify.watches": "mixed.log", "threads": "mixed.log", "cgroups": "kubelet.service", "inotify.instances": "mixed.log"} {
+	for limit, where := range map[string]string{"inotify.watches": "mixed.log", "pids": "mixed.log", "cgroups.dying": "kubelet.service", "inotify.instances": "mixed.log"} {
 		g := groupOf(rep, limit)
 		if g == nil || g.Count != 1 || g.Where[where] != 1 {
 			t.Errorf("%s group: %+v (want one, from %s)", limit, g, where)
 		}
 	}
-	if g := groupOf(rep, "cgroups"); g != nil && (g.First == nil || !g.First.Equal(time.UnixMicro(1763794800000000))) {
+	if g := groupOf(rep, "cgroups.dying"); g != nil && (g.First == nil || !g.First.Equal(time.UnixMicro(1763794800000000))) {
 		t.Errorf("journald time: %v", g.First)
 	}
 }
@@ -79,10 +79,10 @@ func TestScanHostileInput(t *testing.T) {
 	if rep.Lines != 3 {
 		t.Errorf("lines: %d, want 3", rep.Lines)
 	}
-	if groupOf(rep, "cgroups") == nil || groupOf(rep, "pids") == nil || rep.Matched != 2 {
+	if groupOf(rep, "cgroups.dying") == nil || groupOf(rep, "pids") == nil || rep.Matched != 2 {
 		t.Fatalf("groups: %+v", rep.Groups)
 	}
-	if g := groupOf(rep, "cgroups"); utf8.RuneCountInString(g.Example) > 1001 || !utf8.ValidString(g.Example) {
+	if g := groupOf(rep, "cgroups.dying"); utf8.RuneCountInString(g.Example) > 1001 || !utf8.ValidString(g.Example) {
 		t.Errorf("example not cut to 1000 valid characters: %d", utf8.RuneCountInString(g.Example))
 	}
 }
