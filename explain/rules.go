@@ -176,7 +176,7 @@ func Candidates(t string) []Candidate {
 	if e.nospc && containsAny(t, "storage-opt", "project quota", "prjquota", "pquota") {
 		s.add("quota", 0.8, "overlay2 with --storage-opt size on XFS reports its project quota as ENOSPC")
 	}
-	if e.nospc && containsAny(t, "could not extend file", "could not write", "error writing", "write error", "failed to write", "writing", "write ",
+	if e.nospc && !cgroupPath && containsAny(t, "could not extend file", "could not write", "error writing", "write error", "failed to write", "writing", "write ",
 		"copy", "extract", "register layer", "unpack", "layer", "pull", "download", "npm err", "pip", "dpkg", "apt", "database", "wal ",
 		"log file", "journal", "tmp", "temp", "cache", "image", "docker build", "git", "failed to create", "cannot create", "could not create", "elasticsearch", "flood stage", "disk watermark", "disk full", "disk is full") {
 		s.add("disk", 0.6, "data was being written: the filesystem may really be full (df -h)")
