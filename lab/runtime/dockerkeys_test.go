@@ -8,6 +8,7 @@ package runtime
 // container, and leak.keyrings counts exactly what a prune frees.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -111,6 +112,21 @@ func TestDockerKeyringQuota(t *testing.T) {
 		t.Fatalf("the refusal is not the keyring quota's: %s", refusal)
 	}
 	t.Logf("container %d refused, as docker prints it:\n%s", len(names)+1, strings.TrimSpace(refusal))
+
+	// explain on the very text: the key quota, confirmed on this host.
+	out, _ := exec.Command(labkit.Bin(), "explain", "-o", "json", refusal).Output()
+	var ex struct {
+		Causes []struct {
+			Limit     string `json:"limit"`
+			Confirmed bool   `json:"confirmed"`
+		} `json:"causes"`
+	}
+	if err := json.Unmarshal(out, &ex); err != nil || len(ex.Causes) == 0 {
+		t.Fatalf("explain on docker's refusal: %v\n%s", err, out)
+	}
+	if ex.Causes[0].Limit != "keys.count" || !ex.Causes[0].Confirmed {
+		t.Fatalf("explain on docker's refusal: top cause %+v, want keys.count confirmed\n%s", ex.Causes[0], out)
+	}
 
 	// check: critical keys.count on the remapped uid, every session
 	// keyring attributed to its container by name, running.
