@@ -321,7 +321,7 @@ func keysRemedy(u Usage) []string {
 	out := []string{}
 	switch {
 	case exited > 0:
-		out = append(out, fmt.Sprintf("%d of uid %s's keys are session keyrings of containers that no longer run (leak.keyrings lists them): remove those containers, e.g. docker container prune", exited, uid))
+		out = append(out, fmt.Sprintf("%d of uid %s's keys are session keyrings of containers that no longer run (leak.keyrings lists them): remove those containers (docker container prune) and stop any process of theirs still running: it holds the keyring", exited, uid))
 	case sessions > 0 && live > 0:
 		out = append(out, fmt.Sprintf("%d of uid %s's keys are session keyrings (_ses.<container id>) of %d running containers: each running container holds one; stop the ones that need not run", sessions, uid, live))
 	case sessions > 0:

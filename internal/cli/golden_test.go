@@ -171,3 +171,45 @@ func lineDiff(want, got string) string {
 	}
 	return b.String()
 }
+
+// TestExplainLogsGolden runs explain on the Jenkins fixture host (live
+// and offline) and logs on the node-1 fixture logs; go test
+// ./internal/cli -update rewrites the goldens.
+func TestExplainLogsGolden(t *testing.T) {
+	hostDir := "../../testdata/hosts/jenkins-keyring"
+	seed := `OCI runtime create failed: container_linux.go:345: starting container process caused "process_linux.go:424: container init caused \"join session keyring: create session key: disk quota exceeded\"": unknown`
+	hostArgs := []string{"--proc", hostDir + "/proc", "--sys", hostDir + "/sys", "--root", hostDir + "/root"}
+	logDir := "../../testdata/logs/node-1"
+	runs := []struct {
+		golden string
+		args   []string
+		cfg    Config
+	}{
+		{hostDir + "/explain.table.golden", append(append([]string{}, hostArgs...), "explain", seed), Config{HostHook: fixtureHost(t, hostDir), CheckHook: fixtureInventory(t, hostDir)}},
+		{hostDir + "/explain.json.golden", append(append([]string{}, hostArgs...), "explain", "-o", "json", seed), Config{HostHook: fixtureHost(t, hostDir), CheckHook: fixtureInventory(t, hostDir)}},
+		{hostDir + "/explain.offline.golden", append(append([]string{}, hostArgs...), "explain", "--offline", seed), Config{HostHook: fixtureHost(t, hostDir)}},
+		{logDir + "/logs.table.golden", []string{"logs", logDir + "/var"}, Config{HostHook: func(h *host.Host) { h.Now = func() time.Time { return fixtureClock } }}},
+		{logDir + "/logs.json.golden", []string{"logs", "-o", "json", logDir + "/var"}, Config{HostHook: func(h *host.Host) { h.Now = func() time.Time { return fixtureClock } }}},
+		{logDir + "/logs.since.golden", []string{"logs", "--since", "2h", logDir + "/var"}, Config{HostHook: func(h *host.Host) { h.Now = func() time.Time { return fixtureClock } }}},
+	}
+	for _, r := range runs {
+		t.Run(filepath.Base(r.golden), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			code := RunWith(context.Background(), r.args, &stdout, &stderr, r.cfg)
+			got := fmt.Sprintf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+			if *update {
+				if err := os.WriteFile(r.golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(r.golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./internal/cli -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("differs from %s (go test ./internal/cli -update rewrites it):\n%s", r.golden, lineDiff(string(want), got))
+			}
+		})
+	}
+}

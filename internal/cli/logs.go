@@ -99,7 +99,11 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 }
 
 func writeLogs(w io.Writer, rep *logs.Report) {
-	fmt.Fprintf(w, "enospc logs  %d %s, %s, %d lines, %d matches\n\n", len(rep.Sources), plural(len(rep.Sources), "source", "sources"), human(rep.Bytes, "bytes"), rep.Lines, rep.Matched)
+	size := human(rep.Bytes, "bytes")
+	if rep.Bytes < 1<<20 {
+		size += " bytes"
+	}
+	fmt.Fprintf(w, "enospc logs  %d %s, %s, %d lines, %d matches\n\n", len(rep.Sources), plural(len(rep.Sources), "source", "sources"), size, rep.Lines, rep.Matched)
 	if len(rep.Groups) == 0 {
 		fmt.Fprintln(w, "no error of a hidden limit found")
 	}
