@@ -72,7 +72,7 @@ func withYear(t, now time.Time) time.Time {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	y := time.Date(now.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.Local)
+	y := time.Date(now.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), now.Location())
 	if y.After(now.Add(24 * time.Hour)) {
 		y = y.AddDate(-1, 0, 0)
 	}
