@@ -185,6 +185,9 @@ func Candidates(t string) []Candidate {
 	if containsAny(t, "flood stage", "disk watermark", "disk full", "disk is full", "filesystem full", "file system full", "could not extend file", "check free disk space") {
 		s.add("disk", 0.85, "the message says the disk itself is full")
 	}
+	if containsAny(t, "could not resize shared memory", "/dev/shm") && e.nospc {
+		s.add("disk", 0.85, "/dev/shm is full: a tmpfs of 64 MiB in a docker container unless --shm-size (or the pod's emptyDir medium Memory) says more")
+	}
 	if containsAny(t, "cannot touch", "touch:") && e.nospc {
 		s.add("inodes", 0.62, "creating an empty file fails with ENOSPC when the filesystem has no free inode")
 	}

@@ -47,6 +47,7 @@ var cgroupsFamily = Family{
 				regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`),
 				regexp.MustCompile(`(?i)failed to create (container|pod) cgroup.*no space left on device`),
 				regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/\S*: resource temporarily unavailable`),
+				regexp.MustCompile(`(?i)create directory\W+/sys/fs/cgroup/\S*.*(no space left on device|resource temporarily unavailable)`),
 			},
 			Remedy: cgroupsRemedy,
 		},
@@ -58,6 +59,7 @@ var cgroupsFamily = Family{
 				"them mean container churn outpaces reclaim, or on kernels before 4.3 with kmem accounting, a leak.",
 			Signatures: []*regexp.Regexp{
 				regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/memory/\S*: no space left on device`),
+				regexp.MustCompile(`(?i)create directory\W+/sys/fs/cgroup/memory/\S*.*no space left on device`),
 			},
 			Remedy: dyingRemedy,
 		},

@@ -32,6 +32,8 @@ var filesystemsFamily = Family{
 				regexp.MustCompile(`(?i)no space left on device`),
 				regexp.MustCompile(`(?i)\bENOSPC\b`),
 				regexp.MustCompile(`(?i)(disk|device|filesystem) (is )?full`),
+				regexp.MustCompile(`(?i)could not extend file|check free disk space`), // PostgreSQL
+				regexp.MustCompile(`(?i)could not resize shared memory segment`),      // PostgreSQL on /dev/shm
 			},
 			Remedy: diskRemedy,
 		},

@@ -43,6 +43,10 @@ var inotifyFamily = Family{
 				regexp.MustCompile(`(?i)system limit for number of file watchers reached`),
 				regexp.MustCompile(`(?i)failed to (add|create) (a )?watch.*no space left on device`),
 				regexp.MustCompile(`(?i)inotify resources exhausted`),
+				regexp.MustCompile(`(?i)\bwatch ENOSPC\b`),                                 // Node's fs.watch
+				regexp.MustCompile(`(?i)unable to watch for file changes`),                 // VS Code
+				regexp.MustCompile(`(?i)(in_tail|tail_fs).*(errno=28|no space left)`),      // fluent-bit
+				regexp.MustCompile(`(?i)(add_watch|cannot watch).*(ENOSPC|no space left)`), // pyinotify
 			},
 			Remedy: inotifyRemedy,
 		},
@@ -57,7 +61,13 @@ var inotifyFamily = Family{
 				regexp.MustCompile(`(?i)inotify_init1?\b.*too many open files`),
 				regexp.MustCompile(`(?i)failed to allocate directory watch.*too many open files`),
 				regexp.MustCompile(`(?i)failed to create (fsnotify|inotify) watcher.*too many open files`),
-				regexp.MustCompile(`(?i)inotify cannot be used, reverting to polling: too many open files`),
+				regexp.MustCompile(`(?i)inotify cannot be used,? reverting to polling: too many open files`),
+				regexp.MustCompile(`(?i)(couldn't|could not|failed to|unable to) initiali[sz]e inotify`),
+				regexp.MustCompile(`(?i)(recommended |file ?)watcher.*too many open files?`),
+				// A bare EMFILE: of the limits here, the uid's inotify
+				// instances (a process's RLIMIT_NOFILE is not a shared one).
+				regexp.MustCompile(`(?i)too many open files($|[^ ]| [^i])`),
+				regexp.MustCompile(`(?i)too many open file($|[^s])`),
 			},
 			Remedy: inotifyRemedy,
 		},

@@ -36,6 +36,9 @@ var processesFamily = Family{
 				regexp.MustCompile(`(?i)pthread_create failed: resource temporarily unavailable`),
 				regexp.MustCompile(`(?i)(cannot|can't|could not|unable to) (fork|clone|create (a )?(new )?(thread|process)).*resource temporarily unavailable`),
 				regexp.MustCompile(`(?i)\bEAGAIN\b.*(fork|clone)`),
+				regexp.MustCompile(`(?i)fork/exec \S+: resource temporarily unavailable`), // Go
+				regexp.MustCompile(`(?i)can't fork`),                                      // busybox, dash
+				regexp.MustCompile(`(?i)failed to create new os thread.*errno=11`),        // Go
 			},
 			Remedy: pidsRemedy,
 		},
@@ -47,6 +50,9 @@ var processesFamily = Family{
 			Signatures: []*regexp.Regexp{
 				regexp.MustCompile(`(?i)pthread_create failed: resource temporarily unavailable`),
 				regexp.MustCompile(`(?i)unable to create (new )?native thread`),
+				regexp.MustCompile(`(?i)max number of threads \[\d+\] for user`),  // Elasticsearch
+				regexp.MustCompile(`(?i)may need to increase max user processes`), // Go
+				regexp.MustCompile(`(?i)failed to create new os thread`),
 			},
 			Remedy: threadsRemedy,
 		},
