@@ -41,9 +41,36 @@ type Process struct {
 	// process and the watches they hold.
 	InotifyInstances int
 	InotifyWatches   int
+	// EpollInstances and EpollWatches count the epoll fds and the fds
+	// they watch (charged to the uid against fs.epoll.max_user_watches).
+	EpollInstances, EpollWatches int
+	// FanotifyGroups and FanotifyMarks count the fanotify fds and their
+	// marks.
+	FanotifyGroups, FanotifyMarks int
+	// NS holds the inode of each of the process's namespaces, by NSUser,
+	// NSMnt...; 0 when unknown.
+	NS [NSKinds]uint64
+	// VmSizeKB is the process's virtual size, from status.
+	VmSizeKB int64
 	// Fifos lists fd targets under Options.FifoDirs.
 	Fifos []string
 }
+
+// The namespace kinds of Process.NS, and their names under /proc/PID/ns.
+const (
+	NSUser = iota
+	NSMnt
+	NSIPC
+	NSNet
+	NSPID
+	NSUTS
+	NSCgroup
+	NSTime
+	NSKinds
+)
+
+// NSNames are the /proc/PID/ns link names of the kinds, in order.
+var NSNames = [NSKinds]string{"user", "mnt", "ipc", "net", "pid", "uts", "cgroup", "time"}
 
 // CgroupMembership is one line of /proc/PID/cgroup.
 type CgroupMembership struct {
@@ -222,12 +249,12 @@ func (w *walker) process(h *host.Host, pid int, opts Options) (Process, bool) {
 	if cg, err := w.readAt(dfd, "cgroup"); err == nil {
 		p.Cgroups = parseCgroup(cg)
 	}
-	if t, err := w.readlinkAt(dfd, "ns/user"); err == nil {
-		p.UserNS, _ = parseNSLink(t)
+	for k, name := range NSNames {
+		if t, err := w.readlinkAt(dfd, "ns/"+name); err == nil {
+			p.NS[k], _ = parseNSLink(t)
+		}
 	}
-	if t, err := w.readlinkAt(dfd, "ns/mnt"); err == nil {
-		p.MntNS, _ = parseNSLink(t)
-	}
+	p.UserNS, p.MntNS = p.NS[NSUser], p.NS[NSMnt]
 	w.fds(dfd, &p, opts)
 	return p, true
 }
@@ -266,10 +293,23 @@ func (w *walker) fds(dfd int, p *Process, opts Options) {
 			continue
 		}
 		target := w.link[:n]
-		if string(target) == "anon_inode:inotify" {
+		switch string(target) {
+		case "anon_inode:inotify":
 			p.InotifyInstances++
 			if info, err := w.readAt(dfd, "fdinfo/"+fd); err == nil {
 				p.InotifyWatches += countInotifyWatches(info)
+			}
+			continue
+		case "anon_inode:[eventpoll]":
+			p.EpollInstances++
+			if info, err := w.readAt(dfd, "fdinfo/"+fd); err == nil {
+				p.EpollWatches += countLines(info, "tfd:")
+			}
+			continue
+		case "anon_inode:[fanotify]":
+			p.FanotifyGroups++
+			if info, err := w.readAt(dfd, "fdinfo/"+fd); err == nil {
+				p.FanotifyMarks += countLines(info, "fanotify ino:") + countLines(info, "fanotify mnt_id:") + countLines(info, "fanotify fsid:")
 			}
 			continue
 		}
@@ -307,6 +347,8 @@ func parseStatus(b []byte) Process {
 			}
 		case "Threads":
 			p.Threads, _ = strconv.Atoi(strings.TrimSpace(string(v)))
+		case "VmSize":
+			p.VmSizeKB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(string(v)), " kB"), 10, 64)
 		}
 	}
 	return p
@@ -341,7 +383,11 @@ func parseCgroup(b []byte) []CgroupMembership {
 
 // countInotifyWatches counts the "inotify wd:" lines of an inotify fd's
 // fdinfo, one per watch.
-func countInotifyWatches(b []byte) int {
+func countInotifyWatches(b []byte) int { return countLines(b, "inotify wd:") }
+
+// countLines counts the lines of b that start with prefix (fdinfo: epoll's
+// "tfd:", fanotify's "fanotify ino:").
+func countLines(b []byte, prefix string) int {
 	n := 0
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n')
@@ -351,7 +397,7 @@ func countInotifyWatches(b []byte) int {
 		} else {
 			line, b = b, nil
 		}
-		if bytes.HasPrefix(line, []byte("inotify wd:")) {
+		if bytes.HasPrefix(line, []byte(prefix)) {
 			n++
 		}
 	}

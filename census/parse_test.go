@@ -51,7 +51,7 @@ func TestParseStatus(t *testing.T) {
 		in   string
 		want Process
 	}{
-		{"cat as root", statusCat, Process{Comm: "cat", Threads: 1}},
+		{"cat as root", statusCat, Process{Comm: "cat", Threads: 1, VmSizeKB: 3060}},
 		{
 			// setpriv --ruid=100123 --euid=100124 cat /proc/self/status
 			"real and effective uid differ",
@@ -77,6 +77,7 @@ func TestParseStatus(t *testing.T) {
 		{"Uid with one field keeps zero", "Uid:\t1000\n", Process{}},
 		{"non-numeric Threads is zero", "Threads:\tmany\n", Process{}},
 		{"keys are case sensitive", "name:\tcat\nthreads:\t3\n", Process{}},
+		{"VmSize in kB", "VmSize:\t  123456 kB\n", Process{VmSizeKB: 123456}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -319,5 +320,18 @@ func TestNSInodeSelf(t *testing.T) {
 		if got != st.Ino {
 			t.Errorf("%s: nsInode = %d, stat inode = %d", ns, got, st.Ino)
 		}
+	}
+}
+
+func TestCountLines(t *testing.T) {
+	// An epoll fd's fdinfo (cat /proc/self/fdinfo/N of an epoll fd watching two fds).
+	epoll := "pos:\t0\nflags:\t02\nmnt_id:\t15\nino:\t1057\ntfd:        5 events:       19 data:                5  pos:0 ino:3f4 sdev:8\ntfd:        7 events:       19 data:                7  pos:0 ino:3f5 sdev:8\n"
+	if n := countLines([]byte(epoll), "tfd:"); n != 2 {
+		t.Errorf("epoll watches: %d, want 2", n)
+	}
+	// A fanotify fd's fdinfo with one inode mark (fs/notify/fdinfo.c).
+	fan := "pos:\t0\nflags:\t02\nmnt_id:\t15\nino:\t1058\nfanotify flags:10 event-flags:0\nfanotify ino:2 sdev:800001 mflags:0 mask:1 ignored_mask:0\n"
+	if n := countLines([]byte(fan), "fanotify ino:"); n != 1 {
+		t.Errorf("fanotify marks: %d, want 1", n)
 	}
 }
