@@ -57,6 +57,12 @@ func (s scorer) add(limit string, conf float64, why string) {
 	c.Evidence = append(c.Evidence, why)
 }
 
+// extraRules are the rules of limits kept in files of their own, added by
+// their init functions (registerRule).
+var extraRules []func(t string, e errnos, s scorer)
+
+func registerRule(r func(t string, e errnos, s scorer)) { extraRules = append(extraRules, r) }
+
 // Candidates ranks the limits a normalized message (see Normalize) points
 // to, most likely first. Messages that name no error the catalog knows
 // give none.
@@ -200,6 +206,10 @@ func Candidates(t string) []Candidate {
 		s.add("cgroups", 0.2, "mkdir of a cgroup reports exhausted memory cgroup ids as ENOSPC")
 		s.add("leak.fifo", 0.15, "orphaned fifo directories exhaust /run's inodes")
 		s.add("mounts", 0.1, "mount reports fs.mount-max as ENOSPC")
+	}
+
+	for _, r := range extraRules {
+		r(t, e, s)
 	}
 
 	// The catalog's own signatures back a candidate up, or add one the

@@ -6,9 +6,10 @@ import (
 	"regexp"
 )
 
-// Catalog is every family, registered in one place.
+// Catalog is every family: the first ones listed here, then those that
+// register themselves from their own file (register, in init).
 func Catalog() []Family {
-	return []Family{
+	return append([]Family{
 		filesystemsFamily,
 		keysFamily,
 		inotifyFamily,
@@ -17,8 +18,15 @@ func Catalog() []Family {
 		filesFamily,
 		mountsFamily,
 		leaksFamily,
-	}
+	}, registered...)
 }
+
+// registered are the families added by register, in file-name order.
+var registered []Family
+
+// register adds a family to the catalog; call it from an init function of
+// the family's file.
+func register(f Family) { registered = append(registered, f) }
 
 var idPattern = regexp.MustCompile(`^[a-z]+(\.[a-z_]+)*$`)
 

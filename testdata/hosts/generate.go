@@ -1,11 +1,12 @@
-//go:build ignore
-
 // generate writes the fixture host trees under testdata/hosts: one
 // directory per scenario, each with proc/, root/ (sys/ is part of root/
 // where mount points need it) and statfs.json, the numbers the golden test
 // serves for statfs(2). Run from the repository root:
 //
-//	go run testdata/hosts/generate.go
+//	go run ./testdata/hosts
+//
+// A scenario in a file of its own registers itself with an init function
+// that appends to generators.
 //
 // The scenarios reproduce the field reports in DESIGN.md: the numbers are
 // those of the reports where they give them, scaled down where a literal
@@ -480,10 +481,11 @@ func unreadable() {
 	h.write()
 }
 
+// generators write one scenario each.
+var generators = []func(){jenkinsKeyring, runInodes, memcgDying, inotifyExhausted, unreadable}
+
 func main() {
-	jenkinsKeyring()
-	runInodes()
-	memcgDying()
-	inotifyExhausted()
-	unreadable()
+	for _, g := range generators {
+		g()
+	}
 }
