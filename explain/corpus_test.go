@@ -44,11 +44,11 @@ func loadCorpus(t testing.TB) []corpusEntry {
 // came from. add_key's EDQUOT is one quota counted in keys and in bytes;
 // mkdir's ENOSPC in the memory hierarchy is one id space held by live,
 // dying and leaked cgroups; clone's EAGAIN is pids.max, pid_max,
-// RLIMIT_NPROC or threads-max; a write's ENOSPC is blocks or inodes.
+// RLIMIT_NPROC (nproc) or threads-max; a write's ENOSPC is blocks or inodes.
 var sameCall = [][]string{
 	{"keys.count", "keys.bytes", "leak.keyrings"},
 	{"cgroups", "cgroups.dying", "leak.cgroups"},
-	{"pids", "threads"},
+	{"pids", "threads", "nproc"},
 	{"disk", "inodes"},
 }
 

@@ -136,21 +136,22 @@ func Candidates(t string) []Candidate {
 	if containsAny(t, "pids.max", "pids limit", "pid_max", "fork rejected by pids controller", "pids controller", "tasksmax") {
 		s.add("pids", 0.9, "the message names the pids limit")
 	}
-	nproc := containsAny(t, "ulimit -u", "max user processes", "nproc", "max number of threads", "number of threads for user")
-	if nproc {
-		s.add("threads", 0.9, "the message names the per-user process limit (RLIMIT_NPROC), which counts threads")
+	if containsAny(t, "ulimit -u", "max user processes", "nproc", "max number of threads", "number of threads for user") {
+		s.add("nproc", 0.9, "the message names the per-user process limit (RLIMIT_NPROC, ulimit -u), which counts threads")
 	}
 	if thready && (e.again || e.nomem || containsAny(t, "failed", "unable", "outofmemoryerror")) {
 		// In containers a thread is refused most often by the pids
 		// cgroup (--pids-limit, CRI-O's pids_limit, systemd's TasksMax).
 		s.add("pids", 0.8, "creating a thread fails with EAGAIN at a pids cgroup's pids.max, the usual cap in containers")
-		s.add("threads", 0.75, "or at RLIMIT_NPROC (ulimit -u) or kernel.threads-max")
+		s.add("nproc", 0.75, "or at the uid's RLIMIT_NPROC (ulimit -u)")
+		s.add("threads", 0.7, "or at kernel.threads-max")
 	}
 	if containsAny(t, "can't fork", "cannot fork") {
 		s.add("pids", 0.75, "the shell could not fork: pids.max, pid_max or RLIMIT_NPROC")
 	}
 	if forky && !thready && (e.again || e.nomem) && !cgroupPath {
-		s.add("pids", 0.75, "fork fails with EAGAIN when a pids cgroup's pids.max, pid_max or RLIMIT_NPROC is reached")
+		s.add("pids", 0.75, "fork fails with EAGAIN when a pids cgroup's pids.max or pid_max is reached")
+		s.add("nproc", 0.55, "or the uid's RLIMIT_NPROC")
 		s.add("threads", 0.5, "or kernel.threads-max")
 	}
 

@@ -46,6 +46,10 @@ type proc struct {
 	fds      []string // symlink targets
 	fdinfo   map[int]string
 	children int
+	// files are more files under /proc/PID (limits, maps).
+	files map[string]string
+	// vmSizeKB is status's VmSize, when set.
+	vmSizeKB int
 }
 
 type hostTree struct {
@@ -85,6 +89,7 @@ func newHost(name, kernel string) *hostTree {
 			"fs/mount-max":                  "100000",
 			"fs/inotify/max_user_watches":   "8192",
 			"fs/inotify/max_user_instances": "128",
+			"vm/max_map_count":              "65530",
 		},
 		files:  map[string]string{},
 		statfs: map[string]statfs{},
@@ -187,8 +192,12 @@ func (h *hostTree) write() {
 			mntns = initMntNS
 		}
 		threads += pr.threads
-		writeFile(filepath.Join(d, "status"), fmt.Sprintf("Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t1\nTracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\nThreads:\t%d\n",
-			pr.comm, pr.pid, pr.pid, pr.uid, pr.uid, pr.uid, pr.uid, pr.uid, pr.uid, pr.uid, pr.uid, pr.threads))
+		status := fmt.Sprintf("Name:\t%s\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t1\nTracerPid:\t0\nUid:\t%d\t%d\t%d\t%d\nGid:\t%d\t%d\t%d\t%d\nFDSize:\t64\n",
+			pr.comm, pr.pid, pr.pid, pr.uid, pr.uid, pr.uid, pr.uid, pr.uid, pr.uid, pr.uid, pr.uid)
+		if pr.vmSizeKB > 0 {
+			status += fmt.Sprintf("VmSize:\t%8d kB\n", pr.vmSizeKB)
+		}
+		writeFile(filepath.Join(d, "status"), status+fmt.Sprintf("Threads:\t%d\n", pr.threads))
 		writeFile(filepath.Join(d, "cgroup"), pr.cgroup)
 		must(os.MkdirAll(filepath.Join(d, "ns"), 0o755))
 		must(os.Symlink(fmt.Sprintf("user:[%d]", userns), filepath.Join(d, "ns", "user")))
@@ -208,6 +217,9 @@ func (h *hostTree) write() {
 			mounts = strings.Join(h.mounts[:3], "\n") + "\n"
 		}
 		writeFile(filepath.Join(d, "mountinfo"), mounts)
+		for name, body := range pr.files {
+			writeFile(filepath.Join(d, name), body)
+		}
 	}
 	// git keeps no empty directory: each gets the file the real one
 	// would hold.

@@ -1,0 +1,306 @@
+package limits
+
+// Per-process limits that a container's processes reach while the host has
+// room:
+//
+// nproc: RLIMIT_NPROC ("ulimit -u", docker --ulimit nproc) caps the tasks,
+// threads included, of the process's real uid, counted across every
+// process of that uid, containers included: with userns-remap all of a
+// daemon's containers share one host uid. fork and pthread_create fail with
+// EAGAIN ("fork: Resource temporarily unavailable", Go's "pthread_create
+// failed", Java's "unable to create new native thread"). Usage: the tasks of
+// each uid (the census); max: the lowest soft RLIMIT_NPROC among that uid's
+// biggest processes (/proc/PID/limits, read for a few processes only). Root
+// is exempt, and so is a process with CAP_SYS_RESOURCE.
+//
+// files.process: RLIMIT_NOFILE ("ulimit -n", LimitNOFILE=, docker
+// --ulimit nofile) caps one process's open files: open, accept and socket
+// fail with EMFILE, "too many open files" (ENFILE, "in system", is the
+// host's fs.file-max: `files`). Read for the processes with the most fds.
+// fs.nr_open is the highest value the limit can be raised to.
+//
+// mapcount: vm.max_map_count caps the memory mappings of one process;
+// mmap fails with ENOMEM. Elasticsearch refuses to start below 262144
+// ("max virtual memory areas vm.max_map_count [65530] is too low"); Java
+// and databases that map many files die with "Cannot allocate memory".
+// Counted from /proc/PID/maps for the processes with the largest virtual
+// size only: maps is long and costly to read.
+//
+// All three are per process: a lab would only restate setrlimit; the
+// golden fixture shows each one.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/enospc/enospc/census"
+)
+
+// How many processes have their limits or maps read.
+const (
+	nprocProbe   = 8  // per uid, the biggest by threads
+	nofileProbe  = 16 // over the host, the most fds
+	mapcountRead = 5  // over the host, the largest VmSize
+)
+
+var procLimitsFamily = Family{
+	Name: "process limits",
+	Limits: []Limit{
+		{
+			ID:    "nproc",
+			Title: "tasks per uid (RLIMIT_NPROC, ulimit -u)",
+			Unit:  "tasks",
+			Doc: "Processes and threads of one real uid against the lowest soft RLIMIT_NPROC of its biggest processes. " +
+				"Counted across all of that uid's processes, containers included: with userns-remap every container " +
+				"of a daemon shares the uid. Root and CAP_SYS_RESOURCE are exempt.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)may need to increase max user processes`),
+				regexp.MustCompile(`(?i)max number of threads \[\d+\] for user`),
+				regexp.MustCompile(`(?i)\b(ulimit -u|RLIMIT_NPROC|nproc)\b`),
+			},
+			Remedy: nprocRemedy,
+		},
+		{
+			ID:    "files.process",
+			Title: "open files per process (RLIMIT_NOFILE, ulimit -n)",
+			Unit:  "files",
+			Doc: "Open file descriptors of one process against its soft RLIMIT_NOFILE; the processes with the most " +
+				"fds are read. fs.nr_open bounds how far the limit can be raised.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)too many open files($|[^ ]| [^i])`),
+				regexp.MustCompile(`(?i)\b(ulimit -n|RLIMIT_NOFILE|LimitNOFILE|max open files)\b`),
+			},
+			Remedy: nofileRemedy,
+		},
+		{
+			ID:    "mapcount",
+			Title: "memory mappings per process (vm.max_map_count)",
+			Unit:  "mappings",
+			Doc: "Memory mappings of one process against vm.max_map_count; mmap fails with ENOMEM past it. " +
+				"Elasticsearch requires 262144. Read for the processes with the largest virtual size.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)max_map_count`),
+				regexp.MustCompile(`(?i)max virtual memory areas`),
+			},
+			Remedy: mapcountRemedy,
+		},
+	},
+	Read: readProcLimits,
+}
+
+func init() { register(procLimitsFamily) }
+
+// rlimits are the soft limits read from /proc/PID/limits; -1 is unlimited.
+type rlimits struct {
+	nproc, nofile int64
+}
+
+// parseLimits reads "Max processes" and "Max open files" from
+// /proc/PID/limits: "Max open files   1024   524288   files".
+func parseLimits(b []byte) (rlimits, error) {
+	r := rlimits{nproc: -2, nofile: -2}
+	for _, line := range strings.Split(string(b), "\n") {
+		var name string
+		switch {
+		case strings.HasPrefix(line, "Max processes"):
+			name = "Max processes"
+		case strings.HasPrefix(line, "Max open files"):
+			name = "Max open files"
+		default:
+			continue
+		}
+		f := strings.Fields(strings.TrimPrefix(line, name))
+		if len(f) < 2 {
+			return r, fmt.Errorf("limits: malformed line %q", line)
+		}
+		v := int64(-1)
+		if f[0] != "unlimited" {
+			n, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil {
+				return r, fmt.Errorf("limits: %q: %v", line, err)
+			}
+			v = n
+		}
+		if name == "Max processes" {
+			r.nproc = v
+		} else {
+			r.nofile = v
+		}
+	}
+	if r.nproc == -2 || r.nofile == -2 {
+		return r, fmt.Errorf("limits: no Max processes or Max open files line")
+	}
+	return r, nil
+}
+
+func readProcLimits(env *Env) []Usage {
+	if env.Census == nil {
+		err := fmt.Errorf("no process census: %v", env.CensusErr)
+		return []Usage{unknown("nproc", "all uids", "tasks", err), unknown("files.process", "all processes", "files", err),
+			unknown("mapcount", "all processes", "mappings", err)}
+	}
+	limitsOf := func(p *census.Process) (rlimits, error) {
+		b, err := env.Host.ReadProc(strconv.Itoa(p.PID) + "/limits")
+		if err != nil {
+			return rlimits{}, err
+		}
+		return parseLimits(b)
+	}
+	var out []Usage
+	out = append(out, readNproc(env, limitsOf)...)
+	out = append(out, readNofile(env, limitsOf)...)
+	out = append(out, readMapcount(env)...)
+	return out
+}
+
+func readNproc(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usage {
+	byUID := map[int][]*census.Process{}
+	tasks := map[int]int64{}
+	for i := range env.Census.Processes {
+		p := &env.Census.Processes[i]
+		byUID[p.UID] = append(byUID[p.UID], p)
+		tasks[p.UID] += int64(max(p.Threads, 1))
+	}
+	var out []Usage
+	for uid, procs := range byUID {
+		if uid == 0 {
+			continue // exempt
+		}
+		sort.Slice(procs, func(i, j int) bool { return procs[i].Threads > procs[j].Threads })
+		u := Usage{Limit: "nproc", Scope: "uid " + strconv.Itoa(uid), Used: tasks[uid], Unit: "tasks"}
+		lowest, read := int64(-1), 0
+		var lastErr error
+		for _, p := range procs[:min(len(procs), nprocProbe)] {
+			r, err := limitsOf(p)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // gone since the census
+			}
+			if err != nil {
+				lastErr = err
+				continue
+			}
+			read++
+			if r.nproc >= 0 && (lowest < 0 || r.nproc < lowest) {
+				lowest = r.nproc
+			}
+		}
+		if read == 0 && lastErr == nil {
+			continue
+		}
+		if read == 0 {
+			u = unknown("nproc", u.Scope, "tasks", fmt.Errorf("no process of the uid's limits could be read: %v", lastErr))
+			u.NeedsRoot = !env.Root
+			out = append(out, u)
+			continue
+		}
+		if lowest < 0 {
+			continue // unlimited everywhere: no row
+		}
+		u.Max = lowest
+		cs := make([]Consumer, 0, len(procs))
+		for _, p := range procs {
+			cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(max(p.Threads, 1))})
+		}
+		u.setConsumers(cs, topConsumers)
+		out = append(out, u)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Scope < out[j].Scope })
+	return out
+}
+
+func readNofile(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usage {
+	procs := make([]*census.Process, 0, len(env.Census.Processes))
+	for i := range env.Census.Processes {
+		if env.Census.Processes[i].FDErr == nil {
+			procs = append(procs, &env.Census.Processes[i])
+		}
+	}
+	sort.Slice(procs, func(i, j int) bool { return procs[i].FDs > procs[j].FDs })
+	var out []Usage
+	var fullest *Usage
+	for _, p := range procs[:min(len(procs), nofileProbe)] {
+		r, err := limitsOf(p)
+		if err != nil || r.nofile <= 0 {
+			continue
+		}
+		u := Usage{Limit: "files.process", Scope: fmt.Sprintf("pid %d (%s)", p.PID, p.Comm), Used: int64(p.FDs), Max: r.nofile, Unit: "files",
+			Consumers: []Consumer{{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.FDs)}}}
+		// Every process at its warning threshold is a row; of the
+		// others, only the fullest.
+		if u.Ratio() >= env.Thresholds.Warn {
+			out = append(out, u)
+			continue
+		}
+		if fullest == nil || u.Ratio() > fullest.Ratio() {
+			c := u
+			fullest = &c
+		}
+	}
+	if len(out) == 0 && fullest != nil {
+		out = append(out, *fullest)
+	}
+	return out
+}
+
+func readMapcount(env *Env) []Usage {
+	maxMaps, err := env.Host.SysctlInt("vm.max_map_count")
+	if err != nil {
+		return []Usage{unknown("mapcount", "largest processes", "mappings", err)}
+	}
+	procs := make([]*census.Process, 0, len(env.Census.Processes))
+	for i := range env.Census.Processes {
+		procs = append(procs, &env.Census.Processes[i])
+	}
+	sort.Slice(procs, func(i, j int) bool { return procs[i].VmSizeKB > procs[j].VmSizeKB })
+	var best *Usage
+	var out []Usage
+	for _, p := range procs[:min(len(procs), mapcountRead)] {
+		b, err := env.Host.ReadProc(strconv.Itoa(p.PID) + "/maps")
+		if err != nil {
+			continue
+		}
+		u := Usage{Limit: "mapcount", Scope: fmt.Sprintf("pid %d (%s)", p.PID, p.Comm), Used: int64(bytes.Count(b, []byte{'\n'})), Max: maxMaps, Unit: "mappings",
+			Consumers: []Consumer{{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(bytes.Count(b, []byte{'\n'}))}}}
+		if u.Ratio() >= env.Thresholds.Warn {
+			out = append(out, u)
+			continue
+		}
+		if best == nil || u.Used > best.Used {
+			c := u
+			best = &c
+		}
+	}
+	if len(out) == 0 && best != nil {
+		out = append(out, *best)
+	}
+	return out
+}
+
+func nprocRemedy(u Usage) []string {
+	uid := strings.TrimPrefix(u.Scope, "uid ")
+	return []string{
+		fmt.Sprintf("the tasks of uid %s, containers included, reach its processes' RLIMIT_NPROC (%d): find the biggest (consumers) and whether they leak threads", uid, u.Max),
+		fmt.Sprintf("raise it where the processes start: docker run --ulimit nproc=%d, LimitNPROC= in the unit, or nproc in /etc/security/limits.conf for uid %s", max(4*u.Max, 65536), uid),
+	}
+}
+
+func nofileRemedy(u Usage) []string {
+	return []string{
+		fmt.Sprintf("%s holds %d of its %d open files: find what it leaks (ls -l /proc/PID/fd) or raise its limit", u.Scope, u.Used, u.Max),
+		fmt.Sprintf("raise it where it starts: LimitNOFILE=%d in the unit, docker run --ulimit nofile=%d, or prlimit --nofile=%d --pid PID now (at most fs.nr_open)", max(4*u.Max, 65536), max(4*u.Max, 65536), max(4*u.Max, 65536)),
+	}
+}
+
+func mapcountRemedy(u Usage) []string {
+	want := max(262144, 2*u.Max)
+	return []string{
+		fmt.Sprintf("raise it now: sysctl -w vm.max_map_count=%d (Elasticsearch needs at least 262144)", want),
+		fmt.Sprintf("keep it across reboots: echo 'vm.max_map_count = %d' > /etc/sysctl.d/90-enospc-mapcount.conf", want),
+	}
+}
