@@ -62,9 +62,6 @@ func Explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Resu
 		if l, ok := limits.Lookup(c.Limit); ok {
 			cause.Title = l.Title
 			only = append(only, c.Limit)
-		} else if c.Limit == "quota" {
-			cause.Title = "filesystem user, group or project quota"
-			cause.Remedy = []string{"see who is over: repquota -a (ext4) or xfs_quota -x -c 'report -h' (XFS); for overlay2 --storage-opt size, the container's writable layer is full"}
 		}
 		res.Causes = append(res.Causes, cause)
 	}

@@ -9,12 +9,9 @@ import (
 // TestCatalogCarriesTheWordings: every message of the corpus matches a
 // catalog signature of its true cause (or of a limit the same call fails
 // with): the catalog carries the wordings of the tools, not only explain's
-// rules. Quotas are not a catalog limit yet.
+// rules.
 func TestCatalogCarriesTheWordings(t *testing.T) {
 	for _, e := range loadCorpus(t) {
-		if e.Cause == "quota" {
-			continue
-		}
 		norm := Normalize(e.Message)
 		matched := false
 		for _, f := range limits.Catalog() {

@@ -50,6 +50,27 @@ type Host struct {
 	StatfsTimeout time.Duration
 	// Now is the clock; tests replace it for golden output.
 	Now func() time.Time
+	// QuotaFunc, when set, returns the disk quotas of the filesystem
+	// mounted at mountpoint (a host path, as in mountinfo) instead of
+	// quotactl(2); tests serve a fixture's quota.json through it.
+	QuotaFunc func(mountpoint string) ([]Quota, error)
+}
+
+// Quota is one id's disk quota on one filesystem, as quotactl(2)
+// Q_GETQUOTA reports it: usage and limits in bytes and inodes (0: no
+// limit), and when the grace period of an exceeded soft limit ends (unix
+// seconds, 0 when not running).
+type Quota struct {
+	Type        string `json:"type"` // "user", "group" or "project"
+	ID          uint32 `json:"id"`
+	Bytes       uint64 `json:"bytes"`
+	BytesSoft   uint64 `json:"bytes_soft,omitempty"`
+	BytesHard   uint64 `json:"bytes_hard,omitempty"`
+	BytesGrace  int64  `json:"bytes_grace,omitempty"`
+	Inodes      uint64 `json:"inodes"`
+	InodesSoft  uint64 `json:"inodes_soft,omitempty"`
+	InodesHard  uint64 `json:"inodes_hard,omitempty"`
+	InodesGrace int64  `json:"inodes_grace,omitempty"`
 }
 
 // New returns a Host on the given paths that reads the running kernel.

@@ -24,8 +24,9 @@ var fixtureClock = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 
 // fixtureHost serves a fixture tree: statfs numbers from its statfs.json
 // (a path that is no mount point gets the numbers of the mount it is on; an
-// entry with "hang" never answers, like a dead NFS server) and the fixed
-// clock.
+// entry with "hang" never answers, like a dead NFS server), disk quotas by
+// mount point from its quota.json (none when it has none: quotactl never
+// runs on a fixture) and the fixed clock.
 func fixtureHost(t *testing.T, dir string) func(*host.Host) {
 	b, err := os.ReadFile(filepath.Join(dir, "statfs.json"))
 	if err != nil {
@@ -43,6 +44,12 @@ func fixtureHost(t *testing.T, dir string) func(*host.Host) {
 	if err := json.Unmarshal(b, &table); err != nil {
 		t.Fatal(err)
 	}
+	quotas := map[string][]host.Quota{}
+	if b, err := os.ReadFile(filepath.Join(dir, "quota.json")); err == nil {
+		if err := json.Unmarshal(b, &quotas); err != nil {
+			t.Fatalf("quota.json: %v", err)
+		}
+	}
 	hung := make(chan struct{})
 	t.Cleanup(func() { close(hung) })
 	root, err := filepath.Abs(filepath.Join(dir, "root"))
@@ -52,6 +59,12 @@ func fixtureHost(t *testing.T, dir string) func(*host.Host) {
 	return func(h *host.Host) {
 		h.Now = func() time.Time { return fixtureClock }
 		h.StatfsTimeout = 200 * time.Millisecond
+		h.QuotaFunc = func(mountpoint string) ([]host.Quota, error) {
+			if q, ok := quotas[mountpoint]; ok {
+				return q, nil
+			}
+			return nil, fmt.Errorf("%s has no quotas in the fixture", mountpoint)
+		}
 		h.StatfsFunc = func(path string) (host.Statfs, error) {
 			abs, _ := filepath.Abs(path)
 			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(abs, root), "/")
@@ -92,9 +105,15 @@ func fixtureInventory(t *testing.T, dir string) func(*check.Options) {
 	return func(o *check.Options) { o.Inventory = inv }
 }
 
-// prepareFixture backdates the fixture's fifo directories: git checks them
+// prepareFixture makes the fixture's empty /dev/mqueue and backdates its
+// fifo directories: git checks them
 // out with the current time, and enospc leaves young directories alone.
 func prepareFixture(t *testing.T, dir string) {
+	// git keeps no empty directory: the mqueue filesystem every fixture
+	// host mounts at /dev/mqueue holds no queue.
+	if err := os.MkdirAll(filepath.Join(dir, "root", "dev", "mqueue"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	fifo := filepath.Join(dir, "root", "run", "containerd", "fifo")
 	entries, err := os.ReadDir(fifo)
 	if err != nil {

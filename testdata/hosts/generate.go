@@ -149,6 +149,7 @@ func v1CgroupFile(path string) string {
 }
 
 func (h *hostTree) basics() {
+	h.kernelDefaults()
 	h.procs = append(h.procs,
 		proc{pid: 1, comm: "systemd", threads: 1, cgroup: v1CgroupFile("/"), fds: []string{"anon_inode:inotify", "anon_inode:inotify", "/dev/kmsg", "socket:[10811]"},
 			fdinfo: map[int]string{0: inotifyInfo(3, 0), 1: inotifyInfo(12, 100)}},
@@ -157,6 +158,50 @@ func (h *hostTree) basics() {
 			fds: []string{"anon_inode:inotify", "/run/log/journal/x/system.journal"}, fdinfo: map[int]string{0: inotifyInfo(2, 200)}},
 		proc{pid: 889, comm: "sshd", threads: 1, cgroup: v1CgroupFile("/system.slice/sshd.service"), fds: []string{"socket:[2201]"}},
 	)
+}
+
+// kernelDefaults gives the host the kernel files every kernel of its
+// version has, at their defaults, unless the scenario set them: ptys, aio,
+// epoll, SysV IPC, POSIX queues, and (by version) the namespace and
+// fanotify limits.
+func (h *hostTree) kernelDefaults() {
+	var major, minor int
+	fmt.Sscanf(h.sysctl["kernel/osrelease"], "%d.%d", &major, &minor)
+	atLeast := func(a, b int) bool { return major > a || (major == a && minor >= b) }
+	set := func(k, v string) {
+		if _, ok := h.sysctl[k]; !ok {
+			h.sysctl[k] = v
+		}
+	}
+	set("kernel/pty/max", "4096")
+	set("kernel/pty/reserve", "1024")
+	set("kernel/pty/nr", "2")
+	set("fs/aio-nr", "0")
+	set("fs/aio-max-nr", "65536")
+	set("fs/epoll/max_user_watches", "3603200")
+	set("kernel/shmmni", "4096")
+	set("kernel/shmall", "18446744073692774399")
+	set("kernel/sem", "250\t32000\t32\t128")
+	set("kernel/msgmni", "32000")
+	set("fs/mqueue/queues_max", "256")
+	if atLeast(4, 9) {
+		for _, k := range []string{"user", "mnt", "ipc", "net", "pid", "uts", "cgroup"} {
+			set("user/max_"+k+"_namespaces", "63457")
+		}
+	}
+	if atLeast(5, 13) {
+		set("fs/fanotify/max_user_groups", "128")
+		set("fs/fanotify/max_user_marks", "253457")
+	}
+	for name, header := range map[string]string{
+		"sysvipc/shm": "       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n",
+		"sysvipc/sem": "       key      semid perms      nsems   uid   gid  cuid  cgid      otime      ctime\n",
+		"sysvipc/msg": "       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid      stime      rtime      ctime\n",
+	} {
+		if _, ok := h.files[name]; !ok {
+			h.files[name] = header
+		}
+	}
 }
 
 // inotifyInfo is the fdinfo of an inotify fd holding n watches.

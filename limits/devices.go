@@ -1,0 +1,571 @@
+package limits
+
+// Kernel objects behind device files and event fds: pseudo-terminals, AIO
+// contexts, epoll watches and fanotify groups and marks (pty(7),
+// io_setup(2), epoll(7), fanotify(7), Documentation/admin-guide/sysctl/fs.rst
+// and kernel.rst, Documentation/filesystems/devpts.rst).
+//
+// ptys. Every open of /dev/ptmx allocates a pty pair, counted host-wide in
+// kernel.pty.nr against kernel.pty.max (default 4096). A devpts instance
+// mounted from a mount namespace other than the initial one (every
+// container's /dev/pts) may not take the last kernel.pty.reserve (1024) of
+// them: the reserve is kept for the host's own instances. So the host row,
+// scope "host (kernel.pty.max)", counts kernel.pty.nr against kernel.pty.max
+// minus kernel.pty.reserve, which is where containers stop getting
+// terminals (the host's own /dev/pts may still take the reserve, which the
+// reason says). A devpts instance mounted with max=N (a CI runner's or a
+// container's private /dev/pts) stops at N ptys of its own: every devpts
+// mount of the host's mount table with max= has its row, scope
+// "devpts <mountpoint>", its usage the numbered entries of its directory
+// (max=0 is shown by the kernel but means no limit). Past either:
+//
+//	open /dev/ptmx: no space left on device     (runc exec -t, docker exec -it)
+//	script: failed to create pseudo-terminal: No space left on device
+//	Failed to open PTY: No space left on device (terminal emulators)
+//	OSError: out of pty devices                 (Python's pty module)
+//
+// The fix is kernel.pty.max (the host row) or remounting the instance with a
+// larger max= (mount -o remount,max=N DIR), and finding who holds the ptys
+// (leaked exec sessions, expect/unbuffer loops: lsof /dev/ptmx). The lab
+// mounts a private devpts instance with a small max= on a temp directory and
+// fills it; kernel.pty.max is global and is never touched.
+//
+// aio. io_setup(nr_events) charges nr_events to the host-wide fs.aio-nr,
+// refused with EAGAIN when it would pass fs.aio-max-nr (default 65536).
+// Databases ask for a lot (InnoDB 256 per I/O thread, ScyllaDB and fio one
+// context per shard or job), so one more container of them fails with
+//
+//	InnoDB: io_setup() failed with EAGAIN after 5 attempts.
+//	fio: ... func=io_queue_init, error=Resource temporarily unavailable
+//
+// while aio-nr may still be below 100%: a request of N needs N free. The
+// row is one, scope "host", in events. The holders are the processes with
+// an "/[aio]" mapping, which the census does not read. There is no lab:
+// aio-nr and aio-max-nr are one counter and one limit for the whole host,
+// with no namespace or per-user share, so exhausting them would break every
+// other AIO user of the machine; the fixture carries the numbers.
+//
+// epoll. Every fd added to an epoll instance (epoll_ctl EPOLL_CTL_ADD) is a
+// watch charged to the real uid (user_struct) that created the instance,
+// against fs.epoll.max_user_watches (4% of low memory divided by the cost
+// of a watch: millions). Past it epoll_ctl fails with ENOSPC, and event
+// loops die with it (Go's runtime: "runtime: epollctl failed with 28").
+// Rows are per uid, scope "uid N", counted from the "tfd:" lines of the
+// epoll fds' fdinfo (an fd shared by two processes after fork is seen
+// twice); the holders are the processes with the most watches. The lab
+// fills the per-uid count of a dedicated uid to the host's real limit (a
+// few million watches, about 200 MB of kernel memory for under a minute):
+// the limit is global but the count is that uid's only.
+//
+// fanotify. fanotify_init charges a group, and each mark of a group not
+// made with FAN_UNLIMITED_MARKS a mark, to the (user namespace, euid)
+// counters (ucounts, like inotify) against fs.fanotify.max_user_groups
+// (128) and fs.fanotify.max_user_marks (sized from RAM), since 5.13; the
+// same limits per user namespace are /proc/sys/user/max_fanotify_groups and
+// max_fanotify_marks. Past them
+//
+//	fanotify_init: too many open files   (EMFILE, groups)
+//	fanotify_mark: no space left on device (ENOSPC, marks)
+//
+// Kernels before 5.13 have no sysctl: a fixed 128 groups per real uid and
+// 8192 marks per group, which the reason says. Rows are per uid, scope
+// "uid N" (fanotify.groups, fanotify.marks); marks are counted from the
+// fdinfo lines of every group, unlimited ones included. The lab exhausts
+// the real per-uid counters of dedicated uids (unprivileged fanotify with
+// FAN_REPORT_FID, since 5.13), without changing any limit.
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+var devicesFamily = Family{
+	Name: "devices",
+	Limits: []Limit{
+		{
+			ID:    "ptys",
+			Title: "pseudo-terminals (kernel.pty.max, devpts max=)",
+			Unit:  "ptys",
+			Doc: "Pseudo-terminal pairs: kernel.pty.nr against kernel.pty.max minus kernel.pty.reserve, the part " +
+				"that devpts instances of containers may use, and against the max= of every devpts instance " +
+				"mounted with one. Leaked docker exec -t sessions, expect/unbuffer loops and CI jobs that " +
+				"allocate terminals fill it; then opening /dev/ptmx fails with ENOSPC, \"no space left on device\".",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)(/dev/ptmx|/dev/pts/ptmx|\bptmx\b).*(no space left on device|\bENOSPC\b|errno=28)`),
+				regexp.MustCompile(`(?i)(failed to|unable to|could not|couldn't|cannot|can't) (create|open|allocate|get) (a |new )?(pseudo-?terminal|pty|pseudo tty|console)s?\b.*no space left on device`),
+				regexp.MustCompile(`(?i)\b(openpty|forkpty|posix_openpt|getpt|grantpt|ptsname)\b.*no space left on device`),
+				regexp.MustCompile(`(?i)out of pty('s| devices|s)`),
+				regexp.MustCompile(`(?i)the system has no more ptys`),
+				regexp.MustCompile(`(?i)server refused to allocate pty`),
+				regexp.MustCompile(`(?i)kernel\.pty\.max|/proc/sys/kernel/pty/max`),
+			},
+			Remedy: ptysRemedy,
+		},
+		{
+			ID:    "aio",
+			Title: "asynchronous I/O events (fs.aio-max-nr)",
+			Unit:  "events",
+			Doc: "AIO events reserved by io_setup on the whole host (fs.aio-nr) against fs.aio-max-nr. " +
+				"Databases in containers (MySQL/InnoDB, ScyllaDB, Ceph, fio) reserve thousands each; the next " +
+				"io_setup asking for more than is left fails with EAGAIN, \"resource temporarily unavailable\".",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)\bio_setup\b.*(resource temporarily unavailable|\bEAGAIN\b|errno[ =]11\b)`),
+				regexp.MustCompile(`(?i)\bio_queue_init\b.*(resource temporarily unavailable|\bEAGAIN\b|err=11\b)`),
+				regexp.MustCompile(`(?i)aio-max-nr|fs\.aio-nr|/proc/sys/fs/aio-nr`),
+				regexp.MustCompile(`(?i)cannot initiali[sz]e aio ?sub-?system`),
+				regexp.MustCompile(`(?i)(linux[- ]?aio|native aio|libaio|aio context).*(resource temporarily unavailable|\bEAGAIN\b)`),
+			},
+			Remedy: aioRemedy,
+		},
+		{
+			ID:    "epoll",
+			Title: "epoll watches per user (fs.epoll.max_user_watches)",
+			Unit:  "watches",
+			Doc: "File descriptors registered in epoll instances by one uid, against fs.epoll.max_user_watches. " +
+				"Proxies, message brokers and event loops that keep millions of connections, or leak epoll " +
+				"registrations, reach it; then epoll_ctl fails with ENOSPC, \"no space left on device\".",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)\bepoll_?ctl\b.*(no space left on device|\bENOSPC\b|errno[ =]28\b|failed with 28\b|\(28:)`),
+				regexp.MustCompile(`(?i)epoll\.max_user_watches|epoll/max_user_watches`),
+				regexp.MustCompile(`(?i)\bepoll\b.*(add|register|watch).*no space left on device`),
+			},
+			Remedy: epollRemedy,
+		},
+		{
+			ID:    "fanotify.groups",
+			Title: "fanotify groups per user (fs.fanotify.max_user_groups)",
+			Unit:  "groups",
+			Doc: "fanotify groups (fanotify_init calls) one uid may hold, 128 by default. Security agents, " +
+				"container tracers and antivirus on-access scanners take them; a tool that leaks one per " +
+				"container runs out, and fanotify_init fails with EMFILE, \"too many open files\".",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)fanotify_init\b.*(too many open files|\bEMFILE\b|errno[ =]24\b)`),
+				regexp.MustCompile(`(?i)fanotify:? init error,? too many open files`),
+				regexp.MustCompile(`(?i)(cannot|can't|could not|couldn't|failed to|unable to) (init|initiali[sz]e|create|open) (a )?(new )?fanotify.*too many open files`),
+				regexp.MustCompile(`(?i)fanotify.*(max_user_groups|max_fanotify_groups)`),
+			},
+			Remedy: fanotifyRemedy,
+		},
+		{
+			ID:    "fanotify.marks",
+			Title: "fanotify marks per user (fs.fanotify.max_user_marks)",
+			Unit:  "marks",
+			Doc: "Marks (watched inodes, mounts, filesystems) of all fanotify groups of one uid, against " +
+				"fs.fanotify.max_user_marks; past it fanotify_mark fails with ENOSPC, \"no space left on device\".",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)fanotify_mark\b.*(no space left on device|\bENOSPC\b|errno[ =]28\b)`),
+				regexp.MustCompile(`(?i)fanotify.*mark.*no space left on device`),
+				regexp.MustCompile(`(?i)fanotify.*(max_user_marks|max_fanotify_marks)`),
+			},
+			Remedy: fanotifyRemedy,
+		},
+	},
+	Read: readDevices,
+}
+
+func init() { register(devicesFamily) }
+
+func readDevices(env *Env) []Usage {
+	out := readPtys(env)
+	out = append(out, readAIO(env))
+	out = append(out, readEpoll(env)...)
+	return append(out, readFanotify(env)...)
+}
+
+// ptyHostScope is the scope of the host-wide pty row.
+const ptyHostScope = "host (kernel.pty.max)"
+
+func readPtys(env *Env) []Usage {
+	var out []Usage
+	nr, err := env.Host.SysctlInt("kernel.pty.nr")
+	var ptyMax, reserve int64
+	if err == nil {
+		ptyMax, err = env.Host.SysctlInt("kernel.pty.max")
+	}
+	if err == nil {
+		reserve, err = env.Host.SysctlInt("kernel.pty.reserve")
+	}
+	if err != nil {
+		out = append(out, unknown("ptys", ptyHostScope, "ptys", withoutConfig(err, "CONFIG_UNIX98_PTYS")))
+	} else {
+		u := Usage{Limit: "ptys", Scope: ptyHostScope, Used: nr, Max: max(ptyMax-reserve, 0), Unit: "ptys", Consumers: []Consumer{}, zeroIsFull: true}
+		if u.Ratio() >= env.Thresholds.Warn {
+			u.Reason = ptyReason(ptyMax, reserve)
+		}
+		out = append(out, u)
+	}
+	mounts, err := env.Mounts()
+	if err != nil {
+		return append(out, unknown("ptys", "devpts instances", "ptys", err))
+	}
+	seen := map[string]bool{}
+	for _, m := range mounts {
+		if m.FSType != "devpts" {
+			continue
+		}
+		limit, ok := devptsMax(m.Super)
+		if !ok || limit == 0 {
+			continue // no max= (or max=0, which the kernel takes as none)
+		}
+		if m.Device != "" {
+			if seen[m.Device] {
+				continue // a bind mount of an instance already counted
+			}
+			seen[m.Device] = true
+		}
+		scope := "devpts " + m.MountPoint
+		n, err := countPtys(env.Host.RootPath(m.MountPoint))
+		if err != nil {
+			out = append(out, unknown("ptys", scope, "ptys", fmt.Errorf("list the ptys of %s: %w", m.MountPoint, err)))
+			continue
+		}
+		out = append(out, Usage{Limit: "ptys", Scope: scope, Used: n, Max: limit, Unit: "ptys", Consumers: []Consumer{}})
+	}
+	return out
+}
+
+// ptyReason says what the host row's max is made of; ptysRemedy reads the
+// numbers back.
+func ptyReason(ptyMax, reserve int64) string {
+	return fmt.Sprintf("kernel.pty.max %d minus kernel.pty.reserve %d: what the devpts instances of containers "+
+		"(mounted outside the initial mount namespace) may use; the host's own /dev/pts may also take the reserve", ptyMax, reserve)
+}
+
+var ptyReasonNumbers = regexp.MustCompile(`kernel\.pty\.max (\d+) minus kernel\.pty\.reserve (\d+)`)
+
+// devptsMax returns the max= of a devpts superblock option list.
+func devptsMax(super string) (int64, bool) {
+	for _, o := range strings.Split(super, ",") {
+		v, ok := strings.CutPrefix(o, "max=")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, false
+		}
+		return n, true
+	}
+	return 0, false
+}
+
+// countPtys counts the numbered entries of a devpts directory: one per pty
+// allocated in that instance (ptmx is not one).
+func countPtys(dir string) (int64, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, e := range entries {
+		if isPtyIndex(e.Name()) {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// isPtyIndex reports whether a devpts entry name is a pty index.
+func isPtyIndex(name string) bool {
+	if name == "" || len(name) > 10 {
+		return false
+	}
+	for _, c := range name {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func ptysRemedy(u Usage) []string {
+	if mp, ok := strings.CutPrefix(u.Scope, "devpts "); ok {
+		suggest := max(u.Max*2, u.Used*2, 16)
+		return []string{
+			fmt.Sprintf("find what holds the ptys of %s: ls -l /proc/*/fd 2>/dev/null | grep %s/ (leaked exec sessions, terminals nobody reads)", mp, mp),
+			fmt.Sprintf("raise this instance's limit now: mount -o remount,max=%d %s", suggest, mp),
+			fmt.Sprintf("keep it: put max=%d in the options of whatever mounts %s (its /etc/fstab line, the devpts mount of a container's config.json)", suggest, mp),
+		}
+	}
+	ptyMax, reserve := u.Max+1024, int64(1024)
+	if m := ptyReasonNumbers.FindStringSubmatch(u.Reason); m != nil {
+		ptyMax, _ = strconv.ParseInt(m[1], 10, 64)
+		reserve, _ = strconv.ParseInt(m[2], 10, 64)
+	}
+	suggest := roundUp(max(ptyMax*2, u.Used*2+reserve), 1024)
+	return []string{
+		"find who holds them: lsof /dev/ptmx (or ls -l /proc/*/fd | grep -c ptmx): leaked docker exec -t sessions, ssh sessions, expect/unbuffer loops",
+		fmt.Sprintf("raise the limit now: sysctl -w kernel.pty.max=%d (containers may use it minus kernel.pty.reserve %d)", suggest, reserve),
+		fmt.Sprintf("keep it across reboots: echo 'kernel.pty.max = %d' > /etc/sysctl.d/90-enospc-ptys.conf", suggest),
+	}
+}
+
+// processCount is "1 process" or "N processes".
+func processCount(n int) string {
+	if n == 1 {
+		return "1 process"
+	}
+	return strconv.Itoa(n) + " processes"
+}
+
+func roundUp(v, step int64) int64 {
+	if step <= 0 || v%step == 0 {
+		return v
+	}
+	return (v/step + 1) * step
+}
+
+func readAIO(env *Env) Usage {
+	nr, err := env.Host.SysctlInt("fs.aio-nr")
+	var limit int64
+	if err == nil {
+		limit, err = env.Host.SysctlInt("fs.aio-max-nr")
+	}
+	if err != nil {
+		return unknown("aio", "host", "events", withoutConfig(err, "CONFIG_AIO"))
+	}
+	return Usage{Limit: "aio", Scope: "host", Used: nr, Max: limit, Unit: "events", Consumers: []Consumer{}, zeroIsFull: true}
+}
+
+func aioRemedy(u Usage) []string {
+	suggest := max(u.Max*4, 1048576)
+	return []string{
+		"find who reserved them: grep -l '/\\[aio\\]' /proc/[0-9]*/maps (each io_setup context is one /[aio] mapping; databases with native AIO, fio, ScyllaDB)",
+		fmt.Sprintf("raise the limit now: sysctl -w fs.aio-max-nr=%d (it costs no memory until used)", suggest),
+		fmt.Sprintf("keep it across reboots: echo 'fs.aio-max-nr = %d' > /etc/sysctl.d/90-enospc-aio.conf", suggest),
+		"or ask for fewer: innodb_use_native_aio=0 or a smaller innodb_write_io_threads/innodb_read_io_threads, fewer fio jobs or a lower iodepth",
+	}
+}
+
+// withoutConfig adds to a missing sysctl's error the kernel option whose
+// absence removes it.
+func withoutConfig(err error, config string) error {
+	if err != nil && errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%w (a kernel built without %s has no such file)", err, config)
+	}
+	return err
+}
+
+// censusMissing is why census-based rows are unknown.
+func censusMissing(env *Env) error {
+	if env.CensusErr != nil {
+		return env.CensusErr
+	}
+	return errors.New("no process census")
+}
+
+func readEpoll(env *Env) []Usage {
+	limit, err := env.Host.SysctlInt("fs.epoll.max_user_watches")
+	if err != nil {
+		return []Usage{unknown("epoll", "all users", "watches", withoutConfig(err, "CONFIG_EPOLL"))}
+	}
+	if env.Census == nil {
+		return []Usage{unknown("epoll", "all users", "watches", censusMissing(env))}
+	}
+	type acc struct {
+		watches int64
+		holders []Consumer
+	}
+	byUID := map[int]*acc{}
+	for i := range env.Census.Processes {
+		p := &env.Census.Processes[i]
+		if p.EpollInstances == 0 {
+			continue
+		}
+		// The kernel charges the real uid's user_struct of the process
+		// that created the instance (ep->user = get_current_user()),
+		// global across user namespaces: the uid as the host sees it.
+		a := byUID[p.UID]
+		if a == nil {
+			a = &acc{}
+			byUID[p.UID] = a
+		}
+		a.watches += int64(p.EpollWatches)
+		a.holders = append(a.holders, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.EpollWatches)})
+	}
+	if len(byUID) == 0 {
+		byUID[0] = &acc{}
+	}
+	var out []Usage
+	for _, uid := range sortedUIDs(byUID) {
+		a := byUID[uid]
+		u := Usage{Limit: "epoll", Scope: "uid " + strconv.Itoa(uid), Used: a.watches, Max: limit, Unit: "watches"}
+		u.setConsumers(a.holders, topConsumers)
+		noteUnreadableFDs(env, &u)
+		out = append(out, u)
+	}
+	return out
+}
+
+func sortedUIDs[T any](m map[int]T) []int {
+	uids := make([]int, 0, len(m))
+	for uid := range m {
+		uids = append(uids, uid)
+	}
+	sort.Ints(uids)
+	return uids
+}
+
+// noteUnreadableFDs marks a census-counted row as a lower bound when some
+// processes' fds could not be read.
+func noteUnreadableFDs(env *Env, u *Usage) {
+	if env.Census.FDUnreadable == 0 {
+		return
+	}
+	u.NeedsRoot = !env.Root
+	note := fmt.Sprintf("the fds of %d processes could not be read, so this is a lower bound", env.Census.FDUnreadable)
+	if !env.Root {
+		note += "; run as root for a full count"
+	}
+	if u.Reason != "" {
+		note = u.Reason + "; " + note
+	}
+	u.Reason = note
+}
+
+func epollRemedy(u Usage) []string {
+	suggest := max(u.Max*2, 1048576)
+	out := []string{}
+	if len(u.Consumers) > 0 {
+		c := u.Consumers[0]
+		holders := max(u.ConsumersTotal, len(u.Consumers))
+		out = append(out, fmt.Sprintf("held by %s; the biggest, pid %d (%s), holds %d of %d: a connection or registration leak shows as a count that only grows", processCount(holders), c.PID, c.Comm, c.Count, u.Used))
+	}
+	return append(out,
+		fmt.Sprintf("raise the limit now: sysctl -w fs.epoll.max_user_watches=%d (each watch costs about 160 bytes of kernel memory)", suggest),
+		fmt.Sprintf("keep it across reboots: echo 'fs.epoll.max_user_watches = %d' > /etc/sysctl.d/90-enospc-epoll.conf", suggest),
+	)
+}
+
+// Before 5.13 fanotify had no sysctl: FANOTIFY_DEFAULT_MAX_LISTENERS groups
+// per user and FANOTIFY_DEFAULT_MAX_MARKS marks per group.
+const (
+	fanotifyOldGroups = 128
+	fanotifyOldMarks  = 8192
+)
+
+// fanotifyOldReason starts the reason of rows read with the fixed limits
+// of kernels before 5.13; fanotifyRemedy looks for it.
+const fanotifyOldReason = "kernel older than 5.13"
+
+func readFanotify(env *Env) []Usage {
+	maxGroups, errG := env.Host.SysctlInt("fs.fanotify.max_user_groups")
+	maxMarks, errM := env.Host.SysctlInt("fs.fanotify.max_user_marks")
+	release := env.Host.KernelRelease()
+	old := false
+	if errors.Is(errG, fs.ErrNotExist) && errors.Is(errM, fs.ErrNotExist) {
+		if before, ok := kernelBefore(release, 5, 13); ok && before {
+			old, errG, errM = true, nil, nil
+			maxGroups, maxMarks = fanotifyOldGroups, fanotifyOldMarks
+		}
+	}
+	errG, errM = withoutConfig(errG, "CONFIG_FANOTIFY"), withoutConfig(errM, "CONFIG_FANOTIFY")
+	if env.Census == nil {
+		err := censusMissing(env)
+		return []Usage{unknown("fanotify.groups", "all users", "groups", err), unknown("fanotify.marks", "all users", "marks", err)}
+	}
+	type acc struct {
+		groups, marks, mostMarks  int64
+		groupHolders, markHolders []Consumer
+	}
+	byUID := map[int]*acc{}
+	for i := range env.Census.Processes {
+		p := &env.Census.Processes[i]
+		if p.FanotifyGroups == 0 {
+			continue
+		}
+		// Since 5.13 groups and marks are ucounts of (user namespace,
+		// euid), charged up to the initial namespace as its owner; before,
+		// the real uid's user_struct.
+		uid := env.Census.ChargedUID(p)
+		if old {
+			uid = p.UID
+		}
+		a := byUID[uid]
+		if a == nil {
+			a = &acc{}
+			byUID[uid] = a
+		}
+		a.groups += int64(p.FanotifyGroups)
+		a.marks += int64(p.FanotifyMarks)
+		a.mostMarks = max(a.mostMarks, int64(p.FanotifyMarks))
+		a.groupHolders = append(a.groupHolders, Consumer{PID: p.PID, UID: intp(p.EUID), Comm: p.Comm, Count: int64(p.FanotifyGroups)})
+		if p.FanotifyMarks > 0 {
+			a.markHolders = append(a.markHolders, Consumer{PID: p.PID, UID: intp(p.EUID), Comm: p.Comm, Count: int64(p.FanotifyMarks)})
+		}
+	}
+	if len(byUID) == 0 {
+		byUID[0] = &acc{}
+	}
+	var out []Usage
+	for _, uid := range sortedUIDs(byUID) {
+		a := byUID[uid]
+		scope := "uid " + strconv.Itoa(uid)
+		g := Usage{Limit: "fanotify.groups", Scope: scope, Used: a.groups, Max: maxGroups, Unit: "groups", zeroIsFull: true}
+		g.setConsumers(a.groupHolders, topConsumers)
+		m := Usage{Limit: "fanotify.marks", Scope: scope, Used: a.marks, Max: maxMarks, Unit: "marks", zeroIsFull: true}
+		m.setConsumers(a.markHolders, topConsumers)
+		if old {
+			g.Reason = fmt.Sprintf("%s (%s): no sysctl, a fixed %d groups per user", fanotifyOldReason, release, fanotifyOldGroups)
+			m.Used = a.mostMarks
+			m.Reason = fmt.Sprintf("%s (%s): no sysctl, a fixed %d marks per group; used is the most marks one process holds, "+
+				"a bound of its biggest group", fanotifyOldReason, release, fanotifyOldMarks)
+		}
+		noteUnreadableFDs(env, &g)
+		noteUnreadableFDs(env, &m)
+		if errG != nil {
+			g = unknown("fanotify.groups", scope, "groups", errG)
+		}
+		if errM != nil {
+			m = unknown("fanotify.marks", scope, "marks", errM)
+		}
+		out = append(out, g, m)
+	}
+	return out
+}
+
+// kernelBefore reports whether a kernel release ("5.10.0-28-amd64") is
+// older than major.minor; ok is false when it does not start with one.
+func kernelBefore(release string, major, minor int) (before, ok bool) {
+	maj, rest, found := strings.Cut(release, ".")
+	if !found {
+		return false, false
+	}
+	mn := rest
+	if i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		mn = rest[:i]
+	}
+	a, err1 := strconv.Atoi(maj)
+	b, err2 := strconv.Atoi(mn)
+	if err1 != nil || err2 != nil || a < 0 || b < 0 {
+		return false, false
+	}
+	return a < major || (a == major && b < minor), true
+}
+
+func fanotifyRemedy(u Usage) []string {
+	name, floor, what := "fs.fanotify.max_user_groups", int64(1024), "groups"
+	if u.Limit == "fanotify.marks" {
+		name, floor, what = "fs.fanotify.max_user_marks", 1048576, "marks"
+	}
+	out := []string{}
+	if len(u.Consumers) > 0 {
+		c := u.Consumers[0]
+		holders := max(u.ConsumersTotal, len(u.Consumers))
+		out = append(out, fmt.Sprintf("held by %s; the biggest, pid %d (%s), holds %d %s of %d: a tool that opens a group per container or per file and never closes it leaks them", processCount(holders), c.PID, c.Comm, c.Count, what, u.Used))
+	}
+	if strings.HasPrefix(u.Reason, fanotifyOldReason) {
+		return append(out, "this kernel (before 5.13) has no sysctl for it: only fewer "+what+" help (restart or reconfigure the holders), or a kernel of 5.13 or later")
+	}
+	suggest := max(u.Max*4, floor)
+	return append(out,
+		fmt.Sprintf("raise the limit now: sysctl -w %s=%d (a container's own user namespace has its own, /proc/sys/user/max_fanotify_%s)", name, suggest, what),
+		fmt.Sprintf("keep it across reboots: echo '%s = %d' > /etc/sysctl.d/90-enospc-fanotify.conf", name, suggest),
+	)
+}

@@ -1,0 +1,1026 @@
+package limits
+
+// Namespaces per user (Documentation/admin-guide/sysctl/user.rst,
+// kernel/ucount.c, namespaces(7), unshare(2)).
+//
+// /proc/sys/user/max_{user,mnt,ipc,net,pid,uts,cgroup,time}_namespaces cap
+// how many namespaces of each kind one user may hold. The kernel charges a
+// new namespace to a per-user counter (ucounts) of the user namespace that
+// owns it, under the uid (kuid) that created it, AND to the counter of every
+// ancestor user namespace, where the charged uid is the owner of the child
+// namespace on the way up. Creation fails with ENOSPC, "no space left on
+// device", when any level is at its max; the limit of a level is the
+// max_*_namespaces of that user namespace. The initial namespace's values
+// default to half of kernel.threads-max (96365 on the 24 GiB lab VM); a
+// new user namespace starts with every value at INT_MAX (unlimited) and its
+// root may lower (or raise) them: bwrap --disable-userns and flatpak set
+// max_user_namespaces to 1 inside their sandboxes on purpose. A value of 0
+// in the initial namespace disables the kind for everyone, root included: a
+// hardening setting, and the default of RHEL 7 and of Talos.
+//
+// What the user sees (real reports):
+//
+//	unshare: unshare failed: No space left on device
+//	bwrap: Creating new namespace failed: No space left on device
+//	[rootlesskit:parent] error: failed to start the child: fork/exec /proc/self/exe: no space left on device
+//	OCI runtime create failed: creating container: starting sandbox: fork/exec /proc/self/exe: no space left on device
+//	Failed to create a new network namespace "x": No space left on device
+//	systemd-logind.service: Failed to set up special execution directory in /run: No space left on device
+//
+// Usage: the distinct namespaces of each kind that live processes are in
+// (census Process.NS), plus those bind-mounted in the host's mount table
+// (nsfs mounts: ip netns, CNI, docker's netns files). The initial
+// namespaces (pid 1's) are not charged. On the live host the owner of each
+// namespace (NS_GET_USERNS), the parent and owner uid of each user namespace
+// (NS_GET_PARENT, NS_GET_OWNER_UID) and the pid namespaces between a
+// process's and the initial one (NS_GET_PARENT) are asked of the kernel, so
+// that every level is charged as the kernel charges it; on a fixture tree
+// every user namespace is taken for a child of the initial one owned by the
+// uid its first process runs as (census.ChargedUID). The creating uid of a
+// namespace is not recorded anywhere: a namespace owned by the initial user
+// namespace is charged to root (creating one takes CAP_SYS_ADMIN there);
+// one owned by a child is charged to the uid that child maps to its root,
+// or to its owner when it maps none. Namespaces kept alive only by an open
+// fd, by a bind mount in another mount namespace, or by a child that
+// unshared its pid or time namespace but has no children yet are not seen:
+// the count is a lower bound.
+//
+// Max: the initial namespace's /proc/sys/user/max_*_namespaces, per uid
+// ("uid N (initial user ns)"). A child user namespace's own values are
+// visible only to processes inside it: a multithreaded program cannot
+// setns(CLONE_NEWUSER), and /proc/PID/ does not show them. On the live
+// host they are read by running `nsenter --user=/proc/self/fd/3
+// --preserve-credentials grep -H . /proc/sys/user/max_*` with the
+// namespace passed as fd 3: the sysctl table a file of /proc/sys/user shows
+// is chosen by the user namespace of the process that opens it. Entering
+// takes CAP_SYS_ADMIN over the namespace (root, or its owner); reading
+// takes nothing once inside. Writing does take root inside it: nsenter
+// without --preserve-credentials, where uid 0 is mapped. A child level gets a row only when its value was
+// lowered from INT_MAX (else its ancestors' rows cover it), and for user
+// namespaces only when lowered to more than 1 (0 or 1 is a sandbox
+// forbidding nesting on purpose); where they cannot be read (another
+// user's namespace without root, a fixture) the child levels are one
+// Unknown row per limit.
+//
+// Fix: find what creates the namespaces and whether it leaks them (lsns -t
+// user; sandboxes left behind by CI jobs, rootless containers not removed),
+// raise user.max_*_namespaces, or set a value of 0 to something useful.
+//
+// The lab (lab/kernel/userns_test.go) drives a child user namespace of a
+// dedicated uid to its own lowered limits and never touches the initial
+// namespace's values.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/enospc/enospc/census"
+)
+
+var namespacesFamily = Family{
+	Name: "namespaces",
+	Limits: []Limit{
+		{
+			ID:    "userns",
+			Title: "user namespaces per user (user.max_user_namespaces)",
+			Unit:  "namespaces",
+			Doc: "User namespaces one uid holds, charged in the user namespace that owns them and in every " +
+				"ancestor up to the initial one, against user.max_user_namespaces of each level. Rootless " +
+				"containers (podman, rootless docker, buildah), user-namespaced pods, bwrap and flatpak " +
+				"sandboxes, browsers' sandboxes and systemd's id-mapped directories take them; past the limit " +
+				"(or with it set to 0) unshare and clone fail with ENOSPC, \"no space left on device\". " +
+				"Counted from the namespaces of live processes and bind mounts: ones held only by an open fd " +
+				"are not seen, so the count is a lower bound.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)max_user_namespaces`),
+				regexp.MustCompile(`(?i)max_\*_namespaces`),
+				regexp.MustCompile(`(?i)(user namespace|user ns\b|userns|clone_newuser).*no space left on device`),
+				regexp.MustCompile(`(?i)(unshare|creat(e|ing) (a )?new namespace)\b.*failed.*no space left on device`),
+				regexp.MustCompile(`(?i)fork/exec /proc/self/exe: no space left on device`),
+				regexp.MustCompile(`(?i)cannot clone: no space left on device`),
+				regexp.MustCompile(`(?i)failed to set up special execution directory.*no space left on device`),
+			},
+			Remedy: namespacesRemedy,
+		},
+		{
+			ID:    "namespaces",
+			Title: "mount, ipc, net, pid, uts, cgroup and time namespaces per user (user.max_*_namespaces)",
+			Unit:  "namespaces",
+			Doc: "Namespaces of each other kind one uid holds, charged like user namespaces to the owning user " +
+				"namespace and its ancestors, against user.max_mnt_namespaces, max_net_namespaces and the " +
+				"others of each level; unshare, clone and `ip netns add` fail with ENOSPC past them. Every " +
+				"container and sandbox holds several. Counted from live processes and bind mounts: " +
+				"namespaces held only by an open fd, or unshared for children that do not exist yet, are " +
+				"not seen, so the count is a lower bound.",
+			Signatures: []*regexp.Regexp{
+				regexp.MustCompile(`(?i)max_(mnt|ipc|net|pid|uts|cgroup|time)_namespaces`),
+				regexp.MustCompile(`(?i)max_\*_namespaces`),
+				regexp.MustCompile(`(?i)(network|mount|pid|ipc|uts|cgroup|time) namespace.*no space left on device`),
+				regexp.MustCompile(`(?i)clone_new(ns|net|pid|ipc|uts|cgroup|time)\b.*(ENOSPC|no space left on device)`),
+				regexp.MustCompile(`(?i)(unshare|creat(e|ing) (a )?new namespace)\b.*failed.*no space left on device`),
+			},
+			Remedy: namespacesRemedy,
+		},
+	},
+	Read: readNamespaces,
+}
+
+func init() { register(namespacesFamily) }
+
+// nsUnlimited is the value a new user namespace starts with (INT_MAX).
+const nsUnlimited = 1<<31 - 1
+
+// nsChildReads bounds how many child user namespaces have their limits
+// read through nsenter in one check, nsReadTimeout each read.
+const (
+	nsChildReads  = 256
+	nsReadTimeout = 5 * time.Second
+)
+
+// nsInitInodes are the fixed inode numbers of the initial namespaces
+// (PROC_*_INIT_INO), for the kinds that have one; mnt and net are numbered
+// at boot.
+var nsInitInodes = [census.NSKinds]uint64{
+	census.NSUser:   0xEFFFFFFD,
+	census.NSIPC:    0xEFFFFFFF,
+	census.NSUTS:    0xEFFFFFFE,
+	census.NSPID:    0xEFFFFFFC,
+	census.NSCgroup: 0xEFFFFFFB,
+	census.NSTime:   0xEFFFFFFA,
+}
+
+// nsSysctl is the /proc/sys/user file of a kind.
+func nsSysctl(kind int) string { return "max_" + census.NSNames[kind] + "_namespaces" }
+
+// nsRef reopens a namespace on the live host: a path (/proc/PID/ns/KIND or
+// a bind mount), then namespace ioctls applied in turn (NS_GET_USERNS,
+// NS_GET_PARENT).
+type nsRef struct {
+	path string
+	ops  []uint
+}
+
+func (r nsRef) then(op uint) nsRef {
+	return nsRef{path: r.path, ops: append(append([]uint(nil), r.ops...), op)}
+}
+
+// open returns an fd of the namespace, to be closed by the caller.
+func (r nsRef) open() (int, error) {
+	fd, err := unix.Open(r.path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	for _, op := range r.ops {
+		next, err := unix.IoctlRetInt(fd, op)
+		unix.Close(fd)
+		if err != nil {
+			return -1, err
+		}
+		fd = next
+	}
+	return fd, nil
+}
+
+func fdInode(fd int) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, err
+	}
+	return st.Ino, nil
+}
+
+// nsObj is one namespace that is charged somewhere.
+type nsObj struct {
+	kind int
+	ino  uint64
+	// owner is the user namespace that owns it (for a user namespace, its
+	// parent); 0 is the initial one.
+	owner uint64
+	// holder is the lowest pid in it, or the process through which it was
+	// found (an intermediate user or pid namespace); nil for a bind mount.
+	holder *census.Process
+	mount  string
+	ref    nsRef
+}
+
+// userNode is one user namespace of the tree.
+type userNode struct {
+	parent uint64 // 0: the initial namespace
+	owner  int    // kuid of its creator
+	pid    int    // a process directly in it, 0 when none is known
+	ref    nsRef  // how to open it (live)
+	live   bool   // ref opens it
+}
+
+// nsLevel is one per-user counter: a user namespace (0: initial), a kuid
+// and a kind.
+type nsLevel struct {
+	level uint64
+	uid   int
+	kind  int
+}
+
+type nsAcc struct {
+	used int64
+	cs   map[string]*Consumer
+	keys []string
+}
+
+func (a *nsAcc) add(c Consumer) {
+	a.used++
+	key := "name:" + c.Name
+	if c.PID != 0 {
+		key = "pid:" + strconv.Itoa(c.PID)
+	}
+	if have := a.cs[key]; have != nil {
+		have.Count++
+		return
+	}
+	c.Count = 1
+	a.cs[key] = &c
+	a.keys = append(a.keys, key)
+}
+
+func (a *nsAcc) consumers() []Consumer {
+	out := make([]Consumer, 0, len(a.keys))
+	for _, k := range a.keys {
+		out = append(out, *a.cs[k])
+	}
+	return out
+}
+
+// nsTree is what Read learns of the host's namespaces.
+type nsTree struct {
+	env     *Env
+	initNS  [census.NSKinds]uint64
+	objs    map[[2]uint64]*nsObj // (kind, inode)
+	order   []*nsObj
+	users   map[uint64]*userNode
+	rootMap map[uint64]int // user ns -> kuid of its root, -1 none
+}
+
+func (t *nsTree) isInit(kind int, ino uint64) bool {
+	return ino == 0 || ino == t.initNS[kind] || (kind == census.NSUser && ino == nsInitInodes[census.NSUser])
+}
+
+func (t *nsTree) add(o *nsObj) *nsObj {
+	k := [2]uint64{uint64(o.kind), o.ino}
+	if have := t.objs[k]; have != nil {
+		return have
+	}
+	t.objs[k] = o
+	t.order = append(t.order, o)
+	return o
+}
+
+func readNamespaces(env *Env) []Usage {
+	// The limits in force in the initial namespace; a kernel without the
+	// file (before 4.9, time before 5.6) has no such limit.
+	var maxes [census.NSKinds]int64
+	var have [census.NSKinds]bool
+	var out []Usage
+	found := false
+	for k := 0; k < census.NSKinds; k++ {
+		v, err := env.Host.SysctlInt("user." + nsSysctl(k))
+		switch {
+		case err == nil:
+			maxes[k], have[k], found = v, true, true
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			out = append(out, unknown(nsLimitID(k), nsScope(k, "all users"), nsUnit(k), err))
+		}
+	}
+	if !found {
+		return out
+	}
+	if env.Census == nil {
+		err := env.CensusErr
+		if err == nil {
+			err = fmt.Errorf("no process census")
+		}
+		return append(out, unknown("userns", "all users", "user namespaces", err), unknown("namespaces", "all users", "namespaces", err))
+	}
+	t := &nsTree{env: env, objs: map[[2]uint64]*nsObj{}, users: map[uint64]*userNode{}, rootMap: map[uint64]int{}}
+	t.findInit()
+	unseen := t.collect()
+	if env.Live {
+		t.resolveLive()
+	}
+	t.resolveFallback()
+
+	accs := map[nsLevel]*nsAcc{}
+	charge := func(l nsLevel, c Consumer) {
+		a := accs[l]
+		if a == nil {
+			a = &nsAcc{cs: map[string]*Consumer{}}
+			accs[l] = a
+		}
+		a.add(c)
+	}
+	for _, o := range t.order {
+		if !have[o.kind] {
+			continue
+		}
+		c := Consumer{Name: o.mount}
+		if o.holder != nil {
+			c = Consumer{PID: o.holder.PID, UID: intp(o.holder.EUID), Comm: o.holder.Comm}
+		}
+		u := o.owner
+		if o.kind != census.NSUser {
+			charge(nsLevel{u, t.creator(u), o.kind}, c)
+		} else {
+			u = o.ino
+		}
+		// Up the tree: each level charges the owner of the child below it.
+		for depth := 0; u != 0 && depth <= 33; depth++ {
+			n := t.users[u]
+			if n == nil {
+				break
+			}
+			charge(nsLevel{n.parent, n.owner, o.kind}, c)
+			u = n.parent
+		}
+	}
+
+	// The child levels' own limits.
+	childMax, childErr := t.readChildMaxes(accs, have)
+
+	var levels []nsLevel
+	for l := range accs {
+		levels = append(levels, l)
+	}
+	sort.Slice(levels, func(i, j int) bool {
+		a, b := levels[i], levels[j]
+		if a.kind != b.kind {
+			return a.kind < b.kind
+		}
+		if (a.level == 0) != (b.level == 0) {
+			return a.level == 0
+		}
+		if a.level != b.level {
+			return a.level < b.level
+		}
+		return a.uid < b.uid
+	})
+	needsRoot := unseen > 0 && !env.Root
+	note := ""
+	if unseen > 0 {
+		note = fmt.Sprintf("the namespaces of %d processes could not be read, so this is a lower bound", unseen)
+		if !env.Root {
+			note += "; run as root for a full count"
+		}
+	}
+	initRows := [census.NSKinds]bool{}
+	unknownChild := map[string][]nsLevel{}
+	for _, l := range levels {
+		if !have[l.kind] {
+			continue
+		}
+		a := accs[l]
+		if l.level == 0 {
+			initRows[l.kind] = true
+			u := t.initRow(l.kind, l.uid, a.used, maxes[l.kind])
+			u.setConsumers(a.consumers(), topConsumers)
+			if note != "" && u.Reason == "" {
+				u.Reason = note
+			}
+			u.NeedsRoot = needsRoot
+			out = append(out, u)
+			continue
+		}
+		m, ok := childMax[l.level]
+		if !ok {
+			id := nsLimitID(l.kind)
+			unknownChild[id] = append(unknownChild[id], l)
+			continue
+		}
+		v, set := m[l.kind]
+		if !set || v >= nsUnlimited {
+			continue // unlimited: its ancestors' rows bind first
+		}
+		if l.kind == census.NSUser && v <= 1 {
+			// bwrap --disable-userns and flatpak: nesting forbidden on purpose.
+			continue
+		}
+		u := Usage{Limit: nsLimitID(l.kind), Scope: nsScope(l.kind, fmt.Sprintf("uid %d in user ns %d", l.uid, l.level)),
+			Used: a.used, Max: v, Unit: nsUnit(l.kind),
+			Reason: fmt.Sprintf("%s is %d inside user ns %d%s; a new user namespace starts unlimited, and the kernel checks this level and every ancestor's", nsSysctl(l.kind), v, l.level, t.pidIn(l.level))}
+		u.setConsumers(a.consumers(), topConsumers)
+		out = append(out, u)
+	}
+	for k := 0; k < census.NSKinds; k++ {
+		if have[k] && !initRows[k] {
+			u := t.initRow(k, 0, 0, maxes[k])
+			u.setConsumers(nil, topConsumers)
+			u.NeedsRoot = needsRoot
+			if note != "" && u.Reason == "" {
+				u.Reason = note
+			}
+			out = append(out, u)
+		}
+	}
+	for _, id := range []string{"userns", "namespaces"} {
+		ls := unknownChild[id]
+		if len(ls) == 0 {
+			continue
+		}
+		nss := map[uint64]bool{}
+		kinds := map[string]bool{}
+		top := ls[0]
+		for _, l := range ls {
+			nss[l.level] = true
+			kinds[census.NSNames[l.kind]] = true
+			if accs[l].used > accs[top].used {
+				top = l
+			}
+		}
+		var kn []string
+		for k := range kinds {
+			kn = append(kn, k)
+		}
+		sort.Strings(kn)
+		why := childErr
+		if why == nil {
+			why = errors.New("not read")
+		}
+		unit := "namespaces"
+		if id == "userns" {
+			unit = "user namespaces"
+		}
+		u := Usage{Limit: id, Scope: "child user namespaces", Unit: unit, Severity: Unknown, NeedsRoot: env.Live && !env.Root,
+			Reason: fmt.Sprintf("%s namespaces are charged in %d child user %s too, against limits of their own (unlimited unless lowered inside) that only a process inside can read: %v",
+				strings.Join(kn, ", "), len(nss), pluralS(len(nss), "namespace"), why)}
+		u.setConsumers(accs[top].consumers(), topConsumers)
+		out = append(out, u)
+	}
+	return out
+}
+
+func nsLimitID(kind int) string {
+	if kind == census.NSUser {
+		return "userns"
+	}
+	return "namespaces"
+}
+
+func nsUnit(kind int) string { return census.NSNames[kind] + " namespaces" }
+
+// nsScope names a row: "uid 0 (initial user ns)" for user namespaces,
+// "net ns of uid 0 (initial user ns)" for the others.
+func nsScope(kind int, who string) string {
+	if kind == census.NSUser {
+		return who
+	}
+	return census.NSNames[kind] + " ns of " + who
+}
+
+func (t *nsTree) initRow(kind, uid int, used, max int64) Usage {
+	u := Usage{Limit: nsLimitID(kind), Scope: nsScope(kind, fmt.Sprintf("uid %d (initial user ns)", uid)), Used: used, Max: max, Unit: nsUnit(kind)}
+	if max == 0 {
+		u.floor = Warning
+		u.Reason = fmt.Sprintf("user.%s is 0: nobody, root included, can create a %s namespace (a hardening setting or a distribution's default)", nsSysctl(kind), census.NSNames[kind])
+	}
+	return u
+}
+
+// pidIn names a process in a user namespace, for the reason of a row.
+func (t *nsTree) pidIn(level uint64) string {
+	if n := t.users[level]; n != nil && n.pid != 0 {
+		return fmt.Sprintf(", which pid %d is in", n.pid)
+	}
+	return ""
+}
+
+// findInit records the initial namespaces: pid 1's, or kthreadd's where
+// pid 1's link cannot be read, else the fixed inode numbers.
+func (t *nsTree) findInit() {
+	t.initNS = nsInitInodes
+	if t.env.Census.InitUserNS != 0 {
+		t.initNS[census.NSUser] = t.env.Census.InitUserNS
+	}
+	var seeds [2]*census.Process
+	for i := range t.env.Census.Processes {
+		p := &t.env.Census.Processes[i]
+		if p.PID == 1 || p.PID == 2 {
+			seeds[p.PID-1] = p
+		}
+	}
+	for k := 0; k < census.NSKinds; k++ {
+		known := false
+		for _, p := range seeds {
+			if p != nil && p.NS[k] != 0 {
+				t.initNS[k], known = p.NS[k], true
+				break
+			}
+		}
+		if !known && t.initNS[k] == 0 {
+			t.initNS[k] = t.commonNS(k)
+		}
+	}
+}
+
+// commonNS guesses the initial namespace of a kind that has no fixed
+// inode (mnt, net) when neither pid 1 nor kthreadd can be read (without
+// root): the one most processes of the initial user namespace are in.
+func (t *nsTree) commonNS(kind int) uint64 {
+	n := map[uint64]int{}
+	for i := range t.env.Census.Processes {
+		p := &t.env.Census.Processes[i]
+		if p.NS[kind] != 0 && p.NS[census.NSUser] == t.initNS[census.NSUser] {
+			n[p.NS[kind]]++
+		}
+	}
+	var best uint64
+	for ino, c := range n {
+		if c > n[best] || (c == n[best] && ino < best) {
+			best = ino
+		}
+	}
+	return best
+}
+
+// collect records the namespaces of the processes and of nsfs bind
+// mounts; it returns how many processes' namespaces could not be read.
+func (t *nsTree) collect() int {
+	unseen := 0
+	procs := t.env.Census.Processes
+	for i := range procs {
+		p := &procs[i]
+		if p.NS[census.NSUser] == 0 {
+			unseen++
+			continue
+		}
+		for k := 0; k < census.NSKinds; k++ {
+			ino := p.NS[k]
+			if ino == 0 || t.isInit(k, ino) {
+				continue
+			}
+			o := t.add(&nsObj{kind: k, ino: ino, holder: p, ref: nsRef{path: t.env.Host.ProcPath(strconv.Itoa(p.PID), "ns", census.NSNames[k])}})
+			if k == census.NSUser {
+				if n := t.users[ino]; n == nil {
+					t.users[ino] = &userNode{pid: p.PID, ref: o.ref}
+				}
+			}
+		}
+	}
+	if mounts, err := t.env.Mounts(); err == nil {
+		for _, m := range mounts {
+			if m.FSType != "nsfs" {
+				continue
+			}
+			kind, ino, ok := parseNSRoot(m.Root)
+			if !ok || t.isInit(kind, ino) {
+				continue
+			}
+			o := t.add(&nsObj{kind: kind, ino: ino, mount: "bind mount " + m.MountPoint, ref: nsRef{path: t.env.Host.RootPath(m.MountPoint)}})
+			if kind == census.NSUser && t.users[ino] == nil {
+				t.users[ino] = &userNode{ref: o.ref}
+			}
+		}
+	}
+	return unseen
+}
+
+// parseNSRoot parses the root of an nsfs mount, "net:[4026532291]".
+func parseNSRoot(root string) (kind int, ino uint64, ok bool) {
+	name, rest, found := strings.Cut(root, ":[")
+	if !found || !strings.HasSuffix(rest, "]") {
+		return 0, 0, false
+	}
+	v, err := strconv.ParseUint(rest[:len(rest)-1], 10, 64)
+	if err != nil || v == 0 {
+		return 0, 0, false
+	}
+	for k, n := range census.NSNames {
+		if n == name {
+			return k, v, true
+		}
+	}
+	return 0, 0, false
+}
+
+// resolveLive asks the kernel who owns each namespace, the parent and
+// owner of each user namespace, and the pid namespaces above each one.
+func (t *nsTree) resolveLive() {
+	// Pid namespaces between a process's and the initial one hold pids
+	// of their own even when no process is directly in them.
+	for _, o := range append([]*nsObj(nil), t.order...) {
+		if o.kind != census.NSPID {
+			continue
+		}
+		ref := o.ref
+		for depth := 0; depth < 33; depth++ {
+			ref = ref.then(unix.NS_GET_PARENT)
+			fd, err := ref.open()
+			if err != nil {
+				break
+			}
+			ino, err := fdInode(fd)
+			unix.Close(fd)
+			if err != nil || t.isInit(census.NSPID, ino) || t.objs[[2]uint64{census.NSPID, ino}] != nil {
+				break
+			}
+			t.add(&nsObj{kind: census.NSPID, ino: ino, holder: o.holder, mount: o.mount, ref: ref})
+		}
+	}
+	for _, o := range t.order {
+		if o.kind == census.NSUser {
+			t.resolveUser(o.ino, o.ref)
+			if n := t.users[o.ino]; n != nil {
+				o.owner = n.parent
+			}
+			continue
+		}
+		uref := o.ref.then(unix.NS_GET_USERNS)
+		fd, err := uref.open()
+		if err != nil {
+			o.owner = t.ownerFallback(o)
+			continue
+		}
+		ino, err := fdInode(fd)
+		unix.Close(fd)
+		if err != nil {
+			o.owner = t.ownerFallback(o)
+			continue
+		}
+		if t.isInit(census.NSUser, ino) {
+			o.owner = 0
+			continue
+		}
+		o.owner = ino
+		if t.users[ino] == nil {
+			t.users[ino] = &userNode{ref: uref}
+		}
+		t.resolveUser(ino, uref)
+		// Ancestors found this way are user namespaces too.
+		t.addUserChain(ino, o.holder, o.mount)
+	}
+	// The user namespaces found above processes' own.
+	for _, o := range append([]*nsObj(nil), t.order...) {
+		if o.kind == census.NSUser {
+			t.addUserChain(o.ino, o.holder, o.mount)
+		}
+	}
+}
+
+// addUserChain adds the ancestors of a user namespace as namespaces of
+// their own, held through the same process or mount.
+func (t *nsTree) addUserChain(ino uint64, holder *census.Process, mount string) {
+	for depth := 0; depth <= 33; depth++ {
+		n := t.users[ino]
+		if n == nil || n.parent == 0 {
+			return
+		}
+		t.add(&nsObj{kind: census.NSUser, ino: n.parent, owner: t.users[n.parent].parentOr0(), holder: holder, mount: mount})
+		ino = n.parent
+	}
+}
+
+func (n *userNode) parentOr0() uint64 {
+	if n == nil {
+		return 0
+	}
+	return n.parent
+}
+
+// resolveUser walks a user namespace's chain up to the initial one,
+// recording parent and owner of each level not known yet.
+func (t *nsTree) resolveUser(ino uint64, ref nsRef) {
+	for depth := 0; depth <= 33; depth++ {
+		n := t.users[ino]
+		if n == nil {
+			n = &userNode{ref: ref}
+			t.users[ino] = n
+		}
+		if n.live {
+			return
+		}
+		fd, err := ref.open()
+		if err != nil {
+			return
+		}
+		uid, err := unix.IoctlGetUint32(fd, unix.NS_GET_OWNER_UID)
+		if err != nil {
+			unix.Close(fd)
+			return
+		}
+		pfd, err := unix.IoctlRetInt(fd, unix.NS_GET_PARENT)
+		unix.Close(fd)
+		if err != nil {
+			return
+		}
+		pino, err := fdInode(pfd)
+		unix.Close(pfd)
+		if err != nil {
+			return
+		}
+		n.owner, n.ref, n.live = int(uid), ref, true
+		if t.isInit(census.NSUser, pino) {
+			n.parent = 0
+			return
+		}
+		n.parent = pino
+		ino, ref = pino, ref.then(unix.NS_GET_PARENT)
+	}
+}
+
+// resolveFallback fills in what the kernel was not asked (a fixture) or
+// did not answer: every user namespace a child of the initial one, owned
+// as census.ChargedUID says; every other namespace owned by its holder's
+// user namespace.
+func (t *nsTree) resolveFallback() {
+	for ino, n := range t.users {
+		if n.live {
+			continue
+		}
+		n.parent = 0
+		n.owner = 0
+		for i := range t.env.Census.Processes {
+			p := &t.env.Census.Processes[i]
+			if p.NS[census.NSUser] == ino {
+				n.owner = t.env.Census.ChargedUID(p)
+				break
+			}
+		}
+	}
+	for _, o := range t.order {
+		if o.kind == census.NSUser {
+			if n := t.users[o.ino]; n != nil {
+				o.owner = n.parent
+			}
+			continue
+		}
+		if !t.env.Live && o.owner == 0 {
+			o.owner = t.ownerFallback(o)
+		}
+	}
+	// Processes name a user namespace to look into for each level.
+	for i := range t.env.Census.Processes {
+		p := &t.env.Census.Processes[i]
+		if n := t.users[p.NS[census.NSUser]]; n != nil && n.pid == 0 {
+			n.pid = p.PID
+		}
+	}
+}
+
+// ownerFallback is the holder's user namespace.
+func (t *nsTree) ownerFallback(o *nsObj) uint64 {
+	if o.holder == nil || t.isInit(census.NSUser, o.holder.NS[census.NSUser]) {
+		return 0
+	}
+	ino := o.holder.NS[census.NSUser]
+	if t.users[ino] == nil {
+		t.users[ino] = &userNode{pid: o.holder.PID}
+	}
+	return ino
+}
+
+// creator is the kuid charged at a level for the namespaces it owns:
+// root for the initial namespace, the uid a child maps to its root, or
+// the child's owner when it maps none.
+func (t *nsTree) creator(level uint64) int {
+	if level == 0 {
+		return 0
+	}
+	n := t.users[level]
+	if n == nil {
+		return 0
+	}
+	if v, ok := t.rootMap[level]; ok {
+		if v >= 0 {
+			return v
+		}
+		return n.owner
+	}
+	t.rootMap[level] = -1
+	if n.pid != 0 {
+		if b, err := t.env.Host.ReadProc(strconv.Itoa(n.pid), "uid_map"); err == nil {
+			if kuid, ok := parseUIDMapRoot(b); ok {
+				t.rootMap[level] = kuid
+				return kuid
+			}
+		}
+	}
+	return n.owner
+}
+
+// parseUIDMapRoot returns the outside uid that a uid_map maps uid 0 to.
+func parseUIDMapRoot(b []byte) (int, bool) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 1<<16)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) != 3 {
+			continue
+		}
+		in, err1 := strconv.ParseUint(f[0], 10, 32)
+		out, err2 := strconv.ParseUint(f[1], 10, 32)
+		n, err3 := strconv.ParseUint(f[2], 10, 32)
+		if err1 != nil || err2 != nil || err3 != nil || n == 0 {
+			continue
+		}
+		if in == 0 {
+			return int(out), true
+		}
+	}
+	return 0, false
+}
+
+// readChildMaxes reads the limits of the child user namespaces that hold
+// something, as root on the live host: the values by kind, per namespace.
+func (t *nsTree) readChildMaxes(accs map[nsLevel]*nsAcc, have [census.NSKinds]bool) (map[uint64]map[int]int64, error) {
+	out := map[uint64]map[int]int64{}
+	want := map[uint64]int64{}
+	for l, a := range accs {
+		if l.level != 0 && have[l.kind] {
+			want[l.level] += a.used
+		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	if !t.env.Live {
+		return out, errors.New("this is not the running kernel")
+	}
+	nsenter, err := exec.LookPath("nsenter")
+	if err != nil {
+		return out, fmt.Errorf("nsenter (util-linux) is not installed: %w", err)
+	}
+	grep, err := exec.LookPath("grep")
+	if err != nil {
+		return out, fmt.Errorf("grep is not installed: %w", err)
+	}
+	levels := make([]uint64, 0, len(want))
+	for l := range want {
+		levels = append(levels, l)
+	}
+	sort.Slice(levels, func(i, j int) bool {
+		if want[levels[i]] != want[levels[j]] {
+			return want[levels[i]] > want[levels[j]]
+		}
+		return levels[i] < levels[j]
+	})
+	var lastErr error
+	if len(levels) > nsChildReads {
+		lastErr = fmt.Errorf("only the %d busiest of %d were read", nsChildReads, len(levels))
+		levels = levels[:nsChildReads]
+	}
+	files := make([]string, census.NSKinds)
+	for k := range files {
+		files[k] = "/proc/sys/user/" + nsSysctl(k)
+	}
+	var mu sync.Mutex
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for _, l := range levels {
+		n := t.users[l]
+		if n == nil || !n.live {
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(l uint64, ref nsRef) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			vals, err := readUserSysctlsIn(t.env.Ctx, ref, nsenter, grep, files)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				lastErr = fmt.Errorf("user ns %d: %w", l, err)
+				if !t.env.Root {
+					lastErr = fmt.Errorf("%w (run as root)", lastErr)
+				}
+				return
+			}
+			out[l] = vals
+		}(l, n.ref)
+	}
+	wg.Wait()
+	return out, lastErr
+}
+
+// readUserSysctlsIn runs grep on /proc/sys/user inside the user namespace
+// (nsenter, with the namespace as fd 3): a new single-threaded process may
+// join it, and the values a file there shows are those of the reader's
+// user namespace.
+func readUserSysctlsIn(ctx context.Context, ref nsRef, nsenter, grep string, files []string) (map[int]int64, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	fd, err := ref.open()
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), "userns")
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(ctx, nsReadTimeout)
+	defer cancel()
+	args := append([]string{"--user=/proc/self/fd/3", "--preserve-credentials", "--", grep, "-H", "."}, files...)
+	cmd := exec.CommandContext(ctx, nsenter, args...)
+	cmd.ExtraFiles = []*os.File{f}
+	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	vals := parseUserSysctls(b)
+	if len(vals) == 0 {
+		if err == nil {
+			err = errors.New("no values")
+		}
+		return nil, fmt.Errorf("nsenter: %v: %s", err, strings.TrimSpace(stderr.String()))
+	}
+	return vals, nil
+}
+
+// parseUserSysctls parses grep -H output, "/proc/sys/user/max_net_namespaces:4",
+// into values by namespace kind.
+func parseUserSysctls(b []byte) map[int]int64 {
+	out := map[int]int64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		path, val, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		name := path[strings.LastIndexByte(path, '/')+1:]
+		v, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
+		if err != nil {
+			continue
+		}
+		for k := 0; k < census.NSKinds; k++ {
+			if name == nsSysctl(k) {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// nsKindOf reads the kind back from a row's unit ("net namespaces").
+func nsKindOf(u Usage) int {
+	name, _, _ := strings.Cut(u.Unit, " ")
+	for k, n := range census.NSNames {
+		if n == name {
+			return k
+		}
+	}
+	if u.Limit == "userns" {
+		return census.NSUser
+	}
+	return census.NSMnt
+}
+
+// nsPidInRe finds the process a child level's reason names.
+var nsPidInRe = regexp.MustCompile(`, which pid (\d+) is in;`)
+
+func namespacesRemedy(u Usage) []string {
+	kind := nsKindOf(u)
+	name := nsSysctl(kind)
+	var out []string
+	if len(u.Consumers) > 0 {
+		c := u.Consumers[0]
+		holders := max(u.ConsumersTotal, len(u.Consumers))
+		who := c.Name
+		if c.PID != 0 {
+			who = fmt.Sprintf("pid %d (%s)", c.PID, c.Comm)
+		}
+		held := fmt.Sprintf("%d holders, the biggest %s with %d of %d", holders, who, c.Count, u.Used)
+		if c.Count == 1 && holders > 1 {
+			held = fmt.Sprintf("%d holders with one each, the first %s", holders, who)
+		}
+		out = append(out, fmt.Sprintf("%s: list them with lsns -t %s and look for leaks (sandboxes left behind by CI jobs, rootless containers never removed, a daemon that unshares in a loop)",
+			held, census.NSNames[kind]))
+	}
+	if strings.Contains(u.Scope, " in user ns ") {
+		level := u.Scope[strings.LastIndex(u.Scope, " ")+1:]
+		suggest := max(u.Max*4, 64)
+		pid, where := "PID", ", with PID a process in that namespace (lsns -t user)"
+		if m := nsPidInRe.FindStringSubmatch(u.Reason); m != nil {
+			pid, where = m[1], ""
+		}
+		return append(out,
+			fmt.Sprintf("the limit was lowered inside user ns %s by what made it (a container runtime, a sandbox); raise it from inside, as root (uid 0 must be mapped in it): nsenter --user=/proc/%s/ns/user sh -c 'echo %d > /proc/sys/user/%s'%s; %d, the value a new user namespace starts with, leaves only the ancestors' limits", level, pid, suggest, name, where, nsUnlimited),
+			"or have its creator set a higher value when it sets the namespace up")
+	}
+	suggest := max(u.Max*2, 28633)
+	if u.Max == 0 {
+		out = append(out, fmt.Sprintf("%s namespaces are disabled (user.%s = 0): rootless containers, user-namespaced pods, bwrap and flatpak, browsers' sandboxes and systemd's id-mapped directories need them", census.NSNames[kind], name))
+	}
+	return append(out,
+		fmt.Sprintf("raise the limit now: sysctl -w user.%s=%d", name, suggest),
+		fmt.Sprintf("keep it across reboots: echo 'user.%s = %d' > /etc/sysctl.d/90-enospc-namespaces.conf", name, suggest),
+	)
+}
