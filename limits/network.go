@@ -93,6 +93,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"io/fs"
 	"net/netip"
@@ -770,7 +771,22 @@ func (r *netReader) portsOf(n *netNS) Usage {
 	pu := newPortUsage(eph)
 	var errs []error
 	read := 0
-	for _, name := range []string{"tcp", "tcp6"} {
+	// enospc's own namespace is dumped through sock_diag: /proc/net/tcp
+	// walks the whole connection hash table (netdiag_linux.go).
+	names := []string{"tcp", "tcp6"}
+	if r.env.Live && n.Ino != 0 && n.Ino == ownNetNS() {
+		names = nil
+		for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+			if err := diagTCPSockets(fam, pu.add); err != nil {
+				names = []string{"tcp", "tcp6"} // fall back to /proc
+				pu = newPortUsage(eph)
+				read = 0
+				break
+			}
+			read++
+		}
+	}
+	for _, name := range names {
 		path, err := r.procNet(n, name)
 		if err != nil {
 			if name == "tcp6" && errors.Is(err, fs.ErrNotExist) {
