@@ -22,7 +22,9 @@ func TestDiagMatchesProcNet(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	key := func(s tcpSocket) string { return s.Local.String() + ">" + s.Remote.String() + string(rune('0'+s.State)) }
+	key := func(s tcpSocket) string {
+		return s.Local.String() + ">" + s.Remote.String() + string(rune('0'+s.State))
+	}
 	diag := map[string]bool{}
 	if err := diagTCPSockets(unix.AF_INET, func(s tcpSocket) { diag[key(s)] = true }); err != nil {
 		t.Fatal(err)
