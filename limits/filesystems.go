@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -133,12 +134,46 @@ func statMount(env *Env, m Mount) []Usage {
 	}
 	bs := uint64(st.BlockSize)
 	used := (st.Blocks - min(st.BlocksFree, st.Blocks)) * bs
-	out := []Usage{{Limit: "disk", Scope: scope, Used: int64(used), Max: int64(used + st.BlocksAvail*bs), Unit: "bytes", Consumers: []Consumer{}}}
+	owner := mountOwner(m.MountPoint)
+	holders := func(n uint64) []Consumer {
+		if owner == nil {
+			return []Consumer{}
+		}
+		c := *owner
+		c.Count = int64(n)
+		return []Consumer{c}
+	}
+	out := []Usage{{Limit: "disk", Scope: scope, Used: int64(used), Max: int64(used + st.BlocksAvail*bs), Unit: "bytes", Consumers: holders(used)}}
 	if st.Files > 0 {
 		iused := st.Files - min(st.FilesFree, st.Files)
-		out = append(out, Usage{Limit: "inodes", Scope: scope, Used: int64(iused), Max: int64(st.Files), Unit: "inodes", Consumers: []Consumer{}})
+		out = append(out, Usage{Limit: "inodes", Scope: scope, Used: int64(iused), Max: int64(st.Files), Unit: "inodes", Consumers: holders(iused)})
 	}
 	return out
+}
+
+// mountOwner names the container or pod a filesystem belongs to, from
+// where the runtime mounts it: a docker container's /dev/shm
+// (.../containers/<id>/mounts/shm), a CRI sandbox's
+// (.../io.containerd.grpc.v1.cri/sandboxes/<id>/shm), a pod's memory
+// emptyDir (/var/lib/kubelet/pods/<uid>/volumes/kubernetes.io~empty-dir/).
+// Attribution then gives it its name, runtime and pod.
+func mountOwner(mountPoint string) *Consumer {
+	parts := strings.Split(mountPoint, "/")
+	for i, p := range parts {
+		switch {
+		case p == "containers" && i+3 < len(parts) && parts[i+2] == "mounts" && parts[i+3] == "shm":
+			return &Consumer{Name: "/dev/shm of container", Container: parts[i+1]}
+		case p == "sandboxes" && i+2 < len(parts) && parts[i+2] == "shm" && i > 0 && strings.Contains(parts[i-1], "cri"):
+			return &Consumer{Name: "/dev/shm of pod sandbox", Container: parts[i+1]}
+		case p == "pods" && i+3 < len(parts) && parts[i+2] == "volumes" && strings.HasPrefix(parts[i+3], "kubernetes.io~empty-dir"):
+			name := "emptyDir"
+			if i+4 < len(parts) {
+				name += " " + parts[i+4]
+			}
+			return &Consumer{Name: name + " of pod", PodUID: parts[i+1]}
+		}
+	}
+	return nil
 }
 
 func mountPointOf(scope string) string {

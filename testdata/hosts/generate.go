@@ -335,7 +335,7 @@ func jenkinsKeyring() {
 		"90 24 259:3 / /home/jenkins rw,relatime shared:30 - ext4 /dev/nvme0n1p3 rw",
 		"91 24 259:2 / /var/lib/docker rw,relatime shared:31 - ext4 /dev/nvme0n1p2 rw",
 		"300 91 0:50 / /var/lib/docker/1001.1001/overlay2/8ec5fac4206d1918bda2f/merged rw,relatime - overlay overlay rw,lowerdir=/var/lib/docker/1001.1001/overlay2/l/A,upperdir=/var/lib/docker/1001.1001/overlay2/8ec5fac4206d1918bda2f/diff,workdir=/var/lib/docker/1001.1001/overlay2/8ec5fac4206d1918bda2f/work",
-		"301 91 0:51 / /var/lib/docker/1001.1001/containers/c61c68c4c23b8841e468a/mounts/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k",
+		"301 91 0:51 / /var/lib/docker/1001.1001/containers/" + hex64("container0") + "/mounts/shm rw,nosuid,nodev,noexec,relatime - tmpfs shm rw,size=65536k",
 		"302 91 259:2 /1001.1001/volumes/cache /home/jenkins/cache rw,relatime - ext4 /dev/nvme0n1p2 rw",
 		"95 23 0:52 / /run/user/1001 rw,nosuid,nodev,relatime shared:40 - tmpfs tmpfs rw,size=3276800k,mode=700,uid=1001,gid=1001",
 	}, append(pseudoMounts, v1Mounts...)...)
@@ -368,7 +368,7 @@ func jenkinsKeyring() {
 	h.statfs["/run/lock"] = statfs{BlockSize: 4096, Blocks: 1280, BlocksFree: 1280, BlocksAvail: 1280, Files: 4089446, FilesFree: 4089443}
 	h.statfs["/home/jenkins"] = statfs{BlockSize: 4096, Blocks: 7340032, BlocksFree: 3932160, BlocksAvail: 3932160, Files: 14680064, FilesFree: 14239744}
 	h.statfs["/var/lib/docker"] = statfs{BlockSize: 4096, Blocks: 22020096, BlocksFree: 19791462, BlocksAvail: 19791462, Files: 44040192, FilesFree: 43780096}
-	h.statfs["/var/lib/docker/1001.1001/containers/c61c68c4c23b8841e468a/mounts/shm"] = statfs{BlockSize: 4096, Blocks: 16384, BlocksFree: 16384, BlocksAvail: 16384, Files: 4089446, FilesFree: 4089445}
+	h.statfs["/var/lib/docker/1001.1001/containers/"+hex64("container0")+"/mounts/shm"] = statfs{BlockSize: 4096, Blocks: 16384, BlocksFree: 16384, BlocksAvail: 16384, Files: 4089446, FilesFree: 4089445}
 	h.statfs["/run/user/1001"] = statfs{BlockSize: 4096, Blocks: 819200, BlocksFree: 819200, BlocksAvail: 819200, Files: 4089446, FilesFree: 4089436}
 	h.readme = "# jenkins-keyring\n\nSeed 000: a Jenkins agent, docker with userns-remap to uid 1001, \"join session keyring: create session key: disk quota exceeded\" while df -h shows 26% and df -ih 11%. 243 session keyrings (_ses.<container id>) hold 19926 of kernel.keys.maxbytes=20000 for uid 1001. docker (inventory.json) lists the 243 build containers: 3 running, 240 exited (leak.keyrings). Filesystem numbers are those of the report's df output.\n"
 	h.write()
