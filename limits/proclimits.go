@@ -44,9 +44,12 @@ import (
 
 // How many processes have their limits or maps read.
 const (
-	nprocProbe   = 8  // per uid, the biggest by threads
-	nofileProbe  = 16 // over the host, the most fds
-	mapcountRead = 5  // over the host, the largest VmSize
+	nprocProbe  = 8  // per uid, the biggest by threads
+	nofileProbe = 16 // over the host, the most fds
+	// and all with at least nofileProbeFDs fds, up to nofileProbeMax
+	nofileProbeFDs = 48
+	nofileProbeMax = 256
+	mapcountRead   = 5 // over the host, the largest VmSize
 )
 
 var procLimitsFamily = Family{
@@ -222,9 +225,15 @@ func readNofile(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usa
 		}
 	}
 	sort.Slice(procs, func(i, j int) bool { return procs[i].FDs > procs[j].FDs })
+	// The processes with the most fds, and every one with enough of them
+	// to be near a small limit (a service started with LimitNOFILE=64).
+	n := min(len(procs), nofileProbe)
+	for n < len(procs) && n < nofileProbeMax && procs[n].FDs >= nofileProbeFDs {
+		n++
+	}
 	var out []Usage
 	var fullest *Usage
-	for _, p := range procs[:min(len(procs), nofileProbe)] {
+	for _, p := range procs[:n] {
 		r, err := limitsOf(p)
 		if err != nil || r.nofile <= 0 {
 			continue
