@@ -490,9 +490,9 @@ func TestFifoTaskID(t *testing.T) {
 func TestMountOwner(t *testing.T) {
 	id := strings.Repeat("ab", 32)
 	for mp, want := range map[string]Consumer{
-		"/var/lib/docker/containers/" + id + "/mounts/shm":                                                  {Name: "/dev/shm of container", Container: id},
-		"/var/lib/docker/1001.1001/containers/" + id + "/mounts/shm":                                        {Name: "/dev/shm of container", Container: id},
-		"/run/containerd/io.containerd.grpc.v1.cri/sandboxes/" + id + "/shm":                                {Name: "/dev/shm of pod sandbox", Container: id},
+		"/var/lib/docker/containers/" + id + "/mounts/shm":                                                 {Name: "/dev/shm of container", Container: id},
+		"/var/lib/docker/1001.1001/containers/" + id + "/mounts/shm":                                       {Name: "/dev/shm of container", Container: id},
+		"/run/containerd/io.containerd.grpc.v1.cri/sandboxes/" + id + "/shm":                               {Name: "/dev/shm of pod sandbox", Container: id},
 		"/var/lib/kubelet/pods/5a1e0c3e-2b7d-4c4e-9a51-8f1d3c2b7e60/volumes/kubernetes.io~empty-dir/cache": {Name: "emptyDir cache of pod", PodUID: "5a1e0c3e-2b7d-4c4e-9a51-8f1d3c2b7e60"},
 	} {
 		got := mountOwner(mp)

@@ -66,6 +66,9 @@ var procLimitsFamily = Family{
 				regexp.MustCompile(`(?i)may need to increase max user processes`),
 				regexp.MustCompile(`(?i)max number of threads \[\d+\] for user`),
 				regexp.MustCompile(`(?i)\b(ulimit -u|RLIMIT_NPROC|nproc)\b`),
+				// The same EAGAIN as pids.max's: the host tells which.
+				regexp.MustCompile(`(?i)pthread_create failed: resource temporarily unavailable`),
+				regexp.MustCompile(`(?i)fork/exec \S+: resource temporarily unavailable`),
 			},
 			Remedy: nprocRemedy,
 		},
@@ -274,8 +277,14 @@ func readMapcount(env *Env) []Usage {
 		if err != nil {
 			continue
 		}
-		u := Usage{Limit: "mapcount", Scope: fmt.Sprintf("pid %d (%s)", p.PID, p.Comm), Used: int64(bytes.Count(b, []byte{'\n'})), Max: maxMaps, Unit: "mappings",
-			Consumers: []Consumer{{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(bytes.Count(b, []byte{'\n'}))}}}
+		// The kernel's map_count leaves out the vsyscall gate, which maps
+		// lists.
+		n := int64(bytes.Count(b, []byte{'\n'}))
+		if bytes.Contains(b, []byte("[vsyscall]")) {
+			n--
+		}
+		u := Usage{Limit: "mapcount", Scope: fmt.Sprintf("pid %d (%s)", p.PID, p.Comm), Used: n, Max: maxMaps, Unit: "mappings",
+			Consumers: []Consumer{{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: n}}}
 		if u.Ratio() >= env.Thresholds.Warn {
 			out = append(out, u)
 			continue

@@ -9,11 +9,15 @@ func init() {
 	// lizrice/containers-from-scratch#6: a runaway re-exec reached the
 	// user's RLIMIT_NPROC.
 	realMessages["nproc"] = []string{"runtime: failed to create new OS thread (have 5 already; errno=11)\nruntime: may need to increase max user processes (ulimit -u)\nfatal error: newosproc"}
+	// The lab (lab/kernel/proclimits_test.go), a uid at RLIMIT_NPROC 24.
+	realMessages["nproc"] = append(realMessages["nproc"], "runtime/cgo: pthread_create failed: Resource temporarily unavailable")
 	// Elasticsearch's bootstrap check, as docker-compose users report it
 	// (e.g. the docker-elk and opensearch READMEs and issues).
 	realMessages["mapcount"] = []string{"elasticsearch_1  | [1]: max virtual memory areas vm.max_map_count [65530] is too low, increase to at least [262144]"}
 	// Go's net/http accept loop at RLIMIT_NOFILE (EMFILE, not "in system").
-	realMessages["files.process"] = []string{"http: Accept error: accept tcp [::]:8080: accept4: too many open files; retrying in 1s"}
+	realMessages["files.process"] = []string{"http: Accept error: accept tcp [::]:8080: accept4: too many open files; retrying in 1s",
+		// The lab, a process at RLIMIT_NOFILE 64.
+		"open /dev/null: too many open files"}
 }
 
 func TestParseLimits(t *testing.T) {
