@@ -33,6 +33,16 @@ type Report struct {
 	// By and Groups are the holdings grouped by container or pod.
 	By     string  `json:"by,omitempty"`
 	Groups []Group `json:"groups,omitempty"`
+	// Families says how long each family took to read, and which limits
+	// it holds (for serve's per-collector metrics).
+	Families []FamilyStat `json:"-"`
+}
+
+// FamilyStat is one family's share of a check.
+type FamilyStat struct {
+	Name     string
+	Limits   []string
+	Duration time.Duration
 }
 
 // Options tune a check.
@@ -125,6 +135,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	}
 	fams := limits.Catalog()
 	results := make([][]limits.Usage, len(fams))
+	took := make([]time.Duration, len(fams))
 	var wg sync.WaitGroup
 	for i, f := range fams {
 		if len(want) > 0 && !familyWanted(f, want) {
@@ -133,7 +144,9 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			start := time.Now()
 			results[i] = readFamily(env, f)
+			took[i] = time.Since(start)
 		}()
 	}
 	wg.Wait()
@@ -145,6 +158,16 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	rep := &Report{Host: h.Hostname(), Kernel: h.KernelRelease(), Time: h.Now().UTC(), Findings: []limits.Usage{}}
 	if inv != nil {
 		rep.Runtimes, rep.Notes = inv.Sources, inv.Notes()
+	}
+	for i, f := range fams {
+		if len(want) > 0 && !familyWanted(f, want) {
+			continue
+		}
+		st := FamilyStat{Name: f.Name, Duration: took[i]}
+		for _, l := range f.Limits {
+			st.Limits = append(st.Limits, l.ID)
+		}
+		rep.Families = append(rep.Families, st)
 	}
 	for _, rows := range results {
 		for _, u := range rows {

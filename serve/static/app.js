@@ -1,0 +1,90 @@
+// enospc serve's page: every limit as a bar of used/max, worst first, with
+// its holders and a chart of its history since the server started. It
+// reloads itself and needs nothing beyond this server.
+"use strict";
+
+const refreshMs = 10000;
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  for (const k of kids) e.append(k);
+  return e;
+}
+
+function human(v, unit) {
+  if (unit === "bytes" && v >= 1 << 20) {
+    const u = ["Ki", "Mi", "Gi", "Ti", "Pi"];
+    let i = -1;
+    while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    return v.toFixed(1) + u[i];
+  }
+  return String(v);
+}
+
+function holders(f) {
+  const cs = (f.consumers || []).slice(0, 3).map(c => {
+    let s = c.comm ? `${c.comm}[${c.pid}]` : (c.name || "");
+    if (c.container_name || c.container) s += ` @${c.container_name || c.container.slice(0, 12)}`;
+    if (c.pod) s += ` pod ${c.namespace}/${c.pod}`;
+    return `${s} ${c.count}`;
+  });
+  const total = Math.max(f.consumers_total || 0, (f.consumers || []).length);
+  if (total > cs.length) cs.push(`… ${total - cs.length} more`);
+  return cs.join(", ");
+}
+
+function sparkline(points) {
+  const w = 120, h = 20;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("width", w); svg.setAttribute("height", h);
+  svg.setAttribute("class", "history");
+  if (!points || points.r.length === 0) return svg;
+  const n = points.r.length;
+  const xy = points.r.map((r, i) => `${n === 1 ? w : (i / (n - 1)) * w},${h - Math.min(r, 1) * h}`).join(" ");
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", xy);
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "#557");
+  svg.append(line);
+  svg.dataset.points = String(n);
+  return svg;
+}
+
+async function refresh() {
+  try {
+    const [rep, hist] = await Promise.all([
+      fetch("/api/v1/check").then(r => { if (!r.ok) throw new Error(r.statusText); return r.json(); }),
+      fetch("/api/v1/history").then(r => r.ok ? r.json() : { series: [] }),
+    ]);
+    const byKey = {};
+    for (const s of hist.series || []) byKey[s.limit + "\u0000" + s.scope] = s;
+    document.getElementById("host").textContent = `${rep.host} (kernel ${rep.kernel})`;
+    document.getElementById("meta").textContent = `snapshot ${rep.time}, ${rep.findings.length} rows, refreshed every ${refreshMs / 1000} s`;
+    document.getElementById("error").textContent = "";
+    const body = document.getElementById("rows");
+    body.replaceChildren();
+    for (const f of rep.findings) { // already worst first
+      const pct = f.max > 0 ? Math.min(f.used / f.max, 1) * 100 : 0;
+      const bar = el("div", { class: "bar", title: `${pct.toFixed(1)}%` }, el("div", { class: "fill", style: `width:${pct}%` }));
+      const used = f.severity === "unknown" && f.max === 0 ? "?" : `${human(f.used, f.unit)} / ${human(f.max, f.unit)} ${f.unit}`;
+      const scope = el("td", {}, f.scope);
+      if (f.reason && f.severity !== "ok") scope.append(el("div", { class: "reason" }, f.reason));
+      const tr = el("tr", { class: `row ${f.severity}`, "data-limit": f.limit, "data-scope": f.scope, "data-severity": f.severity, "data-ratio": (f.max > 0 ? f.used / f.max : 0).toFixed(4) },
+        el("td", {}, el("span", { class: "sev" }, f.severity)),
+        el("td", {}, f.limit),
+        scope,
+        el("td", {}, used),
+        el("td", {}, bar),
+        el("td", {}, sparkline(byKey[f.limit + "\u0000" + f.scope])),
+        el("td", { class: "holders" }, holders(f)));
+      body.append(tr);
+    }
+    document.body.dataset.loaded = "true";
+  } catch (e) {
+    document.getElementById("error").textContent = `cannot read the snapshot: ${e.message}`;
+  }
+}
+
+refresh();
+setInterval(refresh, refreshMs);
