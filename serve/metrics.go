@@ -21,7 +21,7 @@ var (
 		[]string{"collector"}, nil)
 	descCollectorTook = prometheus.NewDesc("enospc_scrape_collector_duration_seconds", "How long a family of limits took to read.",
 		[]string{"collector"}, nil)
-	descCheckOK = prometheus.NewDesc("enospc_check_success", "Whether the last check ran.", nil, nil)
+	descCheckOK   = prometheus.NewDesc("enospc_check_success", "Whether the last check ran.", nil, nil)
 	descCheckTook = prometheus.NewDesc("enospc_check_duration_seconds", "How long the last check took.", nil, nil)
 	descCheckTime = prometheus.NewDesc("enospc_check_timestamp_seconds", "When the snapshot served was taken.", nil, nil)
 )
