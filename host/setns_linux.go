@@ -19,6 +19,11 @@ var nsEnterable = map[int]string{
 	unix.CLONE_NEWCGROUP: "cgroup",
 }
 
+// ErrNamespaceGone is returned by ReadInNamespace when the process it was
+// to join through has exited (or its pid was reused): the namespace may
+// be gone with it, and is no fault of the host.
+var ErrNamespaceGone = errors.New("the process to join the namespace through is gone")
+
 // ReadInNamespace reads whole files (up to MaxPseudoFile bytes each) from
 // inside another namespace of the running kernel: the namespace that the
 // file nsPath (/proc/PID/ns/ipc) names, of kind nstype (unix.CLONE_NEWIPC,
@@ -46,6 +51,9 @@ func (h *Host) ReadInNamespace(nsPath string, nstype int, wantIno uint64, paths 
 		return nil, fmt.Errorf("namespace kind %#x cannot be joined by one thread", nstype)
 	}
 	target, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT || err == unix.ESRCH {
+		return nil, fmt.Errorf("open %s: %w (%w)", nsPath, err, ErrNamespaceGone)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", nsPath, err)
 	}
@@ -55,7 +63,7 @@ func (h *Host) ReadInNamespace(nsPath string, nstype int, wantIno uint64, paths 
 		return nil, fmt.Errorf("stat %s: %w", nsPath, err)
 	}
 	if wantIno != 0 && st.Ino != wantIno {
-		return nil, fmt.Errorf("%s is namespace %d, not %d: the process was replaced", nsPath, st.Ino, wantIno)
+		return nil, fmt.Errorf("%s is namespace %d, not %d: %w", nsPath, st.Ino, wantIno, ErrNamespaceGone)
 	}
 
 	type result struct {

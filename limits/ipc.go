@@ -75,6 +75,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/enospc/enospc/host"
 	"math"
 	"os"
 	"path/filepath"
@@ -254,6 +255,9 @@ func readIPC(env *Env) []Usage {
 			note.pid = ns.procs[0].PID
 		}
 		v := readIPCView(env, ns, procfs, self)
+		if v.gone {
+			continue // its processes exited since the census
+		}
 		rows := []Usage{shmRow(env, ns, v, note), semRow(env, ns, v, note), msgRow(env, ns, v, note)}
 		if r := mqueueRow(env, ns, v, note, mq); r.Limit != "" {
 			rows = append(rows, r)
@@ -373,6 +377,8 @@ type ipcView struct {
 	data      map[string][]byte
 	errs      map[string]error
 	needsRoot bool
+	// gone: every process of the namespace exited since the census.
+	gone bool
 }
 
 func (v *ipcView) get(name string) ([]byte, error) {
@@ -448,6 +454,7 @@ func readIPCView(env *Env, ns *ipcNamespace, procfs bool, self uint64) *ipcView 
 		paths[i] = env.Host.ProcPath(f)
 	}
 	var lastErr error
+	gone := true
 	for i, p := range ns.procs {
 		if i == 4 {
 			break
@@ -455,6 +462,7 @@ func readIPCView(env *Env, ns *ipcNamespace, procfs bool, self uint64) *ipcView 
 		files, err := env.Host.ReadInNamespace(env.Host.ProcPath(strconv.Itoa(p.PID), "ns", "ipc"), unix.CLONE_NEWIPC, ns.ino, paths...)
 		if files == nil {
 			lastErr = err
+			gone = gone && errors.Is(err, host.ErrNamespaceGone)
 			continue
 		}
 		for i, f := range ipcFiles {
@@ -465,6 +473,9 @@ func readIPCView(env *Env, ns *ipcNamespace, procfs bool, self uint64) *ipcView 
 			}
 		}
 		return v
+	}
+	if gone && lastErr != nil {
+		v.gone = true
 	}
 	return fail(fmt.Errorf("join IPC namespace %d: %w", ns.ino, lastErr))
 }

@@ -491,7 +491,11 @@ func nsScope(kind int, who string) string {
 func (t *nsTree) initRow(kind, uid int, used, max int64) Usage {
 	u := Usage{Limit: nsLimitID(kind), Scope: nsScope(kind, fmt.Sprintf("uid %d (initial user ns)", uid)), Used: used, Max: max, Unit: nsUnit(kind)}
 	if max == 0 {
-		u.floor = Warning
+		// A hardened host: a warning only when something is in use
+		// that could not be made again.
+		if used > 0 {
+			u.floor = Warning
+		}
 		u.Reason = fmt.Sprintf("user.%s is 0: nobody, root included, can create a %s namespace (a hardening setting or a distribution's default)", nsSysctl(kind), census.NSNames[kind])
 	}
 	return u

@@ -733,6 +733,9 @@ func (r *netReader) readPorts() []Usage {
 			continue
 		}
 		u := r.portsOf(n)
+		if u.Limit == "" {
+			continue
+		}
 		if u.Severity == Unknown && !n.Host {
 			// Whose namespace it is, though its ports are unknown.
 			u.setConsumers([]Consumer{n.holder(0)}, 1)
@@ -751,6 +754,9 @@ func (r *netReader) portsOf(n *netNS) Usage {
 	scope := n.scope()
 	vals, needsRoot, err := r.sysctls(n, sysPortRange, sysReserved)
 	rangeStr, ok := vals[sysPortRange]
+	if !ok && errors.Is(err, host.ErrNamespaceGone) {
+		return Usage{} // its processes exited since the census: no row
+	}
 	if !ok {
 		if err == nil {
 			err = errors.New("ip_local_port_range not read")
@@ -891,8 +897,9 @@ func (r *netReader) readConntrack() []Usage {
 		}
 		u.setConsumers(cs, 1)
 		if drops > 0 {
-			u.floor = Warning
-			u.Reason = fmt.Sprintf("%d packets dropped since boot for want of a conntrack entry (drop in /proc/net/stat/nf_conntrack): the table was full", drops)
+			// A counter since boot, also raised by the UDP insert race
+			// (nf_ct_resolve_clash): evidence, not a standing warning.
+			u.Reason = fmt.Sprintf("%d packets dropped since boot for want of a conntrack entry (drop in /proc/net/stat/nf_conntrack): the table was full at some time, or UDP inserts raced", drops)
 		}
 		out = append(out, u)
 	}
@@ -999,8 +1006,8 @@ func (r *netReader) readNeighbours() []Usage {
 			u.setConsumers(nil, topConsumers)
 		}
 		if fulls := st.sum("table_fulls"); fulls > 0 {
-			u.floor = Warning
-			u.Reason = fmt.Sprintf("the kernel refused %d neighbour entries since boot (table_fulls in /proc/net/stat/%s): the table was full", fulls, tbl.stat)
+			// Since boot: evidence of a past overflow, not a standing warning.
+			u.Reason = fmt.Sprintf("the kernel refused %d neighbour entries since boot (table_fulls in /proc/net/stat/%s): the table was full at some time", fulls, tbl.stat)
 		}
 		out = append(out, u)
 	}
@@ -1110,7 +1117,7 @@ func containerOrPod(c Consumer) string {
 func conntrackRemedy(u Usage) []string {
 	return []string{
 		fmt.Sprintf("see what holds the entries: %sconntrack -L 2>/dev/null | awk '{print $1, $3, $4}' | sort | uniq -c | sort -rn | head (conntrack-tools), or count by state in /proc/net/nf_conntrack", nsEnter(u)),
-		fmt.Sprintf("raise the global limit (it applies to every namespace): sysctl -w net.netfilter.nf_conntrack_max=%d, with the hash table at a quarter of it: echo %d > /sys/module/nf_conntrack/parameters/hashsize; kube-proxy sets it from --conntrack-max-per-core", 2*u.Max, u.Max/2),
+		fmt.Sprintf("raise the global limit (it applies to every namespace): sysctl -w net.netfilter.nf_conntrack_max=%d; if net.netfilter.nf_conntrack_buckets is below %d, grow the hash table too: echo %d > /sys/module/nf_conntrack/parameters/hashsize (never lower it); kube-proxy sets the max from --conntrack-max-per-core", 2*u.Max, u.Max/2, u.Max/2),
 		"keep it across reboots: echo 'net.netfilter.nf_conntrack_max = " + strconv.FormatInt(2*u.Max, 10) + "' > /etc/sysctl.d/90-enospc-conntrack.conf",
 		"shorten how long closed flows linger: net.netfilter.nf_conntrack_tcp_timeout_time_wait (120s) and _close_wait, or exempt heavy local traffic with iptables -t raw ... -j NOTRACK",
 	}

@@ -311,8 +311,18 @@ func nprocRemedy(u Usage) []string {
 func nofileRemedy(u Usage) []string {
 	return []string{
 		fmt.Sprintf("%s holds %d of its %d open files: find what it leaks (ls -l /proc/PID/fd) or raise its limit", u.Scope, u.Used, u.Max),
-		fmt.Sprintf("raise it where it starts: LimitNOFILE=%d in the unit, docker run --ulimit nofile=%d, or prlimit --nofile=%d --pid PID now (at most fs.nr_open)", max(4*u.Max, 65536), max(4*u.Max, 65536), max(4*u.Max, 65536)),
+		fmt.Sprintf("raise the soft limit now, keeping the hard one: prlimit --nofile=%d: --pid %s (up to the hard limit; a hard limit can be raised only by root, at most fs.nr_open)", max(4*u.Max, 65536), pidOfScope(u.Scope)),
+		fmt.Sprintf("and where it starts: LimitNOFILE=%d:HARD in the unit, docker run --ulimit nofile=%d:HARD (HARD at least today's hard limit, prlimit --pid %s shows it)", max(4*u.Max, 65536), max(4*u.Max, 65536), pidOfScope(u.Scope)),
 	}
+}
+
+// pidOfScope is the pid of a "pid N (comm)" scope.
+func pidOfScope(scope string) string {
+	f := strings.Fields(strings.TrimPrefix(scope, "pid "))
+	if len(f) == 0 {
+		return "PID"
+	}
+	return f[0]
 }
 
 func mapcountRemedy(u Usage) []string {
