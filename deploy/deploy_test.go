@@ -951,7 +951,26 @@ func TestNPDPluginMonitor(t *testing.T) {
 	out := stdout.String()
 	if code != 1 || strings.Count(out, "\n") != 1 || len([]rune(strings.TrimSuffix(out, "\n"))) > 80 ||
 		!strings.HasPrefix(out, "critical keys.bytes uid 1001") {
+		if len(out) > 400 {
+			out = out[:400] + "..."
+		}
 		t.Errorf("enospc %q: exit %d, stdout %q, stderr %q; want exit 1 and one line naming keys.bytes", args, code, out, stderr.String())
+	}
+}
+
+// Each signature keeps its own flags: a (?i) of one does not make the next
+// case-blind.
+func TestPatternKeepsFlags(t *testing.T) {
+	l := limits.Limit{ID: "x", Signatures: []*regexp.Regexp{regexp.MustCompile(`(?i)abc`), regexp.MustCompile(`DEF`), regexp.MustCompile(`(?i)abc`)}}
+	p := Pattern(l)
+	if p != `(?:(?:(?i)abc)|(?:DEF))(?s:.*)` {
+		t.Errorf("Pattern = %s", p)
+	}
+	re := regexp.MustCompile(p + `\z`)
+	for msg, want := range map[string]bool{"xx ABC yy": true, "DEF\nzz": true, "def": false} {
+		if got := npdMatch(re, msg); got != want {
+			t.Errorf("%s on %q: %v, want %v", p, msg, got, want)
+		}
 	}
 }
 
