@@ -290,6 +290,11 @@ func (w *walker) fds(dfd int, p *Process, opts Options) {
 	for _, fd := range w.names {
 		n, err := unix.Readlinkat(ffd, fd, w.link)
 		if err != nil {
+			// An fd closed since the listing is gone; one that cannot
+			// be read (no CAP_SYS_PTRACE) makes the counts a lower bound.
+			if err != unix.ENOENT && p.FDErr == nil {
+				p.FDErr = err
+			}
 			continue
 		}
 		target := w.link[:n]
