@@ -159,6 +159,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	if inv != nil {
 		rep.Runtimes, rep.Notes = inv.Sources, inv.Notes()
 	}
+	rep.Notes = append(rep.Notes, Drift(h)...)
 	for i, f := range fams {
 		if len(want) > 0 && !familyWanted(f, want) {
 			continue

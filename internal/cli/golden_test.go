@@ -207,6 +207,8 @@ func TestExplainLogsGolden(t *testing.T) {
 		{hostDir + "/explain.table.golden", append(append([]string{}, hostArgs...), "explain", seed), Config{HostHook: fixtureHost(t, hostDir), CheckHook: fixtureInventory(t, hostDir)}},
 		{hostDir + "/explain.json.golden", append(append([]string{}, hostArgs...), "explain", "-o", "json", seed), Config{HostHook: fixtureHost(t, hostDir), CheckHook: fixtureInventory(t, hostDir)}},
 		{hostDir + "/explain.offline.golden", append(append([]string{}, hostArgs...), "explain", "--offline", seed), Config{HostHook: fixtureHost(t, hostDir)}},
+		{hostDir + "/fix.table.golden", append(append([]string{}, hostArgs...), "fix"), Config{HostHook: fixtureHost(t, hostDir), CheckHook: fixtureInventory(t, hostDir)}},
+		{hostDir + "/fix.kubernetes.golden", append(append([]string{}, hostArgs...), "fix", "--kubernetes"), Config{HostHook: fixtureHost(t, hostDir), CheckHook: fixtureInventory(t, hostDir)}},
 		{logDir + "/logs.table.golden", []string{"logs", logDir + "/var"}, Config{HostHook: func(h *host.Host) { h.Now = func() time.Time { return fixtureClock } }}},
 		{logDir + "/logs.json.golden", []string{"logs", "-o", "json", logDir + "/var"}, Config{HostHook: func(h *host.Host) { h.Now = func() time.Time { return fixtureClock } }}},
 		{logDir + "/logs.since.golden", []string{"logs", "--since", "2h", logDir + "/var"}, Config{HostHook: func(h *host.Host) { h.Now = func() time.Time { return fixtureClock } }}},

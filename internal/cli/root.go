@@ -97,6 +97,6 @@ file handles and leaked runtime state. It names the holder and the fix.`,
 		}
 		return h
 	}
-	cmd.AddCommand(newCheckCmd(newHost, cfg), newExplainCmd(newHost, cfg), newLogsCmd(newHost), newServeCmd(newHost, cfg))
+	cmd.AddCommand(newCheckCmd(newHost, cfg), newExplainCmd(newHost, cfg), newLogsCmd(newHost), newServeCmd(newHost, cfg), newFixCmd(newHost, cfg))
 	return cmd
 }

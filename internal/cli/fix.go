@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/enospc/enospc/attrib"
+	"github.com/enospc/enospc/check"
+	"github.com/enospc/enospc/fix"
+	"github.com/enospc/enospc/host"
+)
+
+func newFixCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
+	var (
+		output                string
+		apply, yes, undo      bool
+		persist, kube         bool
+		only                  []string
+		stateDir, persistFile string
+		image, pauseImage     string
+	)
+	cmd := &cobra.Command{
+		Use:   "fix",
+		Short: "Plan the fix of what check found; apply, persist and undo it on request",
+		Long: `fix prints a plan from the current findings: each sysctl to raise (from -> to,
+why, risk), and guidance for what cannot be changed live. Nothing changes
+without --apply (which asks unless --yes). Sysctls are only raised, each value
+is read again right before it is written, and every change goes to a journal
+first: --undo restores the previous values. Two runs at once: the second
+waits, then refuses. --persist also writes the values to ` + fix.DefaultPersistFile + `
+(check reports drift from it). --kubernetes prints a DaemonSet that applies
+the planned sysctls on every node.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return &exitError{3, fmt.Errorf("-o %q: want table or json", output)}
+			}
+			h := newHost()
+			out := cmd.OutOrStdout()
+			opts := fix.Options{StateDir: stateDir, Persist: persist, PersistFile: persistFile}
+			if undo {
+				res, err := fix.Undo(h, opts)
+				if err != nil {
+					return &exitError{3, err}
+				}
+				if output == "json" {
+					return jsonOrExit(out, res)
+				}
+				writeFixResult(out, "undo", res)
+				return nil
+			}
+			copts := check.Options{Only: only, Runtimes: &attrib.Defaults}
+			if cfg.CheckHook != nil {
+				cfg.CheckHook(&copts)
+			}
+			rep, err := check.Run(cmd.Context(), h, copts)
+			if err != nil {
+				return &exitError{3, err}
+			}
+			plan := fix.MakePlan(rep, h, only)
+			if kube {
+				y, err := fix.Kubernetes(plan, image, pauseImage)
+				if err != nil {
+					return &exitError{3, err}
+				}
+				fmt.Fprint(out, y)
+				return nil
+			}
+			if output == "json" && !apply {
+				return jsonOrExit(out, plan)
+			}
+			writePlan(out, plan)
+			if !apply {
+				if n := countSysctls(plan); n > 0 {
+					fmt.Fprintf(out, "\ndry run: nothing changed (--apply changes the %d %s above)\n", n, plural(n, "sysctl", "sysctls"))
+				}
+				return nil
+			}
+			if countSysctls(plan) == 0 {
+				fmt.Fprintln(out, "\nnothing to apply")
+				return nil
+			}
+			if !yes && !confirm(cmd.InOrStdin(), out, countSysctls(plan)) {
+				return &exitError{1, fmt.Errorf("not applied")}
+			}
+			res, err := fix.Apply(h, plan, opts)
+			if res != nil {
+				if output == "json" {
+					writeJSON(out, res)
+				} else {
+					writeFixResult(out, "apply", res)
+				}
+			}
+			if err != nil {
+				return &exitError{3, err}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
+	f.BoolVar(&apply, "apply", false, "apply the plan's sysctls (asks first unless --yes)")
+	f.BoolVar(&yes, "yes", false, "apply without asking")
+	f.BoolVar(&undo, "undo", false, "restore the values the last --apply changed, from its journal")
+	f.BoolVar(&persist, "persist", false, "with --apply: also write the values to "+fix.DefaultPersistFile+" (atomically)")
+	f.BoolVar(&kube, "kubernetes", false, "print a DaemonSet (with its namespace and service account) applying the planned sysctls on every node")
+	f.StringSliceVar(&only, "only", nil, "plan only for these limit IDs (comma separated)")
+	f.StringVar(&stateDir, "state-dir", "/var/lib/enospc", "where the journal and the lock live")
+	f.StringVar(&persistFile, "persist-file", fix.DefaultPersistFile, "the sysctl.d file --persist writes (host path)")
+	f.StringVar(&image, "sysctl-image", "busybox:1.36", "--kubernetes: the image whose sysctl applies the values")
+	f.StringVar(&pauseImage, "pause-image", "registry.k8s.io/pause:3.9", "--kubernetes: the image that keeps the pod running")
+	return cmd
+}
+
+func jsonOrExit(w io.Writer, v any) error {
+	if err := writeJSON(w, v); err != nil {
+		return &exitError{3, err}
+	}
+	return nil
+}
+
+func countSysctls(p fix.Plan) int {
+	n := 0
+	for _, a := range p.Actions {
+		if a.Kind == "sysctl" {
+			n++
+		}
+	}
+	return n
+}
+
+func writePlan(w io.Writer, p fix.Plan) {
+	if len(p.Actions) == 0 {
+		fmt.Fprintln(w, "nothing to fix: no limit is at its warning threshold")
+		return
+	}
+	fmt.Fprintf(w, "enospc fix  plan for %s\n\n", p.Host)
+	for i, a := range p.Actions {
+		switch a.Kind {
+		case "sysctl":
+			fmt.Fprintf(w, "%d. raise %s: %d -> %d\n     why: %s\n     risk: %s\n", i+1, a.Sysctl, a.From, a.To, a.Why, a.Risk)
+		default:
+			fmt.Fprintf(w, "%d. guidance for %s %s\n     why: %s\n     do: %s\n", i+1, a.Limit, a.Scope, a.Why, a.Text)
+		}
+	}
+}
+
+func writeFixResult(w io.Writer, what string, r *fix.Result) {
+	if len(r.Entries) == 0 && r.Persist == "" {
+		fmt.Fprintf(w, "\n%s: nothing to do\n", what)
+		return
+	}
+	fmt.Fprintf(w, "\n%s:\n", what)
+	for _, e := range r.Entries {
+		line := fmt.Sprintf("  %-8s %s %d -> %d", e.State, e.Sysctl, e.Old, e.New)
+		if what == "undo" {
+			line = fmt.Sprintf("  %-8s %s %d -> %d", e.State, e.Sysctl, e.New, e.Old)
+		}
+		if e.Note != "" {
+			line += "  (" + e.Note + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	if r.Persist != "" {
+		fmt.Fprintf(w, "  %s %s\n", map[string]string{"apply": "wrote", "undo": "restored"}[what], r.Persist)
+	}
+}
+
+func confirm(in io.Reader, out io.Writer, n int) bool {
+	fmt.Fprintf(out, "\napply the %d %s above? [y/N] ", n, plural(n, "change", "changes"))
+	line, _ := bufio.NewReader(in).ReadString('\n')
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes"
+}
