@@ -85,7 +85,7 @@ func readSysctl(t testing.TB, path string) int64 {
 // quota, run out of keys (maxkeys, 200) first.
 func TestKeyringQuotaRunc(t *testing.T) {
 	prefix := fmt.Sprintf("ek%d-", os.Getpid())
-	keyringQuota(t, labkit.UID(1), "keys.count", func(i int) string { return fmt.Sprintf("%s%03d", prefix, i) })
+	keyringQuota(t, labkit.UID(1), "keys.count", func(i int) string { return fmt.Sprintf("%s%03d", prefix, i) }, nil)
 }
 
 // TestKeyringBytesRunc: the Jenkins agent's case, the byte quota
@@ -98,7 +98,7 @@ func TestKeyringBytesRunc(t *testing.T) {
 	keyringQuota(t, labkit.UID(2), "keys.bytes", func(i int) string {
 		id := fmt.Sprintf("%s%03d-", prefix, i)
 		return id + strings.Repeat("k", 120-len(id))
-	})
+	}, nil)
 }
 
 // keyringQuota starts runc containers whose root maps to host uid, named
@@ -106,7 +106,9 @@ func TestKeyringBytesRunc(t *testing.T) {
 // quota, then checks what `enospc check` says of that uid. want is the
 // limit the case is about: the host's quota must make it the first to run
 // out.
-func keyringQuota(t *testing.T, uid int, want string, id func(int) string) {
+//
+// then, when set, runs last with a function that starts container i.
+func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then func(t *testing.T, start func(i int) (string, error), failedAt int)) {
 	const (
 		maxContainers = 400
 		startBudget   = 5 * time.Minute
@@ -187,10 +189,7 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string) {
 		started   []string
 	)
 	begin := time.Now()
-	for i := 1; i <= maxContainers; i++ {
-		if time.Since(begin) > startBudget {
-			t.Fatalf("started %d containers in %s without runc failing; gave up (maxkeys %d, maxbytes %d)", len(started), startBudget, maxKeys, maxBytes)
-		}
+	startOne := func(i int) (string, error) {
 		c := id(i)
 		bundle := filepath.Join(dir, "bundles", c)
 		writeBundle(t, bundle, bundleOptions{
@@ -201,7 +200,14 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string) {
 		pidFile := filepath.Join(bundle, "pid")
 		created = append(created, c)
 		pidFiles[c] = pidFile
-		out, err := runDetached(60*time.Second, dir, runc, "--root", runcRoot, "run", "-d", "--pid-file", pidFile, "--bundle", bundle, c)
+		return runDetached(60*time.Second, dir, runc, "--root", runcRoot, "run", "-d", "--pid-file", pidFile, "--bundle", bundle, c)
+	}
+	for i := 1; i <= maxContainers; i++ {
+		if time.Since(begin) > startBudget {
+			t.Fatalf("started %d containers in %s without runc failing; gave up (maxkeys %d, maxbytes %d)", len(started), startBudget, maxKeys, maxBytes)
+		}
+		c := id(i)
+		out, err := startOne(i)
 		if err != nil {
 			failedAt, failure, failedErr = i, out, err
 			break
@@ -332,6 +338,9 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string) {
 	if float64(oUsed) < 0.8*float64(oMax) && o.Severity.String() != "ok" {
 		t.Errorf("%s %s: severity %s at %d/%d, want ok", other, scope, o.Severity, o.Used, o.Max)
 	}
+	if then != nil {
+		then(t, startOne, failedAt)
+	}
 }
 
 func firstN(s []string, n int) []string {
@@ -339,4 +348,50 @@ func firstN(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
+}
+
+// TestFixKeyringQuotaRunc: at the quota, `enospc fix --apply` raises the
+// key sysctls and the container that failed starts; `fix --undo` puts the
+// values back. The sysctls are global: the test restores them whatever
+// happens.
+func TestFixKeyringQuotaRunc(t *testing.T) {
+	prefix := fmt.Sprintf("ef%d-", os.Getpid())
+	const keysDir = "/proc/sys/kernel/keys/"
+	orig := map[string]int64{}
+	for _, n := range []string{"maxkeys", "maxbytes"} {
+		orig[n] = readSysctl(t, keysDir+n)
+	}
+	t.Cleanup(func() {
+		for n, v := range orig {
+			if err := os.WriteFile(keysDir+n, []byte(strconv.FormatInt(v, 10)), 0o644); err != nil {
+				t.Errorf("cleanup: restore kernel.keys.%s=%d: %v", n, v, err)
+			}
+		}
+	})
+	keyringQuota(t, labkit.UID(3), "keys.count", func(i int) string { return fmt.Sprintf("%s%03d", prefix, i) },
+		func(t *testing.T, start func(int) (string, error), failedAt int) {
+			state := t.TempDir()
+			out, err := exec.Command(labkit.Bin(), "fix", "--apply", "--yes", "--only", "keys.count,keys.bytes", "--state-dir", state).CombinedOutput()
+			t.Logf("enospc fix --apply:\n%s", out)
+			if err != nil {
+				t.Fatalf("fix --apply: %v", err)
+			}
+			if got := readSysctl(t, keysDir+"maxkeys"); got <= orig["maxkeys"] {
+				t.Fatalf("fix --apply left kernel.keys.maxkeys at %d", got)
+			}
+			if out, err := start(failedAt + 500); err != nil {
+				t.Fatalf("after fix --apply the next container still fails: %v\n%s", err, out)
+			}
+			t.Logf("after fix --apply the container that failed starts")
+			out, err = exec.Command(labkit.Bin(), "fix", "--undo", "--state-dir", state).CombinedOutput()
+			t.Logf("enospc fix --undo:\n%s", out)
+			if err != nil {
+				t.Fatalf("fix --undo: %v", err)
+			}
+			for n, v := range orig {
+				if got := readSysctl(t, keysDir+n); got != v {
+					t.Errorf("after fix --undo kernel.keys.%s is %d, was %d", n, got, v)
+				}
+			}
+		})
 }
