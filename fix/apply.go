@@ -36,9 +36,13 @@ const DefaultPersistFile = check.PersistFile
 
 // Entry is one change in the journal.
 type Entry struct {
-	Sysctl string `json:"sysctl"`
-	Old    int64  `json:"old"`
-	New    int64  `json:"new"`
+	// Kind is "sysctl" (undoable) or "cleanup" (a removal, recorded).
+	Kind   string `json:"kind,omitempty"`
+	Limit  string `json:"limit,omitempty"`
+	Path   string `json:"path,omitempty"`
+	Sysctl string `json:"sysctl,omitempty"`
+	Old    int64  `json:"old,omitempty"`
+	New    int64  `json:"new,omitempty"`
 	// State: "pending" (journaled, maybe written), "done", "skipped",
 	// "failed", "undone".
 	State string    `json:"state"`
@@ -171,7 +175,7 @@ func writeSysctl(h *host.Host, name string, v int64) error {
 func recoverJournal(h *host.Host, j *Journal) {
 	for i := range j.Entries {
 		e := &j.Entries[i]
-		if e.State != "pending" {
+		if e.State != "pending" || e.Sysctl == "" {
 			continue
 		}
 		cur, err := h.SysctlInt(e.Sysctl)
@@ -214,7 +218,7 @@ func Apply(h *host.Host, p Plan, o Options) (*Result, error) {
 		if a.Kind != "sysctl" {
 			continue
 		}
-		e := Entry{Sysctl: a.Sysctl, Old: a.From, New: a.To, Time: o.Now().UTC()}
+		e := Entry{Kind: "sysctl", Sysctl: a.Sysctl, Old: a.From, New: a.To, Time: o.Now().UTC()}
 		cur, err := h.SysctlInt(a.Sysctl)
 		switch {
 		case err != nil:
@@ -264,7 +268,7 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 	path := h.RootPath(o.PersistFile)
 	values := map[string]int64{}
 	for _, e := range j.Entries {
-		if e.State == "done" {
+		if e.State == "done" && e.Sysctl != "" {
 			values[e.Sysctl] = e.New
 		}
 	}
@@ -336,7 +340,7 @@ func Undo(h *host.Host, o Options) (*Result, error) {
 	res := &Result{}
 	for i := len(j.Entries) - 1; i >= 0; i-- {
 		e := &j.Entries[i]
-		if e.State != "done" {
+		if e.State != "done" || e.Sysctl == "" {
 			continue
 		}
 		cur, err := h.SysctlInt(e.Sysctl)

@@ -1,6 +1,7 @@
 package fix
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,5 +178,48 @@ func TestLockRefusesSecondRun(t *testing.T) {
 	}
 	if sysctl(t, h, "fs.file-max") != 1000 {
 		t.Error("the refused run wrote")
+	}
+}
+
+// Cleanup removes the orphaned fifo directories of the run-inodes fixture
+// host (a copy) and leaves the live ones: those a process holds and those
+// whose task containerd still has.
+func TestCleanupFifos(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS("../testdata/hosts/run-inodes")); err != nil {
+		t.Fatal(err)
+	}
+	h := host.New(filepath.Join(dir, "proc"), filepath.Join(dir, "sys"), filepath.Join(dir, "root"))
+	h.Now = func() time.Time { return time.Now().Add(time.Hour) } // past the grace
+	fifo := filepath.Join(dir, "root", "run", "containerd", "fifo")
+	before, _ := os.ReadDir(fifo)
+	copts := check.Options{Inventory: nil}
+	p := Plan{Actions: []Action{{Kind: "cleanup", Limit: "leak.fifo"}}}
+	res, err := Cleanup(context.Background(), h, copts, p, Options{StateDir: filepath.Join(dir, "state")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed := 0
+	for _, e := range res.Entries {
+		if e.State == "removed" {
+			removed++
+		}
+	}
+	after, _ := os.ReadDir(fifo)
+	if removed != 240 || len(before)-len(after) != 240 {
+		t.Fatalf("removed %d (dirs %d -> %d), want the 240 orphans: %+v", removed, len(before), len(after), res.Entries[:min(3, len(res.Entries))])
+	}
+	// What is left is what check calls live.
+	rep, err := check.Run(context.Background(), h, check.Options{Only: []string{"leak.fifo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range rep.Findings {
+		if f.Leaked != 0 {
+			t.Errorf("after cleanup: %+v", f)
+		}
+	}
+	if len(after) == 0 {
+		t.Error("the live fifo directories were removed too")
 	}
 }

@@ -24,7 +24,8 @@ import (
 
 // Action is one step of a plan.
 type Action struct {
-	// Kind is "sysctl" (changed by apply) or "guidance" (for the
+	// Kind is "sysctl" (changed by apply), "cleanup" (leaked objects
+	// removed by apply, each re-verified first) or "guidance" (for the
 	// operator: nothing enospc can change live).
 	Kind string `json:"kind"`
 	// Sysctl is the name (kernel.keys.maxbytes); From and To its values.
@@ -131,6 +132,13 @@ func MakePlan(rep *check.Report, h *host.Host, only []string) Plan {
 		if len(want) > 0 && !want[u.Limit] {
 			continue
 		}
+		if (u.Limit == "leak.fifo" || u.Limit == "leak.cgroups") && u.Leaked > 0 {
+			p.Actions = append(p.Actions, Action{Kind: "cleanup", Limit: u.Limit, Scope: u.Scope,
+				Why:  fmt.Sprintf("%s %s: %d leaked (%s)", u.Limit, u.Scope, u.Leaked, u.Reason),
+				Risk: "none to what runs: each target is checked again right before it is removed, and rmdir refuses a cgroup with a task",
+				Text: map[string]string{"leak.fifo": "remove the orphaned fifo directories", "leak.cgroups": "remove the empty cgroups of containers no runtime lists, in every hierarchy"}[u.Limit]})
+			continue
+		}
 		r, ok := rules[u.Limit]
 		if !ok || (u.Limit == "ptys" && !strings.HasPrefix(u.Scope, "host")) || (u.Limit == "pids" && u.Scope != "host") {
 			p.Actions = append(p.Actions, guidance(u))
@@ -189,7 +197,8 @@ func MakePlan(rep *check.Report, h *host.Host, only []string) Plan {
 				Why: "raised with " + src.Sysctl + ": the key quota counts keys and bytes, and the one left low stops the next container", Risk: "low"})
 		}
 	}
-	sort.SliceStable(p.Actions, func(i, j int) bool { return p.Actions[i].Kind == "sysctl" && p.Actions[j].Kind != "sysctl" })
+	order := map[string]int{"sysctl": 0, "cleanup": 1, "guidance": 2}
+	sort.SliceStable(p.Actions, func(i, j int) bool { return order[p.Actions[i].Kind] < order[p.Actions[j].Kind] })
 	return p
 }
 

@@ -76,7 +76,7 @@ the planned sysctls on every node.`,
 			writePlan(out, plan)
 			if !apply {
 				if n := countSysctls(plan); n > 0 {
-					fmt.Fprintf(out, "\ndry run: nothing changed (--apply changes the %d %s above)\n", n, plural(n, "sysctl", "sysctls"))
+					fmt.Fprintf(out, "\ndry run: nothing changed (--apply makes the %d %s above)\n", n, plural(n, "change", "changes"))
 				}
 				return nil
 			}
@@ -88,6 +88,13 @@ the planned sysctls on every node.`,
 				return &exitError{1, fmt.Errorf("not applied")}
 			}
 			res, err := fix.Apply(h, plan, opts)
+			if err == nil {
+				var cres *fix.Result
+				cres, err = fix.Cleanup(cmd.Context(), h, copts, plan, opts)
+				if cres != nil {
+					res.Entries = append(res.Entries, cres.Entries...)
+				}
+			}
 			if res != nil {
 				if output == "json" {
 					writeJSON(out, res)
@@ -123,10 +130,11 @@ func jsonOrExit(w io.Writer, v any) error {
 	return nil
 }
 
+// countSysctls counts the plan's changes: sysctls and cleanups.
 func countSysctls(p fix.Plan) int {
 	n := 0
 	for _, a := range p.Actions {
-		if a.Kind == "sysctl" {
+		if a.Kind == "sysctl" || a.Kind == "cleanup" {
 			n++
 		}
 	}
@@ -143,6 +151,8 @@ func writePlan(w io.Writer, p fix.Plan) {
 		switch a.Kind {
 		case "sysctl":
 			fmt.Fprintf(w, "%d. raise %s: %d -> %d\n     why: %s\n     risk: %s\n", i+1, a.Sysctl, a.From, a.To, a.Why, a.Risk)
+		case "cleanup":
+			fmt.Fprintf(w, "%d. %s (%s %s)\n     why: %s\n     risk: %s\n", i+1, a.Text, a.Limit, a.Scope, a.Why, a.Risk)
 		default:
 			fmt.Fprintf(w, "%d. guidance for %s %s\n     why: %s\n     do: %s\n", i+1, a.Limit, a.Scope, a.Why, a.Text)
 		}
@@ -157,7 +167,10 @@ func writeFixResult(w io.Writer, what string, r *fix.Result) {
 	fmt.Fprintf(w, "\n%s:\n", what)
 	for _, e := range r.Entries {
 		line := fmt.Sprintf("  %-8s %s %d -> %d", e.State, e.Sysctl, e.Old, e.New)
-		if what == "undo" {
+		switch {
+		case e.Kind == "cleanup":
+			line = fmt.Sprintf("  %-8s %s %s", e.State, e.Limit, e.Path)
+		case what == "undo":
 			line = fmt.Sprintf("  %-8s %s %d -> %d", e.State, e.Sysctl, e.New, e.Old)
 		}
 		if e.Note != "" {
