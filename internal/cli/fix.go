@@ -22,6 +22,8 @@ func newFixCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		only                  []string
 		stateDir, persistFile string
 		image, pauseImage     string
+		containerdState       string
+		fifoDir               string
 	)
 	cmd := &cobra.Command{
 		Use:   "fix",
@@ -53,7 +55,7 @@ the planned sysctls on every node.`,
 				writeFixResult(out, "undo", res)
 				return nil
 			}
-			copts := check.Options{Only: only, Runtimes: &attrib.Defaults}
+			copts := check.Options{Only: only, Runtimes: &attrib.Defaults, ContainerdState: containerdState, FifoDir: fifoDir}
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&copts)
 			}
@@ -118,6 +120,8 @@ the planned sysctls on every node.`,
 	f.StringSliceVar(&only, "only", nil, "plan only for these limit IDs (comma separated)")
 	f.StringVar(&stateDir, "state-dir", "/var/lib/enospc", "where the journal and the lock live")
 	f.StringVar(&persistFile, "persist-file", fix.DefaultPersistFile, "the sysctl.d file --persist writes (host path)")
+	f.StringVar(&containerdState, "containerd-state", "/run/containerd", "containerd's state directory (host path)")
+	f.StringVar(&fifoDir, "fifo-dir", "/run/containerd/fifo", "the fifo directory of containerd's clients (host path)")
 	f.StringVar(&image, "sysctl-image", "busybox:1.36", "--kubernetes: the image whose sysctl applies the values")
 	f.StringVar(&pauseImage, "pause-image", "registry.k8s.io/pause:3.9", "--kubernetes: the image that keeps the pod running")
 	return cmd

@@ -370,4 +370,37 @@ func TestFifoLeakContainerd(t *testing.T) {
 			}
 		}
 	}
+
+	// fix --apply removes the orphans, re-verified, and nothing else: the
+	// young dir, the held ones and the live tasks' stay; the container
+	// that could not start starts.
+	out, err := exec.Command(labkit.Bin(), "fix", "--apply", "--yes", "--only", "leak.fifo",
+		"--containerd-state", c.State, "--fifo-dir", c.FifoDir, "--state-dir", filepath.Join(c.Dir, "fix-state")).CombinedOutput()
+	t.Logf("enospc fix --apply --only leak.fifo:\n%s", out)
+	if err != nil {
+		t.Fatalf("fix --apply: %v", err)
+	}
+	for d := range orphans {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("orphan %s is still there after fix --apply", d)
+		}
+	}
+	for d, why := range keep {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("fix removed %s, which is not an orphan (%s)", d, why)
+		}
+	}
+	for id, d := range liveDirs {
+		for _, s := range []string{"-stdin", "-stdout", "-stderr"} {
+			if _, err := os.Stat(filepath.Join(d, id+s)); err != nil {
+				t.Errorf("after fix, live task %s lost its fifo: %v", id, err)
+			}
+		}
+	}
+	if tasks := c.Tasks(t); len(tasks) < len(live) {
+		t.Errorf("after fix, tasks %v", tasks)
+	}
+	if err := c.RunDetached(image, "victim-2", "sleep", "3600"); err != nil {
+		t.Errorf("after fix --apply the next container still cannot start: %v", err)
+	}
 }
