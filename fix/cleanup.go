@@ -56,6 +56,11 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 	if wanted["leak.cgroups"] {
 		cleanCgroups(ctx, h, copts, record)
 	}
+	if wanted["leak.keyrings"] {
+		if err := pruneKeyrings(ctx, h, copts, record); err != nil {
+			record(Entry{Kind: "cleanup", Limit: "leak.keyrings", State: "failed", Note: err.Error()})
+		}
+	}
 	return res, j.save(o)
 }
 

@@ -223,3 +223,17 @@ func TestCleanupFifos(t *testing.T) {
 		t.Error("the live fifo directories were removed too")
 	}
 }
+
+func TestPruneActions(t *testing.T) {
+	rep := &check.Report{Findings: []limits.Usage{
+		{Limit: "leak.keyrings", Scope: "uid 1001", Leaked: 3, Severity: limits.Warning, Consumers: []limits.Consumer{
+			{Container: "a", Runtime: "docker", State: "exited"}, {Container: "b", Runtime: "docker", State: "exited"},
+			{Container: "c", Runtime: "containerd", State: "stopped"},
+		}},
+		{Limit: "leak.keyrings", Scope: "uid 1002", Leaked: 0},
+	}}
+	a := PruneActions(rep)
+	if len(a) != 1 || a[0].Kind != "cleanup" || a[0].Scope != "uid 1001" || !strings.Contains(a[0].Text, "2 exited docker containers") {
+		t.Fatalf("%+v", a)
+	}
+}

@@ -24,6 +24,9 @@ func newFixCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		image, pauseImage     string
 		containerdState       string
 		fifoDir               string
+		runtimes              = attrib.Defaults
+		noRuntimes            bool
+		prune                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "fix",
@@ -55,7 +58,10 @@ the planned sysctls on every node.`,
 				writeFixResult(out, "undo", res)
 				return nil
 			}
-			copts := check.Options{Only: only, Runtimes: &attrib.Defaults, ContainerdState: containerdState, FifoDir: fifoDir}
+			copts := check.Options{Only: only, ContainerdState: containerdState, FifoDir: fifoDir}
+			if !noRuntimes {
+				copts.Runtimes = &runtimes
+			}
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&copts)
 			}
@@ -64,6 +70,9 @@ the planned sysctls on every node.`,
 				return &exitError{3, err}
 			}
 			plan := fix.MakePlan(rep, h, only)
+			if prune {
+				plan.Actions = append(plan.Actions, fix.PruneActions(rep)...)
+			}
 			if kube {
 				y, err := fix.Kubernetes(plan, image, pauseImage)
 				if err != nil {
@@ -122,6 +131,12 @@ the planned sysctls on every node.`,
 	f.StringVar(&persistFile, "persist-file", fix.DefaultPersistFile, "the sysctl.d file --persist writes (host path)")
 	f.StringVar(&containerdState, "containerd-state", "/run/containerd", "containerd's state directory (host path)")
 	f.StringVar(&fifoDir, "fifo-dir", "/run/containerd/fifo", "the fifo directory of containerd's clients (host path)")
+	f.StringVar(&runtimes.DockerHost, "docker-host", runtimes.DockerHost, "Docker Engine API address; \"\" skips docker")
+	f.StringVar(&runtimes.ContainerdAddress, "containerd-address", runtimes.ContainerdAddress, "containerd's socket; \"\" skips containerd")
+	f.StringVar(&runtimes.CRIOSocket, "crio-socket", runtimes.CRIOSocket, "CRI-O's socket; \"\" skips CRI-O")
+	f.DurationVar(&runtimes.Timeout, "runtime-timeout", runtimes.Timeout, "give up on a runtime that does not answer in this time")
+	f.BoolVar(&noRuntimes, "no-runtimes", false, "ask no container runtime (leaked cgroups and keyrings are then not decided)")
+	f.BoolVar(&prune, "prune", false, "with --apply: also remove the exited docker containers whose session keyrings leak.keyrings lists (docker's API)")
 	f.StringVar(&image, "sysctl-image", "busybox:1.36", "--kubernetes: the image whose sysctl applies the values")
 	f.StringVar(&pauseImage, "pause-image", "registry.k8s.io/pause:3.9", "--kubernetes: the image that keeps the pod running")
 	return cmd
