@@ -162,6 +162,7 @@ func removeCgroupEverywhere(h *host.Host, path string) Entry {
 	}
 	roots = append(roots, h.RootPath(base))
 	removed, busy := 0, 0
+	var firstErr error
 	for _, root := range roots {
 		top := filepath.Join(root, rel)
 		var dirs []string
@@ -177,6 +178,9 @@ func removeCgroupEverywhere(h *host.Host, path string) Entry {
 			// kernel's own check that it is empty.
 			if err := os.Remove(d); err != nil {
 				busy++
+				if firstErr == nil {
+					firstErr = err
+				}
 			} else {
 				removed++
 			}
@@ -186,9 +190,9 @@ func removeCgroupEverywhere(h *host.Host, path string) Entry {
 	case removed > 0 && busy == 0:
 		e.State, e.Note = "removed", fmt.Sprintf("%d cgroup directories", removed)
 	case removed > 0:
-		e.State, e.Note = "removed", fmt.Sprintf("%d cgroup directories; %d refused (a process or a child in them)", removed, busy)
+		e.State, e.Note = "partial", fmt.Sprintf("%d cgroup directories removed; %d refused (%v): left in place", removed, busy, firstErr)
 	default:
-		e.State, e.Note = "skipped", "rmdir refused: not empty any more"
+		e.State, e.Note = "skipped", fmt.Sprintf("rmdir refused (%v): not empty any more", firstErr)
 	}
 	return e
 }

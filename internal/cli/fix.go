@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,12 @@ func newFixCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		noRuntimes            bool
 		prune                 bool
 	)
+	if h := os.Getenv("DOCKER_HOST"); h != "" {
+		runtimes.DockerHost = h
+	}
+	if a := os.Getenv("CONTAINERD_ADDRESS"); a != "" {
+		runtimes.ContainerdAddress = a
+	}
 	cmd := &cobra.Command{
 		Use:   "fix",
 		Short: "Plan the fix of what check found; apply, persist and undo it on request",
@@ -35,8 +42,10 @@ func newFixCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 why, risk), and guidance for what cannot be changed live. Nothing changes
 without --apply (which asks unless --yes). Sysctls are only raised, each value
 is read again right before it is written, and every change goes to a journal
-first: --undo restores the previous values. Two runs at once: the second
-waits, then refuses. --persist also writes the values to ` + fix.DefaultPersistFile + `
+first: --undo restores the previous values. Leaks (orphaned fifo directories,
+empty cgroups of gone containers; with --prune, exited docker containers that
+hold keyrings) are removed, each checked again right before. Two runs at once:
+the second waits, then refuses. --persist also writes the values to ` + fix.DefaultPersistFile + `
 (check reports drift from it). --kubernetes prints a DaemonSet that applies
 the planned sysctls on every node.`,
 		Args: cobra.NoArgs,
@@ -84,7 +93,9 @@ the planned sysctls on every node.`,
 			if output == "json" && !apply {
 				return jsonOrExit(out, plan)
 			}
-			writePlan(out, plan)
+			if output != "json" {
+				writePlan(out, plan)
+			}
 			if !apply {
 				if n := countSysctls(plan); n > 0 {
 					fmt.Fprintf(out, "\ndry run: nothing changed (--apply makes the %d %s above)\n", n, plural(n, "change", "changes"))
@@ -92,6 +103,9 @@ the planned sysctls on every node.`,
 				return nil
 			}
 			if countSysctls(plan) == 0 {
+				if output == "json" {
+					return jsonOrExit(out, map[string]any{"plan": plan, "result": fix.Result{Entries: []fix.Entry{}}})
+				}
 				fmt.Fprintln(out, "\nnothing to apply")
 				return nil
 			}
@@ -108,7 +122,7 @@ the planned sysctls on every node.`,
 			}
 			if res != nil {
 				if output == "json" {
-					writeJSON(out, res)
+					writeJSON(out, map[string]any{"plan": plan, "result": res})
 				} else {
 					writeFixResult(out, "apply", res)
 				}
@@ -121,7 +135,7 @@ the planned sysctls on every node.`,
 	}
 	f := cmd.Flags()
 	f.StringVarP(&output, "output", "o", "table", "output format: table or json")
-	f.BoolVar(&apply, "apply", false, "apply the plan's sysctls (asks first unless --yes)")
+	f.BoolVar(&apply, "apply", false, "apply the plan: raise its sysctls and remove its re-verified leaks (asks first unless --yes)")
 	f.BoolVar(&yes, "yes", false, "apply without asking")
 	f.BoolVar(&undo, "undo", false, "restore the values the last --apply changed, from its journal")
 	f.BoolVar(&persist, "persist", false, "with --apply: also write the values to "+fix.DefaultPersistFile+" (atomically)")

@@ -30,6 +30,9 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	if h := os.Getenv("DOCKER_HOST"); h != "" {
 		runtimes.DockerHost = h
 	}
+	if a := os.Getenv("CONTAINERD_ADDRESS"); a != "" {
+		runtimes.ContainerdAddress = a
+	}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the check as Prometheus metrics, JSON and a web page (read-only)",
