@@ -128,6 +128,41 @@ func TestDockerKeyringQuota(t *testing.T) {
 		t.Fatalf("explain on docker's refusal: top cause %+v, want keys.count confirmed\n%s", ex.Causes[0], out)
 	}
 
+	// fix --apply raises the key quota and the refused container starts;
+	// fix --undo puts the sysctls back (global: restored by the test too).
+	const keysDir = "/proc/sys/kernel/keys/"
+	orig := map[string]int64{"maxkeys": readSysctl(t, keysDir+"maxkeys"), "maxbytes": readSysctl(t, keysDir+"maxbytes")}
+	t.Cleanup(func() {
+		for n, v := range orig {
+			if err := os.WriteFile(keysDir+n, []byte(fmt.Sprint(v)), 0o644); err != nil {
+				t.Errorf("cleanup: restore kernel.keys.%s=%d: %v", n, v, err)
+			}
+		}
+	})
+	state := t.TempDir()
+	fixOut, err := exec.Command(labkit.Bin(), "fix", "--apply", "--yes", "--only", "keys.count,keys.bytes", "--state-dir", state,
+		"--docker-host", d.Host, "--containerd-address", d.Containerd.Sock, "--crio-socket", "").CombinedOutput()
+	t.Logf("enospc fix --apply:\n%s", fixOut)
+	if err != nil {
+		t.Fatalf("fix --apply: %v", err)
+	}
+	if out, err := d.Docker(90*time.Second, "run", "-d", "--network", "none", "--name", "jenkins-build-fixed", img, "sleep", "3600"); err != nil {
+		t.Fatalf("after fix --apply the refused container still cannot start: %v %s", err, out)
+	}
+	if out, err := d.Docker(60*time.Second, "rm", "-f", "jenkins-build-fixed"); err != nil {
+		t.Fatalf("docker rm: %v %s", err, out)
+	}
+	undoOut, err := exec.Command(labkit.Bin(), "fix", "--undo", "--state-dir", state).CombinedOutput()
+	t.Logf("enospc fix --undo:\n%s", undoOut)
+	if err != nil {
+		t.Fatalf("fix --undo: %v", err)
+	}
+	for n, v := range orig {
+		if got := readSysctl(t, keysDir+n); got != v {
+			t.Fatalf("after fix --undo kernel.keys.%s is %d, was %d", n, got, v)
+		}
+	}
+
 	// check: critical keys.count on the remapped uid, every session
 	// keyring attributed to its container by name, running.
 	rep := dockerCheck(t, d)
