@@ -187,6 +187,21 @@ func mountPointOf(scope string) string {
 
 func diskRemedy(u Usage) []string {
 	mp := mountPointOf(u.Scope)
+	for _, c := range u.Consumers {
+		switch {
+		case strings.HasPrefix(c.Name, "/dev/shm of"):
+			name := c.ContainerName
+			if name == "" {
+				name = c.Container
+			}
+			return []string{
+				fmt.Sprintf("the /dev/shm of container %s is full (64 MiB unless set): find what it keeps there (shared memory segments, PostgreSQL, browsers), or give it more: docker run --shm-size=1g, or a pod's emptyDir with medium Memory and a sizeLimit", name),
+				fmt.Sprintf("now, without a restart: mount -o remount,size=1g %s", mp),
+			}
+		case strings.HasPrefix(c.Name, "emptyDir"):
+			return []string{fmt.Sprintf("the pod's %s is full: raise its sizeLimit, or find what it keeps: du -xh --max-depth=2 %s | sort -h | tail", c.Name, mp)}
+		}
+	}
 	return []string{
 		fmt.Sprintf("find what fills it: du -xh --max-depth=2 %s | sort -h | tail", mp),
 		"on a container host: docker system df, docker system prune, crictl rmi --prune; rotate or cap container logs",
