@@ -418,6 +418,13 @@ func nsInode(path string) (uint64, error) {
 	return parseNSLink(t)
 }
 
+// NSInode reads a namespace link ("net:[4026531840]") and returns its
+// inode, 0 when it is not one.
+func NSInode(link string) uint64 {
+	ino, _ := parseNSLink(link)
+	return ino
+}
+
 func parseNSLink(t string) (uint64, error) {
 	i := strings.IndexByte(t, '[')
 	if i < 0 || !strings.HasSuffix(t, "]") {

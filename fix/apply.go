@@ -101,6 +101,22 @@ func lock(o Options) (func(), error) {
 	}
 }
 
+// openJournal takes the lock and loads the journal, settling what a
+// crashed run left pending; unlock releases the lock.
+func openJournal(h *host.Host, o *Options) (j *Journal, unlock func(), err error) {
+	o.defaults()
+	unlock, err = lock(*o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if j, err = loadJournal(*o); err != nil {
+		unlock()
+		return nil, nil, err
+	}
+	recoverJournal(h, j)
+	return j, unlock, nil
+}
+
 func journalPath(o Options) string { return filepath.Join(o.StateDir, "journal.json") }
 
 func loadJournal(o Options) (*Journal, error) {
@@ -202,17 +218,11 @@ type Result struct {
 // right before it is written; an action whose value moved since the plan
 // is skipped. A journal entry is saved before each write.
 func Apply(h *host.Host, p Plan, o Options) (*Result, error) {
-	o.defaults()
-	unlock, err := lock(o)
+	j, unlock, err := openJournal(h, &o)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	j, err := loadJournal(o)
-	if err != nil {
-		return nil, err
-	}
-	recoverJournal(h, j)
 	res := &Result{}
 	for _, a := range p.Actions {
 		if a.Kind != "sysctl" {
@@ -326,17 +336,11 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 // wins). The persist file gets its old content back. The journal is kept,
 // renamed, as a record.
 func Undo(h *host.Host, o Options) (*Result, error) {
-	o.defaults()
-	unlock, err := lock(o)
+	j, unlock, err := openJournal(h, &o)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	j, err := loadJournal(o)
-	if err != nil {
-		return nil, err
-	}
-	recoverJournal(h, j)
 	res := &Result{}
 	for i := len(j.Entries) - 1; i >= 0; i-- {
 		e := &j.Entries[i]

@@ -34,15 +34,11 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 	if len(wanted) == 0 {
 		return res, nil
 	}
-	unlock, err := lock(o)
+	j, unlock, err := openJournal(h, &o)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	j, err := loadJournal(o)
-	if err != nil {
-		return nil, err
-	}
 	record := func(e Entry) {
 		e.Time = o.Now().UTC()
 		j.Entries = append(j.Entries, e)

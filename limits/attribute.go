@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -113,9 +114,9 @@ func cgroupLinePreference(m census.CgroupMembership) int {
 	switch {
 	case len(m.Controllers) == 0 && m.Hierarchy == 0:
 		return 3
-	case hasString(m.Controllers, "memory"):
+	case slices.Contains(m.Controllers, "memory"):
 		return 2
-	case hasString(m.Controllers, "pids"):
+	case slices.Contains(m.Controllers, "pids"):
 		return 1
 	}
 	return 0
@@ -217,14 +218,6 @@ func (a *Attributor) Attribute(rows []Usage) {
 	}
 }
 
-func hasString(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
 
 // processesNaming reads every process's cgroups afresh and reports which of
 // ids some process's cgroup path names: the last look before a container is

@@ -316,7 +316,7 @@ func ipcNamespaces(env *Env, procfs bool) ([]*ipcNamespace, int) {
 	}
 	if initNS == 0 {
 		if t, err := os.Readlink(env.Host.ProcPath("1", "ns", "ipc")); err == nil {
-			initNS = ipcNSLinkInode(t)
+			initNS = census.NSInode(t)
 		}
 	}
 	if initNS == 0 {
@@ -342,19 +342,6 @@ func ipcNamespaces(env *Env, procfs bool) ([]*ipcNamespace, int) {
 	return out, unseen
 }
 
-// ipcNSLinkInode reads "ipc:[4026531839]"; 0 when it is not one.
-func ipcNSLinkInode(t string) uint64 {
-	i := strings.IndexByte(t, '[')
-	if i < 0 || !strings.HasSuffix(t, "]") {
-		return 0
-	}
-	v, err := strconv.ParseUint(t[i+1:len(t)-1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return v
-}
-
 // ipcIsProcfs reports whether dir is a mounted procfs (not a fixture tree).
 func ipcIsProcfs(dir string) bool {
 	var st unix.Statfs_t
@@ -366,7 +353,7 @@ func ipcIsProcfs(dir string) bool {
 func selfIPCNamespace() uint64 {
 	for _, p := range []string{"/proc/thread-self/ns/ipc", "/proc/self/ns/ipc"} {
 		if t, err := os.Readlink(p); err == nil {
-			return ipcNSLinkInode(t)
+			return census.NSInode(t)
 		}
 	}
 	return 0

@@ -16,6 +16,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/enospc/enospc/census"
 )
 
 // Sizes and offsets of struct inet_diag_req_v2 and struct inet_diag_msg
@@ -105,9 +107,5 @@ func ownNetNS() uint64 {
 	if err != nil {
 		return 0
 	}
-	var ino uint64
-	if _, err := fmt.Sscanf(t, "net:[%d]", &ino); err != nil {
-		return 0
-	}
-	return ino
+	return census.NSInode(t)
 }

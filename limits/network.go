@@ -541,7 +541,7 @@ func newNetReader(env *Env) *netReader {
 	r := &netReader{env: env}
 	if env.Live {
 		if t, err := os.Readlink("/proc/self/ns/net"); err == nil {
-			r.selfNS = parseNSInode(t)
+			r.selfNS = census.NSInode(t)
 		}
 	}
 	if env.Census == nil {
@@ -594,15 +594,6 @@ func newNetReader(env *Env) *netReader {
 		return 0
 	})
 	return r
-}
-
-func parseNSInode(link string) uint64 {
-	i := strings.IndexByte(link, '[')
-	if i < 0 || !strings.HasSuffix(link, "]") {
-		return 0
-	}
-	ino, _ := strconv.ParseUint(link[i+1:len(link)-1], 10, 64)
-	return ino
 }
 
 // maxTries is how many processes of a namespace are tried to read its

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/limits"
@@ -18,24 +17,15 @@ import (
 
 func newCheckCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
-		output          string
-		warn, crit      float64
-		all             bool
-		only            []string
-		statfsTimeout   time.Duration
-		timeout         time.Duration
-		containerdState string
-		fifoDir         string
-		runtimes        = attrib.Defaults
-		noRuntimes      bool
-		by              string
+		output        string
+		warn, crit    float64
+		all           bool
+		only          []string
+		statfsTimeout time.Duration
+		timeout       time.Duration
+		by            string
+		hf            *hostFlags
 	)
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		runtimes.DockerHost = h
-	}
-	if a := os.Getenv("CONTAINERD_ADDRESS"); a != "" {
-		runtimes.ContainerdAddress = a
-	}
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Snapshot every hidden limit: used, max, severity, holders, fix",
@@ -60,16 +50,9 @@ the check itself cannot run.`,
 				ctx, cancel = context.WithTimeout(ctx, timeout)
 				defer cancel()
 			}
-			opts := check.Options{
-				Thresholds:      limits.Thresholds{Warn: warn, Crit: crit},
-				ContainerdState: containerdState,
-				FifoDir:         fifoDir,
-				Only:            only,
-				By:              by,
-			}
-			if !noRuntimes {
-				opts.Runtimes = &runtimes
-			}
+			opts := hf.options()
+			opts.Thresholds = limits.Thresholds{Warn: warn, Crit: crit}
+			opts.Only, opts.By = only, by
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&opts)
 			}
@@ -106,13 +89,7 @@ the check itself cannot run.`,
 	f.StringSliceVar(&only, "only", nil, "check only these limit IDs (comma separated)")
 	f.DurationVar(&statfsTimeout, "statfs-timeout", 2*time.Second, "give up on a filesystem that does not answer statfs in this time (dead NFS)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on the whole check after this long")
-	f.StringVar(&containerdState, "containerd-state", "/run/containerd", "containerd's state directory (host path)")
-	f.StringVar(&fifoDir, "fifo-dir", "/run/containerd/fifo", "the fifo directory of containerd's clients (host path)")
-	f.StringVar(&runtimes.DockerHost, "docker-host", runtimes.DockerHost, "Docker Engine API address (unix socket), for container names and states; \"\" skips docker (default from DOCKER_HOST)")
-	f.StringVar(&runtimes.ContainerdAddress, "containerd-address", runtimes.ContainerdAddress, "containerd's socket; \"\" skips containerd (default from CONTAINERD_ADDRESS)")
-	f.StringVar(&runtimes.CRIOSocket, "crio-socket", runtimes.CRIOSocket, "CRI-O's socket; \"\" skips CRI-O")
-	f.DurationVar(&runtimes.Timeout, "runtime-timeout", runtimes.Timeout, "give up on a runtime that does not answer in this time; its containers are then named by id only")
-	f.BoolVar(&noRuntimes, "no-runtimes", false, "ask no container runtime: containers are named by the id in their cgroup path")
+	hf = addHostFlags(f)
 	f.StringVar(&by, "by", "", "also group what every container or pod holds across limits: container or pod")
 	return cmd
 }

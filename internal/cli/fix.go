@@ -4,12 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/fix"
 	"github.com/enospc/enospc/host"
@@ -23,18 +21,9 @@ func newFixCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		only                  []string
 		stateDir, persistFile string
 		image, pauseImage     string
-		containerdState       string
-		fifoDir               string
-		runtimes              = attrib.Defaults
-		noRuntimes            bool
 		prune                 bool
+		hf                    *hostFlags
 	)
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		runtimes.DockerHost = h
-	}
-	if a := os.Getenv("CONTAINERD_ADDRESS"); a != "" {
-		runtimes.ContainerdAddress = a
-	}
 	cmd := &cobra.Command{
 		Use:   "fix",
 		Short: "Plan the fix of what check found; apply, persist and undo it on request",
@@ -67,10 +56,8 @@ the planned sysctls on every node.`,
 				writeFixResult(out, "undo", res)
 				return nil
 			}
-			copts := check.Options{Only: only, ContainerdState: containerdState, FifoDir: fifoDir}
-			if !noRuntimes {
-				copts.Runtimes = &runtimes
-			}
+			copts := hf.options()
+			copts.Only = only
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&copts)
 			}
@@ -143,13 +130,7 @@ the planned sysctls on every node.`,
 	f.StringSliceVar(&only, "only", nil, "plan only for these limit IDs (comma separated)")
 	f.StringVar(&stateDir, "state-dir", "/var/lib/enospc", "where the journal and the lock live")
 	f.StringVar(&persistFile, "persist-file", fix.DefaultPersistFile, "the sysctl.d file --persist writes (host path)")
-	f.StringVar(&containerdState, "containerd-state", "/run/containerd", "containerd's state directory (host path)")
-	f.StringVar(&fifoDir, "fifo-dir", "/run/containerd/fifo", "the fifo directory of containerd's clients (host path)")
-	f.StringVar(&runtimes.DockerHost, "docker-host", runtimes.DockerHost, "Docker Engine API address; \"\" skips docker")
-	f.StringVar(&runtimes.ContainerdAddress, "containerd-address", runtimes.ContainerdAddress, "containerd's socket; \"\" skips containerd")
-	f.StringVar(&runtimes.CRIOSocket, "crio-socket", runtimes.CRIOSocket, "CRI-O's socket; \"\" skips CRI-O")
-	f.DurationVar(&runtimes.Timeout, "runtime-timeout", runtimes.Timeout, "give up on a runtime that does not answer in this time")
-	f.BoolVar(&noRuntimes, "no-runtimes", false, "ask no container runtime (leaked cgroups and keyrings are then not decided)")
+	hf = addHostFlags(f)
 	f.BoolVar(&prune, "prune", false, "with --apply: also remove the exited docker containers whose session keyrings leak.keyrings lists (docker's API)")
 	f.StringVar(&image, "sysctl-image", "busybox:1.36", "--kubernetes: the image whose sysctl applies the values")
 	f.StringVar(&pauseImage, "pause-image", "registry.k8s.io/pause:3.9", "--kubernetes: the image that keeps the pod running")

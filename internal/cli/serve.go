@@ -6,33 +6,21 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/enospc/enospc/attrib"
-	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/serve"
 )
 
 func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
-		listen          string
-		cache, timeout  time.Duration
-		top             int
-		containerdState string
-		fifoDir         string
-		runtimes        = attrib.Defaults
-		noRuntimes      bool
+		listen         string
+		cache, timeout time.Duration
+		top            int
+		hf             *hostFlags
 	)
-	if h := os.Getenv("DOCKER_HOST"); h != "" {
-		runtimes.DockerHost = h
-	}
-	if a := os.Getenv("CONTAINERD_ADDRESS"); a != "" {
-		runtimes.ContainerdAddress = a
-	}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Serve the check as Prometheus metrics, JSON and a web page (read-only)",
@@ -48,10 +36,7 @@ Concurrent requests share one check, and a snapshot is served for --cache.
 Nothing is changed over HTTP.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts := check.Options{ContainerdState: containerdState, FifoDir: fifoDir}
-			if !noRuntimes {
-				opts.Runtimes = &runtimes
-			}
+			opts := hf.options()
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&opts)
 			}
@@ -82,12 +67,6 @@ Nothing is changed over HTTP.`,
 	f.DurationVar(&cache, "cache", 5*time.Second, "serve a snapshot for this long before the next check")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on one check after this long")
 	f.IntVar(&top, "top-scopes", 10, "series per limit; the other scopes are summed into scope=\"other\"")
-	f.StringVar(&containerdState, "containerd-state", "/run/containerd", "containerd's state directory (host path)")
-	f.StringVar(&fifoDir, "fifo-dir", "/run/containerd/fifo", "the fifo directory of containerd's clients (host path)")
-	f.StringVar(&runtimes.DockerHost, "docker-host", runtimes.DockerHost, "Docker Engine API address; \"\" skips docker")
-	f.StringVar(&runtimes.ContainerdAddress, "containerd-address", runtimes.ContainerdAddress, "containerd's socket; \"\" skips containerd")
-	f.StringVar(&runtimes.CRIOSocket, "crio-socket", runtimes.CRIOSocket, "CRI-O's socket; \"\" skips CRI-O")
-	f.DurationVar(&runtimes.Timeout, "runtime-timeout", runtimes.Timeout, "give up on a runtime that does not answer in this time")
-	f.BoolVar(&noRuntimes, "no-runtimes", false, "ask no container runtime")
+	hf = addHostFlags(f)
 	return cmd
 }
