@@ -218,7 +218,6 @@ func (a *Attributor) Attribute(rows []Usage) {
 	}
 }
 
-
 // processesNaming reads every process's cgroups afresh and reports which of
 // ids some process's cgroup path names: the last look before a container is
 // called gone, for one that started after the census.
