@@ -48,14 +48,14 @@ package limits
 // Max: the initial namespace's /proc/sys/user/max_*_namespaces, per uid
 // ("uid N (initial user ns)"). A child user namespace's own values are
 // visible only to processes inside it: a multithreaded program cannot
-// setns(CLONE_NEWUSER), and /proc/PID/ does not show them. On the live
-// host they are read by running `nsenter --user=/proc/self/fd/3
-// --preserve-credentials grep -H . /proc/sys/user/max_*` with the
-// namespace passed as fd 3: the sysctl table a file of /proc/sys/user shows
-// is chosen by the user namespace of the process that opens it. Entering
-// takes CAP_SYS_ADMIN over the namespace (root, or its owner); reading
-// takes nothing once inside. Writing does take root inside it: nsenter
-// without --preserve-credentials, where uid 0 is mapped. A child level gets a row only when its value was
+// setns(CLONE_NEWUSER), and /proc/PID/ does not show them: the sysctl
+// table a file of /proc/sys/user shows is chosen by the user namespace of
+// the process that opens it. On the live host a forked child of enospc
+// that never executes anything joins the namespace and reads them
+// (host.ReadInUserNamespace): an executed program there, with root's kuid,
+// could be ptraced by the namespace's owner. Entering takes CAP_SYS_ADMIN
+// over the namespace (root, or its owner); reading takes nothing once
+// inside. Writing does take root inside it. A child level gets a row only when its value was
 // lowered from INT_MAX (else its ancestors' rows cover it), and for user
 // namespaces only when lowered to more than 1 (0 or 1 is a sandbox
 // forbidding nesting on purpose); where they cannot be read (another
@@ -77,8 +77,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"os/exec"
 	"regexp"
 	"sort"
 	"strconv"
@@ -89,6 +87,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/census"
+	"github.com/enospc/enospc/host"
 )
 
 var namespacesFamily = Family{
@@ -145,7 +144,7 @@ func init() { register(namespacesFamily) }
 const nsUnlimited = 1<<31 - 1
 
 // nsChildReads bounds how many child user namespaces have their limits
-// read through nsenter in one check, nsReadTimeout each read.
+// read in one check, nsReadTimeout each read.
 const (
 	nsChildReads  = 256
 	nsReadTimeout = 5 * time.Second
@@ -860,14 +859,6 @@ func (t *nsTree) readChildMaxes(accs map[nsLevel]*nsAcc, have [census.NSKinds]bo
 	if !t.env.Live {
 		return out, errors.New("this is not the running kernel")
 	}
-	nsenter, err := exec.LookPath("nsenter")
-	if err != nil {
-		return out, fmt.Errorf("nsenter (util-linux) is not installed: %w", err)
-	}
-	grep, err := exec.LookPath("grep")
-	if err != nil {
-		return out, fmt.Errorf("grep is not installed: %w", err)
-	}
 	levels := make([]uint64, 0, len(want))
 	for l := range want {
 		levels = append(levels, l)
@@ -885,7 +876,7 @@ func (t *nsTree) readChildMaxes(accs map[nsLevel]*nsAcc, have [census.NSKinds]bo
 	}
 	files := make([]string, census.NSKinds)
 	for k := range files {
-		files[k] = "/proc/sys/user/" + nsSysctl(k)
+		files[k] = t.env.Host.ProcPath("sys", "user", nsSysctl(k))
 	}
 	var mu sync.Mutex
 	sem := make(chan struct{}, 8)
@@ -900,7 +891,7 @@ func (t *nsTree) readChildMaxes(accs map[nsLevel]*nsAcc, have [census.NSKinds]bo
 		go func(l uint64, ref nsRef) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			vals, err := readUserSysctlsIn(t.env.Ctx, ref, nsenter, grep, files)
+			vals, err := readUserSysctlsIn(t.env.Ctx, t.env.Host, ref, files)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -917,11 +908,10 @@ func (t *nsTree) readChildMaxes(accs map[nsLevel]*nsAcc, have [census.NSKinds]bo
 	return out, lastErr
 }
 
-// readUserSysctlsIn runs grep on /proc/sys/user inside the user namespace
-// (nsenter, with the namespace as fd 3): a new single-threaded process may
-// join it, and the values a file there shows are those of the reader's
-// user namespace.
-func readUserSysctlsIn(ctx context.Context, ref nsRef, nsenter, grep string, files []string) (map[int]int64, error) {
+// readUserSysctlsIn reads /proc/sys/user inside the user namespace, by a
+// forked child of this process that never executes anything there
+// (host.ReadInUserNamespace says why that matters).
+func readUserSysctlsIn(ctx context.Context, h *host.Host, ref nsRef, files []string) (map[int]int64, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -929,23 +919,21 @@ func readUserSysctlsIn(ctx context.Context, ref nsRef, nsenter, grep string, fil
 	if err != nil {
 		return nil, err
 	}
-	f := os.NewFile(uintptr(fd), "userns")
-	defer f.Close()
+	defer unix.Close(fd)
 	ctx, cancel := context.WithTimeout(ctx, nsReadTimeout)
 	defer cancel()
-	args := append([]string{"--user=/proc/self/fd/3", "--preserve-credentials", "--", grep, "-H", "."}, files...)
-	cmd := exec.CommandContext(ctx, nsenter, args...)
-	cmd.ExtraFiles = []*os.File{f}
-	cmd.Env = []string{"LC_ALL=C", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	b, err := cmd.Output()
-	vals := parseUserSysctls(b)
+	got, err := h.ReadInUserNamespace(ctx, fd, files...)
+	vals := map[int]int64{}
+	for path, b := range got {
+		for k, v := range parseUserSysctls([]byte(path + ":" + string(b))) {
+			vals[k] = v
+		}
+	}
 	if len(vals) == 0 {
 		if err == nil {
 			err = errors.New("no values")
 		}
-		return nil, fmt.Errorf("nsenter: %v: %s", err, strings.TrimSpace(stderr.String()))
+		return nil, err
 	}
 	return vals, nil
 }
@@ -988,6 +976,9 @@ func nsKindOf(u Usage) int {
 }
 
 // nsPidInRe finds the process a child level's reason names.
+// nsScopeUIDRe finds the uid of a child level's scope.
+var nsScopeUIDRe = regexp.MustCompile(`uid (\d+) in user ns `)
+
 var nsPidInRe = regexp.MustCompile(`, which pid (\d+) is in;`)
 
 func namespacesRemedy(u Usage) []string {
@@ -1015,8 +1006,12 @@ func namespacesRemedy(u Usage) []string {
 		if m := nsPidInRe.FindStringSubmatch(u.Reason); m != nil {
 			pid, where = m[1], ""
 		}
+		owner := "OWNER"
+		if m := nsScopeUIDRe.FindStringSubmatch(u.Scope); m != nil {
+			owner = m[1]
+		}
 		return append(out,
-			fmt.Sprintf("the limit was lowered inside user ns %s by what made it (a container runtime, a sandbox); raise it from inside, as root (uid 0 must be mapped in it): nsenter --user=/proc/%s/ns/user sh -c 'echo %d > /proc/sys/user/%s'%s; %d, the value a new user namespace starts with, leaves only the ancestors' limits", level, pid, suggest, name, where, nsUnlimited),
+			fmt.Sprintf("the limit was lowered inside user ns %s by what made it (a container runtime, a sandbox); raise it from inside as the uid that owns the namespace and is root in it, never as root (a root process inside a namespace a user owns can be taken over by that user): setpriv --reuid=%s --regid=%s --clear-groups nsenter --user=/proc/%s/ns/user --preserve-credentials sh -c 'echo %d > /proc/sys/user/%s'%s; %d, the value a new user namespace starts with, leaves only the ancestors' limits", level, owner, owner, pid, suggest, name, where, nsUnlimited),
 			"or have its creator set a higher value when it sets the namespace up")
 	}
 	suggest := max(u.Max*2, 28633)

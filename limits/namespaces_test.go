@@ -233,7 +233,7 @@ func TestNamespacesRemedyChild(t *testing.T) {
 		Reason:    "max_net_namespaces is 4 inside user ns 4026532177, which pid 18447 is in; a new user namespace starts unlimited",
 		Consumers: []Consumer{{PID: 18458, Comm: "sleep", Count: 1}, {PID: 18460, Comm: "sleep", Count: 1}}}
 	r := strings.Join(namespacesRemedy(u), "\n")
-	for _, want := range []string{"lsns -t net", "nsenter --user=/proc/18447/ns/user sh -c 'echo 64 > /proc/sys/user/max_net_namespaces'"} {
+	for _, want := range []string{"lsns -t net", "setpriv --reuid=200011 --regid=200011 --clear-groups nsenter --user=/proc/18447/ns/user --preserve-credentials sh -c 'echo 64 > /proc/sys/user/max_net_namespaces'"} {
 		if !strings.Contains(r, want) {
 			t.Errorf("remedy lacks %q:\n%s", want, r)
 		}
