@@ -13,6 +13,7 @@ import (
 
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
 )
 
 // Config carries what tests substitute; the zero value is production.
@@ -39,6 +40,12 @@ func (e *exitError) Error() string {
 }
 
 // writeJSON prints v as indented JSON, the output of every -o json.
+// Host text stays data there, not escaped for a terminal: encoding/json
+// writes every control character as \u00XX (and <, >, &, U+2028 and
+// U+2029 too), so no byte of it drives a terminal. A byte that is not
+// valid UTF-8 becomes U+FFFD: two names that differ only there read the
+// same, but nothing can be added that the host did not say, and no
+// decision enospc takes reads its own JSON back.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -63,11 +70,11 @@ func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, cfg C
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(stderr, "enospc:", ee.err)
+			fmt.Fprintln(stderr, "enospc:", quote.Terminal(ee.err.Error()))
 		}
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "enospc:", err)
+	fmt.Fprintln(stderr, "enospc:", quote.Terminal(err.Error()))
 	return 1
 }
 
