@@ -310,7 +310,8 @@ func keyTimeout(s string) bool {
 // when its serial exists and its type, uid, gid and description are the
 // kernel's, with the description taken from the kernel; a forged line, and
 // the real line a newline in its description cut short, are dropped, as
-// is a key that went away meanwhile. describe must run with the
+// is a key that went away meanwhile (counted in dropped too) or expired or
+// was revoked (not counted). describe must run with the
 // credentials the lines were read with: it sees what they could view.
 // dropped counts the lines dropped; err is set, and nothing kept, when
 // keyctl(2) itself is refused (a seccomp profile).
@@ -319,6 +320,11 @@ func verifyKeys(lines []keyLine, describe func(serial int32) (string, error)) (k
 		d, err := describe(l.serial)
 		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
 			return nil, len(lines), fmt.Errorf("keyctl describe: %w", err)
+		}
+		if errors.Is(err, unix.EKEYEXPIRED) || errors.Is(err, unix.EKEYREVOKED) {
+			// A real key on its way out, which keyctl no longer
+			// describes: not listed, and no sign of a forgery.
+			continue
 		}
 		if err != nil {
 			dropped++
@@ -449,7 +455,7 @@ func readKeys(env *Env) []Usage {
 		case view.why != nil:
 			count.Reason = fmt.Sprintf("keys not listed: %v", view.why)
 		case view.dropped > 0:
-			count.Reason = fmt.Sprintf("%d %s of /proc/keys not listed: the kernel does not describe the key so (a description holding a newline forges lines)",
+			count.Reason = fmt.Sprintf("%d %s of /proc/keys not listed, unconfirmed by keyctl (a key gone meanwhile, or a line forged by a key description holding a newline)",
 				view.dropped, pluralS(view.dropped, "line"))
 		}
 		bytesRow.Reason = count.Reason

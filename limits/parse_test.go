@@ -192,7 +192,8 @@ func TestVerifyKeys(t *testing.T) {
 		"1234abce I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.victim: 1\n" +
 		"2208dec7 I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.mine: empty\n" +
 		"3208dec7 I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.other: empty\n" +
-		"4208dec7 ---Q-N-     1 perm 3f010000  1001  1001 user      neg: ative\n"
+		"4208dec7 ---Q-N-     1 perm 3f010000  1001  1001 user      neg: ative\n" +
+		"5208dec7 I-DQ---     1 expd 3f010000  1001  1001 user      old: 7\n"
 	kernel := map[int32]string{
 		0x04f5be4f: "keyring;1001;1001;3f030000;_ses.real: a",
 		0x1234abcd: "user;1002;1002;3f3f3f3f;evil\n1234abce I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.victim",
@@ -203,6 +204,9 @@ func TestVerifyKeys(t *testing.T) {
 	describe := func(serial int32) (string, error) {
 		if d, ok := kernel[serial]; ok {
 			return d, nil
+		}
+		if serial == 0x5208dec7 {
+			return "", unix.EKEYEXPIRED
 		}
 		return "", unix.ENOKEY
 	}
@@ -221,8 +225,8 @@ func TestVerifyKeys(t *testing.T) {
 
 	// keyctl refused altogether (a seccomp profile): nothing is believed.
 	got, dropped, err = verifyKeys(parseKeyLines(strings.NewReader(view)), func(int32) (string, error) { return "", unix.EPERM })
-	if err == nil || got != nil || dropped != 6 {
-		t.Errorf("keyctl refused: %v, %d dropped, %v; want an error, all 6 dropped, none kept", got, dropped, err)
+	if err == nil || got != nil || dropped != 7 {
+		t.Errorf("keyctl refused: %v, %d dropped, %v; want an error, all 7 dropped, none kept", got, dropped, err)
 	}
 }
 
