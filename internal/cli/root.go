@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,16 +41,22 @@ func (e *exitError) Error() string {
 }
 
 // writeJSON prints v as indented JSON, the output of every -o json.
-// Host text stays data there, not escaped for a terminal: encoding/json
-// writes every control character as \u00XX (and <, >, &, U+2028 and
-// U+2029 too), so no byte of it drives a terminal. A byte that is not
-// valid UTF-8 becomes U+FFFD: two names that differ only there read the
-// same, but nothing can be added that the host did not say, and no
+// Host text stays data there, as the host said it: encoding/json writes
+// the C0 controls as \u00XX, and quote.JSON the characters it lets
+// through that a terminal acts on (C1 controls, bidi overrides), so the
+// output is safe to print and every value decodes unchanged. A byte that
+// is not valid UTF-8 becomes U+FFFD: two names that differ only there
+// read the same, but nothing is added that the host did not say, and no
 // decision enospc takes reads its own JSON back.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(quote.JSON(b.Bytes()))
+	return err
 }
 
 // Run runs enospc with args and returns the process exit status.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -101,4 +102,39 @@ func shellSafe(s string) bool {
 		}
 	}
 	return true
+}
+
+// JSON rewrites, in the JSON text b, each character that Terminal would
+// escape and encoding/json leaves as it is (C1 controls, bidi and other
+// format characters, separators, private-use and unassigned code points) as
+// a \uXXXX escape (a surrogate pair above U+FFFF). Outside strings JSON
+// text is ASCII, so only string contents change, and only in spelling:
+// every value decodes as before. Output piped to a terminal then holds
+// nothing it acts on.
+func JSON(b []byte) []byte {
+	var out []byte
+	done := 0
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r < utf8.RuneSelf || r == utf8.RuneError && size == 1 || unicode.IsPrint(r) {
+			i += size
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(b)+32)
+		}
+		out = append(out, b[done:i]...)
+		if r > 0xffff {
+			hi, lo := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, hi, lo)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += size
+		done = i
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[done:]...)
 }

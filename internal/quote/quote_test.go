@@ -2,7 +2,9 @@ package quote
 
 import (
 	"bytes"
+	"encoding/json"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode"
@@ -86,6 +88,50 @@ func shellRoundTrip(t *testing.T, s string) {
 	if string(out) != s {
 		t.Fatalf("sh gave %q for %q (quoted %q)", out, s, Shell(s))
 	}
+}
+
+func TestJSON(t *testing.T) {
+	in := map[string]string{"k": "ok\u202eKO \u009b2J \U000f0000 café \x1b\n", "plain": "/var/lib/docker"}
+	b, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := JSON(b)
+	want := `{"k":"ok\u202eKO \u009b2J \udb80\udc00 café \u001b\n","plain":"/var/lib/docker"}`
+	if string(got) != want {
+		t.Errorf("JSON = %s, want %s", got, want)
+	}
+	var back map[string]string
+	if err := json.Unmarshal(got, &back); err != nil || !reflect.DeepEqual(back, in) {
+		t.Errorf("JSON's output decodes to %q, %v; want %q", back, err, in)
+	}
+	if plain := []byte(`{"a":"b"}`); &JSON(plain)[0] != &plain[0] {
+		t.Error("JSON copied text it had nothing to change in")
+	}
+}
+
+func FuzzJSON(f *testing.F) {
+	f.Add("ok\u202eKO\u009b\U000f0000")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Skip()
+		}
+		got := JSON(b)
+		var back, orig string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("JSON(%s) = %s: %v", b, got, err)
+		}
+		json.Unmarshal(b, &orig)
+		if back != orig {
+			t.Fatalf("JSON(%s) decodes to %q, want %q", b, back, orig)
+		}
+		for _, r := range string(got) {
+			if r < 0x20 || r >= 0x7f && !unicode.IsPrint(r) {
+				t.Fatalf("JSON(%s) = %s: holds %U", b, got, r)
+			}
+		}
+	})
 }
 
 func FuzzTerminal(f *testing.F) {
