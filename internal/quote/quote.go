@@ -105,7 +105,7 @@ func shellSafe(s string) bool {
 }
 
 // JSON rewrites, in the JSON text b, each character that Terminal would
-// escape and encoding/json leaves as it is (C1 controls, bidi and other
+// escape and encoding/json leaves as it is (DEL, C1 controls, bidi and other
 // format characters, separators, private-use and unassigned code points) as
 // a \uXXXX escape (a surrogate pair above U+FFFF). Outside strings JSON
 // text is ASCII, so only string contents change, and only in spelling:
@@ -116,7 +116,7 @@ func JSON(b []byte) []byte {
 	done := 0
 	for i := 0; i < len(b); {
 		r, size := utf8.DecodeRune(b[i:])
-		if r < utf8.RuneSelf || r == utf8.RuneError && size == 1 || unicode.IsPrint(r) {
+		if r < utf8.RuneSelf && r != 0x7f || r == utf8.RuneError && size == 1 || r >= utf8.RuneSelf && unicode.IsPrint(r) {
 			i += size
 			continue
 		}
