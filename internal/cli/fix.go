@@ -183,6 +183,8 @@ func writeFixResult(w io.Writer, what string, r *fix.Result) {
 	}
 	fmt.Fprintf(w, "\n%s:\n", what)
 	for _, e := range r.Entries {
+		// The journal is a file on the host: --undo prints what it says.
+		e.Sysctl = quote.Terminal(e.Sysctl)
 		line := fmt.Sprintf("  %-8s %s %d -> %d", e.State, e.Sysctl, e.Old, e.New)
 		switch {
 		case e.Kind == "cleanup":
