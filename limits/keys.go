@@ -25,7 +25,10 @@ package limits
 //
 // where maxkeys and maxbytes are already the limits in force for that uid.
 // The keys themselves are listed in /proc/keys, but only those the reader
-// may view: root must read it as the owning uid to see them.
+// may view: root must read it as the owning uid to see them. A key's
+// description may hold a newline and so forge lines of /proc/keys: a line
+// is believed only when it has the kernel's exact shape and, on the running
+// kernel, keyctl confirms it (parseKeys, verifyKeys).
 
 import (
 	"bufio"
@@ -210,16 +213,16 @@ func parseKeyLine(line string) (keyLine, bool) {
 		return l, false
 	}
 	uidText, s, ok := printfField(s, 5)
-	if !ok || !digits(uidText) {
+	if !ok {
 		return l, false
 	}
 	gidText, s, ok := printfField(s, 5)
-	if !ok || !digits(gidText) {
+	if !ok {
 		return l, false
 	}
-	uid, err1 := strconv.ParseUint(uidText, 10, 32)
-	gid, err2 := strconv.ParseUint(gidText, 10, 32)
-	if err1 != nil || err2 != nil {
+	uid, ok1 := keyOwner(uidText)
+	gid, ok2 := keyOwner(gidText)
+	if !ok1 || !ok2 {
 		return l, false
 	}
 	// %-9.9s and a space: the type, cut to 9 characters and padded to 9.
@@ -237,7 +240,7 @@ func parseKeyLine(line string) (keyLine, bool) {
 	} else {
 		desc = strings.TrimSuffix(desc, ":")
 	}
-	l.Key = Key{ID: serial, Flags: flags, UID: int(uid), GID: int(gid), Type: typ, Description: desc}
+	l.Key = Key{ID: serial, Flags: flags, UID: uid, GID: gid, Type: typ, Description: desc}
 	l.serial, l.text = int32(n), text
 	return l, true
 }
@@ -252,6 +255,20 @@ func printfField(s string, width int) (field, rest string, ok bool) {
 		return "", "", false
 	}
 	return field, rest, true
+}
+
+// keyOwner reads a uid or gid as the kernel prints it in /proc/keys and
+// for KEYCTL_DESCRIBE: a uid_t through %d, so that uids from 2^31 up come
+// out negative.
+func keyOwner(s string) (int, bool) {
+	if !digits(strings.TrimPrefix(s, "-")) {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return int(uint32(v)), true
 }
 
 func lowerHex(s string, n int) bool {
@@ -339,7 +356,9 @@ func verifyKeys(lines []keyLine, describe func(serial int32) (string, error)) (k
 		if len(typ) > 9 {
 			typ = typ[:9]
 		}
-		if typ != l.Type || f[1] != strconv.Itoa(l.UID) || f[2] != strconv.Itoa(l.GID) ||
+		uid, _ := keyOwner(f[1])
+		gid, _ := keyOwner(f[2])
+		if typ != l.Type || uid != l.UID || gid != l.GID ||
 			l.text != desc && !strings.HasPrefix(l.text, desc+": ") {
 			dropped++
 			continue

@@ -122,9 +122,13 @@ func TestParseKeys(t *testing.T) {
 			{ID: "1c4f0e43", Flags: "I--Q---", UID: 1001, GID: 1001, Type: "keyring", Description: "_ses.b98d4aea818bf9d1d1aa84079e1688cd9b4218e008c58a8ef6d6c3c106403e7b"},
 		}},
 		{"tabs between fields: skipped", "162eb8ae\tI--Q---\t1\tperm\t3f010000\t0\t0\tuser\tk: 7\n", nil},
-		{"a timeout, a wide uid, a long type", "162eb8ae I--Q---     1   5d 3f010000 4294967294  1001 .request_ k: 7\n", []Key{
-			{ID: "162eb8ae", Flags: "I--Q---", UID: 4294967294, GID: 1001, Type: ".request_", Description: "k"},
+		{"a timeout, a wide uid, a long type", "162eb8ae I--Q---     1   5d 3f010000 100123  1001 .request_ k: 7\n", []Key{
+			{ID: "162eb8ae", Flags: "I--Q---", UID: 100123, GID: 1001, Type: ".request_", Description: "k"},
 		}},
+		{"a uid from 2^31 up, printed through %d", "162eb8ae I--Q---     1 perm 3f010000    -2 -2147483648 user      k: 7\n", []Key{
+			{ID: "162eb8ae", Flags: "I--Q---", UID: 4294967294, GID: 2147483648, Type: "user", Description: "k"},
+		}},
+		{"uid - alone: skipped", "162eb8ae I--Q---     1 perm 3f010000     -     0 user      k: 7\n", nil},
 		{"a description that starts with spaces", "162eb8ae I--Q---     1 perm 3f010000     0     0 user        k: 7\n", []Key{
 			{ID: "162eb8ae", Flags: "I--Q---", UID: 0, GID: 0, Type: "user", Description: "  k"},
 		}},
@@ -140,7 +144,7 @@ func TestParseKeys(t *testing.T) {
 		{"permissions not hex: skipped", "162eb8ae I--Q---     1 perm 3f01000g     0     0 user      k: 7\n", nil},
 		{"permissions short: skipped", "162eb8ae I--Q---     1 perm 3f0100     0     0 user      k: 7\n", nil},
 		{"uid misaligned: skipped", "162eb8ae I--Q---     1 perm 3f010000 0     0 user      k: 7\n", nil},
-		{"uid beyond 32 bits: skipped", "162eb8ae I--Q---     1 perm 3f010000 4294967296     0 user      k: 7\n", nil},
+		{"uid beyond int32: skipped", "162eb8ae I--Q---     1 perm 3f010000 4294967294     0 user      k: 7\n", nil},
 		{"type not padded: skipped", "162eb8ae I--Q---     1 perm 3f010000     0     0 user k: 7\n", nil},
 		{"type with a control byte: skipped", "162eb8ae I--Q---     1 perm 3f010000     0     0 us\x1br      k: 7\n", nil},
 		{"a serial on two lines: both skipped",
