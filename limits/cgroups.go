@@ -29,6 +29,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/enospc/enospc/internal/quote"
 )
 
 // memcgIDMax is the number of memory cgroup ids (MEM_CGROUP_ID_MAX).
@@ -348,7 +350,7 @@ func cgroupsRemedy(u Usage) []string {
 		file = "cgroup.max.depth"
 	}
 	return []string{
-		fmt.Sprintf("raise the subtree limit: echo N > %s/%s (or max)", base, file),
+		"raise the subtree limit: echo N > " + quote.Shell(base+"/"+file) + " (or max)",
 		"remove empty cgroups left behind by exited containers in that subtree",
 	}
 }

@@ -83,6 +83,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/enospc/enospc/internal/quote"
 )
 
 var devicesFamily = Family{
@@ -288,8 +290,8 @@ func ptysRemedy(u Usage) []string {
 	if mp, ok := strings.CutPrefix(u.Scope, "devpts "); ok {
 		suggest := max(u.Max*2, u.Used*2, 16)
 		return []string{
-			fmt.Sprintf("find what holds the ptys of %s: ls -l /proc/*/fd 2>/dev/null | grep %s/ (leaked exec sessions, terminals nobody reads)", mp, mp),
-			fmt.Sprintf("raise this instance's limit now: mount -o remount,max=%d %s", suggest, mp),
+			fmt.Sprintf("find what holds the ptys of %s: ls -l /proc/*/fd 2>/dev/null | grep %s (leaked exec sessions, terminals nobody reads)", mp, quote.Shell(mp+"/")),
+			fmt.Sprintf("raise this instance's limit now: mount -o remount,max=%d %s", suggest, quote.Shell(mp)),
 			fmt.Sprintf("keep it: put max=%d in the options of whatever mounts %s (its /etc/fstab line, the devpts mount of a container's config.json)", suggest, mp),
 		}
 	}

@@ -19,6 +19,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/enospc/enospc/internal/quote"
 )
 
 var filesystemsFamily = Family{
@@ -143,10 +145,10 @@ func statMount(env *Env, m Mount) []Usage {
 		c.Count = int64(n)
 		return []Consumer{c}
 	}
-	out := []Usage{{Limit: "disk", Scope: scope, Used: int64(used), Max: int64(used + st.BlocksAvail*bs), Unit: "bytes", Consumers: holders(used)}}
+	out := []Usage{{Limit: "disk", Scope: scope, Used: int64(used), Max: int64(used + st.BlocksAvail*bs), Unit: "bytes", Consumers: holders(used), mountPoint: m.MountPoint}}
 	if st.Files > 0 {
 		iused := st.Files - min(st.FilesFree, st.Files)
-		out = append(out, Usage{Limit: "inodes", Scope: scope, Used: int64(iused), Max: int64(st.Files), Unit: "inodes", Consumers: holders(iused)})
+		out = append(out, Usage{Limit: "inodes", Scope: scope, Used: int64(iused), Max: int64(st.Files), Unit: "inodes", Consumers: holders(iused), mountPoint: m.MountPoint})
 	}
 	return out
 }
@@ -185,8 +187,16 @@ func mountPointOf(scope string) string {
 	return scope
 }
 
+// filesystem is the mount point of a disk or inodes row.
+func (u Usage) filesystem() string {
+	if u.mountPoint != "" {
+		return u.mountPoint
+	}
+	return mountPointOf(u.Scope)
+}
+
 func diskRemedy(u Usage) []string {
-	mp := mountPointOf(u.Scope)
+	mp := u.filesystem()
 	for _, c := range u.Consumers {
 		switch {
 		case strings.HasPrefix(c.Name, "/dev/shm of"):
@@ -196,23 +206,23 @@ func diskRemedy(u Usage) []string {
 			}
 			return []string{
 				fmt.Sprintf("the /dev/shm of container %s is full (64 MiB unless set): find what it keeps there (shared memory segments, PostgreSQL, browsers), or give it more: docker run --shm-size=1g, or a pod's emptyDir with medium Memory and a sizeLimit", name),
-				fmt.Sprintf("now, without a restart: mount -o remount,size=1g %s", mp),
+				fmt.Sprintf("now, without a restart: mount -o remount,size=1g %s", quote.Shell(mp)),
 			}
 		case strings.HasPrefix(c.Name, "emptyDir"):
-			return []string{fmt.Sprintf("the pod's %s is full: raise its sizeLimit, or find what it keeps: du -xh --max-depth=2 %s | sort -h | tail", c.Name, mp)}
+			return []string{fmt.Sprintf("the pod's %s is full: raise its sizeLimit, or find what it keeps: du -xh --max-depth=2 %s | sort -h | tail", c.Name, quote.Shell(mp))}
 		}
 	}
 	return []string{
-		fmt.Sprintf("find what fills it: du -xh --max-depth=2 %s | sort -h | tail", mp),
+		fmt.Sprintf("find what fills it: du -xh --max-depth=2 %s | sort -h | tail", quote.Shell(mp)),
 		"on a container host: docker system df, docker system prune, crictl rmi --prune; rotate or cap container logs",
 	}
 }
 
 func inodesRemedy(u Usage) []string {
-	mp := mountPointOf(u.Scope)
+	mp := u.filesystem()
 	return []string{
-		fmt.Sprintf("find the directories with the most entries: du -x --inodes --max-depth=3 %s | sort -n | tail", mp),
+		fmt.Sprintf("find the directories with the most entries: du -x --inodes --max-depth=3 %s | sort -n | tail", quote.Shell(mp)),
 		"under /run look for leaked containerd fifo directories (leak.fifo in this report)",
-		fmt.Sprintf("for tmpfs, more inodes now: mount -o remount,nr_inodes=N %s", mp),
+		fmt.Sprintf("for tmpfs, more inodes now: mount -o remount,nr_inodes=N %s", quote.Shell(mp)),
 	}
 }

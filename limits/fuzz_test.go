@@ -111,37 +111,6 @@ func FuzzParseKeys(f *testing.F) {
 	})
 }
 
-// indexFieldRef is indexField the slow way.
-func indexFieldRef(s string, n int) int {
-	field := -1
-	for i := 0; i < len(s); i++ {
-		space := func(j int) bool { return s[j] == ' ' || s[j] == '\t' }
-		if !space(i) && (i == 0 || space(i-1)) {
-			field++
-			if field == n {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
-func FuzzIndexField(f *testing.F) {
-	f.Add("04f5be4f I--Q---     1 perm 0c030000     0 65534 keyring   .user_reg: 2", 8)
-	f.Add("  a\t\tb ", 1)
-	f.Add("", 0)
-	f.Add("a b", -1)
-	f.Fuzz(func(t *testing.T, s string, n int) {
-		got := indexField(s, n)
-		if want := indexFieldRef(s, n); got != want {
-			t.Fatalf("indexField(%q, %d) = %d, want %d", s, n, got, want)
-		}
-		if got >= 0 && (s[got] == ' ' || s[got] == '\t') {
-			t.Errorf("indexField(%q, %d) = %d, a space", s, n, got)
-		}
-	})
-}
-
 func FuzzParseMountInfo(f *testing.F) {
 	f.Add(mountinfoHost)
 	f.Add(`36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue`)

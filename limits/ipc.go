@@ -90,6 +90,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/census"
+	"github.com/enospc/enospc/internal/quote"
 )
 
 func init() { register(ipcFamily) }
@@ -1372,9 +1373,9 @@ func ipcRemedy(u Usage) []string {
 			mnt = strings.Replace(in, "-i ", "-m -i ", 1)
 		}
 		if k := len(n.staleQueues); k > 0 {
-			out = append(out, fmt.Sprintf("%d queues belong to uids that run no process in this namespace (%s): remove the ones nothing uses: %srm %s/NAME (mq_unlink)", k, strings.Join(n.staleQueues[:min(k, 5)], ", "), mnt, dir))
+			out = append(out, fmt.Sprintf("%d queues belong to uids that run no process in this namespace (%s): remove the ones nothing uses: %srm %s/NAME (mq_unlink)", k, strings.Join(n.staleQueues[:min(k, 5)], ", "), mnt, quote.Shell(dir)))
 		} else {
-			out = append(out, fmt.Sprintf("queues live until mq_unlink: list them with %sls -l %s and remove the stale ones (%srm %s/NAME)", mnt, dir, mnt, dir))
+			out = append(out, fmt.Sprintf("queues live until mq_unlink: list them with %sls -l %s and remove the stale ones (%srm %s/NAME)", mnt, quote.Shell(dir), mnt, quote.Shell(dir)))
 		}
 	}
 	if u.Limit == "ipc.sem" {

@@ -25,18 +25,26 @@ package limits
 //
 // where maxkeys and maxbytes are already the limits in force for that uid.
 // The keys themselves are listed in /proc/keys, but only those the reader
-// may view: root must read it as the owning uid to see them.
+// may view: root must read it as the owning uid to see them. A key's
+// description may hold a newline and so forge lines of /proc/keys: a line
+// is believed only when it has the kernel's exact shape and, on the running
+// kernel, keyctl confirms it (parseKeys, verifyKeys).
 
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/host"
 )
@@ -118,57 +126,254 @@ func parseKeyUserLine(line string) (KeyUser, error) {
 	return u, nil
 }
 
-// parseKeys parses /proc/keys. Lines that do not parse are skipped.
+// parseKeys parses /proc/keys: the lines that have the kernel's exact
+// shape, but for those whose serial appears on more than one line.
 //
 //	33bdefef I--Q---     1 perm 1f3f0000     0 65534 keyring   _uid_ses.0: 1
+//
+// The kernel prints a key's description as it is, and add_key(2) and
+// keyctl(2) take any bytes but NUL for one (up to 4095): a description
+// holding a newline ends its line and makes the next line say what its
+// owner wants, a keyring _ses.<a victim's container id> of any uid for one.
+// So a line counts only when every field before the description is the
+// kernel's own printf to the character; a field of the wrong width or
+// alphabet, tabs, a missing field or a short line is skipped. A forger can
+// still print a line of that shape, so a serial seen twice (a copy of a
+// real line) counts for neither, and on the running kernel verifyKeys
+// asks the kernel about every serial before a line is believed.
 func parseKeys(r io.Reader) []Key {
-	var out []Key
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) < 9 {
-			continue
-		}
-		uid, err1 := strconv.Atoi(f[5])
-		gid, err2 := strconv.Atoi(f[6])
-		if err1 != nil || err2 != nil {
-			continue
-		}
-		// The description runs from field 8 to the ": summary" the key
-		// type appends; descriptions may hold spaces.
-		line := sc.Text()
-		i := indexField(line, 8)
-		if i < 0 {
-			continue
-		}
-		desc := line[i:]
-		if j := strings.LastIndex(desc, ": "); j >= 0 {
-			desc = desc[:j]
-		} else {
-			desc = strings.TrimSuffix(desc, ":")
-		}
-		out = append(out, Key{ID: f[0], Flags: f[1], UID: uid, GID: gid, Type: f[7], Description: desc})
+	lines := parseKeyLines(r)
+	out := make([]Key, 0, len(lines))
+	for _, l := range lines {
+		out = append(out, l.Key)
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	return out
 }
 
-// indexField returns the byte offset of the n-th (0-based) whitespace
-// separated field of s, or -1.
-func indexField(s string, n int) int {
-	field := -1
-	in := false
-	for i := 0; i < len(s); i++ {
-		space := s[i] == ' ' || s[i] == '\t'
-		if !space && !in {
-			field++
-			if field == n {
-				return i
-			}
+// keyLine is a line of /proc/keys in the kernel's shape.
+type keyLine struct {
+	Key
+	serial int32
+	// text is what follows the type: the description, then what the
+	// key type's describe adds (": 1", ": empty", ": 7" or nothing),
+	// which reading alone cannot tell from a description holding ": ".
+	text string
+}
+
+func parseKeyLines(r io.Reader) []keyLine {
+	var out []keyLine
+	seen := map[int32]int{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		l, ok := parseKeyLine(sc.Text())
+		if !ok {
+			continue
 		}
-		in = !space
+		seen[l.serial]++
+		out = append(out, l)
 	}
-	return -1
+	// The kernel lists each key once: a serial on two lines is one line
+	// and its forged copy, and which is which cannot be told here.
+	return slices.DeleteFunc(out, func(l keyLine) bool { return seen[l.serial] > 1 })
+}
+
+// parseKeyLine parses one line as security/keys/proc.c proc_keys_show
+// prints it: "%08x %c%c%c%c%c%c%c %5d %4s %08x %5d %5d %-9.9s " (serial,
+// flags, usage, timeout, permissions, uid, gid, type), then the type's
+// describe: the description and, for keyrings and user keys once
+// instantiated, ": " and a number or "empty".
+func parseKeyLine(line string) (keyLine, bool) {
+	var l keyLine
+	serial, s, ok := strings.Cut(line, " ")
+	if !ok || !lowerHex(serial, 8) {
+		return l, false
+	}
+	n, _ := strconv.ParseUint(serial, 16, 32)
+	if n == 0 || n > math.MaxInt32 {
+		return l, false // key_serial_t is positive
+	}
+	flags, s, ok := strings.Cut(s, " ")
+	if !ok || !keyFlags(flags) {
+		return l, false
+	}
+	usage, s, ok := printfField(s, 5)
+	if !ok || !digits(usage) {
+		return l, false
+	}
+	timeout, s, ok := printfField(s, 4)
+	if !ok || !keyTimeout(timeout) {
+		return l, false
+	}
+	perm, s, ok := strings.Cut(s, " ")
+	if !ok || !lowerHex(perm, 8) {
+		return l, false
+	}
+	uidText, s, ok := printfField(s, 5)
+	if !ok {
+		return l, false
+	}
+	gidText, s, ok := printfField(s, 5)
+	if !ok {
+		return l, false
+	}
+	uid, ok1 := keyOwner(uidText)
+	gid, ok2 := keyOwner(gidText)
+	if !ok1 || !ok2 {
+		return l, false
+	}
+	// %-9.9s and a space: the type, cut to 9 characters and padded to 9.
+	if len(s) < 10 || s[9] != ' ' {
+		return l, false
+	}
+	typ := strings.TrimRight(s[:9], " ")
+	if typ == "" || strings.ContainsFunc(typ, func(r rune) bool { return r <= ' ' || r >= 0x7f }) {
+		return l, false
+	}
+	text := s[10:]
+	desc := text
+	if j := strings.LastIndex(desc, ": "); j >= 0 {
+		desc = desc[:j]
+	} else {
+		desc = strings.TrimSuffix(desc, ":")
+	}
+	l.Key = Key{ID: serial, Flags: flags, UID: uid, GID: gid, Type: typ, Description: desc}
+	l.serial, l.text = int32(n), text
+	return l, true
+}
+
+// printfField cuts a field printf wrote with a width (%5d, %4s) and the
+// space after it: right-aligned, so as many leading spaces as the value is
+// shorter than width, none when it is as long or longer.
+func printfField(s string, width int) (field, rest string, ok bool) {
+	pad := len(s) - len(strings.TrimLeft(s, " "))
+	field, rest, ok = strings.Cut(s[pad:], " ")
+	if !ok || field == "" || pad != max(width-len(field), 0) {
+		return "", "", false
+	}
+	return field, rest, true
+}
+
+// keyOwner reads a uid or gid as the kernel prints it in /proc/keys and
+// for KEYCTL_DESCRIBE: a uid_t through %d, so that uids from 2^31 up come
+// out negative.
+func keyOwner(s string) (int, bool) {
+	if !digits(strings.TrimPrefix(s, "-")) {
+		return 0, false
+	}
+	v, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return 0, false
+	}
+	return int(uint32(v)), true
+}
+
+func lowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !('0' <= s[i] && s[i] <= '9' || 'a' <= s[i] && s[i] <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func digits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// keyFlags checks the seven flag letters, each in its place or '-':
+// instantiated, revoked, dead, in quota, under construction by the user,
+// negative, invalidated.
+func keyFlags(s string) bool {
+	const letters = "IRDQUNi"
+	if len(s) != len(letters) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] != '-' && s[i] != letters[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// keyTimeout checks the expiry column: "perm", "expd", or a number and
+// one of s, m, h, d, w.
+func keyTimeout(s string) bool {
+	if s == "perm" || s == "expd" {
+		return true
+	}
+	return len(s) >= 2 && digits(s[:len(s)-1]) && strings.IndexByte("smhdw", s[len(s)-1]) >= 0
+}
+
+// verifyKeys keeps the lines of /proc/keys the kernel stands by: for each
+// serial, describe returns keyctl(2) KEYCTL_DESCRIBE's
+// "type;uid;gid;perm;description", which no description can forge (the
+// description comes last, and the serial is the kernel's). A line is kept
+// when its serial exists and its type, uid, gid and description are the
+// kernel's, with the description taken from the kernel; a forged line, and
+// the real line a newline in its description cut short, are dropped, as
+// is a key that went away meanwhile (counted in dropped too) or expired or
+// was revoked (not counted). describe must run with the
+// credentials the lines were read with: it sees what they could view.
+// dropped counts the lines dropped; err is set, and nothing kept, when
+// keyctl(2) itself is refused (a seccomp profile).
+func verifyKeys(lines []keyLine, describe func(serial int32) (string, error)) (keys []Key, dropped int, err error) {
+	for _, l := range lines {
+		d, err := describe(l.serial)
+		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+			return nil, len(lines), fmt.Errorf("keyctl describe: %w", err)
+		}
+		if errors.Is(err, unix.EKEYEXPIRED) || errors.Is(err, unix.EKEYREVOKED) {
+			// A real key on its way out, which keyctl no longer
+			// describes: not listed, and no sign of a forgery.
+			continue
+		}
+		if err != nil {
+			dropped++
+			continue
+		}
+		f := strings.SplitN(d, ";", 5)
+		if len(f) != 5 {
+			dropped++
+			continue
+		}
+		typ, desc := f[0], f[4]
+		if len(typ) > 9 {
+			typ = typ[:9]
+		}
+		uid, _ := keyOwner(f[1])
+		gid, _ := keyOwner(f[2])
+		if typ != l.Type || uid != l.UID || gid != l.GID ||
+			l.text != desc && !strings.HasPrefix(l.text, desc+": ") {
+			dropped++
+			continue
+		}
+		k := l.Key
+		k.Description = desc
+		keys = append(keys, k)
+	}
+	return keys, dropped, nil
+}
+
+// describeKey asks the kernel about a key as the calling thread's
+// credentials may view it.
+func describeKey(serial int32) (string, error) {
+	return unix.KeyctlString(unix.KEYCTL_DESCRIBE, int(serial))
 }
 
 var keysFamily = Family{
@@ -235,15 +440,21 @@ func readKeys(env *Env) []Usage {
 			unknown("keys.bytes", "all users", "bytes", parseErr),
 		}
 	}
-	visible, visErr := env.Host.ReadProc("keys")
-	var seen []Key
-	if visErr == nil {
-		seen = parseKeys(bytes.NewReader(visible))
+	var seen keyView
+	visible, err := env.Host.ReadProc("keys")
+	switch {
+	case err != nil:
+		seen.err = err
+	case env.Live:
+		seen.keys, seen.dropped, seen.why = verifyKeys(parseKeyLines(bytes.NewReader(visible)), describeKey)
+	default:
+		seen.keys = parseKeys(bytes.NewReader(visible))
 	}
 	var out []Usage
 	for _, ku := range users {
 		scope := "uid " + strconv.Itoa(ku.UID)
-		keys, needsRoot := keysOf(env, ku.UID, seen, visErr)
+		view, needsRoot := keysOf(env, ku.UID, seen)
+		keys := view.keys
 		consumers := make([]Consumer, 0, min(len(keys), maxKeysListed))
 		for _, k := range keys {
 			if len(consumers) == maxKeysListed {
@@ -259,6 +470,14 @@ func readKeys(env *Env) []Usage {
 		if len(keys) > len(consumers) {
 			count.ConsumersTotal, bytesRow.ConsumersTotal = len(keys), len(keys)
 		}
+		switch {
+		case view.why != nil:
+			count.Reason = fmt.Sprintf("keys not listed: %v", view.why)
+		case view.dropped > 0:
+			count.Reason = fmt.Sprintf("%d %s of /proc/keys not listed, unconfirmed by keyctl (a key gone meanwhile, or a line forged by a key description holding a newline)",
+				view.dropped, pluralS(view.dropped, "line"))
+		}
+		bytesRow.Reason = count.Reason
 		count.keyUser, bytesRow.keyUser = &ku, &ku
 		out = append(out, count, bytesRow)
 		if leak, ok := leakedKeyrings(env, ku, keys); ok {
@@ -274,31 +493,52 @@ func readKeys(env *Env) []Usage {
 	return out
 }
 
-// keysOf returns the quota-charged keys of uid. The reader's own view
-// (seen) shows them when it is that uid or the keys are viewable by all;
-// otherwise, as root on the live host, /proc/keys is read again as uid.
-func keysOf(env *Env, uid int, seen []Key, seenErr error) ([]Key, bool) {
-	filter := func(all []Key) []Key {
+// keyView is /proc/keys as one reader sees it: the keys it lists; on the
+// live host how many lines the kernel did not stand by (verifyKeys), of
+// the whole view, other uids' lines included (which uid a forged line
+// really belongs to is not known), and why none could be checked; err when
+// it could not be read.
+type keyView struct {
+	keys     []Key
+	dropped  int
+	why, err error
+}
+
+// keysOf returns the view that lists the quota-charged keys of uid. The
+// reader's own view (seen) shows them when it is that uid or the keys are
+// viewable by all; otherwise, as root on the live host, /proc/keys is read
+// again as uid and checked with the kernel by the same credentials.
+func keysOf(env *Env, uid int, seen keyView) (keyView, bool) {
+	filter := func(v keyView) keyView {
 		var out []Key
-		for _, k := range all {
+		for _, k := range v.keys {
 			if k.UID == uid && k.InQuota() {
 				out = append(out, k)
 			}
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Description < out[j].Description })
-		return out
+		v.keys = out
+		return v
 	}
 	if !env.Live || !env.Root || uid == 0 {
 		// A fixture tree's /proc/keys holds every key; as a non-root user
 		// only our own and world-viewable keys are listed.
-		needsRoot := env.Live && !env.Root && seenErr == nil && uid != os.Geteuid()
+		needsRoot := env.Live && !env.Root && seen.err == nil && uid != os.Geteuid()
 		return filter(seen), needsRoot
 	}
-	b, err := host.ReadFileAsUID(env.Host.ProcPath("keys"), uid)
+	var v keyView
+	err := host.AsFSUID(uid, func() error {
+		b, err := host.ReadFile(env.Host.ProcPath("keys"))
+		if err != nil {
+			return err
+		}
+		v.keys, v.dropped, v.why = verifyKeys(parseKeyLines(bytes.NewReader(b)), describeKey)
+		return nil
+	})
 	if err != nil {
 		return filter(seen), false
 	}
-	return filter(parseKeys(bytes.NewReader(b))), false
+	return filter(v), false
 }
 
 func keysRemedy(u Usage) []string {

@@ -117,6 +117,10 @@ type Usage struct {
 	// keyUser is the /proc/key-users line behind a keys.* row, for the
 	// remedy that must size both key sysctls together.
 	keyUser *KeyUser
+	// mountPoint is the filesystem of a disk or inodes row, for its
+	// remedy: the scope cannot be split back into it when the mount point
+	// itself holds " (".
+	mountPoint string
 }
 
 // setConsumers keeps every holder for attribution and grouping; the list

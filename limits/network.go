@@ -107,6 +107,7 @@ import (
 
 	"github.com/enospc/enospc/census"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
 )
 
 func init() { register(networkFamily) }
@@ -1079,7 +1080,7 @@ func portsRemedy(u Usage) []string {
 			holder = " (the namespace of " + containerOrPod(c) + ")"
 		}
 		out = append(out, fmt.Sprintf("%d local ports of %s%s go to %s: reuse connections to it (HTTP keep-alive, a connection pool) instead of one per request; list them with %sss -tan dst %s",
-			c.Count, u.Scope, holder, dest, nsEnter(u), dest))
+			c.Count, u.Scope, holder, dest, nsEnter(u), quote.Shell(dest)))
 	}
 	if strings.Contains(u.Reason, "TIME_WAIT") {
 		out = append(out, fmt.Sprintf("closed connections wait 60s in TIME_WAIT; let connect reuse them: %ssysctl -w net.ipv4.tcp_tw_reuse=1", nsEnter(u)))
@@ -1133,7 +1134,7 @@ func neighbourRemedy(u Usage) []string {
 func bridgeRemedy(u Usage) []string {
 	br := strings.TrimPrefix(u.Scope, "bridge ")
 	return []string{
-		fmt.Sprintf("a bridge holds at most %d ports, a constant of the kernel: list them with ip link show master %s and delete veths whose container is gone (ip link delete vethXXX)", brMaxPorts, br),
+		fmt.Sprintf("a bridge holds at most %d ports, a constant of the kernel: list them with ip link show master %s and delete veths whose container is gone (ip link delete vethXXX)", brMaxPorts, quote.Shell(br)),
 		"put further containers on another bridge (docker network create; a second CNI bridge) or fewer on this host",
 	}
 }

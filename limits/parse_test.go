@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // keyUsersHost is /proc/key-users on a 6.18 kernel, read as root while
@@ -119,9 +121,37 @@ func TestParseKeys(t *testing.T) {
 			{ID: "0a9d9d8c", Flags: "I------", UID: 0, GID: 0, Type: "asymmetri", Description: "Debian Secure Boot CA: 6ccece7e4c6c0d1f6149f3dd27dfcc5cbb419ea1"},
 			{ID: "1c4f0e43", Flags: "I--Q---", UID: 1001, GID: 1001, Type: "keyring", Description: "_ses.b98d4aea818bf9d1d1aa84079e1688cd9b4218e008c58a8ef6d6c3c106403e7b"},
 		}},
-		{"tabs between fields", "162eb8ae\tI--Q---\t1\tperm\t3f010000\t0\t0\tuser\tk: 7\n", []Key{
-			{ID: "162eb8ae", Flags: "I--Q---", UID: 0, GID: 0, Type: "user", Description: "k"},
+		{"tabs between fields: skipped", "162eb8ae\tI--Q---\t1\tperm\t3f010000\t0\t0\tuser\tk: 7\n", nil},
+		{"a timeout, a wide uid, a long type", "162eb8ae I--Q---     1   5d 3f010000 100123  1001 .request_ k: 7\n", []Key{
+			{ID: "162eb8ae", Flags: "I--Q---", UID: 100123, GID: 1001, Type: ".request_", Description: "k"},
 		}},
+		{"a uid from 2^31 up, printed through %d", "162eb8ae I--Q---     1 perm 3f010000    -2 -2147483648 user      k: 7\n", []Key{
+			{ID: "162eb8ae", Flags: "I--Q---", UID: 4294967294, GID: 2147483648, Type: "user", Description: "k"},
+		}},
+		{"uid - alone: skipped", "162eb8ae I--Q---     1 perm 3f010000     -     0 user      k: 7\n", nil},
+		{"a description that starts with spaces", "162eb8ae I--Q---     1 perm 3f010000     0     0 user        k: 7\n", []Key{
+			{ID: "162eb8ae", Flags: "I--Q---", UID: 0, GID: 0, Type: "user", Description: "  k"},
+		}},
+		{"short serial: skipped", "62eb8ae I--Q---     1 perm 3f010000     0     0 user      k: 7\n", nil},
+		{"upper-case serial: skipped", "162EB8AE I--Q---     1 perm 3f010000     0     0 user      k: 7\n", nil},
+		{"serial 0: skipped", "00000000 I--Q---     1 perm 3f010000     0     0 user      k: 7\n", nil},
+		{"serial above int32: skipped", "80000000 I--Q---     1 perm 3f010000     0     0 user      k: 7\n", nil},
+		{"flag out of place: skipped", "162eb8ae IQ-----     1 perm 3f010000     0     0 user      k: 7\n", nil},
+		{"eight flags: skipped", "162eb8ae I--Q----     1 perm 3f010000     0     0 user      k: 7\n", nil},
+		{"usage misaligned: skipped", "162eb8ae I--Q---  1 perm 3f010000     0     0 user      k: 7\n", nil},
+		{"usage negative: skipped", "162eb8ae I--Q---    -1 perm 3f010000     0     0 user      k: 7\n", nil},
+		{"timeout not one: skipped", "162eb8ae I--Q---     1 soon 3f010000     0     0 user      k: 7\n", nil},
+		{"permissions not hex: skipped", "162eb8ae I--Q---     1 perm 3f01000g     0     0 user      k: 7\n", nil},
+		{"permissions short: skipped", "162eb8ae I--Q---     1 perm 3f0100     0     0 user      k: 7\n", nil},
+		{"uid misaligned: skipped", "162eb8ae I--Q---     1 perm 3f010000 0     0 user      k: 7\n", nil},
+		{"uid beyond int32: skipped", "162eb8ae I--Q---     1 perm 3f010000 4294967294     0 user      k: 7\n", nil},
+		{"type not padded: skipped", "162eb8ae I--Q---     1 perm 3f010000     0     0 user k: 7\n", nil},
+		{"type with a control byte: skipped", "162eb8ae I--Q---     1 perm 3f010000     0     0 us\x1br      k: 7\n", nil},
+		{"a serial on two lines: both skipped",
+			"162eb8ae I--Q---     1 perm 3f010000     0     0 user      k: 7\n" +
+				"162eb8ae I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.fake: 1\n" +
+				"2208dec7 I--Q---     1 perm 3f130000  1001  1001 keyring   _ses.real: empty\n",
+			[]Key{{ID: "2208dec7", Flags: "I--Q---", UID: 1001, GID: 1001, Type: "keyring", Description: "_ses.real"}}},
 		{"description ends in a bare colon", "162eb8ae I--Q---     1 perm 3f010000     0     0 user      k:\n", []Key{
 			{ID: "162eb8ae", Flags: "I--Q---", UID: 0, GID: 0, Type: "user", Description: "k"},
 		}},
@@ -134,7 +164,9 @@ func TestParseKeys(t *testing.T) {
 		{"empty", "", nil},
 		{
 			// The kernel prints descriptions unescaped: a description with a
-			// newline (add_key(2) accepts one) forges a line of its own.
+			// newline (add_key(2) accepts one) forges a line of its own, of
+			// the right shape: reading alone cannot tell it
+			// (TestVerifyKeys: the kernel can).
 			"newline in a description forges a line",
 			"270e987a I--Q---     1 perm 3f010000     0     0 user      evil\n" +
 				"1234abcd I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.fake: 1\n",
@@ -154,6 +186,54 @@ func TestParseKeys(t *testing.T) {
 	}
 }
 
+// TestVerifyKeys feeds verifyKeys the view of a uid in which another uid's
+// key description, "evil\n" and a line of the shape of /proc/keys, forges
+// a session keyring of uid 1001; the kernel describes each serial as
+// keyctl(2) would.
+func TestVerifyKeys(t *testing.T) {
+	const view = "04f5be4f I--Q---     1 perm 3f030000  1001  1001 keyring   _ses.real: a: 1\n" +
+		"1234abcd I--Q---     1 perm 3f3f3f3f  1002  1002 user      evil\n" +
+		"1234abce I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.victim: 1\n" +
+		"2208dec7 I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.mine: empty\n" +
+		"3208dec7 I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.other: empty\n" +
+		"4208dec7 ---Q-N-     1 perm 3f010000  1001  1001 user      neg: ative\n" +
+		"5208dec7 I-DQ---     1 expd 3f010000  1001  1001 user      old: 7\n"
+	kernel := map[int32]string{
+		0x04f5be4f: "keyring;1001;1001;3f030000;_ses.real: a",
+		0x1234abcd: "user;1002;1002;3f3f3f3f;evil\n1234abce I--Q---     1 perm 3f010000  1001  1001 keyring   _ses.victim",
+		0x2208dec7: "keyring;1001;1001;3f010000;_ses.mine",
+		0x3208dec7: "keyring;1003;1001;3f010000;_ses.other", // a key another uid owns now
+		0x4208dec7: "user;1001;1001;3f010000;neg: ative",    // negative: no summary
+	}
+	describe := func(serial int32) (string, error) {
+		if d, ok := kernel[serial]; ok {
+			return d, nil
+		}
+		if serial == 0x5208dec7 {
+			return "", unix.EKEYEXPIRED
+		}
+		return "", unix.ENOKEY
+	}
+	got, dropped, err := verifyKeys(parseKeyLines(strings.NewReader(view)), describe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Key{
+		{ID: "04f5be4f", Flags: "I--Q---", UID: 1001, GID: 1001, Type: "keyring", Description: "_ses.real: a"},
+		{ID: "2208dec7", Flags: "I--Q---", UID: 1001, GID: 1001, Type: "keyring", Description: "_ses.mine"},
+		{ID: "4208dec7", Flags: "---Q-N-", UID: 1001, GID: 1001, Type: "user", Description: "neg: ative"},
+	}
+	if !reflect.DeepEqual(got, want) || dropped != 3 {
+		t.Errorf("verifyKeys = %d dropped,\n%+v\nwant 3 dropped,\n%+v", dropped, got, want)
+	}
+
+	// keyctl refused altogether (a seccomp profile): nothing is believed.
+	got, dropped, err = verifyKeys(parseKeyLines(strings.NewReader(view)), func(int32) (string, error) { return "", unix.EPERM })
+	if err == nil || got != nil || dropped != 7 {
+		t.Errorf("keyctl refused: %v, %d dropped, %v; want an error, all 7 dropped, none kept", got, dropped, err)
+	}
+}
+
 func TestKeyInQuota(t *testing.T) {
 	keys := parseKeys(strings.NewReader(keysHost))
 	var in []string
@@ -165,30 +245,6 @@ func TestKeyInQuota(t *testing.T) {
 	want := []string{"04f5be4f", "057dc674", "162eb8ae", "2208dec7", "33bdefef", "1c4f0e43"}
 	if !reflect.DeepEqual(in, want) {
 		t.Errorf("in quota: %v, want %v", in, want)
-	}
-}
-
-func TestIndexField(t *testing.T) {
-	tests := []struct {
-		s    string
-		n    int
-		want int
-	}{
-		{"a b c", 0, 0},
-		{"a b c", 2, 4},
-		{"  a   b", 0, 2},
-		{"  a   b", 1, 6},
-		{"a\tb \t c", 2, 6},
-		{"a b", 2, -1},
-		{"", 0, -1},
-		{"   ", 0, -1},
-		{"a b", -1, -1},
-		{"04f5be4f I--Q---     1 perm 0c030000     0 65534 keyring   .user_reg: 2", 8, 59},
-	}
-	for _, tt := range tests {
-		if got := indexField(tt.s, tt.n); got != tt.want {
-			t.Errorf("indexField(%q, %d) = %d, want %d", tt.s, tt.n, got, tt.want)
-		}
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/enospc/enospc/internal/quote"
 )
 
 var processesFamily = Family{
@@ -185,7 +187,7 @@ func pidsRemedy(u Usage) []string {
 	}
 	return []string{
 		"find what forks in that cgroup (consumers): a fork bomb, a thread leak, zombie children not reaped",
-		fmt.Sprintf("raise its limit if the workload needs it: echo N > %s/pids.max, or the container's --pids-limit / the pod's podPidsLimit / the unit's TasksMax", u.Scope),
+		"raise its limit if the workload needs it: echo N > " + quote.Shell(u.Scope+"/pids.max") + ", or the container's --pids-limit / the pod's podPidsLimit / the unit's TasksMax",
 	}
 }
 

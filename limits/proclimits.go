@@ -40,6 +40,7 @@ import (
 	"strings"
 
 	"github.com/enospc/enospc/census"
+	"github.com/enospc/enospc/internal/quote"
 )
 
 // How many processes have their limits or maps read.
@@ -322,7 +323,7 @@ func pidOfScope(scope string) string {
 	if len(f) == 0 {
 		return "PID"
 	}
-	return f[0]
+	return quote.Shell(f[0])
 }
 
 func mapcountRemedy(u Usage) []string {

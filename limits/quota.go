@@ -75,6 +75,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
 )
 
 var quotaFamily = Family{
@@ -600,23 +601,23 @@ func quotaRemedy(u Usage) []string {
 	case qi.upperDir != "":
 		layer := filepath.Base(filepath.Dir(qi.upperDir))
 		out = append(out,
-			fmt.Sprintf("project %s is a container's writable layer %s (--storage-opt size): find the container with docker ps -aq | xargs docker inspect -f '{{.Name}} {{.GraphDriver.Data.UpperDir}}' | grep %s (podman and CRI-O: podman inspect / crictl inspect), then delete what it wrote or recreate it with a larger --storage-opt size", id, qi.upperDir, layer))
+			fmt.Sprintf("project %s is a container's writable layer %s (--storage-opt size): find the container with docker ps -aq | xargs docker inspect -f '{{.Name}} {{.GraphDriver.Data.UpperDir}}' | grep %s (podman and CRI-O: podman inspect / crictl inspect), then delete what it wrote or recreate it with a larger --storage-opt size", id, qi.upperDir, quote.Shell(layer)))
 	case word == "project":
 		what := strings.TrimSpace(strings.TrimPrefix(qi.who, "project "+id))
 		if what != "" {
 			out = append(out, fmt.Sprintf("project %s is %s: see what fills it with du -xsh on its directories", id, what))
 		} else {
-			out = append(out, fmt.Sprintf("find project %s's directories: lsattr -p -R %s 2>/dev/null | awk '$1 == %s' | head", id, mp, id))
+			out = append(out, fmt.Sprintf("find project %s's directories: lsattr -p -R %s 2>/dev/null | awk '$1 == %s' | head", id, quote.Shell(mp), id))
 		}
 	case inodes:
-		out = append(out, fmt.Sprintf("find where %s %s's files are: find %s -xdev -%s %s -printf '%%h\\n' | sort | uniq -c | sort -n | tail", word, id, mp, map[string]string{"uid": "user", "gid": "group"}[word], id))
+		out = append(out, fmt.Sprintf("find where %s %s's files are: find %s -xdev -%s %s -printf '%%h\\n' | sort | uniq -c | sort -n | tail", word, id, quote.Shell(mp), map[string]string{"uid": "user", "gid": "group"}[word], id))
 	default:
-		out = append(out, fmt.Sprintf("find what %s %s holds: find %s -xdev -%s %s -type f -size +10M -printf '%%s\\t%%p\\n' | sort -n | tail -20", word, id, mp, map[string]string{"uid": "user", "gid": "group"}[word], id))
+		out = append(out, fmt.Sprintf("find what %s %s holds: find %s -xdev -%s %s -type f -size +10M -printf '%%s\\t%%p\\n' | sort -n | tail -20", word, id, quote.Shell(mp), map[string]string{"uid": "user", "gid": "group"}[word], id))
 	}
 
 	// Or raise its limits, keeping the others as they are.
 	if qi.fstype == "" {
-		out = append(out, fmt.Sprintf("or raise its limits: setquota (ext4, tmpfs) or xfs_quota -x -c 'limit ...' %s (XFS); quota -v, repquota -a or xfs_quota -x -c 'report -h' %s show them", mp, mp))
+		out = append(out, fmt.Sprintf("or raise its limits: setquota (ext4, tmpfs) or xfs_quota -x -c 'limit ...' %s (XFS); quota -v, repquota -a or xfs_quota -x -c 'report -h' %s show them", quote.Shell(mp), quote.Shell(mp)))
 		return out
 	}
 	bsoft, bhard, isoft, ihard := qi.bsoft, qi.bhard, qi.isoft, qi.ihard
@@ -631,13 +632,13 @@ func quotaRemedy(u Usage) []string {
 		if inodes {
 			lim = fmt.Sprintf("isoft=%d ihard=%d", isoft, ihard)
 		}
-		out = append(out, fmt.Sprintf("or raise its limit: xfs_quota -x -c 'limit %s %s %s' %s", flag, lim, id, mp))
+		out = append(out, fmt.Sprintf("or raise its limit: xfs_quota -x -c 'limit %s %s %s' %s", flag, lim, id, quote.Shell(mp)))
 	} else {
 		flag := map[string]string{"uid": "-u", "gid": "-g", "project": "-P"}[word]
-		out = append(out, fmt.Sprintf("or raise its limit: setquota %s %s %d %d %d %d %s (block soft and hard in KiB, then inode soft and hard; the others as they are)", flag, id, bsoft, bhard, isoft, ihard, mp))
+		out = append(out, fmt.Sprintf("or raise its limit: setquota %s %s %d %d %d %d %s (block soft and hard in KiB, then inode soft and hard; the others as they are)", flag, id, bsoft, bhard, isoft, ihard, quote.Shell(mp)))
 	}
 	if strings.Contains(u.Reason, "grace period ended") {
-		out = append(out, fmt.Sprintf("the grace period is over: it must go back under its soft limit (or the soft limit up) before writes work; setquota -t (ext4) or xfs_quota -x -c 'timer ...' %s sets the grace time", mp))
+		out = append(out, fmt.Sprintf("the grace period is over: it must go back under its soft limit (or the soft limit up) before writes work; setquota -t (ext4) or xfs_quota -x -c 'timer ...' %s sets the grace time", quote.Shell(mp)))
 	}
 	return out
 }

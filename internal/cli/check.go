@@ -6,12 +6,14 @@ import (
 	"io"
 	"os"
 	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
 	"github.com/enospc/enospc/limits"
 )
 
@@ -114,10 +116,10 @@ func writeNPD(w io.Writer, rep *check.Report) int {
 	case worst == nil:
 		msg, code = "no limits read", 2
 	case worst.Severity == limits.Critical || worst.Severity == limits.Warning:
-		msg = fmt.Sprintf("%s %s %s: %s of %s", worst.Severity, worst.Limit, worst.Scope, human(worst.Used, worst.Unit), human(worst.Max, worst.Unit))
+		msg = fmt.Sprintf("%s %s %s: %s of %s", worst.Severity, worst.Limit, quote.Terminal(worst.Scope), human(worst.Used, worst.Unit), human(worst.Max, worst.Unit))
 		code = 1
 	case worst.Severity == limits.Unknown:
-		msg, code = fmt.Sprintf("unknown %s %s: %s", worst.Limit, worst.Scope, worst.Reason), 2
+		msg, code = fmt.Sprintf("unknown %s %s: %s", worst.Limit, quote.Terminal(worst.Scope), quote.Terminal(worst.Reason)), 2
 	}
 	if r := []rune(msg); len(r) > 80 {
 		msg = string(r[:80])
@@ -146,7 +148,7 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 		}
 		return code + s + ansiReset
 	}
-	fmt.Fprintf(w, "enospc check  host %s  kernel %s  %s\n\n", rep.Host, rep.Kernel, rep.Time.Format(time.RFC3339))
+	fmt.Fprintf(w, "enospc check  host %s  kernel %s  %s\n\n", quote.Terminal(rep.Host), quote.Terminal(rep.Kernel), rep.Time.Format(time.RFC3339))
 	shownOK := map[string]bool{}
 	var rows []limits.Usage
 	hidden := 0
@@ -162,13 +164,15 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 		}
 		rows = append(rows, f)
 	}
+	scopes := make([]string, len(rows))
 	scopeW := 5
-	for _, f := range rows {
-		scopeW = max(scopeW, min(len(f.Scope), 48))
+	for i, f := range rows {
+		scopes[i] = quote.Terminal(f.Scope)
+		scopeW = max(scopeW, min(utf8.RuneCountInString(scopes[i]), 48))
 	}
 	fmt.Fprintf(w, "%-8s  %-18s  %-*s  %10s  %10s  %6s  %s\n", "SEVERITY", "LIMIT", scopeW, "SCOPE", "USED", "MAX", "USE%", "HOLDERS")
 	needRoot := false
-	for _, f := range rows {
+	for i, f := range rows {
 		sev := f.Severity.String()
 		color := map[limits.Severity]string{limits.Critical: ansiRed, limits.Warning: ansiYellow, limits.Unknown: ansiMag, limits.OK: ansiGreen}[f.Severity]
 		pct := "-"
@@ -179,10 +183,7 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 		if f.Severity == limits.Unknown && f.Max == 0 {
 			used, mx = "?", "?"
 		}
-		scope := f.Scope
-		if len(scope) > scopeW {
-			scope = "…" + scope[len(scope)-scopeW+1:]
-		}
+		scope := keepTail(scopes[i], scopeW)
 		mark := ""
 		if f.NeedsRoot && !o.root {
 			mark = "*"
@@ -191,13 +192,13 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 		fmt.Fprintf(w, "%s  %-18s  %-*s  %10s  %10s  %6s  %s\n",
 			paint(color, fmt.Sprintf("%-8s", sev)), f.Limit+mark, scopeW, scope, used, mx, pct, holders(f))
 		if f.Reason != "" && f.Severity != limits.OK {
-			fmt.Fprintf(w, "          %s\n", paint(ansiDim, f.Reason))
+			fmt.Fprintf(w, "          %s\n", paint(ansiDim, quote.Terminal(f.Reason)))
 		}
 		if f.Severity == limits.Warning || f.Severity == limits.Critical {
 			writeHolders(w, f)
 		}
 		for _, r := range f.Remedy {
-			fmt.Fprintf(w, "          → %s\n", r)
+			fmt.Fprintf(w, "          → %s\n", quote.Terminal(r))
 		}
 	}
 	if hidden > 0 {
@@ -207,8 +208,18 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 		fmt.Fprintln(w, "\n* incomplete without root: other users' processes and keys cannot be read; run as root for every holder")
 	}
 	for _, n := range rep.Notes {
-		fmt.Fprintf(w, "\nnote: %s\n", n)
+		fmt.Fprintf(w, "\nnote: %s\n", quote.Terminal(n))
 	}
+}
+
+// keepTail cuts s to its last n characters, "…" first, when it is longer:
+// the end of a path or a scope says the most.
+func keepTail(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
 }
 
 // human prints a number in its unit: bytes in binary units, counts with

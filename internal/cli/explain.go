@@ -10,6 +10,7 @@ import (
 	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/explain"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
 	"github.com/enospc/enospc/limits"
 )
 
@@ -76,7 +77,7 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 
 func writeExplain(w io.Writer, res *explain.Result) {
 	if len(res.Causes) == 0 {
-		fmt.Fprintln(w, res.Note)
+		fmt.Fprintln(w, quote.Terminal(res.Note))
 		return
 	}
 	for i, c := range res.Causes {
@@ -91,22 +92,22 @@ func writeExplain(w io.Writer, res *explain.Result) {
 		if title == "" {
 			title = c.Limit
 		}
-		fmt.Fprintf(w, "%d. %-18s %3.0f%%  %s — %s\n", i+1, c.Limit, 100*c.Confidence, status, title)
+		fmt.Fprintf(w, "%d. %-18s %3.0f%%  %s — %s\n", i+1, c.Limit, 100*c.Confidence, status, quote.Terminal(title))
 		for _, e := range c.Evidence {
-			fmt.Fprintf(w, "     because %s\n", e)
+			fmt.Fprintf(w, "     because %s\n", quote.Terminal(e))
 		}
 		for _, r := range c.Rows {
 			if r.Severity == limits.Unknown {
-				fmt.Fprintf(w, "     now: %s unknown (%s)\n", r.Scope, r.Reason)
+				fmt.Fprintf(w, "     now: %s unknown (%s)\n", quote.Terminal(r.Scope), quote.Terminal(r.Reason))
 				continue
 			}
-			fmt.Fprintf(w, "     now: %s %s of %s (%.1f%%, %s)\n", r.Scope, human(r.Used, r.Unit), human(r.Max, r.Unit), 100*r.Ratio(), r.Severity)
+			fmt.Fprintf(w, "     now: %s %s of %s (%.1f%%, %s)\n", quote.Terminal(r.Scope), human(r.Used, r.Unit), human(r.Max, r.Unit), 100*r.Ratio(), r.Severity)
 		}
 		for _, r := range c.Remedy {
-			fmt.Fprintf(w, "     → %s\n", r)
+			fmt.Fprintf(w, "     → %s\n", quote.Terminal(r))
 		}
 	}
 	if res.Note != "" {
-		fmt.Fprintf(w, "\nnote: %s\n", res.Note)
+		fmt.Fprintf(w, "\nnote: %s\n", quote.Terminal(res.Note))
 	}
 }

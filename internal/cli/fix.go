@@ -11,6 +11,7 @@ import (
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/fix"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
 )
 
 func newFixCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
@@ -160,8 +161,10 @@ func writePlan(w io.Writer, p fix.Plan) {
 		fmt.Fprintln(w, "nothing to fix: no limit is at its warning threshold")
 		return
 	}
-	fmt.Fprintf(w, "enospc fix  plan for %s\n\n", p.Host)
+	fmt.Fprintf(w, "enospc fix  plan for %s\n\n", quote.Terminal(p.Host))
 	for i, a := range p.Actions {
+		// Scopes, texts and reasons quote the host: paths, names, remedies.
+		a.Text, a.Scope, a.Why, a.Risk = quote.Terminal(a.Text), quote.Terminal(a.Scope), quote.Terminal(a.Why), quote.Terminal(a.Risk)
 		switch a.Kind {
 		case "sysctl":
 			fmt.Fprintf(w, "%d. raise %s: %d -> %d\n     why: %s\n     risk: %s\n", i+1, a.Sysctl, a.From, a.To, a.Why, a.Risk)
@@ -180,20 +183,22 @@ func writeFixResult(w io.Writer, what string, r *fix.Result) {
 	}
 	fmt.Fprintf(w, "\n%s:\n", what)
 	for _, e := range r.Entries {
+		// The journal is a file on the host: --undo prints what it says.
+		e.Sysctl = quote.Terminal(e.Sysctl)
 		line := fmt.Sprintf("  %-8s %s %d -> %d", e.State, e.Sysctl, e.Old, e.New)
 		switch {
 		case e.Kind == "cleanup":
-			line = fmt.Sprintf("  %-8s %s %s", e.State, e.Limit, e.Path)
+			line = fmt.Sprintf("  %-8s %s %s", e.State, e.Limit, quote.Terminal(e.Path))
 		case what == "undo":
 			line = fmt.Sprintf("  %-8s %s %d -> %d", e.State, e.Sysctl, e.New, e.Old)
 		}
 		if e.Note != "" {
-			line += "  (" + e.Note + ")"
+			line += "  (" + quote.Terminal(e.Note) + ")"
 		}
 		fmt.Fprintln(w, line)
 	}
 	if r.Persist != "" {
-		fmt.Fprintf(w, "  %s %s\n", map[string]string{"apply": "wrote", "undo": "restored"}[what], r.Persist)
+		fmt.Fprintf(w, "  %s %s\n", map[string]string{"apply": "wrote", "undo": "restored"}[what], quote.Terminal(r.Persist))
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/check"
+	"github.com/enospc/enospc/internal/quote"
 	"github.com/enospc/enospc/limits"
 )
 
@@ -59,7 +60,7 @@ func holders(f limits.Usage) string {
 			parts = append(parts, c.Name)
 		}
 	}
-	s := strings.Join(parts, ", ")
+	s := quote.Terminal(strings.Join(parts, ", "))
 	if total > len(parts) {
 		s = fmt.Sprintf("%d: %s, …", total, s)
 	}
@@ -77,7 +78,7 @@ func writeHolders(w io.Writer, f limits.Usage) {
 			fmt.Fprintf(w, "          · … %d more (-o json lists %d)\n", max(f.ConsumersTotal, len(f.Consumers))-i, len(f.Consumers))
 			break
 		}
-		fmt.Fprintf(w, "          · %s\n", describeConsumer(c, consumerUnit(f)))
+		fmt.Fprintf(w, "          · %s\n", quote.Terminal(describeConsumer(c, consumerUnit(f))))
 	}
 }
 
@@ -165,6 +166,7 @@ func writeGroups(w io.Writer, rep *check.Report) {
 		case rep.By == "container":
 			name = attrib.ShortID(g.Container)
 		}
+		name = quote.Terminal(name)
 		if r := []rune(name); len(r) > 40 {
 			name = string(r[:39]) + "…"
 		}
@@ -177,10 +179,7 @@ func writeGroups(w io.Writer, rep *check.Report) {
 			if i > 0 {
 				label = ""
 			}
-			scope := h.Scope
-			if len(scope) > 22 {
-				scope = "…" + scope[len(scope)-21:]
-			}
+			scope := keepTail(quote.Terminal(h.Scope), 22)
 			fmt.Fprintf(w, "%-40s  %-18s  %-22s  %10s  %10s  %5.1f%%\n", label, h.Limit, scope, human(h.Held, h.Unit), human(h.Used, h.Unit), 100*h.Share)
 		}
 	}

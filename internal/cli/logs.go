@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
 	"github.com/enospc/enospc/logs"
 )
 
@@ -130,10 +131,10 @@ func writeLogs(w io.Writer, rep *logs.Report) {
 				parts = append(parts, fmt.Sprintf("%d more", len(where)-3))
 				break
 			}
-			parts = append(parts, fmt.Sprintf("%s %d", x.k, x.v))
+			parts = append(parts, fmt.Sprintf("%s %d", quote.Terminal(x.k), x.v))
 		}
 		fmt.Fprintf(w, "    where: %s\n", strings.Join(parts, ", "))
-		ex := g.Example
+		ex := quote.Terminal(g.Example)
 		if r := []rune(ex); len(r) > 300 {
 			ex = string(r[:300]) + "…"
 		}
@@ -142,7 +143,7 @@ func writeLogs(w io.Writer, rep *logs.Report) {
 	}
 	for _, s := range rep.Sources {
 		if s.Error != "" {
-			fmt.Fprintf(w, "\nnote: %s: %s\n", s.Name, s.Error)
+			fmt.Fprintf(w, "\nnote: %s: %s\n", quote.Terminal(s.Name), quote.Terminal(s.Error))
 		}
 	}
 }

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
 )
 
 // Config carries what tests substitute; the zero value is production.
@@ -39,10 +41,22 @@ func (e *exitError) Error() string {
 }
 
 // writeJSON prints v as indented JSON, the output of every -o json.
+// Host text stays data there, as the host said it: encoding/json writes
+// the C0 controls as \u00XX, and quote.JSON the characters it lets
+// through that a terminal acts on (C1 controls, bidi overrides), so the
+// output is safe to print and every value decodes unchanged. A byte that
+// is not valid UTF-8 becomes U+FFFD: two names that differ only there
+// read the same, but nothing is added that the host did not say, and no
+// decision enospc takes reads its own JSON back.
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(quote.JSON(b.Bytes()))
+	return err
 }
 
 // Run runs enospc with args and returns the process exit status.
@@ -63,11 +77,11 @@ func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, cfg C
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintln(stderr, "enospc:", ee.err)
+			fmt.Fprintln(stderr, "enospc:", quote.Terminal(ee.err.Error()))
 		}
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "enospc:", err)
+	fmt.Fprintln(stderr, "enospc:", quote.Terminal(err.Error()))
 	return 1
 }
 
