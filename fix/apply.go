@@ -38,6 +38,8 @@ type Options struct {
 	// step, in tests, runs between the steps of persist; an error stops
 	// there as a crash would.
 	step func(string) error
+	// keyring, in tests, stands for the kernel's keyrings.
+	keyring keyringCheck
 }
 
 // DefaultPersistFile is where --persist writes (check reports drift

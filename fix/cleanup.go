@@ -46,8 +46,12 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 	var journalErr error
 	record := func(e Entry) {
 		e.Time = o.Now().UTC()
-		if _, err := j.add(e); err != nil && journalErr == nil {
-			journalErr = fmt.Errorf("journal: %w", err)
+		if k, err := j.add(e); err != nil {
+			if journalErr == nil {
+				journalErr = fmt.Errorf("journal: %w", err)
+			}
+		} else {
+			e = *k
 		}
 		res.Entries = append(res.Entries, e)
 	}
@@ -60,7 +64,11 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 		cleanCgroups(ctx, h, copts, record)
 	}
 	if wanted["leak.keyrings"] {
-		if err := pruneKeyrings(ctx, h, copts, record); err != nil {
+		verify := o.keyring
+		if verify == nil {
+			verify = kernelKeyring(h)
+		}
+		if err := pruneKeyrings(ctx, h, copts, verify, record); err != nil {
 			record(Entry{Kind: "cleanup", Limit: "leak.keyrings", State: "failed", Note: err.Error()})
 		}
 	}

@@ -92,6 +92,9 @@ func loadJournal(path string) (*Journal, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		return &Journal{path: path}, nil
 	}
+	if errors.Is(err, unix.ELOOP) {
+		return nil, fmt.Errorf("%s: a symbolic link: refusing", path)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,9 @@ import (
 // before the description, where no description can reach it.
 func kernelKeyring(h *host.Host) keyringCheck {
 	return func(id string, uid int) error {
+		if !h.Live() {
+			return fmt.Errorf("not the live kernel: the keyring cannot be looked up")
+		}
 		want := "_ses." + id
 		b, err := host.ReadFileAsUID(h.ProcPath("keys"), uid)
 		if err != nil {

@@ -54,7 +54,7 @@ type keyringCheck func(id string, uid int) error
 // pruneKeyrings runs leak.keyrings again and removes, through the docker
 // daemon the inventory asked, each exited container it lists whose
 // keyring provably belongs to it.
-func pruneKeyrings(ctx context.Context, h *host.Host, copts check.Options, record func(Entry)) error {
+func pruneKeyrings(ctx context.Context, h *host.Host, copts check.Options, verify keyringCheck, record func(Entry)) error {
 	if copts.Runtimes == nil || copts.Runtimes.DockerHost == "" {
 		return fmt.Errorf("pruning needs docker's API (Runtimes.DockerHost)")
 	}
@@ -80,10 +80,6 @@ func pruneKeyrings(ctx context.Context, h *host.Host, copts check.Options, recor
 		return err
 	}
 	defer d.Close()
-	verify := kernelKeyring(h)
-	if !h.Live() {
-		verify = func(string, int) error { return fmt.Errorf("not the live kernel: the keyring cannot be looked up") }
-	}
 	pruneContainers(ctx, h, d, ro.Timeout, cs, verify, record)
 	return nil
 }
