@@ -230,6 +230,10 @@ func newResult(j *Journal) *Result {
 	if j.Torn != "" {
 		r.Notes = append(r.Notes, fmt.Sprintf("journal %s: its last line was cut short by a crash and is ignored: %q", j.path, j.Torn))
 	}
+	// Before the journal had one entry a line, it was one JSON document.
+	if old := filepath.Join(filepath.Dir(j.path), "journal.json"); fileExists(old) {
+		r.Notes = append(r.Notes, fmt.Sprintf("%s, the journal of an older enospc, is not read: undo its changes with that version", old))
+	}
 	return r
 }
 
@@ -374,6 +378,11 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 		}
 	}
 	return path, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 func (o Options) hook(step string) error {

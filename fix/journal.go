@@ -24,10 +24,10 @@ import (
 
 // Journal is every change since the last undo.
 type Journal struct {
-	Entries []Entry `json:"entries"`
+	Entries []Entry
 	// Torn is the last line, cut short by a crash while it was written:
 	// ignored.
-	Torn string `json:"torn,omitempty"`
+	Torn string
 
 	path string
 	f    *os.File // open for appending once something is written

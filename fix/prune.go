@@ -90,6 +90,9 @@ func pruneKeyrings(ctx context.Context, h *host.Host, copts check.Options, verif
 // its user, as the daemon reports them; its full id is the one inspected;
 // it does not run. Anything short of that is skipped with the reason.
 func pruneContainers(ctx context.Context, h *host.Host, d *attrib.Docker, timeout time.Duration, cs []limits.Consumer, verify keyringCheck, record func(Entry)) {
+	if timeout <= 0 {
+		timeout = attrib.Defaults.Timeout
+	}
 	seen := map[string]bool{}
 	var userns *attrib.DockerUserns
 	var usernsErr error
