@@ -152,16 +152,19 @@ func keyringOwner(h *host.Host, u attrib.DockerUserns, c attrib.DockerContainer,
 		if uid == 0 || (userErr == nil && uid == user) {
 			return ""
 		}
-		if userErr != nil {
-			return fmt.Sprintf("the keyring is uid %d's, the container runs as root or %v", uid, userErr)
+		switch {
+		case userErr != nil:
+			return fmt.Sprintf("the keyring is uid %d's; the container's root is uid 0 and its %v", uid, userErr)
+		case user == 0:
+			return fmt.Sprintf("the keyring is uid %d's, the container runs as root: not its own", uid)
 		}
-		return fmt.Sprintf("the keyring is uid %d's, the container runs as root or uid %d: not its own", uid, user)
+		return fmt.Sprintf("the keyring is uid %d's, the container's root is uid 0 and its user uid %d: not its own", uid, user)
 	}
 	if uid == u.RootUID {
 		return ""
 	}
 	if userErr != nil {
-		return fmt.Sprintf("the keyring is uid %d's, the container's root is uid %d and its user %v", uid, u.RootUID, userErr)
+		return fmt.Sprintf("the keyring is uid %d's; the container's root is uid %d and its %v", uid, u.RootUID, userErr)
 	}
 	size := subIDRange(h, u.RootUID)
 	if user >= size {
