@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -153,7 +154,7 @@ func TestPruneOnlyProvenOwners(t *testing.T) {
 	for _, e := range res.Entries {
 		got[e.Container] = e
 	}
-	if fmt.Sprint(sortedStrings(f.deleted)) != fmt.Sprint([]string{genuine, user}) {
+	if fmt.Sprint(slices.Sorted(slices.Values(f.deleted))) != fmt.Sprint([]string{genuine, user}) {
 		t.Errorf("DELETEs %v, want %s and %s only; entries %+v", f.deleted, genuine[:6], user[:6], res.Entries)
 	}
 	if e := got[forged]; e.State != "skipped" || !strings.Contains(e.Note, "uid 261005") {
@@ -176,18 +177,6 @@ func TestPruneOnlyProvenOwners(t *testing.T) {
 			t.Errorf("journal entry %+v: %v", e, err)
 		}
 	}
-}
-
-func sortedStrings(s []string) []string {
-	out := append([]string(nil), s...)
-	for i := range out {
-		for k := i + 1; k < len(out); k++ {
-			if out[k] < out[i] {
-				out[i], out[k] = out[k], out[i]
-			}
-		}
-	}
-	return out
 }
 
 // With userns-remap, container root is the remap range's first uid: a
