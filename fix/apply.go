@@ -1,7 +1,6 @@
 package fix
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,17 +16,30 @@ import (
 	"github.com/enospc/enospc/host"
 )
 
-// Options tune Apply and Undo.
+// Options tune Apply, Cleanup and Undo.
 type Options struct {
 	// StateDir holds the journal and the lock (default /var/lib/enospc).
+	// It and the journal must be the running user's and not writable by
+	// group or others: the journal says what Undo writes.
 	StateDir string
 	// Persist writes the raised sysctls to PersistFile too (a host path,
-	// under the host's root), so that they survive a reboot.
+	// under the host's root), so that they survive a reboot. PersistFile
+	// must be /etc/sysctl.d/NN-enospc.conf or NN-enospc-<name>.conf.
 	Persist     bool
 	PersistFile string
+	// FifoDir is the fifo directory of containerd's clients (host path,
+	// default /run/containerd/fifo): fifo removals are journaled only
+	// below it.
+	FifoDir string
 	// LockWait is how long a second run waits for the first.
 	LockWait time.Duration
 	Now      func() time.Time
+
+	// step, in tests, runs between the steps of persist; an error stops
+	// there as a crash would.
+	step func(string) error
+	// keyring, in tests, stands for the kernel's keyrings.
+	keyring keyringCheck
 }
 
 // DefaultPersistFile is where --persist writes (check reports drift
@@ -36,27 +48,26 @@ const DefaultPersistFile = check.PersistFile
 
 // Entry is one change in the journal.
 type Entry struct {
-	// Kind is "sysctl" (undoable) or "cleanup" (a removal, recorded).
+	// Seq numbers the entry in its journal, from 1; a later line with
+	// the same Seq records a new state of the same change.
+	Seq int `json:"seq"`
+	// Kind is "sysctl" (undoable), "persist" (the persist file, undoable)
+	// or "cleanup" (a removal, recorded).
 	Kind   string `json:"kind,omitempty"`
 	Limit  string `json:"limit,omitempty"`
 	Path   string `json:"path,omitempty"`
 	Sysctl string `json:"sysctl,omitempty"`
 	Old    int64  `json:"old,omitempty"`
 	New    int64  `json:"new,omitempty"`
+	// Container is the docker container a prune removed.
+	Container string `json:"container,omitempty"`
+	// Prev is what the persist file held before (nil: it did not exist).
+	Prev *string `json:"prev,omitempty"`
 	// State: "pending" (journaled, maybe written), "done", "skipped",
-	// "failed", "undone".
+	// "failed", "undone"; for cleanups "removed", "partial".
 	State string    `json:"state"`
 	Note  string    `json:"note,omitempty"`
 	Time  time.Time `json:"time"`
-}
-
-// Journal is every change of the last apply, for undo.
-type Journal struct {
-	Entries []Entry `json:"entries"`
-	// Persist: the file written, and what it held before (nil: absent).
-	PersistFile string  `json:"persist_file,omitempty"`
-	PersistOld  *string `json:"persist_old,omitempty"`
-	PersistDone bool    `json:"persist_done,omitempty"`
 }
 
 func (o *Options) defaults() {
@@ -65,6 +76,9 @@ func (o *Options) defaults() {
 	}
 	if o.PersistFile == "" {
 		o.PersistFile = DefaultPersistFile
+	}
+	if o.FifoDir == "" {
+		o.FifoDir = "/run/containerd/fifo"
 	}
 	if o.LockWait <= 0 {
 		o.LockWait = 10 * time.Second
@@ -80,7 +94,10 @@ func lock(o Options) (func(), error) {
 	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(filepath.Join(o.StateDir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err := checkPrivate(o.StateDir, true); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(filepath.Join(o.StateDir, "lock"), os.O_CREATE|os.O_RDWR|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -101,47 +118,278 @@ func lock(o Options) (func(), error) {
 	}
 }
 
-// openJournal takes the lock and loads the journal, settling what a
-// crashed run left pending; unlock releases the lock.
+// checkPrivate refuses a state dir or journal that someone other than the
+// running user could have written: not its own, writable by group or
+// others, or a symbolic link.
+func checkPrivate(path string, dir bool) error {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return err
+	}
+	return checkStat(path, &st, dir)
+}
+
+func checkStat(path string, st *unix.Stat_t, dir bool) error {
+	want := uint32(unix.S_IFREG)
+	if dir {
+		want = unix.S_IFDIR
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != want:
+		return fmt.Errorf("%s: not a regular %s: refusing", path, map[bool]string{true: "directory", false: "file"}[dir])
+	case int(st.Uid) != os.Geteuid():
+		return fmt.Errorf("%s: owned by uid %d, not %d: refusing", path, st.Uid, os.Geteuid())
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("%s: writable by group or others (mode %04o): refusing", path, st.Mode&0o7777)
+	}
+	return nil
+}
+
+// openJournal takes the lock and loads the journal, checked entry by
+// entry, settling what a crashed run left pending; unlock releases both.
 func openJournal(h *host.Host, o *Options) (j *Journal, unlock func(), err error) {
 	o.defaults()
-	unlock, err = lock(*o)
+	unlockDir, err := lock(*o)
 	if err != nil {
 		return nil, nil, err
 	}
-	if j, err = loadJournal(*o); err != nil {
+	if j, err = loadJournal(journalPath(*o)); err != nil {
+		unlockDir()
+		return nil, nil, err
+	}
+	unlock = func() { j.close(); unlockDir() }
+	for _, e := range j.Entries {
+		if err := validEntry(e, *o); err != nil {
+			unlock()
+			return nil, nil, fmt.Errorf("journal %s: entry %d: %w: refusing", j.path, e.Seq, err)
+		}
+	}
+	if err := recoverJournal(h, j); err != nil {
 		unlock()
 		return nil, nil, err
 	}
-	recoverJournal(h, j)
 	return j, unlock, nil
 }
 
-func journalPath(o Options) string { return filepath.Join(o.StateDir, "journal.json") }
+const journalName = "journal.jsonl"
 
-func loadJournal(o Options) (*Journal, error) {
-	b, err := os.ReadFile(journalPath(o))
-	if errors.Is(err, os.ErrNotExist) {
-		return &Journal{}, nil
+func journalPath(o Options) string { return filepath.Join(o.StateDir, journalName) }
+
+func sysctlPath(h *host.Host, name string) string {
+	return h.ProcPath(append([]string{"sys"}, strings.Split(name, ".")...)...)
+}
+
+func writeSysctl(h *host.Host, name string, v int64) error {
+	return os.WriteFile(sysctlPath(h, name), []byte(strconv.FormatInt(v, 10)+"\n"), 0o644)
+}
+
+// recoverJournal settles the entries a crashed run left pending: the value
+// the kernel has says whether a sysctl write happened; a persist file may
+// or may not have been replaced, and undo restores it either way.
+func recoverJournal(h *host.Host, j *Journal) error {
+	for i := range j.Entries {
+		e := &j.Entries[i]
+		if e.State != "pending" {
+			continue
+		}
+		switch e.Kind {
+		case "sysctl":
+			cur, err := h.SysctlInt(e.Sysctl)
+			switch {
+			case err != nil:
+				e.State, e.Note = "failed", "after a crash: "+err.Error()
+			case cur == e.New:
+				e.State, e.Note = "done", "finished after a crash"
+			case cur == e.Old:
+				e.State, e.Note = "skipped", "not written before a crash"
+			default:
+				e.State, e.Note = "skipped", fmt.Sprintf("after a crash the value is %d, neither the old nor the new one: left as is", cur)
+			}
+		case "persist":
+			e.State, e.Note = "done", "after a crash, written or not: undo restores what was there"
+		default:
+			continue
+		}
+		if err := j.update(e); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// Result is what Apply or Undo did.
+type Result struct {
+	Entries []Entry `json:"entries"`
+	Persist string  `json:"persist,omitempty"`
+	// Notes are what the journal said of itself: a torn last line.
+	Notes []string `json:"notes,omitempty"`
+}
+
+func newResult(j *Journal) *Result {
+	r := &Result{}
+	if j.Torn != "" {
+		r.Notes = append(r.Notes, fmt.Sprintf("journal %s: its last line was cut short by a crash and is ignored: %q", j.path, j.Torn))
+	}
+	// Before the journal had one entry a line, it was one JSON document.
+	if old := filepath.Join(filepath.Dir(j.path), "journal.json"); fileExists(old) {
+		r.Notes = append(r.Notes, fmt.Sprintf("%s, the journal of an older enospc, is not read: undo its changes with that version", old))
+	}
+	return r
+}
+
+// Apply carries out the plan's sysctl actions. Each value is read again
+// right before it is written; an action whose value moved since the plan
+// is skipped. A journal entry is written before each write.
+func Apply(h *host.Host, p Plan, o Options) (*Result, error) {
+	o.defaults()
+	if o.Persist {
+		if err := validPersistFile(o.PersistFile); err != nil {
+			return nil, fmt.Errorf("PersistFile: %w", err)
+		}
+	}
+	j, unlock, err := openJournal(h, &o)
 	if err != nil {
 		return nil, err
 	}
-	var j Journal
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("journal %s: %w", journalPath(o), err)
+	defer unlock()
+	res := newResult(j)
+	for _, a := range p.Actions {
+		if a.Kind != "sysctl" {
+			continue
+		}
+		e := Entry{Kind: "sysctl", Sysctl: a.Sysctl, Old: a.From, New: a.To, Time: o.Now().UTC()}
+		if !plannable[a.Sysctl] {
+			e.State, e.Note = "skipped", "not a sysctl enospc raises"
+			res.Entries = append(res.Entries, e)
+			continue
+		}
+		cur, err := h.SysctlInt(a.Sysctl)
+		switch {
+		case err != nil:
+			e.State, e.Note = "failed", err.Error()
+		case cur >= a.To:
+			e.State, e.Note = "skipped", fmt.Sprintf("already %d", cur)
+		case cur != a.From:
+			e.State, e.Note = "skipped", fmt.Sprintf("changed to %d since the plan (%d): plan again", cur, a.From)
+		}
+		if e.State != "" {
+			res.Entries = append(res.Entries, e)
+			continue
+		}
+		e.State = "pending"
+		k, err := j.add(e)
+		if err != nil {
+			return res, fmt.Errorf("journal: %w (nothing written for %s)", err, a.Sysctl)
+		}
+		if err := writeSysctl(h, a.Sysctl, a.To); err != nil {
+			k.State, k.Note = "failed", err.Error()
+		} else if got, err := h.SysctlInt(a.Sysctl); err != nil || got != a.To {
+			// The kernel took another value (its range) or none.
+			k.State, k.Note = "failed", fmt.Sprintf("wrote %d, the kernel has %d (%v)", a.To, got, err)
+		} else {
+			k.State = "done"
+		}
+		if err := j.update(k); err != nil {
+			return res, fmt.Errorf("journal: %w", err)
+		}
+		res.Entries = append(res.Entries, *k)
 	}
-	return &j, nil
+	if o.Persist {
+		path, err := persist(h, j, o)
+		if err != nil {
+			return res, err
+		}
+		res.Persist = path
+	}
+	return res, nil
 }
 
-// save writes the journal atomically and durably: before a change, so
-// that a crash leaves a journal that knows of it.
-func (j *Journal) save(o Options) error {
-	b, err := json.MarshalIndent(j, "", "  ")
-	if err != nil {
-		return err
+// persist writes every sysctl the journal raised (and still holds) to the
+// persist file, keeping its other lines, atomically. The first time, what
+// the file held (or that it did not exist) goes to the journal before the
+// file is replaced: a crash anywhere after leaves undo able to restore it.
+func persist(h *host.Host, j *Journal, o Options) (string, error) {
+	hostPath := o.PersistFile
+	path := h.RootPath(hostPath)
+	values := map[string]int64{}
+	journaled := false
+	for _, e := range j.Entries {
+		switch {
+		case e.Kind == "sysctl" && e.State == "done":
+			values[e.Sysctl] = e.New
+		case e.Kind == "persist" && e.Path == hostPath && e.State == "done":
+			journaled = true
+		}
 	}
-	return writeFileAtomic(journalPath(o), append(b, '\n'), 0o600)
+	if len(values) == 0 {
+		return "", nil
+	}
+	old, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	var k *Entry
+	if !journaled {
+		e := Entry{Kind: "persist", Path: hostPath, State: "pending", Time: o.Now().UTC()}
+		if err == nil {
+			s := string(old)
+			e.Prev = &s
+		}
+		if k, err = j.add(e); err != nil {
+			return "", fmt.Errorf("journal: %w (%s not written)", err, hostPath)
+		}
+	}
+	var lines []string
+	for _, line := range strings.Split(strings.TrimRight(string(old), "\n"), "\n") {
+		name, _, ok := strings.Cut(line, "=")
+		if ok {
+			if _, ours := values[strings.TrimSpace(name)]; ours {
+				continue
+			}
+		}
+		if line != "" || len(lines) > 0 {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) == 0 {
+		lines = append(lines, "# Raised by enospc fix --persist; enospc fix --undo restores what was here.")
+	}
+	names := make([]string, 0, len(values))
+	for n := range values {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		lines = append(lines, fmt.Sprintf("%s = %d", n, values[n]))
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	if err := o.hook("renamed"); err != nil {
+		return "", err
+	}
+	if k != nil {
+		k.State = "done"
+		if err := j.update(k); err != nil {
+			return "", fmt.Errorf("journal: %w", err)
+		}
+	}
+	return path, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+func (o Options) hook(step string) error {
+	if o.step == nil {
+		return nil
+	}
+	return o.step(step)
 }
 
 // writeFileAtomic writes a file by a synced temporary file renamed over
@@ -171,164 +419,16 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return err
 	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return syncDir(dir)
 }
 
-func sysctlPath(h *host.Host, name string) string {
-	return h.ProcPath(append([]string{"sys"}, strings.Split(name, ".")...)...)
-}
-
-func writeSysctl(h *host.Host, name string, v int64) error {
-	return os.WriteFile(sysctlPath(h, name), []byte(strconv.FormatInt(v, 10)+"\n"), 0o644)
-}
-
-// recoverJournal settles the entries a crashed run left pending: the value
-// the kernel has says whether the write happened.
-func recoverJournal(h *host.Host, j *Journal) {
-	for i := range j.Entries {
-		e := &j.Entries[i]
-		if e.State != "pending" || e.Sysctl == "" {
-			continue
-		}
-		cur, err := h.SysctlInt(e.Sysctl)
-		switch {
-		case err != nil:
-			e.State, e.Note = "failed", "after a crash: "+err.Error()
-		case cur == e.New:
-			e.State, e.Note = "done", "finished after a crash"
-		case cur == e.Old:
-			e.State, e.Note = "skipped", "not written before a crash"
-		default:
-			e.State, e.Note = "skipped", fmt.Sprintf("after a crash the value is %d, neither the old nor the new one: left as is", cur)
-		}
-	}
-}
-
-// Result is what Apply or Undo did.
-type Result struct {
-	Entries []Entry `json:"entries"`
-	Persist string  `json:"persist,omitempty"`
-}
-
-// Apply carries out the plan's sysctl actions. Each value is read again
-// right before it is written; an action whose value moved since the plan
-// is skipped. A journal entry is saved before each write.
-func Apply(h *host.Host, p Plan, o Options) (*Result, error) {
-	j, unlock, err := openJournal(h, &o)
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer unlock()
-	res := &Result{}
-	for _, a := range p.Actions {
-		if a.Kind != "sysctl" {
-			continue
-		}
-		e := Entry{Kind: "sysctl", Sysctl: a.Sysctl, Old: a.From, New: a.To, Time: o.Now().UTC()}
-		cur, err := h.SysctlInt(a.Sysctl)
-		switch {
-		case err != nil:
-			e.State, e.Note = "failed", err.Error()
-		case cur >= a.To:
-			e.State, e.Note = "skipped", fmt.Sprintf("already %d", cur)
-		case cur != a.From:
-			e.State, e.Note = "skipped", fmt.Sprintf("changed to %d since the plan (%d): plan again", cur, a.From)
-		}
-		if e.State != "" {
-			res.Entries = append(res.Entries, e)
-			continue
-		}
-		e.State = "pending"
-		j.Entries = append(j.Entries, e)
-		if err := j.save(o); err != nil {
-			return res, fmt.Errorf("journal: %w (nothing written for %s)", err, a.Sysctl)
-		}
-		k := &j.Entries[len(j.Entries)-1]
-		if err := writeSysctl(h, a.Sysctl, a.To); err != nil {
-			k.State, k.Note = "failed", err.Error()
-		} else if got, err := h.SysctlInt(a.Sysctl); err != nil || got != a.To {
-			// The kernel took another value (its range) or none.
-			k.State, k.Note = "failed", fmt.Sprintf("wrote %d, the kernel has %d (%v)", a.To, got, err)
-		} else {
-			k.State = "done"
-		}
-		if err := j.save(o); err != nil {
-			return res, fmt.Errorf("journal: %w", err)
-		}
-		res.Entries = append(res.Entries, *k)
-	}
-	if o.Persist {
-		path, err := persist(h, j, o)
-		if err != nil {
-			return res, err
-		}
-		res.Persist = path
-	}
-	return res, nil
-}
-
-// persist writes every sysctl the journal raised (and still holds) to the
-// persist file, keeping its other lines, atomically; the old content goes
-// to the journal first.
-func persist(h *host.Host, j *Journal, o Options) (string, error) {
-	path := h.RootPath(o.PersistFile)
-	values := map[string]int64{}
-	for _, e := range j.Entries {
-		if e.State == "done" && e.Sysctl != "" {
-			values[e.Sysctl] = e.New
-		}
-	}
-	if len(values) == 0 {
-		return "", nil
-	}
-	old, err := os.ReadFile(path)
-	if !j.PersistDone {
-		j.PersistFile = path
-		if err == nil {
-			s := string(old)
-			j.PersistOld = &s
-		} else if !errors.Is(err, os.ErrNotExist) {
-			return "", err
-		}
-		if err := j.save(o); err != nil {
-			return "", err
-		}
-	}
-	var lines []string
-	for _, line := range strings.Split(strings.TrimRight(string(old), "\n"), "\n") {
-		k, _, ok := strings.Cut(line, "=")
-		if ok {
-			if _, ours := values[strings.TrimSpace(k)]; ours {
-				continue
-			}
-		}
-		if line != "" || len(lines) > 0 {
-			lines = append(lines, line)
-		}
-	}
-	if len(lines) == 0 {
-		lines = append(lines, "# Raised by enospc fix --persist; enospc fix --undo restores what was here.")
-	}
-	names := make([]string, 0, len(values))
-	for n := range values {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		lines = append(lines, fmt.Sprintf("%s = %d", n, values[n]))
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", err
-	}
-	if err := writeFileAtomic(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
-		return "", err
-	}
-	j.PersistDone = true
-	return path, j.save(o)
+	defer d.Close()
+	return d.Sync()
 }
 
 // Undo restores the values the journal changed, newest first: only where
@@ -341,50 +441,52 @@ func Undo(h *host.Host, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer unlock()
-	res := &Result{}
+	res := newResult(j)
 	for i := len(j.Entries) - 1; i >= 0; i-- {
 		e := &j.Entries[i]
-		if e.State != "done" || e.Sysctl == "" {
+		if e.State != "done" {
 			continue
 		}
-		cur, err := h.SysctlInt(e.Sysctl)
-		switch {
-		case err != nil:
-			e.Note = "undo: " + err.Error()
-		case cur != e.New:
-			e.Note = fmt.Sprintf("undo: %s is %d now, not the %d written: left as is", e.Sysctl, cur, e.New)
-		default:
-			if err := writeSysctl(h, e.Sysctl, e.Old); err != nil {
+		switch e.Kind {
+		case "sysctl":
+			cur, err := h.SysctlInt(e.Sysctl)
+			switch {
+			case err != nil:
 				e.Note = "undo: " + err.Error()
+			case cur != e.New:
+				e.Note = fmt.Sprintf("undo: %s is %d now, not the %d written: left as is", e.Sysctl, cur, e.New)
+			default:
+				if err := writeSysctl(h, e.Sysctl, e.Old); err != nil {
+					e.Note = "undo: " + err.Error()
+				} else {
+					e.State, e.Note = "undone", ""
+				}
+			}
+			res.Entries = append(res.Entries, *e)
+		case "persist":
+			path := h.RootPath(e.Path)
+			if e.Prev == nil {
+				err = os.Remove(path)
+				if errors.Is(err, os.ErrNotExist) {
+					err = nil
+				}
 			} else {
-				e.State, e.Note = "undone", ""
+				err = writeFileAtomic(path, []byte(*e.Prev), 0o644)
 			}
-		}
-		if err := j.save(o); err != nil {
-			return res, err
-		}
-		res.Entries = append(res.Entries, *e)
-	}
-	if j.PersistDone {
-		if j.PersistOld == nil {
-			err = os.Remove(j.PersistFile)
-			if errors.Is(err, os.ErrNotExist) {
-				err = nil
+			if err != nil {
+				return res, fmt.Errorf("restore %s: %w", path, err)
 			}
-		} else {
-			err = writeFileAtomic(j.PersistFile, []byte(*j.PersistOld), 0o644)
+			res.Persist = path
+			e.State, e.Note = "undone", ""
+		default:
+			continue
 		}
-		if err != nil {
-			return res, fmt.Errorf("restore %s: %w", j.PersistFile, err)
-		}
-		res.Persist = j.PersistFile
-		j.PersistDone = false
-		if err := j.save(o); err != nil {
+		if err := j.update(e); err != nil {
 			return res, err
 		}
 	}
-	if len(j.Entries) > 0 || j.PersistFile != "" {
-		os.Rename(journalPath(o), journalPath(o)+"."+o.Now().UTC().Format("20060102T150405Z")+".undone")
+	if len(j.Entries) > 0 {
+		os.Rename(j.path, j.path+"."+o.Now().UTC().Format("20060102T150405Z")+".undone")
 	}
 	return res, nil
 }

@@ -2,6 +2,7 @@ package fix
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +24,9 @@ import (
 // again by then is left. Removals cannot be undone: they are journaled as
 // a record.
 func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o Options) (*Result, error) {
+	if copts.FifoDir != "" {
+		o.FifoDir = copts.FifoDir
+	}
 	o.defaults()
 	wanted := map[string]bool{}
 	for _, a := range p.Actions {
@@ -30,18 +34,25 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 			wanted[a.Limit] = true
 		}
 	}
-	res := &Result{}
 	if len(wanted) == 0 {
-		return res, nil
+		return &Result{}, nil
 	}
 	j, unlock, err := openJournal(h, &o)
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	res := newResult(j)
+	var journalErr error
 	record := func(e Entry) {
 		e.Time = o.Now().UTC()
-		j.Entries = append(j.Entries, e)
+		if k, err := j.add(e); err != nil {
+			if journalErr == nil {
+				journalErr = fmt.Errorf("journal: %w", err)
+			}
+		} else {
+			e = *k
+		}
 		res.Entries = append(res.Entries, e)
 	}
 	if wanted["leak.fifo"] {
@@ -53,11 +64,15 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 		cleanCgroups(ctx, h, copts, record)
 	}
 	if wanted["leak.keyrings"] {
-		if err := pruneKeyrings(ctx, h, copts, record); err != nil {
+		verify := o.keyring
+		if verify == nil {
+			verify = kernelKeyring(h)
+		}
+		if err := pruneKeyrings(ctx, h, copts, verify, record); err != nil {
 			record(Entry{Kind: "cleanup", Limit: "leak.keyrings", State: "failed", Note: err.Error()})
 		}
 	}
-	return res, j.save(o)
+	return res, journalErr
 }
 
 func cleanFifos(ctx context.Context, h *host.Host, copts check.Options, record func(Entry)) error {
@@ -138,29 +153,49 @@ func cleanCgroups(ctx context.Context, h *host.Host, copts check.Options, record
 }
 
 // removeCgroupEverywhere rmdirs the cgroup at path (under one hierarchy's
-// mount point) and the same relative path in every other hierarchy.
+// mount point) and the same path in every other hierarchy, and nowhere
+// else. On a unified-only host (/sys/fs/cgroup itself is the cgroup2 root:
+// it has cgroup.procs) there is one hierarchy, and the path's first
+// component is a cgroup like any other, not a hierarchy: the cgroup is
+// removed at that exact path only, never a same-named one in another
+// subtree. On v1 and hybrid hosts the first component is the hierarchy's
+// mount point, and the rest is the same in each.
 func removeCgroupEverywhere(h *host.Host, path string) Entry {
 	e := Entry{Kind: "cleanup", Limit: "leak.cgroups", Path: path}
-	const base = "/sys/fs/cgroup"
-	rest, ok := strings.CutPrefix(path, base+"/")
-	if !ok {
-		e.State, e.Note = "skipped", "not under "+base
+	rest, ok := strings.CutPrefix(path, cgroupRoot+"/")
+	if !ok || filepath.Clean(path) != path {
+		e.State, e.Note = "skipped", "not below "+cgroupRoot
 		return e
 	}
-	// rest is "<hierarchy>/<relative path>" (or the relative path on a
-	// unified-only host, where the hierarchy is the root itself).
-	roots, _ := filepath.Glob(h.RootPath(base) + "/*")
+	var roots []string
 	rel := rest
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		if fi, err := os.Stat(h.RootPath(base + "/" + rest[:i] + "/cgroup.procs")); err == nil && !fi.IsDir() {
-			rel = rest[i+1:]
+	if isFile(h.RootPath(cgroupRoot + "/cgroup.procs")) {
+		roots = []string{h.RootPath(cgroupRoot)}
+	} else {
+		hier, r, ok := strings.Cut(rest, "/")
+		if !ok || !isFile(h.RootPath(cgroupRoot+"/"+hier+"/cgroup.procs")) {
+			e.State, e.Note = "skipped", "not in a cgroup hierarchy mounted under "+cgroupRoot
+			return e
+		}
+		rel = r
+		// The hierarchies: directories (not the symbolic links
+		// cpu -> cpu,cpuacct) under the root whose own root cgroup is
+		// there.
+		ents, _ := os.ReadDir(h.RootPath(cgroupRoot))
+		for _, d := range ents {
+			dir := h.RootPath(cgroupRoot + "/" + d.Name())
+			if d.IsDir() && isFile(dir+"/cgroup.procs") {
+				roots = append(roots, dir)
+			}
 		}
 	}
-	roots = append(roots, h.RootPath(base))
 	removed, busy := 0, 0
 	var firstErr error
 	for _, root := range roots {
 		top := filepath.Join(root, rel)
+		if _, err := os.Lstat(top); err != nil {
+			continue
+		}
 		var dirs []string
 		filepath.WalkDir(top, func(p string, d os.DirEntry, err error) error {
 			if err == nil && d.IsDir() {
@@ -172,7 +207,9 @@ func removeCgroupEverywhere(h *host.Host, path string) Entry {
 		for _, d := range dirs {
 			// rmdir of a cgroup with a task in it fails (EBUSY): the
 			// kernel's own check that it is empty.
-			if err := os.Remove(d); err != nil {
+			if err := os.Remove(d); errors.Is(err, os.ErrNotExist) {
+				continue
+			} else if err != nil {
 				busy++
 				if firstErr == nil {
 					firstErr = err
@@ -187,10 +224,17 @@ func removeCgroupEverywhere(h *host.Host, path string) Entry {
 		e.State, e.Note = "removed", fmt.Sprintf("%d cgroup directories", removed)
 	case removed > 0:
 		e.State, e.Note = "partial", fmt.Sprintf("%d cgroup directories removed; %d refused (%v): left in place", removed, busy, firstErr)
-	default:
+	case busy > 0:
 		e.State, e.Note = "skipped", fmt.Sprintf("rmdir refused (%v): not empty any more", firstErr)
+	default:
+		e.State, e.Note = "skipped", "gone already"
 	}
 	return e
+}
+
+func isFile(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // isTaskFifo: an entry a client's fifo directory holds, a fifo named

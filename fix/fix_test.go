@@ -2,6 +2,7 @@ package fix
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,15 +142,10 @@ func TestApplyPersistUndo(t *testing.T) {
 func TestCrashRecovery(t *testing.T) {
 	h, dir := testHost(t, map[string]string{"fs.inotify.max_user_watches": "524288", "fs.file-max": "1000"})
 	o := Options{StateDir: filepath.Join(dir, "state")}
-	j := &Journal{Entries: []Entry{
-		{Sysctl: "fs.inotify.max_user_watches", Old: 8192, New: 524288, State: "pending"},
-		{Sysctl: "fs.file-max", Old: 1000, New: 4000, State: "pending"},
-	}}
-	o.defaults()
-	os.MkdirAll(o.StateDir, 0o700)
-	if err := j.save(o); err != nil {
-		t.Fatal(err)
-	}
+	writeJournal(t, o, []Entry{
+		{Seq: 1, Kind: "sysctl", Sysctl: "fs.inotify.max_user_watches", Old: 8192, New: 524288, State: "pending"},
+		{Seq: 2, Kind: "sysctl", Sysctl: "fs.file-max", Old: 1000, New: 4000, State: "pending"},
+	}, "")
 	res, err := Undo(h, o)
 	if err != nil {
 		t.Fatal(err)
@@ -225,15 +221,38 @@ func TestCleanupFifos(t *testing.T) {
 }
 
 func TestPruneActions(t *testing.T) {
+	uid0 := 0
 	rep := &check.Report{Findings: []limits.Usage{
 		{Limit: "leak.keyrings", Scope: "uid 1001", Leaked: 3, Severity: limits.Warning, Consumers: []limits.Consumer{
-			{Container: "a", Runtime: "docker", State: "exited"}, {Container: "b", Runtime: "docker", State: "exited"},
-			{Container: "c", Runtime: "containerd", State: "stopped"},
+			{Container: "a", Runtime: "docker", State: "exited", UID: &uid0}, {Container: "b", Runtime: "docker", State: "exited", UID: &uid0},
+			{Container: "c", Runtime: "containerd", State: "stopped", UID: &uid0},
+			// No owner known: nothing to prove it by.
+			{Container: "d", Runtime: "docker", State: "exited"},
 		}},
 		{Limit: "leak.keyrings", Scope: "uid 1002", Leaked: 0},
 	}}
 	a := PruneActions(rep)
 	if len(a) != 1 || a[0].Kind != "cleanup" || a[0].Scope != "uid 1001" || !strings.Contains(a[0].Text, "2 exited docker containers") {
 		t.Fatalf("%+v", a)
+	}
+}
+
+// writeJournal writes entries, one a line, and then tail (a torn line).
+func writeJournal(t *testing.T, o Options, entries []Entry, tail string) {
+	t.Helper()
+	o.defaults()
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	var b []byte
+	for _, e := range entries {
+		l, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = append(append(b, l...), '\n')
+	}
+	if err := os.WriteFile(journalPath(o), append(b, tail...), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

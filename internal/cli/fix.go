@@ -45,7 +45,7 @@ the planned sysctls on every node.`,
 			}
 			h := newHost()
 			out := cmd.OutOrStdout()
-			opts := fix.Options{StateDir: stateDir, Persist: persist, PersistFile: persistFile}
+			opts := fix.Options{StateDir: stateDir, Persist: persist, PersistFile: persistFile, FifoDir: hf.fifoDir}
 			if undo {
 				res, err := fix.Undo(h, opts)
 				if err != nil {
@@ -130,9 +130,9 @@ the planned sysctls on every node.`,
 	f.BoolVar(&kube, "kubernetes", false, "print a DaemonSet (with its namespace and service account) applying the planned sysctls on every node")
 	f.StringSliceVar(&only, "only", nil, "plan only for these limit IDs (comma separated)")
 	f.StringVar(&stateDir, "state-dir", "/var/lib/enospc", "where the journal and the lock live")
-	f.StringVar(&persistFile, "persist-file", fix.DefaultPersistFile, "the sysctl.d file --persist writes (host path)")
+	f.StringVar(&persistFile, "persist-file", fix.DefaultPersistFile, "the sysctl.d file --persist writes (host path, /etc/sysctl.d/NN-enospc[-name].conf)")
 	hf = addHostFlags(f)
-	f.BoolVar(&prune, "prune", false, "with --apply: also remove the exited docker containers whose session keyrings leak.keyrings lists (docker's API)")
+	f.BoolVar(&prune, "prune", false, "with --apply: also remove the exited docker containers whose session keyrings leak.keyrings lists and provably own (docker's API, at the socket --docker-host names under the host root)")
 	f.StringVar(&image, "sysctl-image", "busybox:1.36", "--kubernetes: the image whose sysctl applies the values")
 	f.StringVar(&pauseImage, "pause-image", "registry.k8s.io/pause:3.9", "--kubernetes: the image that keeps the pod running")
 	return cmd
@@ -177,6 +177,9 @@ func writePlan(w io.Writer, p fix.Plan) {
 }
 
 func writeFixResult(w io.Writer, what string, r *fix.Result) {
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
 	if len(r.Entries) == 0 && r.Persist == "" {
 		fmt.Fprintf(w, "\n%s: nothing to do\n", what)
 		return
@@ -187,6 +190,8 @@ func writeFixResult(w io.Writer, what string, r *fix.Result) {
 		e.Sysctl = quote.Terminal(e.Sysctl)
 		line := fmt.Sprintf("  %-8s %s %d -> %d", e.State, e.Sysctl, e.Old, e.New)
 		switch {
+		case e.Kind == "cleanup" && e.Container != "":
+			line = fmt.Sprintf("  %-8s %s docker container %s", e.State, e.Limit, e.Container)
 		case e.Kind == "cleanup":
 			line = fmt.Sprintf("  %-8s %s %s", e.State, e.Limit, quote.Terminal(e.Path))
 		case what == "undo":

@@ -218,7 +218,7 @@ func TestFixInotifyWatches(t *testing.T) {
 	if act.From != maxWatches || act.To < want {
 		t.Errorf("planned %s: %d -> %d, want %d -> at least %d (room for four times %d)", name, act.From, act.To, maxWatches, want, h.Report.Count)
 	}
-	if _, err := os.Stat(filepath.Join(state, "journal.json")); err == nil {
+	if _, err := os.Stat(filepath.Join(state, "journal.jsonl")); err == nil {
 		t.Errorf("the dry run wrote a journal in %s", state)
 	}
 	if got := readInt(t, sysctlPath(name)); got != maxWatches {
@@ -241,11 +241,8 @@ func TestFixInotifyWatches(t *testing.T) {
 	if !strings.Contains(stdout, fmt.Sprintf("done     %s %d -> %d", name, maxWatches, raised)) {
 		t.Errorf("fix --apply does not report \"done %s %d -> %d\"", name, maxWatches, raised)
 	}
-	var j fix.Journal
-	if b, err := os.ReadFile(filepath.Join(state, "journal.json")); err != nil {
-		t.Errorf("no journal after fix --apply: %v", err)
-	} else if err := json.Unmarshal(b, &j); err != nil {
-		t.Errorf("journal: %v\n%s", err, b)
+	if j, err := fix.ReadJournal(filepath.Join(state, "journal.jsonl")); err != nil {
+		t.Errorf("journal after fix --apply: %v", err)
 	} else if len(j.Entries) != 1 || j.Entries[0].Sysctl != name || j.Entries[0].Old != maxWatches || j.Entries[0].New != raised || j.Entries[0].State != "done" {
 		t.Errorf("journal after fix --apply: %+v, want one done entry %s %d -> %d", j.Entries, name, maxWatches, raised)
 	}
@@ -273,13 +270,13 @@ func TestFixInotifyWatches(t *testing.T) {
 	if got := readInt(t, sysctlPath(name)); got != maxWatches {
 		t.Errorf("after fix --undo %s is %d, want %d back", name, got, maxWatches)
 	}
-	if undone, _ := filepath.Glob(filepath.Join(state, "journal.json.*.undone")); len(undone) != 1 {
+	if undone, _ := filepath.Glob(filepath.Join(state, "journal.jsonl.*.undone")); len(undone) != 1 {
 		ents, _ := os.ReadDir(state)
 		var names []string
 		for _, e := range ents {
 			names = append(names, e.Name())
 		}
-		t.Errorf("after fix --undo the state dir holds %v, want the journal kept as journal.json.<time>.undone", names)
+		t.Errorf("after fix --undo the state dir holds %v, want the journal kept as journal.jsonl.<time>.undone", names)
 	}
 	// Back at the limit: one more watch fails again.
 	if r := addOneWatch(t, bin, uid, probe); syscall.Errno(r.Errno) != syscall.ENOSPC {
@@ -397,8 +394,8 @@ func TestFixPidsMax(t *testing.T) {
 	if got := readInt(t, filepath.Join(cg, "pids.max")); got != pidsMax {
 		t.Errorf("fix --apply --only pids changed %s/pids.max: %d, was %d", cg, got, pidsMax)
 	}
-	if _, err := os.Stat(filepath.Join(state, "journal.json")); err == nil {
-		b, _ := os.ReadFile(filepath.Join(state, "journal.json"))
+	if _, err := os.Stat(filepath.Join(state, "journal.jsonl")); err == nil {
+		b, _ := os.ReadFile(filepath.Join(state, "journal.jsonl"))
 		t.Errorf("fix --apply --only pids wrote a journal:\n%s", b)
 	}
 }

@@ -280,10 +280,7 @@ func TestFixLeakedCgroup(t *testing.T) {
 	}
 
 	// The journal records the two removals.
-	var j fix.Journal
-	if b, err := os.ReadFile(filepath.Join(state, "journal.json")); err != nil {
-		t.Errorf("no journal: %v", err)
-	} else if err := json.Unmarshal(b, &j); err != nil {
+	if j, err := fix.ReadJournal(filepath.Join(state, "journal.jsonl")); err != nil {
 		t.Errorf("journal: %v", err)
 	} else {
 		got := map[string]string{}
