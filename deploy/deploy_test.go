@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -22,6 +23,8 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -41,15 +44,41 @@ const fixtureDir = "../testdata/hosts/jenkins-keyring"
 // The capabilities the DaemonSet may add, each justified in enospc.yaml.
 var allowedCaps = []corev1.Capability{"DAC_READ_SEARCH", "SETUID", "SYS_ADMIN", "SYS_PTRACE"}
 
+// unconfinedAppArmor names the containers that may run without AppArmor, and
+// why (the comment in enospc.yaml says more).
+var unconfinedAppArmor = map[string]string{
+	"enospc": "the runtimes' default profiles refuse ptrace reads of processes outside the profile: the host's /proc/PID/fd",
+}
+
+// Measured peaks the enospc container's memory is sized from (re-measure on
+// the bad-night host: issue 11).
+var (
+	servePeakRSS = resource.MustParse("55Mi")  // README, scripts/bench-serve: 54.4 MiB, 50 scrapers
+	busyPeakRSS  = resource.MustParse("137M")  // issue 11: a busy host
+	maxMemLimit  = resource.MustParse("512Mi") // a limit far above any measurement hides a leak
+)
+
+const (
+	enospcContainer = "enospc"
+	proxyContainer  = "kube-rbac-proxy"
+	proxyImage      = "quay.io/brancz/kube-rbac-proxy"
+	saTokenDir      = "/var/run/secrets/kubernetes.io/serviceaccount"
+)
+
 // ---------------------------------------------------------------- Kubernetes
 
 // manifests are the decoded objects of deploy/kubernetes/*.yaml.
 type manifests struct {
-	namespaces      []corev1.Namespace
-	serviceAccounts []corev1.ServiceAccount
-	daemonSets      []appsv1.DaemonSet
-	services        []corev1.Service
-	podMonitors     []podMonitor
+	raw                 map[string][]byte // file -> contents
+	namespaces          []corev1.Namespace
+	serviceAccounts     []corev1.ServiceAccount
+	secrets             []corev1.Secret
+	daemonSets          []appsv1.DaemonSet
+	services            []corev1.Service
+	clusterRoles        []rbacv1.ClusterRole
+	clusterRoleBindings []rbacv1.ClusterRoleBinding
+	networkPolicies     []networkingv1.NetworkPolicy
+	podMonitors         []podMonitor
 }
 
 // podMonitor is the part of monitoring.coreos.com/v1 PodMonitor that
@@ -69,6 +98,14 @@ type podMonitor struct {
 			Port          string `json:"port"`
 			Path          string `json:"path,omitempty"`
 			Scheme        string `json:"scheme,omitempty"`
+			Authorization *struct {
+				Type        string                    `json:"type,omitempty"`
+				Credentials *corev1.SecretKeySelector `json:"credentials,omitempty"`
+			} `json:"authorization,omitempty"`
+			TLSConfig *struct {
+				InsecureSkipVerify bool   `json:"insecureSkipVerify,omitempty"`
+				ServerName         string `json:"serverName,omitempty"`
+			} `json:"tlsConfig,omitempty"`
 			Interval      string `json:"interval,omitempty"`
 			ScrapeTimeout string `json:"scrapeTimeout,omitempty"`
 			HonorLabels   bool   `json:"honorLabels,omitempty"`
@@ -127,12 +164,13 @@ func loadManifests(t *testing.T) manifests {
 	if len(files) == 0 {
 		t.Fatal("no deploy/kubernetes/*.yaml")
 	}
-	var m manifests
+	m := manifests{raw: map[string][]byte{}}
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m.raw[f] = b
 		for i, doc := range yamlDocuments(b) {
 			var tm metav1.TypeMeta
 			if err := yaml.Unmarshal(doc, &tm); err != nil {
@@ -142,20 +180,23 @@ func loadManifests(t *testing.T) manifests {
 			var obj any
 			switch tm.APIVersion + " " + tm.Kind {
 			case "v1 Namespace":
-				m.namespaces = append(m.namespaces, corev1.Namespace{})
-				obj = &m.namespaces[len(m.namespaces)-1]
+				obj = grow(&m.namespaces)
 			case "v1 ServiceAccount":
-				m.serviceAccounts = append(m.serviceAccounts, corev1.ServiceAccount{})
-				obj = &m.serviceAccounts[len(m.serviceAccounts)-1]
+				obj = grow(&m.serviceAccounts)
+			case "v1 Secret":
+				obj = grow(&m.secrets)
 			case "apps/v1 DaemonSet":
-				m.daemonSets = append(m.daemonSets, appsv1.DaemonSet{})
-				obj = &m.daemonSets[len(m.daemonSets)-1]
+				obj = grow(&m.daemonSets)
 			case "v1 Service":
-				m.services = append(m.services, corev1.Service{})
-				obj = &m.services[len(m.services)-1]
+				obj = grow(&m.services)
+			case "rbac.authorization.k8s.io/v1 ClusterRole":
+				obj = grow(&m.clusterRoles)
+			case "rbac.authorization.k8s.io/v1 ClusterRoleBinding":
+				obj = grow(&m.clusterRoleBindings)
+			case "networking.k8s.io/v1 NetworkPolicy":
+				obj = grow(&m.networkPolicies)
 			case "monitoring.coreos.com/v1 PodMonitor":
-				m.podMonitors = append(m.podMonitors, podMonitor{})
-				obj = &m.podMonitors[len(m.podMonitors)-1]
+				obj = grow(&m.podMonitors)
 			default:
 				t.Fatalf("%s: a kind this test does not know", where)
 			}
@@ -167,38 +208,117 @@ func loadManifests(t *testing.T) manifests {
 	return m
 }
 
+// grow appends a zero value to *s and returns a pointer to it.
+func grow[T any](s *[]T) *T {
+	*s = append(*s, *new(T))
+	return &(*s)[len(*s)-1]
+}
+
+// podContainer returns the container of pod named name, or nil.
+func podContainer(pod *corev1.PodSpec, name string) *corev1.Container {
+	for i := range pod.Containers {
+		if pod.Containers[i].Name == name {
+			return &pod.Containers[i]
+		}
+	}
+	return nil
+}
+
+// enospcContainerOf returns the DaemonSet's enospc container.
+func enospcContainerOf(t *testing.T, m manifests) *corev1.Container {
+	t.Helper()
+	if len(m.daemonSets) != 1 {
+		t.Fatalf("want one DaemonSet, have %d", len(m.daemonSets))
+	}
+	c := podContainer(&m.daemonSets[0].Spec.Template.Spec, enospcContainer)
+	if c == nil {
+		t.Fatalf("the DaemonSet has no container %s", enospcContainer)
+	}
+	return c
+}
+
+// flagValues parses --name=value and --name value arguments.
+func flagValues(args []string) map[string]string {
+	v := map[string]string{}
+	for i := 0; i < len(args); i++ {
+		name, value, ok := strings.Cut(args[i], "=")
+		if !strings.HasPrefix(name, "--") {
+			continue
+		}
+		if !ok && i+1 < len(args) && !strings.HasPrefix(args[i+1], "--") {
+			value = args[i+1]
+			i++
+		}
+		v[name] = value
+	}
+	return v
+}
+
 func TestKubernetesManifests(t *testing.T) {
 	m := loadManifests(t)
-	if len(m.namespaces) != 1 || len(m.serviceAccounts) != 1 || len(m.daemonSets) != 1 || len(m.services) != 1 || len(m.podMonitors) != 1 {
-		t.Fatalf("want one Namespace, ServiceAccount, DaemonSet, Service and PodMonitor; have %d, %d, %d, %d, %d",
-			len(m.namespaces), len(m.serviceAccounts), len(m.daemonSets), len(m.services), len(m.podMonitors))
+	if len(m.namespaces) != 1 || len(m.daemonSets) != 1 || len(m.services) != 1 || len(m.podMonitors) != 1 {
+		t.Fatalf("want one Namespace, DaemonSet, Service and PodMonitor; have %d, %d, %d, %d",
+			len(m.namespaces), len(m.daemonSets), len(m.services), len(m.podMonitors))
 	}
 	ns := m.namespaces[0].Name
 	if ns != "enospc" {
 		t.Errorf("namespace %q, want enospc", ns)
 	}
-	for kind, meta := range map[string]metav1.ObjectMeta{
-		"ServiceAccount": m.serviceAccounts[0].ObjectMeta,
-		"DaemonSet":      m.daemonSets[0].ObjectMeta,
-		"Service":        m.services[0].ObjectMeta,
-		"PodMonitor":     m.podMonitors[0].ObjectMeta,
-	} {
-		if meta.Namespace != ns {
-			t.Errorf("%s %s is in namespace %q, not %q", kind, meta.Name, meta.Namespace, ns)
+	type named struct {
+		kind string
+		meta metav1.ObjectMeta
+	}
+	var namespaced, clusterWide []named
+	for _, o := range m.serviceAccounts {
+		namespaced = append(namespaced, named{"ServiceAccount", o.ObjectMeta})
+	}
+	for _, o := range m.secrets {
+		namespaced = append(namespaced, named{"Secret", o.ObjectMeta})
+	}
+	for _, o := range m.networkPolicies {
+		namespaced = append(namespaced, named{"NetworkPolicy", o.ObjectMeta})
+	}
+	namespaced = append(namespaced, named{"DaemonSet", m.daemonSets[0].ObjectMeta},
+		named{"Service", m.services[0].ObjectMeta}, named{"PodMonitor", m.podMonitors[0].ObjectMeta})
+	for _, o := range m.clusterRoles {
+		clusterWide = append(clusterWide, named{"ClusterRole", o.ObjectMeta})
+	}
+	for _, o := range m.clusterRoleBindings {
+		clusterWide = append(clusterWide, named{"ClusterRoleBinding", o.ObjectMeta})
+	}
+	for _, o := range append(namespaced, clusterWide...) {
+		if errs := validation.IsDNS1123Subdomain(o.meta.Name); len(errs) > 0 {
+			t.Errorf("%s name %q: %v", o.kind, o.meta.Name, errs)
 		}
-		if errs := validation.IsDNS1123Subdomain(meta.Name); len(errs) > 0 {
-			t.Errorf("%s name %q: %v", kind, meta.Name, errs)
-		}
-		for k, v := range meta.Labels {
+		for k, v := range o.meta.Labels {
 			if errs := append(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)...); len(errs) > 0 {
-				t.Errorf("%s label %s=%s: %v", kind, k, v, errs)
+				t.Errorf("%s label %s=%s: %v", o.kind, k, v, errs)
 			}
 		}
 	}
+	for _, o := range namespaced {
+		if o.meta.Namespace != ns {
+			t.Errorf("%s %s is in namespace %q, not %q", o.kind, o.meta.Name, o.meta.Namespace, ns)
+		}
+	}
+	for _, o := range clusterWide {
+		if o.meta.Namespace != "" {
+			t.Errorf("%s %s: a namespace on a cluster-wide object", o.kind, o.meta.Name)
+		}
+	}
+	for _, sa := range m.serviceAccounts {
+		if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+			t.Errorf("ServiceAccount %s mounts a token into every container of its pods", sa.Name)
+		}
+	}
 
-	sa := m.serviceAccounts[0]
-	if sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
-		t.Error("the ServiceAccount mounts a token: enospc never talks to the API server")
+	// No listener on every address, anywhere.
+	for f, b := range m.raw {
+		for _, everywhere := range []string{"0.0.0.0", "[::]:"} {
+			if bytes.Contains(b, []byte(everywhere)) {
+				t.Errorf("%s mentions %s", f, everywhere)
+			}
+		}
 	}
 
 	ds := m.daemonSets[0]
@@ -207,11 +327,17 @@ func TestKubernetesManifests(t *testing.T) {
 	if ds.Spec.Selector == nil || !subset(ds.Spec.Selector.MatchLabels, podLabels) || len(ds.Spec.Selector.MatchLabels) == 0 {
 		t.Errorf("the DaemonSet's selector %v does not select its pods %v", ds.Spec.Selector, podLabels)
 	}
-	if pod.ServiceAccountName != sa.Name {
-		t.Errorf("serviceAccountName %q, want %q", pod.ServiceAccountName, sa.Name)
+	var sa *corev1.ServiceAccount
+	for i := range m.serviceAccounts {
+		if m.serviceAccounts[i].Name == pod.ServiceAccountName {
+			sa = &m.serviceAccounts[i]
+		}
+	}
+	if sa == nil {
+		t.Fatalf("serviceAccountName %q: no such ServiceAccount", pod.ServiceAccountName)
 	}
 	if pod.AutomountServiceAccountToken == nil || *pod.AutomountServiceAccountToken {
-		t.Error("the pod mounts a service account token")
+		t.Error("the pod mounts a service account token into every container")
 	}
 	if !pod.HostPID {
 		t.Error("hostPID is off: the holders of the node's limits are the node's processes")
@@ -232,43 +358,92 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Errorf("no toleration of every taint ({operator: Exists}): %+v", pod.Tolerations)
 	}
 
-	if len(pod.Containers) != 1 || len(pod.InitContainers) != 0 {
-		t.Fatalf("want one container, have %d (and %d init containers)", len(pod.Containers), len(pod.InitContainers))
+	if len(pod.Containers) != 2 || len(pod.InitContainers) != 0 {
+		t.Fatalf("want two containers (%s, %s), have %d (and %d init containers)",
+			enospcContainer, proxyContainer, len(pod.Containers), len(pod.InitContainers))
 	}
-	c := pod.Containers[0]
+	c := podContainer(&pod, enospcContainer)
+	proxy := podContainer(&pod, proxyContainer)
+	if c == nil || proxy == nil {
+		t.Fatalf("want containers %s and %s", enospcContainer, proxyContainer)
+	}
+
+	// Every container: no way up, read-only, a seccomp filter, AppArmor
+	// unless justified.
+	for _, ctr := range pod.Containers {
+		sc := ctr.SecurityContext
+		if sc == nil {
+			t.Errorf("%s: no securityContext", ctr.Name)
+			continue
+		}
+		if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+			t.Errorf("%s: readOnlyRootFilesystem is not true", ctr.Name)
+		}
+		if sc.Privileged != nil && *sc.Privileged {
+			t.Errorf("%s: privileged", ctr.Name)
+		}
+		if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
+			t.Errorf("%s: allowPrivilegeEscalation is not false", ctr.Name)
+		}
+		seccomp := sc.SeccompProfile
+		if seccomp == nil && pod.SecurityContext != nil {
+			seccomp = pod.SecurityContext.SeccompProfile
+		}
+		if seccomp == nil || seccomp.Type == corev1.SeccompProfileTypeUnconfined {
+			t.Errorf("%s: seccompProfile %+v: unset (Unconfined on most runtimes) or Unconfined", ctr.Name, seccomp)
+		}
+		apparmor := sc.AppArmorProfile
+		if apparmor == nil && pod.SecurityContext != nil {
+			apparmor = pod.SecurityContext.AppArmorProfile
+		}
+		if apparmor != nil && apparmor.Type == corev1.AppArmorProfileTypeUnconfined && unconfinedAppArmor[ctr.Name] == "" {
+			t.Errorf("%s: AppArmor Unconfined without a reason in unconfinedAppArmor", ctr.Name)
+		}
+		if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
+			t.Errorf("%s: capabilities.drop must be exactly [ALL]: %+v", ctr.Name, sc.Capabilities)
+		}
+		for _, p := range ctr.Ports {
+			if p.HostPort != 0 || p.HostIP != "" {
+				t.Errorf("%s: port %s on the host", ctr.Name, p.Name)
+			}
+		}
+	}
+	for _, v := range pod.Volumes {
+		for _, ctr := range pod.Containers {
+			for _, vm := range ctr.VolumeMounts {
+				if vm.Name == v.Name && v.Projected != nil && ctr.Name != proxyContainer {
+					for _, src := range v.Projected.Sources {
+						if src.ServiceAccountToken != nil {
+							t.Errorf("%s mounts the service account token (volume %s)", ctr.Name, v.Name)
+						}
+					}
+				}
+			}
+		}
+	}
+
+	// enospc: root with four capabilities, on the pod's loopback.
 	cmdline := append(slices.Clone(c.Command), c.Args...)
-	wantCmd := []string{"/enospc", "serve", "--listen", "0.0.0.0:9877", "--proc", "/host/proc", "--sys", "/host/sys", "--root", "/host"}
+	const listen = "127.0.0.1:9877"
+	wantCmd := []string{"/enospc", "serve", "--listen", listen, "--proc", "/host/proc", "--sys", "/host/sys", "--root", "/host"}
 	if !slices.Equal(cmdline, wantCmd) {
 		t.Errorf("command line %q, want %q", cmdline, wantCmd)
 	}
-
-	// Security context: root, read-only, every capability dropped but the
-	// four that the limits need.
+	if len(c.Ports) != 0 {
+		t.Errorf("%s declares ports %+v: it listens on the pod's loopback only", c.Name, c.Ports)
+	}
 	sc := c.SecurityContext
-	if sc == nil {
-		t.Fatal("no securityContext")
-	}
-	if sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
-		t.Error("readOnlyRootFilesystem is not true")
-	}
-	if sc.Privileged != nil && *sc.Privileged {
-		t.Error("privileged: the capabilities listed are all it needs")
-	}
-	if sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation {
-		t.Error("allowPrivilegeEscalation is not false")
+	if sc == nil || sc.Capabilities == nil {
+		t.Fatal("no securityContext.capabilities for enospc")
 	}
 	if sc.RunAsUser == nil || *sc.RunAsUser != 0 {
 		t.Error("runAsUser is not 0")
 	}
-	if sc.Capabilities == nil || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) {
-		t.Errorf("capabilities.drop must be exactly [ALL]: %+v", sc.Capabilities)
-	} else {
-		added := slices.Clone(sc.Capabilities.Add)
-		slices.Sort(added)
-		if !slices.Equal(added, allowedCaps) {
-			t.Errorf("capabilities.add %v, want %v", added, allowedCaps)
-		}
+	if added := slices.Sorted(slices.Values(sc.Capabilities.Add)); !slices.Equal(added, allowedCaps) {
+		t.Errorf("capabilities.add %v, want %v", added, allowedCaps)
 	}
+	// containerd's, CRI-O's and Docker's default profiles allow setns and
+	// quotactl once SYS_ADMIN is granted (deploy/README.md).
 	if sc.SeccompProfile == nil || sc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
 		t.Errorf("seccompProfile %+v, want RuntimeDefault", sc.SeccompProfile)
 	}
@@ -279,38 +454,42 @@ func TestKubernetesManifests(t *testing.T) {
 	// Host mounts: every hostPath volume is mounted read-only, /proc and
 	// /sys recursively, and the flags point at them.
 	hostPaths := map[string]string{} // volume name -> host path
+	declared := map[string]bool{}
 	for _, v := range pod.Volumes {
+		declared[v.Name] = true
 		if v.HostPath != nil {
 			hostPaths[v.Name] = v.HostPath.Path
 		}
 	}
 	mountOf := map[string]string{} // host path -> mount path
-	declared := map[string]bool{}
-	for _, v := range pod.Volumes {
-		declared[v.Name] = true
-	}
-	for _, vm := range c.VolumeMounts {
-		if !declared[vm.Name] {
-			t.Errorf("volumeMount %s: no such volume", vm.Name)
-		}
-		hp, ok := hostPaths[vm.Name]
-		if !ok {
-			continue
-		}
-		mountOf[hp] = vm.MountPath
-		if !vm.ReadOnly {
-			t.Errorf("host path %s is mounted writable at %s", hp, vm.MountPath)
-		}
-		if vm.MountPropagation != nil && *vm.MountPropagation == corev1.MountPropagationBidirectional {
-			t.Errorf("host path %s: Bidirectional propagation", hp)
-		}
-		if vm.RecursiveReadOnly != nil && *vm.RecursiveReadOnly != corev1.RecursiveReadOnlyDisabled &&
-			vm.MountPropagation != nil && *vm.MountPropagation != corev1.MountPropagationNone {
-			t.Errorf("host path %s: recursiveReadOnly with mount propagation, which the API server refuses", hp)
-		}
-		if hp == "/proc" || hp == "/sys" {
-			if vm.RecursiveReadOnly == nil || *vm.RecursiveReadOnly == corev1.RecursiveReadOnlyDisabled {
-				t.Errorf("host %s is not mounted recursively read-only: its files change the kernel", hp)
+	for _, ctr := range pod.Containers {
+		for _, vm := range ctr.VolumeMounts {
+			if !declared[vm.Name] {
+				t.Errorf("%s: volumeMount %s: no such volume", ctr.Name, vm.Name)
+			}
+			hp, ok := hostPaths[vm.Name]
+			if !ok {
+				continue
+			}
+			if ctr.Name != enospcContainer {
+				t.Errorf("%s mounts the host's %s", ctr.Name, hp)
+				continue
+			}
+			mountOf[hp] = vm.MountPath
+			if !vm.ReadOnly {
+				t.Errorf("host path %s is mounted writable at %s", hp, vm.MountPath)
+			}
+			if vm.MountPropagation != nil && *vm.MountPropagation == corev1.MountPropagationBidirectional {
+				t.Errorf("host path %s: Bidirectional propagation", hp)
+			}
+			if vm.RecursiveReadOnly != nil && *vm.RecursiveReadOnly != corev1.RecursiveReadOnlyDisabled &&
+				vm.MountPropagation != nil && *vm.MountPropagation != corev1.MountPropagationNone {
+				t.Errorf("host path %s: recursiveReadOnly with mount propagation, which the API server refuses", hp)
+			}
+			if hp == "/proc" || hp == "/sys" {
+				if vm.RecursiveReadOnly == nil || *vm.RecursiveReadOnly == corev1.RecursiveReadOnlyDisabled {
+					t.Errorf("host %s is not mounted recursively read-only: its files change the kernel", hp)
+				}
 			}
 		}
 	}
@@ -325,45 +504,199 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 
-	// Port, probes, resources.
-	var metricsPort *corev1.ContainerPort
-	for i := range c.Ports {
-		if c.Ports[i].Name == "metrics" {
-			metricsPort = &c.Ports[i]
-		}
-	}
-	if metricsPort == nil || metricsPort.ContainerPort != 9877 {
-		t.Fatalf("no container port metrics=9877: %+v", c.Ports)
-	}
+	// Probes reach enospc where it listens, from inside the container.
 	for name, p := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
-		if p == nil || p.HTTPGet == nil {
-			t.Errorf("no %s probe over HTTP", name)
+		if p == nil || p.Exec == nil || len(p.Exec.Command) == 0 {
+			t.Errorf("no %s probe run in the container (an HTTP probe dials the pod's address, not 127.0.0.1)", name)
 			continue
 		}
-		port := p.HTTPGet.Port
-		if p.HTTPGet.Path != "/healthz" || !(port == intstr.FromString("metrics") || port == intstr.FromInt32(9877)) {
-			t.Errorf("%s probe %s on %s, want /healthz on the metrics port", name, p.HTTPGet.Path, port.String())
+		if last := p.Exec.Command[len(p.Exec.Command)-1]; last != "http://"+listen+"/healthz" {
+			t.Errorf("%s probe %q does not ask http://%s/healthz", name, p.Exec.Command, listen)
+		}
+		if p.TimeoutSeconds == 0 {
+			t.Errorf("%s probe without a timeout", name)
 		}
 	}
+
+	// Memory: sized from the measured peaks.
 	memLimit := c.Resources.Limits.Memory()
-	if memLimit.Cmp(resource.MustParse("64Mi")) < 0 || memLimit.Cmp(resource.MustParse("128Mi")) > 0 {
-		t.Errorf("memory limit %s, want 64Mi..128Mi", memLimit)
+	margin := busyPeakRSS.DeepCopy()
+	margin.Add(*resource.NewQuantity(busyPeakRSS.Value()/2, resource.BinarySI))
+	if memLimit.Cmp(margin) < 0 || memLimit.Cmp(maxMemLimit) > 0 {
+		t.Errorf("memory limit %s, want from %s (the busy host's %s and half again) to %s", memLimit, margin.String(), busyPeakRSS.String(), maxMemLimit.String())
 	}
-	if c.Resources.Requests.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
-		t.Errorf("requests %v: want cpu and memory", c.Resources.Requests)
+	memReq := c.Resources.Requests.Memory()
+	if memReq.Cmp(servePeakRSS) < 0 || c.Resources.Requests.Cpu().IsZero() {
+		t.Errorf("requests %v: want cpu, and memory of at least serve's measured %s", c.Resources.Requests, servePeakRSS.String())
 	}
-	if c.Resources.Requests.Memory().Cmp(*memLimit) > 0 {
-		t.Errorf("memory request %s above the limit %s", c.Resources.Requests.Memory(), memLimit)
+	if memReq.Cmp(*memLimit) > 0 {
+		t.Errorf("memory request %s above the limit %s", memReq, memLimit)
+	}
+	var gomemlimit bool
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" && e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory" {
+			gomemlimit = true
+		}
+	}
+	if !gomemlimit {
+		t.Error("no GOMEMLIMIT from limits.memory")
 	}
 
-	// Service and PodMonitor select the DaemonSet's pods, on the named port.
+	// kube-rbac-proxy: a pinned image, as nobody, on the pod's address,
+	// forwarding /metrics only to where enospc listens.
+	if !regexp.MustCompile(`^` + regexp.QuoteMeta(proxyImage) + `:v\d+\.\d+\.\d+(@sha256:[0-9a-f]{64})?$`).MatchString(proxy.Image) {
+		t.Errorf("proxy image %q: want %s at a pinned version", proxy.Image, proxyImage)
+	}
+	if psc := proxy.SecurityContext; psc != nil {
+		if psc.RunAsUser == nil || *psc.RunAsUser != 65534 || psc.RunAsNonRoot == nil || !*psc.RunAsNonRoot {
+			t.Error("the proxy does not run as uid 65534 with runAsNonRoot")
+		}
+		if psc.Capabilities != nil && len(psc.Capabilities.Add) > 0 {
+			t.Errorf("the proxy adds capabilities %v", psc.Capabilities.Add)
+		}
+		if psc.SeccompProfile == nil || psc.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+			t.Errorf("proxy seccompProfile %+v, want RuntimeDefault", psc.SeccompProfile)
+		}
+	}
+	flags := flagValues(proxy.Args)
+	if got := flags["--upstream"]; got != "http://"+listen+"/" {
+		t.Errorf("proxy --upstream %q, want http://%s/", got, listen)
+	}
+	if got := flags["--allow-paths"]; got != "/metrics" {
+		t.Errorf("proxy --allow-paths %q, want /metrics", got)
+	}
+	for _, f := range []string{"--ignore-paths", "--insecure-listen-address", "--config-file"} {
+		if _, ok := flags[f]; ok {
+			t.Errorf("proxy %s: every request is to be authenticated and authorized for /metrics", f)
+		}
+	}
+	var proxyPort *corev1.ContainerPort
+	for i := range proxy.Ports {
+		if proxy.Ports[i].Name == "https" {
+			proxyPort = &proxy.Ports[i]
+		}
+	}
+	if proxyPort == nil {
+		t.Fatalf("the proxy has no port named https: %+v", proxy.Ports)
+	}
+	wantListen := fmt.Sprintf("[$(POD_IP)]:%d", proxyPort.ContainerPort)
+	if got := flags["--secure-listen-address"]; got != wantListen {
+		t.Errorf("proxy --secure-listen-address %q, want %q (the pod's address, its https port)", got, wantListen)
+	}
+	var podIP bool
+	for _, e := range proxy.Env {
+		if e.Name == "POD_IP" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "status.podIP" {
+			podIP = true
+		}
+	}
+	if !podIP {
+		t.Error("the proxy has no POD_IP from status.podIP")
+	}
+	var tokenMounted bool
+	for _, vm := range proxy.VolumeMounts {
+		for _, v := range pod.Volumes {
+			if v.Name != vm.Name || v.Projected == nil || vm.MountPath != saTokenDir {
+				continue
+			}
+			for _, src := range v.Projected.Sources {
+				if src.ServiceAccountToken != nil && src.ServiceAccountToken.Path == "token" {
+					tokenMounted = true
+				}
+			}
+		}
+	}
+	if !tokenMounted {
+		t.Errorf("the proxy has no service account token at %s/token: it cannot ask the API server", saTokenDir)
+	}
+
+	// RBAC: the pod's account may review tokens and access, nothing else;
+	// the PodMonitor's token may get /metrics, nothing else.
+	roles := map[string]rbacv1.ClusterRole{}
+	for _, r := range m.clusterRoles {
+		roles[r.Name] = r
+	}
+	accounts := map[string]bool{}
+	for _, a := range m.serviceAccounts {
+		accounts[a.Namespace+"/"+a.Name] = true
+	}
+	boundTo := map[string][]rbacv1.PolicyRule{} // namespace/name of a ServiceAccount -> its rules
+	for _, b := range m.clusterRoleBindings {
+		r, ok := roles[b.RoleRef.Name]
+		if b.RoleRef.Kind != "ClusterRole" || b.RoleRef.APIGroup != rbacv1.GroupName || !ok {
+			t.Errorf("ClusterRoleBinding %s: roleRef %+v is not a ClusterRole here", b.Name, b.RoleRef)
+			continue
+		}
+		for _, s := range b.Subjects {
+			key := s.Namespace + "/" + s.Name
+			if s.Kind != rbacv1.ServiceAccountKind || !accounts[key] {
+				t.Errorf("ClusterRoleBinding %s: subject %+v is not a ServiceAccount here", b.Name, s)
+				continue
+			}
+			boundTo[key] = append(boundTo[key], r.Rules...)
+		}
+	}
+	reviewer := []rbacv1.PolicyRule{
+		{APIGroups: []string{"authentication.k8s.io"}, Resources: []string{"tokenreviews"}, Verbs: []string{"create"}},
+		{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"subjectaccessreviews"}, Verbs: []string{"create"}},
+	}
+	metricsReader := []rbacv1.PolicyRule{{NonResourceURLs: []string{"/metrics"}, Verbs: []string{"get"}}}
+	if got := boundTo[ns+"/"+sa.Name]; !reflect.DeepEqual(got, reviewer) {
+		t.Errorf("the pod's ServiceAccount %s may %+v, want exactly %+v", sa.Name, got, reviewer)
+	}
+	var readerRole bool
+	for _, r := range m.clusterRoles {
+		readerRole = readerRole || reflect.DeepEqual(r.Rules, metricsReader)
+	}
+	if !readerRole {
+		t.Errorf("no ClusterRole granting exactly %+v, for scrapers", metricsReader)
+	}
+
+	// NetworkPolicy: selects the pods; lets in only some peers, only to the
+	// proxy's port.
+	if len(m.networkPolicies) != 1 {
+		t.Fatalf("want one NetworkPolicy, have %d", len(m.networkPolicies))
+	}
+	np := m.networkPolicies[0]
+	if sel := np.Spec.PodSelector; len(sel.MatchLabels) == 0 || len(sel.MatchExpressions) != 0 || !subset(sel.MatchLabels, podLabels) {
+		t.Errorf("the NetworkPolicy's podSelector %+v does not select the pods %v", sel, podLabels)
+	}
+	if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+		t.Errorf("NetworkPolicy policyTypes %v: no Ingress", np.Spec.PolicyTypes)
+	}
+	if len(np.Spec.Ingress) == 0 {
+		t.Error("the NetworkPolicy lets nobody in: Prometheus cannot scrape")
+	}
+	for i, rule := range np.Spec.Ingress {
+		if len(rule.From) == 0 {
+			t.Errorf("ingress rule %d lets in every peer", i)
+		}
+		for _, peer := range rule.From {
+			if peer.IPBlock != nil || (peer.NamespaceSelector == nil && peer.PodSelector == nil) ||
+				(peer.NamespaceSelector != nil && len(peer.NamespaceSelector.MatchLabels)+len(peer.NamespaceSelector.MatchExpressions) == 0) ||
+				(peer.PodSelector != nil && len(peer.PodSelector.MatchLabels)+len(peer.PodSelector.MatchExpressions) == 0) {
+				t.Errorf("ingress rule %d: peer %+v selects more than Prometheus", i, peer)
+			}
+		}
+		if len(rule.Ports) == 0 {
+			t.Errorf("ingress rule %d opens every port", i)
+		}
+		for _, p := range rule.Ports {
+			if p.Port == nil || !(*p.Port == intstr.FromInt32(proxyPort.ContainerPort) || *p.Port == intstr.FromString(proxyPort.Name)) ||
+				p.EndPort != nil || (p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP) {
+				t.Errorf("ingress rule %d: port %v (protocol %v, endPort %v) is not the proxy's %d/TCP", i, p.Port, p.Protocol, p.EndPort, proxyPort.ContainerPort)
+			}
+		}
+	}
+
+	// Service and PodMonitor select the DaemonSet's pods, on the proxy's
+	// port, over TLS with a token allowed to get /metrics.
 	svc := m.services[0]
 	if !subset(svc.Spec.Selector, podLabels) || len(svc.Spec.Selector) == 0 {
 		t.Errorf("the Service's selector %v does not select the pods %v", svc.Spec.Selector, podLabels)
 	}
-	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "metrics" || svc.Spec.Ports[0].Port != 9877 {
-		t.Errorf("Service ports %+v, want one named metrics on 9877", svc.Spec.Ports)
-	} else if tp := svc.Spec.Ports[0].TargetPort; !(tp == intstr.FromString("metrics") || tp == intstr.FromInt32(9877)) {
+	if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != proxyPort.Name || svc.Spec.Ports[0].Port != proxyPort.ContainerPort {
+		t.Errorf("Service ports %+v, want one named %s on %d", svc.Spec.Ports, proxyPort.Name, proxyPort.ContainerPort)
+	} else if tp := svc.Spec.Ports[0].TargetPort; !(tp == intstr.FromString(proxyPort.Name) || tp == intstr.FromInt32(proxyPort.ContainerPort)) {
 		t.Errorf("Service targetPort %s", tp.String())
 	}
 	pm := m.podMonitors[0]
@@ -374,8 +707,24 @@ func TestKubernetesManifests(t *testing.T) {
 		t.Fatalf("PodMonitor endpoints: %+v", pm.Spec.PodMetricsEndpoints)
 	}
 	ep := pm.Spec.PodMetricsEndpoints[0]
-	if ep.Port != "metrics" || (ep.Path != "" && ep.Path != "/metrics") {
-		t.Errorf("PodMonitor scrapes port %q path %q", ep.Port, ep.Path)
+	if ep.Port != proxyPort.Name || (ep.Path != "" && ep.Path != "/metrics") || ep.Scheme != "https" {
+		t.Errorf("PodMonitor scrapes %s port %q path %q, want https on %s /metrics", ep.Scheme, ep.Port, ep.Path, proxyPort.Name)
+	}
+	if ep.Authorization == nil || (ep.Authorization.Type != "" && ep.Authorization.Type != "Bearer") || ep.Authorization.Credentials == nil {
+		t.Errorf("PodMonitor authorization %+v: want a bearer token", ep.Authorization)
+	} else {
+		cred := ep.Authorization.Credentials
+		var scraper string
+		for _, s := range m.secrets {
+			if s.Name == cred.Name && s.Type == corev1.SecretTypeServiceAccountToken && cred.Key == corev1.ServiceAccountTokenKey {
+				scraper = s.Annotations[corev1.ServiceAccountNameKey]
+			}
+		}
+		if scraper == "" {
+			t.Errorf("PodMonitor credentials %s/%s: not the token of a ServiceAccount here", cred.Name, cred.Key)
+		} else if got := boundTo[ns+"/"+scraper]; !reflect.DeepEqual(got, metricsReader) {
+			t.Errorf("the PodMonitor's ServiceAccount %s may %+v, want exactly %+v", scraper, got, metricsReader)
+		}
 	}
 	interval, err1 := time.ParseDuration(ep.Interval)
 	timeout, err2 := time.ParseDuration(ep.ScrapeTimeout)
@@ -473,8 +822,7 @@ var (
 func serveDaemonSet(t *testing.T) served {
 	t.Helper()
 	serveOnce.Do(func() {
-		m := loadManifests(t)
-		c := m.daemonSets[0].Spec.Template.Spec.Containers[0]
+		c := enospcContainerOf(t, loadManifests(t))
 		if len(c.Command) != 1 || c.Command[0] != "/enospc" {
 			serveErr = fmt.Errorf("command %q: want [/enospc]", c.Command)
 			return
@@ -1126,8 +1474,7 @@ func TestDockerfile(t *testing.T) {
 	if !strings.Contains(string(b), "COPY --from=build /out/enospc /enospc") {
 		t.Error("the binary is not copied to /enospc")
 	}
-	m := loadManifests(t)
-	c := m.daemonSets[0].Spec.Template.Spec.Containers[0]
+	c := enospcContainerOf(t, loadManifests(t))
 	if !slices.Equal(entrypoint, c.Command) || !slices.Equal(cmd, c.Args) {
 		t.Errorf("image runs %q %q, the DaemonSet %q %q", entrypoint, cmd, c.Command, c.Args)
 	}
