@@ -61,7 +61,17 @@ type Options struct {
 	Inventory *attrib.Inventory
 	// By groups holdings across limits: "container" or "pod".
 	By string
+	// FamilyTimeout bounds each family's read; 0 means DefaultFamilyTimeout.
+	// A family still reading then is abandoned: its limits are unknown
+	// with the reason, and it is not started again by a later check of
+	// the same host until that read returns.
+	FamilyTimeout time.Duration
+	// Catalog is the families to read; nil means limits.Catalog().
+	Catalog []limits.Family
 }
+
+// DefaultFamilyTimeout is the bound on one family's read.
+const DefaultFamilyTimeout = 10 * time.Second
 
 // Run takes the snapshot.
 func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
@@ -133,25 +143,13 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		}
 		want[id] = true
 	}
-	fams := limits.Catalog()
-	results := make([][]limits.Usage, len(fams))
-	took := make([]time.Duration, len(fams))
-	var wg sync.WaitGroup
-	for i, f := range fams {
-		if len(want) > 0 && !familyWanted(f, want) {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			start := time.Now()
-			results[i] = readFamily(env, f)
-			took[i] = time.Since(start)
-		}()
+	fams := opts.Catalog
+	if fams == nil {
+		fams = limits.Catalog()
 	}
-	wg.Wait()
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
+	results, took, err := readFamilies(ctx, env, fams, want, opts.FamilyTimeout)
+	if err != nil {
+		return nil, err
 	}
 
 	attr := attrOnce()
@@ -204,6 +202,138 @@ func familyWanted(f limits.Family, want map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// readFamilies reads every wanted family concurrently, each under
+// timeout (and ctx's deadline). A family that has not returned by then is
+// abandoned: a read that blocks in the kernel (a hung FUSE or NFS mount, a
+// device) cannot be interrupted, and a check must still answer. Its limits
+// become unknown rows saying so, and the family is not started again (for
+// this host's procfs) while that read is still blocked, so a serve that
+// checks every 30 s does not pile up blocked goroutines and threads. A
+// cancelled ctx (SIGTERM) ends the check at once with its error.
+func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, want map[string]bool, timeout time.Duration) ([][]limits.Usage, []time.Duration, error) {
+	if timeout <= 0 {
+		timeout = DefaultFamilyTimeout
+	}
+	results := make([][]limits.Usage, len(fams))
+	took := make([]time.Duration, len(fams))
+	type done struct {
+		i    int
+		rows []limits.Usage
+		took time.Duration
+	}
+	ch := make(chan done, len(fams))
+	calls := make([]*blockedFamily, len(fams))
+	started := 0
+	for i, f := range fams {
+		if len(want) > 0 && !familyWanted(f, want) {
+			continue
+		}
+		key := env.Host.Proc + "\x00" + f.Name
+		if since, ok := blockedFamilies.blocked(key); ok {
+			results[i] = unknownRows(f, fmt.Sprintf("%s: a read of an earlier check has been blocked since %s (a hung mount or device); not started again until it returns",
+				f.Name, since.UTC().Format(time.RFC3339)))
+			continue
+		}
+		c := &blockedFamily{key: key, started: time.Now()}
+		calls[i] = c
+		started++
+		go func() {
+			rows := readFamily(env, f)
+			blockedFamilies.finish(c)
+			ch <- done{i, rows, time.Since(c.started)}
+		}()
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	finished := make([]bool, len(fams))
+collect:
+	for n := 0; n < started; n++ {
+		select {
+		case d := <-ch:
+			results[d.i], took[d.i], finished[d.i] = d.rows, d.took, true
+		case <-timer.C:
+			break collect
+		case <-ctx.Done():
+			if ctx.Err() == context.Canceled {
+				return nil, nil, ctx.Err()
+			}
+			break collect
+		}
+	}
+	// What finished meanwhile is still good.
+drain:
+	for {
+		select {
+		case d := <-ch:
+			results[d.i], took[d.i], finished[d.i] = d.rows, d.took, true
+		default:
+			break drain
+		}
+	}
+	for i, c := range calls {
+		if c == nil || finished[i] {
+			continue
+		}
+		blockedFamilies.abandon(c)
+		took[i] = time.Since(c.started)
+		results[i] = unknownRows(fams[i], fmt.Sprintf("%s did not finish within %s and was abandoned (a read that blocks: a hung mount or device)",
+			fams[i].Name, took[i].Round(time.Millisecond)))
+	}
+	return results, took, nil
+}
+
+func unknownRows(f limits.Family, reason string) []limits.Usage {
+	rows := make([]limits.Usage, 0, len(f.Limits))
+	for _, l := range f.Limits {
+		rows = append(rows, limits.Usage{Limit: l.ID, Scope: "all", Unit: l.Unit, Severity: limits.Unknown, Reason: reason})
+	}
+	return rows
+}
+
+// blockedFamilies are the families (per procfs root) whose read was
+// abandoned and has not returned yet. Process-wide, like the goroutines
+// and threads they hold.
+var blockedFamilies = &familyCalls{calls: map[string]*blockedFamily{}}
+
+type familyCalls struct {
+	mu    sync.Mutex
+	calls map[string]*blockedFamily
+}
+
+type blockedFamily struct {
+	key       string
+	started   time.Time
+	done      bool
+	abandoned bool
+}
+
+func (b *familyCalls) blocked(key string) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.calls[key]; ok {
+		return c.started, true
+	}
+	return time.Time{}, false
+}
+
+func (b *familyCalls) finish(c *blockedFamily) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c.done = true
+	if b.calls[c.key] == c {
+		delete(b.calls, c.key)
+	}
+}
+
+func (b *familyCalls) abandon(c *blockedFamily) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !c.done {
+		c.abandoned = true
+		b.calls[c.key] = c
+	}
 }
 
 // readFamily runs one family's Read, turning a panic in it into unknown

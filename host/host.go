@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,6 +29,11 @@ const MaxPseudoFile = 64 << 20
 // ErrTimeout is returned by Host.Statfs when the filesystem did not answer
 // in time (a dead NFS server, a hung FUSE daemon).
 var ErrTimeout = errors.New("timed out")
+
+// ErrNotRegular is returned by ReadFile for what is not a regular file (a
+// fifo or a device where a pseudo-file should be): it is never opened
+// for reading in a way that could wait.
+var ErrNotRegular = errors.New("not a regular file")
 
 // Statfs is what enospc needs from statfs(2).
 type Statfs struct {
@@ -43,7 +50,7 @@ type Statfs struct {
 type Host struct {
 	// Proc, Sys and Root are the host's procfs, sysfs and root directory.
 	Proc, Sys, Root string
-	// StatfsFunc performs statfs(2); tests replace it to serve fixture
+	// StatfsFunc performs statfs(2); nil is the real one. Tests set it to serve fixture
 	// numbers for fixture trees.
 	StatfsFunc func(path string) (Statfs, error)
 	// StatfsTimeout bounds each statfs call.
@@ -79,7 +86,6 @@ func New(proc, sys, root string) *Host {
 		Proc:          filepath.Clean(proc),
 		Sys:           filepath.Clean(sys),
 		Root:          filepath.Clean(root),
-		StatfsFunc:    statfs,
 		StatfsTimeout: 2 * time.Second,
 		Now:           time.Now,
 	}
@@ -104,11 +110,20 @@ func (h *Host) RootPath(p string) string {
 // ReadFile reads a whole file, up to MaxPseudoFile bytes, ignoring the size
 // that stat reports.
 func ReadFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a fifo planted where a pseudo-file should be
+	// (a fixture tree, a --proc pointing somewhere odd) must not wait
+	// for a writer; and what is not a regular file is not read at all.
+	// Every file of /proc and /sys is a regular one.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("read %s: %w", path, ErrNotRegular)
+	}
 	var buf bytes.Buffer
 	n, err := buf.ReadFrom(io.LimitReader(f, MaxPseudoFile+1))
 	if err != nil {
@@ -196,14 +211,32 @@ func (h *Host) Live() bool {
 // not name the path, which callers name as the host knows it. A
 // statfs on a dead NFS mount blocks in the kernel, so the call runs in its own
 // goroutine, which is abandoned on timeout.
+//
+// A statfs that did not answer is left running (a thread blocked in the
+// kernel cannot be stopped) and the path is not asked again until that
+// call returns: a dead NFS server or a FUSE daemon that never answers
+// would otherwise take one more OS thread at every check, and a serve
+// running for days would reach the runtime's limit of threads.
 func (h *Host) Statfs(ctx context.Context, path string) (Statfs, error) {
+	fn, blocked := h.StatfsFunc, hungStatfs
+	if fn == nil {
+		fn = statfs
+	} else {
+		// A stand-in's calls are its own: they do not mark the path.
+		blocked = &blockedCalls{calls: map[string]*blockedCall{}}
+	}
+	if since, ok := blocked.blocked(path); ok {
+		return Statfs{}, fmt.Errorf("%w: an earlier statfs has not answered since %s; not asked again until it does", ErrTimeout, since.UTC().Format(time.RFC3339))
+	}
 	type result struct {
 		st  Statfs
 		err error
 	}
 	ch := make(chan result, 1)
+	call := &blockedCall{started: time.Now()}
 	go func() {
-		st, err := h.StatfsFunc(path)
+		st, err := fn(path)
+		blocked.finish(path, call)
 		ch <- result{st, err}
 	}()
 	timeout := h.StatfsTimeout
@@ -216,9 +249,54 @@ func (h *Host) Statfs(ctx context.Context, path string) (Statfs, error) {
 	case r := <-ch:
 		return r.st, r.err
 	case <-t.C:
+		blocked.abandon(path, call)
 		return Statfs{}, fmt.Errorf("%w after %s", ErrTimeout, timeout)
 	case <-ctx.Done():
+		blocked.abandon(path, call)
 		return Statfs{}, ctx.Err()
+	}
+}
+
+// hungStatfs are the paths whose statfs was given up on and has not
+// returned yet. Process-wide, like the threads they hold.
+var hungStatfs = &blockedCalls{calls: map[string]*blockedCall{}}
+
+type blockedCalls struct {
+	mu    sync.Mutex
+	calls map[string]*blockedCall
+}
+
+type blockedCall struct {
+	started   time.Time
+	done      bool
+	abandoned bool
+}
+
+func (b *blockedCalls) blocked(path string) (time.Time, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, ok := b.calls[path]
+	if !ok || !c.abandoned {
+		return time.Time{}, false
+	}
+	return c.started, true
+}
+
+func (b *blockedCalls) finish(path string, c *blockedCall) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c.done = true
+	if b.calls[path] == c {
+		delete(b.calls, path)
+	}
+}
+
+func (b *blockedCalls) abandon(path string, c *blockedCall) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !c.done {
+		c.abandoned = true
+		b.calls[path] = c
 	}
 }
 
