@@ -50,9 +50,10 @@ func unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
-	r := strings.NewReplacer(`\\`, `\`, `\"`, `"`, `\n`, " ", `\t`, " ", `\r`, " ", `\u0026`, "&", `\u003c`, "<", `\u003e`, ">")
-	return r.Replace(s)
+	return unescaper.Replace(s)
 }
+
+var unescaper = strings.NewReplacer(`\\`, `\`, `\"`, `"`, `\n`, " ", `\t`, " ", `\r`, " ", `\u0026`, "&", `\u003c`, "<", `\u003e`, ">")
 
 // unwrapJSON returns the message of a JSON log record (docker's json-file
 // "log", journald's "MESSAGE", structured loggers' "msg", "message",
