@@ -7,9 +7,9 @@ import (
 
 func TestNeedOf(t *testing.T) {
 	for re, want := range map[string]string{
-		`(?i)max_user_namespaces`: `[[max_user_namespaces]]`,
-		`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`:                `[[mkdir ] [/sys/fs/cgroup/] [: no space left on device]]`,
-		`(?i)clone_new(ns|net|pid)\b.*(ENOSPC|no space left on device)`:           `[[clone_newns clone_newnet clone_newpid] [enospc no space left on device]]`,
+		`(?i)max_user_namespaces`:                                                `[[max_user_namespaces]]`,
+		`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`:               `[[mkdir ] [/sys/fs/cgroup/] [: no space left on device]]`,
+		`(?i)clone_new(ns|net|pid)\b.*(ENOSPC|no space left on device)`:          `[[clone_newns clone_newnet clone_newpid] [enospc no space left on device]]`,
 		`(?i)(unshare|creat(e|ing) (a )?new namespace)\b.*failed.*no space left`: `[[unshare create a new namespace create new namespace creating a new namespace creating new namespace] [failed] [no space left]]`,
 		`ENOSPC`:   `[[]]`,
 		`.*`:       `[]`,
