@@ -19,10 +19,10 @@ import (
 // signature is one regexp of the catalog with its prefilter.
 type signature struct {
 	re *regexp.Regexp
-	// need is a conjunction of disjunctions: a match holds, for every
-	// clause, one of its strings. It holds only on lower-case ASCII text
-	// (see plainLower); nil needs nothing.
-	need [][]string
+	// need is a conjunction of disjunctions of words (ids in
+	// prefilters.words): a match holds, for every clause, one of its
+	// words. It holds only on lower-case ASCII text (see plainLower).
+	need [][]int
 }
 
 // signatureGroup is the signatures of one limit, tried in order until one
@@ -32,30 +32,98 @@ type signatureGroup struct {
 	sigs  []signature
 }
 
-var signatures = sync.OnceValue(func() []signatureGroup {
-	var out []signatureGroup
+// prefilters are the catalog's signatures with their words, and the
+// automaton that finds all those words in one pass.
+type prefilters struct {
+	groups []signatureGroup
+	words  *wordIndex
+	// For Key (see key.go): the signatures the mask could change, with
+	// their words in keyWords, which begin with the sensitiveWords. A
+	// small automaton is a fast one.
+	unsafe   []keySignature
+	keyWords *wordIndex
+}
+
+type keySignature struct {
+	sig  *signature
+	need [][]int // ids in keyWords
+}
+
+var catalog = sync.OnceValue(func() *prefilters {
+	p := &prefilters{}
+	ids := map[string]int{}
+	var words []string
+	id := func(w string) int {
+		if i, ok := ids[w]; ok {
+			return i
+		}
+		ids[w] = len(words)
+		words = append(words, w)
+		return len(words) - 1
+	}
 	for _, f := range limits.Catalog() {
 		for _, l := range f.Limits {
 			g := signatureGroup{limit: l.ID}
 			for _, re := range l.Signatures {
-				g.sigs = append(g.sigs, signature{re: re, need: needOf(re)})
+				sig := signature{re: re}
+				for _, clause := range needOf(re) {
+					var c []int
+					for _, w := range clause {
+						c = append(c, id(w))
+					}
+					sig.need = append(sig.need, c)
+				}
+				g.sigs = append(g.sigs, sig)
 			}
-			out = append(out, g)
+			p.groups = append(p.groups, g)
 		}
 	}
-	return out
+	p.words = newWordIndex(words)
+	keyIDs := map[string]int{}
+	keyWords := append([]string(nil), sensitiveWords...)
+	for i, w := range keyWords {
+		keyIDs[w] = i
+	}
+	for gi := range p.groups {
+		for i := range p.groups[gi].sigs {
+			sig := &p.groups[gi].sigs[i]
+			sre, err := syntax.Parse(sig.re.String(), syntax.Perl)
+			if err == nil && maskSafe(sre.Simplify(), false, true) {
+				continue
+			}
+			ks := keySignature{sig: sig}
+			for _, clause := range sig.need {
+				var c []int
+				for _, id := range clause {
+					w := words[id]
+					if _, ok := keyIDs[w]; !ok {
+						keyIDs[w] = len(keyWords)
+						keyWords = append(keyWords, w)
+					}
+					c = append(c, keyIDs[w])
+				}
+				ks.need = append(ks.need, c)
+			}
+			p.unsafe = append(p.unsafe, ks)
+		}
+	}
+	p.keyWords = newWordIndex(keyWords)
+	return p
 })
 
-// may reports whether the signature can match t; t is plainLower when
-// prefiltered is true, otherwise every signature is tried.
-func (s *signature) may(t string, prefiltered bool) bool {
-	if !prefiltered {
-		return true
-	}
-	for _, clause := range s.need {
+// may reports whether the signature can match a text holding the words
+// found; nil found (a text the prefilter does not hold for) tries every
+// signature.
+func (s *signature) may(found wordSet) bool {
+	return found == nil || holds(s.need, found)
+}
+
+// holds reports whether every clause has a word found.
+func holds(need [][]int, found wordSet) bool {
+	for _, clause := range need {
 		ok := false
 		for _, w := range clause {
-			if strings.Contains(t, w) {
+			if found.has(w) {
 				ok = true
 				break
 			}
@@ -65,6 +133,84 @@ func (s *signature) may(t string, prefiltered bool) bool {
 		}
 	}
 	return true
+}
+
+// wordSet holds the ids of the words found in a text.
+type wordSet []uint64
+
+func (s wordSet) has(id int) bool { return s[id/64]&(1<<(id%64)) != 0 }
+
+// wordIndex finds a set of words in a text in one pass: an Aho-Corasick
+// automaton on the bytes the words use (every other byte is one class).
+type wordIndex struct {
+	words  []string
+	class  [256]uint16
+	nclass int
+	next   []uint16   // state*nclass + class -> state
+	out    [][]uint16 // state -> ids of the words that end there
+}
+
+func newWordIndex(words []string) *wordIndex {
+	x := &wordIndex{words: words, nclass: 1}
+	for _, w := range words {
+		for i := 0; i < len(w); i++ {
+			if x.class[w[i]] == 0 {
+				x.class[w[i]] = uint16(x.nclass)
+				x.nclass++
+			}
+		}
+	}
+	// The trie; 0 is "no edge" until the failure links fill it.
+	x.next = make([]uint16, x.nclass)
+	x.out = make([][]uint16, 1)
+	for id, w := range words {
+		st := 0
+		for i := 0; i < len(w); i++ {
+			c := int(x.class[w[i]])
+			if x.next[st*x.nclass+c] == 0 {
+				x.next = append(x.next, make([]uint16, x.nclass)...)
+				x.out = append(x.out, nil)
+				x.next[st*x.nclass+c] = uint16(len(x.out) - 1)
+			}
+			st = int(x.next[st*x.nclass+c])
+		}
+		x.out[st] = append(x.out[st], uint16(id))
+	}
+	fail := make([]uint16, len(x.out))
+	var queue []uint16
+	for c := 0; c < x.nclass; c++ {
+		if s := x.next[c]; s != 0 {
+			queue = append(queue, s)
+		}
+	}
+	for len(queue) > 0 {
+		st := int(queue[0])
+		queue = queue[1:]
+		x.out[st] = append(x.out[st], x.out[fail[st]]...)
+		for c := 0; c < x.nclass; c++ {
+			s := x.next[st*x.nclass+c]
+			if s == 0 {
+				x.next[st*x.nclass+c] = x.next[int(fail[st])*x.nclass+c]
+				continue
+			}
+			fail[s] = x.next[int(fail[st])*x.nclass+c]
+			queue = append(queue, s)
+		}
+	}
+	return x
+}
+
+// find returns the words that t holds.
+func (x *wordIndex) find(t string) wordSet {
+	found := make(wordSet, (len(x.words)+63)/64)
+	st := 0
+	for i := 0; i < len(t); i++ {
+		st = int(x.next[st*x.nclass+int(x.class[t[i]])])
+		for _, id := range x.out[st] {
+			found[id/64] |= 1 << (id % 64)
+		}
+	}
+	return found
 }
 
 // plainLower reports whether t is ASCII without upper case, the text

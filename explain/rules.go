@@ -65,11 +65,16 @@ func registerRule(r func(t string, e errnos, s scorer)) { extraRules = append(ex
 // to, most likely first. Messages that name no error the catalog knows
 // give none.
 func Candidates(t string) []Candidate {
-	return candidates(t, plainLower(t))
+	var found wordSet
+	if plainLower(t) {
+		found = catalog().words.find(t)
+	}
+	return candidates(t, found)
 }
 
-// candidates is Candidates, with the signatures prefiltered or not.
-func candidates(t string, prefilter bool) []Candidate {
+// candidates is Candidates, with the signatures prefiltered by the words
+// found in t, or all tried when found is nil.
+func candidates(t string, found wordSet) []Candidate {
 	e := classify(t)
 	s := scorer{}
 
@@ -219,9 +224,9 @@ func candidates(t string, prefilter bool) []Candidate {
 	// The catalog's own signatures back a candidate up, or add one the
 	// rules above do not know (but for the generic ENOSPC signatures of
 	// disk and inodes, whose rules are above).
-	for _, g := range signatures() {
+	for _, g := range catalog().groups {
 		for i := range g.sigs {
-			if sig := &g.sigs[i]; !sig.may(t, prefilter) || !sig.re.MatchString(t) {
+			if sig := &g.sigs[i]; !sig.may(found) || !sig.re.MatchString(t) {
 				continue
 			}
 			why := "matches the catalog's signature for " + g.limit

@@ -30,7 +30,9 @@ func parseLine(raw []byte, src Source, now time.Time) record {
 	var r record
 	rest := line
 	// RFC 3339 (containerd, dockerd, CRI logs), then syslog, then klog.
-	if f, tail, ok := strings.Cut(rest, " "); ok {
+	// A layout that cannot fit the first byte is not tried: a failed
+	// time.Parse costs more than the rest of the line.
+	if f, tail, ok := strings.Cut(rest, " "); ok && f != "" && '0' <= f[0] && f[0] <= '9' {
 		if t, err := time.Parse(time.RFC3339Nano, f); err == nil {
 			r.time, rest = t, tail
 			// CRI log: "stdout F msg" / "stderr P msg".
@@ -41,7 +43,7 @@ func parseLine(raw []byte, src Source, now time.Time) record {
 			}
 		}
 	}
-	if r.time.IsZero() && len(rest) > 16 {
+	if r.time.IsZero() && len(rest) > 16 && isLetter(rest[0]) {
 		if t, err := time.Parse(time.Stamp, rest[:15]); err == nil {
 			r.time = withYear(t, now)
 			rest = rest[16:]
@@ -65,6 +67,8 @@ func parseLine(raw []byte, src Source, now time.Time) record {
 	r.msg = rest
 	return r
 }
+
+func isLetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
 
 // withYear puts a time without a year (syslog, klog) in the year that
 // makes it most recent but not in the future.

@@ -93,11 +93,15 @@ type Scanner struct {
 	Now    time.Time
 	groups map[string]*Group
 	rep    Report
+	// cache maps explain.Key to the limit; nil classifies every line
+	// afresh.
+	cache map[string]string
+	mu    sync.Mutex // of cache: the workers classify
 }
 
 // NewScanner returns an empty scanner.
 func NewScanner(since, now time.Time) *Scanner {
-	return &Scanner{Since: since, Now: now, groups: map[string]*Group{}}
+	return &Scanner{Since: since, Now: now, groups: map[string]*Group{}, cache: map[string]string{}}
 }
 
 // Source describes where lines come from.
@@ -113,9 +117,10 @@ type Source struct {
 // Scan reads r to its end. A read error ends this source, with the error
 // in its stat; what was read counts.
 //
-// Blocks of the input are matched on every core at once; the few lines
-// that match are then looked at in input order, so that the result does
-// not depend on the workers. Memory is a few blocks, whatever the input.
+// Blocks of the input are matched and their matching lines classified on
+// every core at once; the matches are then counted in input order, so
+// that the result does not depend on the workers. Memory is a few blocks,
+// whatever the input.
 func (s *Scanner) Scan(r io.Reader, src Source) {
 	st := SourceStat{Name: src.Name}
 	m := plainMatcher
@@ -127,7 +132,7 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 		seq    int
 		buf    []byte
 		region []byte
-		lines  [][]byte
+		found  []match
 		count  int64
 	}
 	free := make(chan []byte, workers+2)
@@ -148,7 +153,9 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 					if len(line) > MaxLine {
 						line = line[:MaxLine]
 					}
-					j.lines = append(j.lines, bytes.Clone(line))
+					if mt, ok := s.match(line, src); ok {
+						j.found = append(j.found, mt)
+					}
 				})
 				done <- j
 			}
@@ -232,8 +239,8 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 			delete(pending, want)
 			want++
 			st.Lines += j.count
-			for _, line := range j.lines {
-				s.line(line, src)
+			for _, mt := range j.found {
+				s.add(mt, src)
 			}
 			free <- j.buf
 		}
@@ -248,20 +255,29 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 	s.rep.Bytes += st.Bytes
 }
 
-// line looks at one candidate line.
-func (s *Scanner) line(raw []byte, src Source) {
+// match is a line that points to a limit.
+type match struct {
+	rec   record
+	limit string
+}
+
+// match looks at one candidate line; it runs on the workers, one line
+// each at a time.
+func (s *Scanner) match(raw []byte, src Source) (match, bool) {
 	rec := parseLine(raw, src, s.Now)
 	if rec.msg == "" {
-		return
+		return match{}, false
 	}
 	if !s.Since.IsZero() && !rec.time.IsZero() && rec.time.Before(s.Since) {
-		return
+		return match{}, false
 	}
-	cands := explain.Candidates(explain.Normalize(rec.msg))
-	if len(cands) == 0 {
-		return
-	}
-	limit := cands[0].Limit
+	limit := s.classify(rec.msg)
+	return match{rec, limit}, limit != ""
+}
+
+// add counts a match in its group, in input order.
+func (s *Scanner) add(mt match, src Source) {
+	rec, limit := mt.rec, mt.limit
 	g := s.groups[limit]
 	if g == nil {
 		ex := rec.msg
@@ -292,6 +308,44 @@ func (s *Scanner) line(raw []byte, src Source) {
 	if len(g.Where) < 100 || g.Where[where] > 0 {
 		g.Where[where]++
 	}
+}
+
+// The cache of classify: at most cacheSize keys of at most maxKey bytes,
+// cleared when full, so a few MiB at most.
+const (
+	cacheSize = 1024
+	maxKey    = 2 << 10
+)
+
+// classify returns the most likely limit of a message, "" for none. A log
+// dense with errors repeats a few kinds of message with other numbers and
+// ids: the answer is kept under explain.Key, which is the same only for
+// messages that get the same answer.
+func (s *Scanner) classify(msg string) string {
+	t := explain.Normalize(msg)
+	key, ok := explain.Key(t)
+	ok = ok && len(key) <= maxKey && s.cache != nil
+	if ok {
+		s.mu.Lock()
+		limit, hit := s.cache[key]
+		s.mu.Unlock()
+		if hit {
+			return limit
+		}
+	}
+	limit := ""
+	if cands := explain.Candidates(t); len(cands) > 0 {
+		limit = cands[0].Limit
+	}
+	if ok {
+		s.mu.Lock()
+		if len(s.cache) >= cacheSize {
+			clear(s.cache)
+		}
+		s.cache[key] = limit
+		s.mu.Unlock()
+	}
+	return limit
 }
 
 // Report returns the groups, the biggest first.

@@ -147,16 +147,7 @@ func TestWhereFromPath(t *testing.T) {
 // BenchmarkScan is the scanner's throughput on a syslog-like log where one
 // line in 10000 is an error (go test -bench Scan -benchmem ./logs).
 func BenchmarkScan(b *testing.B) {
-	data := SyntheticLog(64<<20, 10000)
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		s := NewScanner(time.Time{}, now)
-		s.Scan(bytes.NewReader(data), Source{Name: "bench"})
-		if s.Report().Matched == 0 {
-			b.Fatal("no match")
-		}
-	}
+	benchScan(b, SyntheticLog(64<<20, 10000))
 }
 
 func FuzzScan(f *testing.F) {

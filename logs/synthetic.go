@@ -42,8 +42,8 @@ func SyntheticLog(size, errorEvery int) []byte {
 // DenseLog makes size bytes of log where every line is an error of a
 // hidden limit, as on a node where the kubelet and the runtime retry for
 // days: syslog, klog, CRI and docker json-file lines, with pids, container
-// and pod ids, paths and times that vary from line to line. The same bytes
-// for the same size.
+// ids, paths and times that vary from line to line, the pods of one node.
+// The same bytes for the same size.
 func DenseLog(size int) []byte {
 	r := rand.New(rand.NewPCG(3, 4))
 	hex := func(n int) string {
@@ -54,6 +54,12 @@ func DenseLog(size int) []byte {
 		}
 		return string(b)
 	}
+	// A node runs a hundred pods or so, and a cgroup path names the pod
+	// by its uid after "pod": the same uids come back.
+	var pods []string
+	for range 100 {
+		pods = append(pods, hex(8)+"-"+hex(4)+"-"+hex(4)+"-"+hex(4)+"-"+hex(12))
+	}
 	msgs := []func() string{
 		func() string {
 			return fmt.Sprintf(`time="2026-11-22T08:%02d:%02d.%09dZ" level=error msg="OCI runtime create failed: container init caused \"join session keyring: create session key: disk quota exceeded\": unknown" id=%s`, r.IntN(60), r.IntN(60), r.IntN(1e9), hex(64))
@@ -62,7 +68,7 @@ func DenseLog(size int) []byte {
 			return fmt.Sprintf("Error: ENOSPC: System limit for number of file watchers reached, watch '/app/node_modules/pkg%d/lib/%s.js'", r.IntN(5000), hex(8))
 		},
 		func() string {
-			return fmt.Sprintf("Failed to create pod sandbox: mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod%s-%s-%s/%s: no space left on device", hex(8), hex(4), hex(4), hex(64))
+			return fmt.Sprintf("Failed to create pod sandbox: mkdir /sys/fs/cgroup/memory/kubepods/burstable/pod%s/%s: no space left on device", pods[r.IntN(len(pods))], hex(64))
 		},
 		func() string {
 			return fmt.Sprintf("runtime/cgo: pthread_create failed: Resource temporarily unavailable (goroutine %d)", r.IntN(1<<20))
