@@ -39,7 +39,8 @@ func Key(t string) (key string, ok bool) {
 		return "", false
 	}
 	p := catalog()
-	found := p.keyWords.find(t)
+	var found wordSet
+	p.keyWords.find(t, &found)
 	b := make([]byte, 0, len(t)+len(sensitiveWords)+len(p.unsafe)+1)
 	b = appendMasked(b, t)
 	b = append(b, 0)
@@ -47,7 +48,7 @@ func Key(t string) (key string, ok bool) {
 		b = append(b, bit(found.has(id)))
 	}
 	for _, ks := range p.unsafe {
-		b = append(b, bit(holds(ks.need, found) && ks.sig.re.MatchString(t)))
+		b = append(b, bit(holds(ks.need, &found) && ks.sig.re.MatchString(t)))
 	}
 	return string(b), true
 }

@@ -114,12 +114,12 @@ var catalog = sync.OnceValue(func() *prefilters {
 // may reports whether the signature can match a text holding the words
 // found; nil found (a text the prefilter does not hold for) tries every
 // signature.
-func (s *signature) may(found wordSet) bool {
+func (s *signature) may(found *wordSet) bool {
 	return found == nil || holds(s.need, found)
 }
 
 // holds reports whether every clause has a word found.
-func holds(need [][]int, found wordSet) bool {
+func holds(need [][]int, found *wordSet) bool {
 	for _, clause := range need {
 		ok := false
 		for _, w := range clause {
@@ -135,10 +135,14 @@ func holds(need [][]int, found wordSet) bool {
 	return true
 }
 
-// wordSet holds the ids of the words found in a text.
-type wordSet []uint64
+// wordSet holds the ids of the words found in a text: a value, not a
+// slice, so that finding them allocates nothing.
+type wordSet [maxWords / 64]uint64
 
-func (s wordSet) has(id int) bool { return s[id/64]&(1<<(id%64)) != 0 }
+// maxWords bounds the words of a wordIndex (376 for the catalog today).
+const maxWords = 1024
+
+func (s *wordSet) has(id int) bool { return s[id/64]&(1<<(id%64)) != 0 }
 
 // wordIndex finds a set of words in a text in one pass: an Aho-Corasick
 // automaton on the bytes the words use (every other byte is one class).
@@ -146,11 +150,19 @@ type wordIndex struct {
 	words  []string
 	class  [256]uint16
 	nclass int
-	next   []uint16   // state*nclass + class -> state
-	out    [][]uint16 // state -> ids of the words that end there
+	// next maps state*nclass + class to the next state times nclass
+	// (its row), with hasOut set when a word ends there: the hot loop
+	// looks no further otherwise.
+	next []uint32
+	out  [][]uint16 // state -> ids of the words that end there
 }
 
+const hasOut = 1 << 31
+
 func newWordIndex(words []string) *wordIndex {
+	if len(words) > maxWords {
+		panic("explain: too many words for one wordIndex")
+	}
 	x := &wordIndex{words: words, nclass: 1}
 	for _, w := range words {
 		for i := 0; i < len(w); i++ {
@@ -161,23 +173,23 @@ func newWordIndex(words []string) *wordIndex {
 		}
 	}
 	// The trie; 0 is "no edge" until the failure links fill it.
-	x.next = make([]uint16, x.nclass)
+	x.next = make([]uint32, x.nclass)
 	x.out = make([][]uint16, 1)
 	for id, w := range words {
 		st := 0
 		for i := 0; i < len(w); i++ {
 			c := int(x.class[w[i]])
 			if x.next[st*x.nclass+c] == 0 {
-				x.next = append(x.next, make([]uint16, x.nclass)...)
+				x.next = append(x.next, make([]uint32, x.nclass)...)
 				x.out = append(x.out, nil)
-				x.next[st*x.nclass+c] = uint16(len(x.out) - 1)
+				x.next[st*x.nclass+c] = uint32(len(x.out) - 1)
 			}
 			st = int(x.next[st*x.nclass+c])
 		}
 		x.out[st] = append(x.out[st], uint16(id))
 	}
-	fail := make([]uint16, len(x.out))
-	var queue []uint16
+	fail := make([]uint32, len(x.out))
+	var queue []uint32
 	for c := 0; c < x.nclass; c++ {
 		if s := x.next[c]; s != 0 {
 			queue = append(queue, s)
@@ -197,20 +209,27 @@ func newWordIndex(words []string) *wordIndex {
 			queue = append(queue, s)
 		}
 	}
+	for i, s := range x.next {
+		x.next[i] = s * uint32(x.nclass)
+		if len(x.out[s]) > 0 {
+			x.next[i] |= hasOut
+		}
+	}
 	return x
 }
 
-// find returns the words that t holds.
-func (x *wordIndex) find(t string) wordSet {
-	found := make(wordSet, (len(x.words)+63)/64)
-	st := 0
+// find sets in found the words that t holds.
+func (x *wordIndex) find(t string, found *wordSet) {
+	row := uint32(0)
 	for i := 0; i < len(t); i++ {
-		st = int(x.next[st*x.nclass+int(x.class[t[i]])])
-		for _, id := range x.out[st] {
-			found[id/64] |= 1 << (id % 64)
+		s := x.next[row+uint32(x.class[t[i]])]
+		row = s &^ hasOut
+		if s&hasOut != 0 {
+			for _, id := range x.out[row/uint32(x.nclass)] {
+				found[id/64] |= 1 << (id % 64)
+			}
 		}
 	}
-	return found
 }
 
 // plainLower reports whether t is ASCII without upper case, the text

@@ -56,20 +56,23 @@ func TestPrefilterKeepsMatches(t *testing.T) {
 		}
 	}
 	checked, matched := 0, 0
-	var found []wordSet
-	words := catalog().words
+	var found []*wordSet
 	for _, tx := range texts {
 		if !plainLower(tx) {
 			found = append(found, nil)
 			continue
 		}
-		f := words.find(tx)
-		for id, w := range words.words {
-			if f.has(id) != strings.Contains(tx, w) {
-				t.Fatalf("%q in %q: found %v", w, tx, f.has(id))
+		var f wordSet
+		for _, words := range []*wordIndex{catalog().keyWords, catalog().words} {
+			f = wordSet{}
+			words.find(tx, &f)
+			for id, w := range words.words {
+				if f.has(id) != strings.Contains(tx, w) {
+					t.Fatalf("%q in %q: found %v", w, tx, f.has(id))
+				}
 			}
 		}
-		found = append(found, f)
+		found = append(found, &f) // of catalog().words
 	}
 	for _, g := range catalog().groups {
 		for i := range g.sigs {

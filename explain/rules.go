@@ -65,16 +65,17 @@ func registerRule(r func(t string, e errnos, s scorer)) { extraRules = append(ex
 // to, most likely first. Messages that name no error the catalog knows
 // give none.
 func Candidates(t string) []Candidate {
-	var found wordSet
-	if plainLower(t) {
-		found = catalog().words.find(t)
+	if !plainLower(t) {
+		return candidates(t, nil)
 	}
-	return candidates(t, found)
+	var found wordSet
+	catalog().words.find(t, &found)
+	return candidates(t, &found)
 }
 
 // candidates is Candidates, with the signatures prefiltered by the words
 // found in t, or all tried when found is nil.
-func candidates(t string, found wordSet) []Candidate {
+func candidates(t string, found *wordSet) []Candidate {
 	e := classify(t)
 	s := scorer{}
 

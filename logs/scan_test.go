@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -162,4 +165,52 @@ func FuzzScan(f *testing.F) {
 			t.Fatalf("read %d of %d bytes", rep.Bytes, len(data))
 		}
 	})
+}
+
+// The cache of classify changes nothing: a dense log, the usual one, and
+// the explain corpus as a log (each message, then the same with other
+// numbers) give the same report with the cache as without it.
+func TestCacheSameReport(t *testing.T) {
+	corpus, err := os.ReadFile("../testdata/explain/corpus.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asLog bytes.Buffer
+	for _, line := range bytes.Split(corpus, []byte("\n")) {
+		var e struct{ Message string }
+		if json.Unmarshal(line, &e) != nil {
+			continue
+		}
+		for i := range 5 {
+			m := strings.Map(func(r rune) rune {
+				switch {
+				case r == '\n':
+					return ' '
+				case '0' <= r && r <= '9':
+					return '0' + (r-'0'+rune(i))%10
+				}
+				return r
+			}, e.Message)
+			fmt.Fprintf(&asLog, "Nov 22 08:00:%02d node-1 app[%d]: %s\n", i, 100+i, m)
+		}
+	}
+	for name, data := range map[string][]byte{
+		"dense":  DenseLog(4 << 20),
+		"sparse": SyntheticLog(4<<20, 100),
+		"corpus": asLog.Bytes(),
+	} {
+		cached := NewScanner(time.Time{}, now)
+		cached.Scan(bytes.NewReader(data), Source{Name: name})
+		plain := NewScanner(time.Time{}, now)
+		plain.cache = nil
+		plain.Scan(bytes.NewReader(data), Source{Name: name})
+		got, want := cached.Report(), plain.Report()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: with the cache %+v\nwithout %+v", name, got, want)
+		}
+		if got.Matched == 0 {
+			t.Errorf("%s: nothing matched", name)
+		}
+		t.Logf("%s: %d lines, %d matched, %d groups", name, got.Lines, got.Matched, len(got.Groups))
+	}
 }
