@@ -18,7 +18,7 @@ import (
 )
 
 // MaxLine is the most of one line that is looked at; the rest of a longer
-// line is skipped.
+// line is skipped, and the line counted in SourceStat.LongLines.
 const MaxLine = 1 << 20
 
 // chunk is how much is read at a time.
@@ -73,7 +73,10 @@ type SourceStat struct {
 	Name  string `json:"name"`
 	Lines int64  `json:"lines"`
 	Bytes int64  `json:"bytes"`
-	Error string `json:"error,omitempty"`
+	// LongLines counts the lines over MaxLine, of which only the first
+	// MaxLine bytes were looked at.
+	LongLines int64  `json:"long_lines,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Report is the result of a scan, as `enospc logs -o json` prints it.
@@ -133,7 +136,8 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 		buf    []byte
 		region []byte
 		found  []match
-		count  int64
+		count  int64 // newlines
+		long   int64 // lines over MaxLine
 	}
 	free := make(chan []byte, workers+2)
 	for i := 0; i < workers+2; i++ {
@@ -147,7 +151,7 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				j.count = int64(bytes.Count(j.region, []byte{'\n'}))
+				j.count, j.long = countLines(j.region)
 				m.lines(j.region, func(a, b int) {
 					line := j.region[a:b]
 					if len(line) > MaxLine {
@@ -171,11 +175,11 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 		carry, seq := 0, 0
 		skipping := false // in the rest of a line longer than a block
 		for {
-			n, err := io.ReadFull(r, buf[carry:])
+			n, err := fill(r, buf[carry:])
 			bytesRead += int64(n)
 			data := buf[:carry+n]
 			if len(data) == 0 {
-				if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+				if err != nil && err != io.EOF {
 					readErr = err
 				}
 				free <- buf
@@ -217,7 +221,7 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 			seq++
 			buf = next
 			if err != nil {
-				if err != io.EOF && err != io.ErrUnexpectedEOF {
+				if err != io.EOF {
 					readErr = err
 				}
 				free <- buf
@@ -239,6 +243,7 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 			delete(pending, want)
 			want++
 			st.Lines += j.count
+			st.LongLines += j.long
 			for _, mt := range j.found {
 				s.add(mt, src)
 			}
@@ -253,6 +258,41 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 	s.rep.Sources = append(s.rep.Sources, st)
 	s.rep.Lines += st.Lines
 	s.rep.Bytes += st.Bytes
+}
+
+// countLines returns the newlines of region, and how many of its lines
+// (the last one too, when it has no newline) are longer than MaxLine.
+func countLines(region []byte) (lines, long int64) {
+	for len(region) > 0 {
+		i := bytes.IndexByte(region, '\n')
+		if i < 0 {
+			if len(region) > MaxLine {
+				long++
+			}
+			break
+		}
+		if i > MaxLine {
+			long++
+		}
+		lines++
+		region = region[i+1:]
+	}
+	return lines, long
+}
+
+// fill reads r into buf until buf is full or r ends. Unlike io.ReadFull
+// it passes on io.ErrUnexpectedEOF from r (a truncated gzip stream) rather
+// than making one of a short last block.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // match is a line that points to a limit.

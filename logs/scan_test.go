@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -212,5 +214,88 @@ func TestCacheSameReport(t *testing.T) {
 			t.Errorf("%s: nothing matched", name)
 		}
 		t.Logf("%s: %d lines, %d matched, %d groups", name, got.Lines, got.Matched, len(got.Groups))
+	}
+}
+
+// A .gz file cut short (a copy that did not finish) says so, by name; the
+// lines before the cut count. Cut in the header, it says so too.
+func TestTruncatedGzip(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(DenseLog(1 << 20))
+	zw.Close()
+	dir := t.TempDir()
+	cut := filepath.Join(dir, "syslog.2.gz")
+	os.WriteFile(cut, gz.Bytes()[:gz.Len()/2], 0o644)
+	head := filepath.Join(dir, "syslog.3.gz")
+	os.WriteFile(head, gz.Bytes()[:5], 0o644)
+	whole := filepath.Join(dir, "syslog.4.gz")
+	os.WriteFile(whole, gz.Bytes(), 0o644)
+	rep, err := Run(context.Background(), Options{Paths: []string{cut, head, whole}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sources) != 3 {
+		t.Fatalf("sources: %+v", rep.Sources)
+	}
+	for _, st := range rep.Sources[:2] {
+		if !strings.Contains(st.Error, "truncated") {
+			t.Errorf("%s: error %q, want it named truncated", st.Name, st.Error)
+		}
+	}
+	if st := rep.Sources[0]; st.Name != cut || st.Lines == 0 || st.Bytes == 0 {
+		t.Errorf("the lines before the cut are not counted: %+v", st)
+	}
+	if st := rep.Sources[2]; st.Error != "" || st.Lines <= rep.Sources[0].Lines {
+		t.Errorf("whole file: %+v", st)
+	}
+}
+
+// repeatReader reads n bytes of b over and over.
+type repeatReader struct {
+	b   []byte
+	n   int64
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && r.n > 0 {
+		c := copy(p[n:min(len(p), n+int(r.n))], r.b[r.off:])
+		r.off = (r.off + c) % len(r.b)
+		n += c
+		r.n -= int64(c)
+	}
+	return n, nil
+}
+
+// A 100 MB line is read in bounded memory: counted as one line and one
+// long line, its head looked at, and the lines after it still read.
+func TestHugeLine(t *testing.T) {
+	const size = 100 << 20
+	in := io.MultiReader(
+		strings.NewReader("mkdir /sys/fs/cgroup/memory/x: no space left on device "),
+		&repeatReader{b: []byte("no space left on device, AAAA\x00\xff "), n: size},
+		strings.NewReader("\nshort line\nfork: Resource temporarily unavailable\n"),
+	)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s := NewScanner(time.Time{}, now)
+	s.Scan(in, Source{Name: "huge"})
+	runtime.ReadMemStats(&after)
+	rep := s.Report()
+	if st := rep.Sources[0]; st.Lines != 3 || st.LongLines != 1 || st.Bytes < size || st.Error != "" {
+		t.Errorf("stat: %+v, want 3 lines, 1 long", st)
+	}
+	if groupOf(rep, "cgroups.dying") == nil || groupOf(rep, "pids") == nil || rep.Matched != 2 {
+		t.Errorf("groups: %+v", rep.Groups)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d MiB allocated", alloc>>20)
+	if alloc > 64<<20 {
+		t.Errorf("%d MiB allocated for a 100 MiB line", alloc>>20)
 	}
 }
