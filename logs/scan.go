@@ -261,21 +261,23 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 }
 
 // countLines returns the newlines of region, and how many of its lines
-// (the last one too, when it has no newline) are longer than MaxLine.
+// (the last one too, when it has no newline) are longer than MaxLine. A
+// long line is a window of MaxLine+1 bytes without a newline, so the
+// search steps a window at a time instead of a line at a time.
 func countLines(region []byte) (lines, long int64) {
-	for len(region) > 0 {
-		i := bytes.IndexByte(region, '\n')
-		if i < 0 {
-			if len(region) > MaxLine {
-				long++
-			}
+	lines = int64(bytes.Count(region, []byte{'\n'}))
+	for p := 0; len(region)-p > MaxLine; { // p starts a line
+		i := bytes.LastIndexByte(region[p:p+MaxLine+1], '\n')
+		if i >= 0 {
+			p += i + 1
+			continue
+		}
+		long++
+		j := bytes.IndexByte(region[p:], '\n')
+		if j < 0 {
 			break
 		}
-		if i > MaxLine {
-			long++
-		}
-		lines++
-		region = region[i+1:]
+		p += j + 1
 	}
 	return lines, long
 }

@@ -299,3 +299,23 @@ func TestHugeLine(t *testing.T) {
 		t.Errorf("%d MiB allocated for a 100 MiB line", alloc>>20)
 	}
 }
+
+func TestCountLines(t *testing.T) {
+	long := strings.Repeat("x", MaxLine+1)
+	edge := strings.Repeat("x", MaxLine)
+	for _, tc := range []struct {
+		in          string
+		lines, long int64
+	}{
+		{"", 0, 0},
+		{"a\nb\n", 2, 0},
+		{edge + "\n" + edge + "\n" + edge, 2, 0},
+		{long, 0, 1},
+		{long + "\n", 1, 1},
+		{"a\n" + long + "\nb\n" + long + long + "\n" + edge + "\n" + long, 5, 3},
+	} {
+		if lines, n := countLines([]byte(tc.in)); lines != tc.lines || n != tc.long {
+			t.Errorf("%d bytes: %d lines, %d long; want %d, %d", len(tc.in), lines, n, tc.lines, tc.long)
+		}
+	}
+}
