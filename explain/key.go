@@ -35,13 +35,18 @@ var sensitiveWords = []string{
 // the same Candidates, ok false when t is not the lower-case ASCII text
 // the key is shown exact for.
 func Key(t string) (key string, ok bool) {
+	b, ok := AppendKey(nil, t)
+	return string(b), ok
+}
+
+// AppendKey appends the Key of t to b.
+func AppendKey(b []byte, t string) ([]byte, bool) {
 	if !plainLower(t) {
-		return "", false
+		return b, false
 	}
 	p := catalog()
 	var found wordSet
 	p.keyWords.find(t, &found)
-	b := make([]byte, 0, len(t)+len(sensitiveWords)+len(p.unsafe)+1)
 	b = appendMasked(b, t)
 	b = append(b, 0)
 	for id := range sensitiveWords {
@@ -50,7 +55,7 @@ func Key(t string) (key string, ok bool) {
 	for _, ks := range p.unsafe {
 		b = append(b, bit(holds(ks.need, &found) && ks.sig.re.MatchString(t)))
 	}
-	return string(b), true
+	return b, true
 }
 
 func bit(ok bool) byte {

@@ -220,9 +220,10 @@ func newWordIndex(words []string) *wordIndex {
 
 // find sets in found the words that t holds.
 func (x *wordIndex) find(t string, found *wordSet) {
+	next, class := x.next, &x.class
 	row := uint32(0)
 	for i := 0; i < len(t); i++ {
-		s := x.next[row+uint32(x.class[t[i]])]
+		s := next[row+uint32(class[t[i]])]
 		row = s &^ hasOut
 		if s&hasOut != 0 {
 			for _, id := range x.out[row/uint32(x.nclass)] {

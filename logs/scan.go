@@ -150,6 +150,7 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var key []byte // of classify, reused
 			for j := range jobs {
 				j.count, j.long = countLines(j.region)
 				m.lines(j.region, func(a, b int) {
@@ -157,7 +158,9 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 					if len(line) > MaxLine {
 						line = line[:MaxLine]
 					}
-					if mt, ok := s.match(line, src); ok {
+					var mt match
+					var ok bool
+					if mt, key, ok = s.match(line, src, key); ok {
 						j.found = append(j.found, mt)
 					}
 				})
@@ -304,17 +307,17 @@ type match struct {
 }
 
 // match looks at one candidate line; it runs on the workers, one line
-// each at a time.
-func (s *Scanner) match(raw []byte, src Source) (match, bool) {
+// each at a time. key is a buffer for classify.
+func (s *Scanner) match(raw []byte, src Source, key []byte) (match, []byte, bool) {
 	rec := parseLine(raw, src, s.Now)
 	if rec.msg == "" {
-		return match{}, false
+		return match{}, key, false
 	}
 	if !s.Since.IsZero() && !rec.time.IsZero() && rec.time.Before(s.Since) {
-		return match{}, false
+		return match{}, key, false
 	}
-	limit := s.classify(rec.msg)
-	return match{rec, limit}, limit != ""
+	limit, key := s.classify(rec.msg, key)
+	return match{rec, limit}, key, limit != ""
 }
 
 // add counts a match in its group, in input order.
@@ -363,16 +366,18 @@ const (
 // dense with errors repeats a few kinds of message with other numbers and
 // ids: the answer is kept under explain.Key, which is the same only for
 // messages that get the same answer.
-func (s *Scanner) classify(msg string) string {
+//
+// key is a buffer for the key, returned for the next call.
+func (s *Scanner) classify(msg string, key []byte) (string, []byte) {
 	t := explain.Normalize(msg)
-	key, ok := explain.Key(t)
+	key, ok := explain.AppendKey(key[:0], t)
 	ok = ok && len(key) <= maxKey && s.cache != nil
 	if ok {
 		s.mu.Lock()
-		limit, hit := s.cache[key]
+		limit, hit := s.cache[string(key)]
 		s.mu.Unlock()
 		if hit {
-			return limit
+			return limit, key
 		}
 	}
 	limit := ""
@@ -384,10 +389,10 @@ func (s *Scanner) classify(msg string) string {
 		if len(s.cache) >= cacheSize {
 			clear(s.cache)
 		}
-		s.cache[key] = limit
+		s.cache[string(key)] = limit
 		s.mu.Unlock()
 	}
-	return limit
+	return limit, key
 }
 
 // Report returns the groups, the biggest first.
