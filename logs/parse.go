@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // record is what one log line says: when, who, and the message.
@@ -85,6 +86,126 @@ func withYear(t, now time.Time) time.Time {
 
 // parseJSON reads journalctl -o json records and docker json-file lines.
 func parseJSON(line string, src Source) (record, bool) {
+	if r, ok := parseDockerJSON(line); ok {
+		return r, true
+	}
+	return parseJSONMap(line, src)
+}
+
+// parseDockerJSON is parseJSONMap for the usual docker json-file line,
+// {"log":"...","stream":"stderr","time":"..."}, without a map: an object
+// of string values, without spaces, escaped keys, repeated keys or a
+// MESSAGE, with a "log". ok is false for any other line, which
+// parseJSONMap then reads.
+func parseDockerJSON(line string) (record, bool) {
+	if len(line) < 2 || line[0] != '{' || line[len(line)-1] != '}' {
+		return record{}, false
+	}
+	var log, tm string
+	var hasLog, hasTime, hasStream bool
+	i := 1
+	for {
+		key, next, ok := jsonString(line, i, false)
+		if !ok || next >= len(line) || line[next] != ':' {
+			return record{}, false
+		}
+		val, end, ok := jsonString(line, next+1, true)
+		if !ok || end >= len(line) {
+			return record{}, false
+		}
+		switch key {
+		case `"log"`:
+			if hasLog {
+				return record{}, false
+			}
+			log, hasLog = val, true
+		case `"time"`:
+			if hasTime {
+				return record{}, false
+			}
+			tm, hasTime = val, true
+		case `"stream"`:
+			if hasStream {
+				return record{}, false
+			}
+			hasStream = true
+		default: // another key, MESSAGE above all: parseJSONMap
+			return record{}, false
+		}
+		if line[end] == '}' {
+			if end != len(line)-1 || !hasLog {
+				return record{}, false
+			}
+			break
+		}
+		if line[end] != ',' {
+			return record{}, false
+		}
+		i = end + 1
+	}
+	var r record
+	r.msg = strings.TrimRight(jsonUnquote(log), "\n")
+	if hasTime {
+		if t, err := time.Parse(time.RFC3339Nano, jsonUnquote(tm)); err == nil {
+			r.time = t
+		}
+	}
+	return r, true
+}
+
+// jsonString returns the JSON string at line[i:], quotes included, and
+// the index after it; ok is false when there is none, or it does not
+// follow JSON's rules (an escape it does not know, a control character),
+// or, unless escapes is true, it has an escape.
+func jsonString(line string, i int, escapes bool) (s string, next int, ok bool) {
+	if i >= len(line) || line[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(line); j++ {
+		switch c := line[j]; {
+		case c == '"':
+			return line[i : j+1], j + 1, true
+		case c < 0x20:
+			return "", 0, false
+		case c == '\\':
+			if !escapes || j+1 >= len(line) {
+				return "", 0, false
+			}
+			j++
+			switch line[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if j+4 >= len(line) {
+					return "", 0, false
+				}
+				for _, h := range []byte(line[j+1 : j+5]) {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return "", 0, false
+					}
+				}
+				j += 4
+			default:
+				return "", 0, false
+			}
+		}
+	}
+	return "", 0, false
+}
+
+// jsonUnquote decodes a JSON string that jsonString returned, as
+// encoding/json does.
+func jsonUnquote(q string) string {
+	raw := q[1 : len(q)-1]
+	if !strings.Contains(raw, `\`) && utf8.ValidString(raw) {
+		return raw
+	}
+	var s string
+	json.Unmarshal([]byte(q), &s)
+	return s
+}
+
+// parseJSONMap reads any JSON object, as a map.
+func parseJSONMap(line string, src Source) (record, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal([]byte(line), &m) != nil {
 		return record{}, false

@@ -319,3 +319,59 @@ func TestCountLines(t *testing.T) {
 		}
 	}
 }
+
+// parseDockerJSON reads what parseJSONMap reads, where it reads at all.
+func TestParseDockerJSON(t *testing.T) {
+	lines := []string{
+		`{"log":"a\n","stream":"stderr","time":"2026-11-22T06:00:00.5Z"}`,
+		`{"log":"x","log":"y"}`,
+		`{"log":"x"}`,
+		`{"time":"2026-11-22T06:00:00Z","log":"\u00e9\ud800 \"q\" \\ \/ \b\f\r\t"}`,
+		`{"log":"bad \q escape"}`,
+		`{"log":"short \u12"}`,
+		`{"log":"ctl ` + "\x01" + `"}`,
+		`{"log":"` + "\xff\xfe" + `"}`,
+		`{"log": "space"}`,
+		`{"log":"x","stream":1}`,
+		`{"log":"x","MESSAGE":"y"}`,
+		`{"stream":"stdout"}`,
+		`{"log":"x"} `,
+		`{"log":"x"}}`,
+		`{"log":"x",}`,
+		`{"lo\u0067":"x"}`,
+		`{}`,
+		`{"log":"x","time":"not a time"}`,
+	}
+	for _, line := range bytes.Split(DenseLog(256<<10), []byte("\n")) {
+		if len(line) > 0 && line[0] == '{' {
+			lines = append(lines, string(line))
+		}
+	}
+	fast := 0
+	for _, line := range lines {
+		got, ok := parseDockerJSON(line)
+		if !ok {
+			continue
+		}
+		fast++
+		want, wok := parseJSONMap(line, Source{})
+		if !wok || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: %+v, want %+v (%v)", line, got, want, wok)
+		}
+	}
+	if fast < len(lines)/2 {
+		t.Errorf("only %d of %d lines read by parseDockerJSON", fast, len(lines))
+	}
+}
+
+func FuzzParseDockerJSON(f *testing.F) {
+	f.Add(`{"log":"a\n","stream":"stderr","time":"2026-11-22T06:00:00.5Z"}`)
+	f.Add(`{"log":"\u00e9\ud800 \"q\""}`)
+	f.Fuzz(func(t *testing.T, line string) {
+		if got, ok := parseDockerJSON(line); ok {
+			if want, wok := parseJSONMap(line, Source{}); !wok || !reflect.DeepEqual(got, want) {
+				t.Errorf("%q: %+v, want %+v (%v)", line, got, want, wok)
+			}
+		}
+	})
+}
