@@ -65,9 +65,30 @@ func bit(ok bool) byte {
 	return '0'
 }
 
-func isDigit(c byte) bool { return '0' <= c && c <= '9' }
-func isHex(c byte) bool   { return isDigit(c) || ('a' <= c && c <= 'f') }
-func isWord(c byte) bool  { return isDigit(c) || ('a' <= c && c <= 'z') || c == '_' }
+func isDigit(c byte) bool { return charClass[c]&digit != 0 }
+func isHex(c byte) bool   { return charClass[c]&hex != 0 }
+func isWord(c byte) bool  { return charClass[c]&word != 0 }
+
+const (
+	digit = 1 << iota
+	hex
+	word
+)
+
+// charClass is a table of the classes above, the hot loop of the mask's.
+var charClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = digit | hex | word
+		case 'a' <= c && c <= 'f':
+			t[c] = hex | word
+		case 'g' <= c && c <= 'z' || c == '_':
+			t[c] = word
+		}
+	}
+	return t
+}()
 
 // appendMasked appends t with each hex id that stands alone (a run of hex
 // digits with at least one decimal digit, between characters that are not

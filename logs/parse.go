@@ -196,13 +196,34 @@ func jsonString(line string, i int, escapes bool) (s string, next int, ok bool) 
 // encoding/json does.
 func jsonUnquote(q string) string {
 	raw := q[1 : len(q)-1]
-	if !strings.Contains(raw, `\`) && utf8.ValidString(raw) {
+	if !utf8.ValidString(raw) {
+		var s string
+		json.Unmarshal([]byte(q), &s)
+		return s
+	}
+	if !strings.Contains(raw, `\`) {
 		return raw
+	}
+	// The escapes of one character (a log line's \n above all) here;
+	// \u, with its surrogates, by encoding/json.
+	if !strings.Contains(raw, `\u`) {
+		b := make([]byte, 0, len(raw))
+		for i := 0; i < len(raw); i++ {
+			c := raw[i]
+			if c == '\\' {
+				i++
+				c = jsonEscapes[raw[i]]
+			}
+			b = append(b, c)
+		}
+		return string(b)
 	}
 	var s string
 	json.Unmarshal([]byte(q), &s)
 	return s
 }
+
+var jsonEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
 
 // parseJSONMap reads any JSON object, as a map.
 func parseJSONMap(line string, src Source) (record, bool) {

@@ -327,6 +327,7 @@ func TestParseDockerJSON(t *testing.T) {
 		`{"log":"x","log":"y"}`,
 		`{"log":"x"}`,
 		`{"time":"2026-11-22T06:00:00Z","log":"\u00e9\ud800 \"q\" \\ \/ \b\f\r\t"}`,
+		`{"log":"a\"b\\c\/d\be\ff\ng\rh\ti\\u0041"}`,
 		`{"log":"bad \q escape"}`,
 		`{"log":"short \u12"}`,
 		`{"log":"ctl ` + "\x01" + `"}`,
