@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -153,6 +154,11 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 			var key []byte // of classify, reused
 			for j := range jobs {
 				j.count, j.long = countLines(j.region)
+				// Only the first match of a limit in a block can be its
+				// group's example: the others keep no message, and no
+				// part of their line, so that a dense block holds its
+				// counts, not its text, until it is counted.
+				var first []string
 				m.lines(j.region, func(a, b int) {
 					line := j.region[a:b]
 					if len(line) > MaxLine {
@@ -160,9 +166,15 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 					}
 					var mt match
 					var ok bool
-					if mt, key, ok = s.match(line, src, key); ok {
-						j.found = append(j.found, mt)
+					if mt, key, ok = s.match(line, src, key); !ok {
+						return
 					}
+					if slices.Contains(first, mt.limit) {
+						mt.rec.msg, mt.rec.where = "", strings.Clone(mt.rec.where)
+					} else {
+						first = append(first, mt.limit)
+					}
+					j.found = append(j.found, mt)
 				})
 				done <- j
 			}
