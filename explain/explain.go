@@ -32,8 +32,16 @@ type Result struct {
 	// Checked is true when the candidates were checked on the host.
 	Checked bool `json:"checked"`
 	// Note says what to make of it: nothing recognised, nothing exhausted
-	// now and what to watch.
+	// now and what to watch, a message too long to be read whole.
 	Note string `json:"note,omitempty"`
+}
+
+// AddNote adds a sentence to the note.
+func (r *Result) AddNote(s string) {
+	if r.Note != "" {
+		r.Note += "; "
+	}
+	r.Note += s
 }
 
 // Options tune Explain.
@@ -49,6 +57,14 @@ type Options struct {
 // candidate limit on the host: the confirmed ones (at or near their max
 // now) come first.
 func Explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Result, error) {
+	res, err := explain(ctx, h, msg, opts)
+	if err == nil && len(msg) > maxMessage {
+		res.AddNote(fmt.Sprintf("the message is %d bytes long: only its first %d KiB were looked at", len(msg), maxMessage>>10))
+	}
+	return res, err
+}
+
+func explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Result, error) {
 	norm := Normalize(msg)
 	res := &Result{Message: msg, Normalized: norm, Causes: []Cause{}}
 	cands := Candidates(norm)

@@ -22,6 +22,39 @@ func Normalize(msg string) string {
 	if len(msg) > maxMessage {
 		msg = msg[:maxMessage]
 	}
+	if s, ok := normalizePlain(msg); ok {
+		return s
+	}
+	return normalize(msg)
+}
+
+// normalizePlain is Normalize for the usual message, in one pass: ASCII,
+// without a backslash to undo or a brace that could open a JSON record.
+// ok is false for any other message.
+func normalizePlain(msg string) (s string, ok bool) {
+	b := make([]byte, 0, len(msg))
+	for i := 0; i < len(msg); i++ {
+		switch c := msg[i]; {
+		case c >= 0x80 || c == '\\' || c == '{':
+			return "", false
+		case c == ' ' || c == ',' || ('\t' <= c && c <= '\r'):
+			if len(b) > 0 && b[len(b)-1] != ' ' {
+				b = append(b, ' ')
+			}
+		case 'A' <= c && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		default:
+			b = append(b, c)
+		}
+	}
+	if len(b) > 0 && b[len(b)-1] == ' ' {
+		b = b[:len(b)-1]
+	}
+	return string(b), true
+}
+
+// normalize is Normalize for any message.
+func normalize(msg string) string {
 	if !utf8.ValidString(msg) {
 		msg = strings.ToValidUTF8(msg, " ")
 	}
@@ -50,9 +83,10 @@ func unescape(s string) string {
 	if !strings.Contains(s, `\`) {
 		return s
 	}
-	r := strings.NewReplacer(`\\`, `\`, `\"`, `"`, `\n`, " ", `\t`, " ", `\r`, " ", `\u0026`, "&", `\u003c`, "<", `\u003e`, ">")
-	return r.Replace(s)
+	return unescaper.Replace(s)
 }
+
+var unescaper = strings.NewReplacer(`\\`, `\`, `\"`, `"`, `\n`, " ", `\t`, " ", `\r`, " ", `\u0026`, "&", `\u003c`, "<", `\u003e`, ">")
 
 // unwrapJSON returns the message of a JSON log record (docker's json-file
 // "log", journald's "MESSAGE", structured loggers' "msg", "message",

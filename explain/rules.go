@@ -3,8 +3,6 @@ package explain
 import (
 	"sort"
 	"strings"
-
-	"github.com/enospc/enospc/limits"
 )
 
 // Candidate is one limit a message may point to, before the host is asked.
@@ -67,6 +65,17 @@ func registerRule(r func(t string, e errnos, s scorer)) { extraRules = append(ex
 // to, most likely first. Messages that name no error the catalog knows
 // give none.
 func Candidates(t string) []Candidate {
+	if !plainLower(t) {
+		return candidates(t, nil)
+	}
+	var found wordSet
+	catalog().words.find(t, &found)
+	return candidates(t, &found)
+}
+
+// candidates is Candidates, with the signatures prefiltered by the words
+// found in t, or all tried when found is nil.
+func candidates(t string, found *wordSet) []Candidate {
 	e := classify(t)
 	s := scorer{}
 
@@ -216,21 +225,19 @@ func Candidates(t string) []Candidate {
 	// The catalog's own signatures back a candidate up, or add one the
 	// rules above do not know (but for the generic ENOSPC signatures of
 	// disk and inodes, whose rules are above).
-	for _, f := range limits.Catalog() {
-		for _, l := range f.Limits {
-			for _, re := range l.Signatures {
-				if !re.MatchString(t) {
-					continue
-				}
-				why := "matches the catalog's signature for " + l.ID
-				if c := s[l.ID]; c != nil {
-					c.Confidence = min(c.Confidence+0.05, 0.99)
-					c.Evidence = append(c.Evidence, why)
-				} else if l.ID != "disk" && l.ID != "inodes" {
-					s.add(l.ID, 0.55, why)
-				}
-				break
+	for _, g := range catalog().groups {
+		for i := range g.sigs {
+			if sig := &g.sigs[i]; !sig.may(found) || !sig.re.MatchString(t) {
+				continue
 			}
+			why := "matches the catalog's signature for " + g.limit
+			if c := s[g.limit]; c != nil {
+				c.Confidence = min(c.Confidence+0.05, 0.99)
+				c.Evidence = append(c.Evidence, why)
+			} else if g.limit != "disk" && g.limit != "inodes" {
+				s.add(g.limit, 0.55, why)
+			}
+			break
 		}
 	}
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // record is what one log line says: when, who, and the message.
@@ -30,7 +31,9 @@ func parseLine(raw []byte, src Source, now time.Time) record {
 	var r record
 	rest := line
 	// RFC 3339 (containerd, dockerd, CRI logs), then syslog, then klog.
-	if f, tail, ok := strings.Cut(rest, " "); ok {
+	// A layout that cannot fit the first byte is not tried: a failed
+	// time.Parse costs more than the rest of the line.
+	if f, tail, ok := strings.Cut(rest, " "); ok && f != "" && '0' <= f[0] && f[0] <= '9' {
 		if t, err := time.Parse(time.RFC3339Nano, f); err == nil {
 			r.time, rest = t, tail
 			// CRI log: "stdout F msg" / "stderr P msg".
@@ -41,7 +44,7 @@ func parseLine(raw []byte, src Source, now time.Time) record {
 			}
 		}
 	}
-	if r.time.IsZero() && len(rest) > 16 {
+	if r.time.IsZero() && len(rest) > 16 && isLetter(rest[0]) {
 		if t, err := time.Parse(time.Stamp, rest[:15]); err == nil {
 			r.time = withYear(t, now)
 			rest = rest[16:]
@@ -66,6 +69,8 @@ func parseLine(raw []byte, src Source, now time.Time) record {
 	return r
 }
 
+func isLetter(c byte) bool { return ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') }
+
 // withYear puts a time without a year (syslog, klog) in the year that
 // makes it most recent but not in the future.
 func withYear(t, now time.Time) time.Time {
@@ -81,6 +86,147 @@ func withYear(t, now time.Time) time.Time {
 
 // parseJSON reads journalctl -o json records and docker json-file lines.
 func parseJSON(line string, src Source) (record, bool) {
+	if r, ok := parseDockerJSON(line); ok {
+		return r, true
+	}
+	return parseJSONMap(line, src)
+}
+
+// parseDockerJSON is parseJSONMap for the usual docker json-file line,
+// {"log":"...","stream":"stderr","time":"..."}, without a map: an object
+// of string values, without spaces, escaped keys, repeated keys or a
+// MESSAGE, with a "log". ok is false for any other line, which
+// parseJSONMap then reads.
+func parseDockerJSON(line string) (record, bool) {
+	if len(line) < 2 || line[0] != '{' || line[len(line)-1] != '}' {
+		return record{}, false
+	}
+	var log, tm string
+	var hasLog, hasTime, hasStream bool
+	i := 1
+	for {
+		key, next, ok := jsonString(line, i, false)
+		if !ok || next >= len(line) || line[next] != ':' {
+			return record{}, false
+		}
+		val, end, ok := jsonString(line, next+1, true)
+		if !ok || end >= len(line) {
+			return record{}, false
+		}
+		switch key {
+		case `"log"`:
+			if hasLog {
+				return record{}, false
+			}
+			log, hasLog = val, true
+		case `"time"`:
+			if hasTime {
+				return record{}, false
+			}
+			tm, hasTime = val, true
+		case `"stream"`:
+			if hasStream {
+				return record{}, false
+			}
+			hasStream = true
+		default: // another key, MESSAGE above all: parseJSONMap
+			return record{}, false
+		}
+		if line[end] == '}' {
+			if end != len(line)-1 || !hasLog {
+				return record{}, false
+			}
+			break
+		}
+		if line[end] != ',' {
+			return record{}, false
+		}
+		i = end + 1
+	}
+	var r record
+	r.msg = strings.TrimRight(jsonUnquote(log), "\n")
+	if hasTime {
+		if t, err := time.Parse(time.RFC3339Nano, jsonUnquote(tm)); err == nil {
+			r.time = t
+		}
+	}
+	return r, true
+}
+
+// jsonString returns the JSON string at line[i:], quotes included, and
+// the index after it; ok is false when there is none, or it does not
+// follow JSON's rules (an escape it does not know, a control character),
+// or, unless escapes is true, it has an escape.
+func jsonString(line string, i int, escapes bool) (s string, next int, ok bool) {
+	if i >= len(line) || line[i] != '"' {
+		return "", 0, false
+	}
+	for j := i + 1; j < len(line); j++ {
+		switch c := line[j]; {
+		case c == '"':
+			return line[i : j+1], j + 1, true
+		case c < 0x20:
+			return "", 0, false
+		case c == '\\':
+			if !escapes || j+1 >= len(line) {
+				return "", 0, false
+			}
+			j++
+			switch line[j] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if j+4 >= len(line) {
+					return "", 0, false
+				}
+				for _, h := range []byte(line[j+1 : j+5]) {
+					if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+						return "", 0, false
+					}
+				}
+				j += 4
+			default:
+				return "", 0, false
+			}
+		}
+	}
+	return "", 0, false
+}
+
+// jsonUnquote decodes a JSON string that jsonString returned, as
+// encoding/json does.
+func jsonUnquote(q string) string {
+	raw := q[1 : len(q)-1]
+	if !utf8.ValidString(raw) {
+		var s string
+		json.Unmarshal([]byte(q), &s)
+		return s
+	}
+	if !strings.Contains(raw, `\`) {
+		return raw
+	}
+	// The escapes of one character (a log line's \n above all) here;
+	// \u, with its surrogates, by encoding/json.
+	if !strings.Contains(raw, `\u`) {
+		b := make([]byte, 0, len(raw))
+		for i := 0; i < len(raw); i++ {
+			c := raw[i]
+			if c == '\\' {
+				i++
+				c = jsonEscapes[raw[i]]
+			}
+			b = append(b, c)
+		}
+		return string(b)
+	}
+	var s string
+	json.Unmarshal([]byte(q), &s)
+	return s
+}
+
+var jsonEscapes = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+// parseJSONMap reads any JSON object, as a map.
+func parseJSONMap(line string, src Source) (record, bool) {
 	var m map[string]json.RawMessage
 	if json.Unmarshal([]byte(line), &m) != nil {
 		return record{}, false

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,7 +19,7 @@ import (
 )
 
 // MaxLine is the most of one line that is looked at; the rest of a longer
-// line is skipped.
+// line is skipped, and the line counted in SourceStat.LongLines.
 const MaxLine = 1 << 20
 
 // chunk is how much is read at a time.
@@ -73,7 +74,10 @@ type SourceStat struct {
 	Name  string `json:"name"`
 	Lines int64  `json:"lines"`
 	Bytes int64  `json:"bytes"`
-	Error string `json:"error,omitempty"`
+	// LongLines counts the lines over MaxLine, of which only the first
+	// MaxLine bytes were looked at.
+	LongLines int64  `json:"long_lines,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // Report is the result of a scan, as `enospc logs -o json` prints it.
@@ -93,11 +97,15 @@ type Scanner struct {
 	Now    time.Time
 	groups map[string]*Group
 	rep    Report
+	// cache maps explain.Key to the limit; nil classifies every line
+	// afresh.
+	cache map[string]string
+	mu    sync.Mutex // of cache: the workers classify
 }
 
 // NewScanner returns an empty scanner.
 func NewScanner(since, now time.Time) *Scanner {
-	return &Scanner{Since: since, Now: now, groups: map[string]*Group{}}
+	return &Scanner{Since: since, Now: now, groups: map[string]*Group{}, cache: map[string]string{}}
 }
 
 // Source describes where lines come from.
@@ -113,9 +121,10 @@ type Source struct {
 // Scan reads r to its end. A read error ends this source, with the error
 // in its stat; what was read counts.
 //
-// Blocks of the input are matched on every core at once; the few lines
-// that match are then looked at in input order, so that the result does
-// not depend on the workers. Memory is a few blocks, whatever the input.
+// Blocks of the input are matched and their matching lines classified on
+// every core at once; the matches are then counted in input order, so
+// that the result does not depend on the workers. Memory is a few blocks,
+// whatever the input.
 func (s *Scanner) Scan(r io.Reader, src Source) {
 	st := SourceStat{Name: src.Name}
 	m := plainMatcher
@@ -127,8 +136,9 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 		seq    int
 		buf    []byte
 		region []byte
-		lines  [][]byte
-		count  int64
+		found  []match
+		count  int64 // newlines
+		long   int64 // lines over MaxLine
 	}
 	free := make(chan []byte, workers+2)
 	for i := 0; i < workers+2; i++ {
@@ -141,14 +151,30 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var key []byte // of classify, reused
 			for j := range jobs {
-				j.count = int64(bytes.Count(j.region, []byte{'\n'}))
+				j.count, j.long = countLines(j.region)
+				// Only the first match of a limit in a block can be its
+				// group's example: the others keep no message, and no
+				// part of their line, so that a dense block holds its
+				// counts, not its text, until it is counted.
+				var first []string
 				m.lines(j.region, func(a, b int) {
 					line := j.region[a:b]
 					if len(line) > MaxLine {
 						line = line[:MaxLine]
 					}
-					j.lines = append(j.lines, bytes.Clone(line))
+					var mt match
+					var ok bool
+					if mt, key, ok = s.match(line, src, key); !ok {
+						return
+					}
+					if slices.Contains(first, mt.limit) {
+						mt.rec.msg, mt.rec.where = "", strings.Clone(mt.rec.where)
+					} else {
+						first = append(first, mt.limit)
+					}
+					j.found = append(j.found, mt)
 				})
 				done <- j
 			}
@@ -164,11 +190,11 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 		carry, seq := 0, 0
 		skipping := false // in the rest of a line longer than a block
 		for {
-			n, err := io.ReadFull(r, buf[carry:])
+			n, err := fill(r, buf[carry:])
 			bytesRead += int64(n)
 			data := buf[:carry+n]
 			if len(data) == 0 {
-				if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+				if err != nil && err != io.EOF {
 					readErr = err
 				}
 				free <- buf
@@ -210,7 +236,7 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 			seq++
 			buf = next
 			if err != nil {
-				if err != io.EOF && err != io.ErrUnexpectedEOF {
+				if err != io.EOF {
 					readErr = err
 				}
 				free <- buf
@@ -232,8 +258,9 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 			delete(pending, want)
 			want++
 			st.Lines += j.count
-			for _, line := range j.lines {
-				s.line(line, src)
+			st.LongLines += j.long
+			for _, mt := range j.found {
+				s.add(mt, src)
 			}
 			free <- j.buf
 		}
@@ -248,20 +275,66 @@ func (s *Scanner) Scan(r io.Reader, src Source) {
 	s.rep.Bytes += st.Bytes
 }
 
-// line looks at one candidate line.
-func (s *Scanner) line(raw []byte, src Source) {
+// countLines returns the newlines of region, and how many of its lines
+// (the last one too, when it has no newline) are longer than MaxLine. A
+// long line is a window of MaxLine+1 bytes without a newline, so the
+// search steps a window at a time instead of a line at a time.
+func countLines(region []byte) (lines, long int64) {
+	lines = int64(bytes.Count(region, []byte{'\n'}))
+	for p := 0; len(region)-p > MaxLine; { // p starts a line
+		i := bytes.LastIndexByte(region[p:p+MaxLine+1], '\n')
+		if i >= 0 {
+			p += i + 1
+			continue
+		}
+		long++
+		j := bytes.IndexByte(region[p:], '\n')
+		if j < 0 {
+			break
+		}
+		p += j + 1
+	}
+	return lines, long
+}
+
+// fill reads r into buf until buf is full or r ends. Unlike io.ReadFull
+// it passes on io.ErrUnexpectedEOF from r (a truncated gzip stream) rather
+// than making one of a short last block.
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// match is a line that points to a limit.
+type match struct {
+	rec   record
+	limit string
+}
+
+// match looks at one candidate line; it runs on the workers, one line
+// each at a time. key is a buffer for classify.
+func (s *Scanner) match(raw []byte, src Source, key []byte) (match, []byte, bool) {
 	rec := parseLine(raw, src, s.Now)
 	if rec.msg == "" {
-		return
+		return match{}, key, false
 	}
 	if !s.Since.IsZero() && !rec.time.IsZero() && rec.time.Before(s.Since) {
-		return
+		return match{}, key, false
 	}
-	cands := explain.Candidates(explain.Normalize(rec.msg))
-	if len(cands) == 0 {
-		return
-	}
-	limit := cands[0].Limit
+	limit, key := s.classify(rec.msg, key)
+	return match{rec, limit}, key, limit != ""
+}
+
+// add counts a match in its group, in input order.
+func (s *Scanner) add(mt match, src Source) {
+	rec, limit := mt.rec, mt.limit
 	g := s.groups[limit]
 	if g == nil {
 		ex := rec.msg
@@ -292,6 +365,46 @@ func (s *Scanner) line(raw []byte, src Source) {
 	if len(g.Where) < 100 || g.Where[where] > 0 {
 		g.Where[where]++
 	}
+}
+
+// The cache of classify: at most cacheSize keys of at most maxKey bytes,
+// cleared when full, so a few MiB at most.
+const (
+	cacheSize = 1024
+	maxKey    = 2 << 10
+)
+
+// classify returns the most likely limit of a message, "" for none. A log
+// dense with errors repeats a few kinds of message with other numbers and
+// ids: the answer is kept under explain.Key, which is the same only for
+// messages that get the same answer.
+//
+// key is a buffer for the key, returned for the next call.
+func (s *Scanner) classify(msg string, key []byte) (string, []byte) {
+	t := explain.Normalize(msg)
+	key, ok := explain.AppendKey(key[:0], t)
+	ok = ok && len(key) <= maxKey && s.cache != nil
+	if ok {
+		s.mu.Lock()
+		limit, hit := s.cache[string(key)]
+		s.mu.Unlock()
+		if hit {
+			return limit, key
+		}
+	}
+	limit := ""
+	if cands := explain.Candidates(t); len(cands) > 0 {
+		limit = cands[0].Limit
+	}
+	if ok {
+		s.mu.Lock()
+		if len(s.cache) >= cacheSize {
+			clear(s.cache)
+		}
+		s.cache[string(key)] = limit
+		s.mu.Unlock()
+	}
+	return limit, key
 }
 
 // Report returns the groups, the biggest first.

@@ -4,8 +4,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -147,16 +152,7 @@ func TestWhereFromPath(t *testing.T) {
 // BenchmarkScan is the scanner's throughput on a syslog-like log where one
 // line in 10000 is an error (go test -bench Scan -benchmem ./logs).
 func BenchmarkScan(b *testing.B) {
-	data := SyntheticLog(64<<20, 10000)
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		s := NewScanner(time.Time{}, now)
-		s.Scan(bytes.NewReader(data), Source{Name: "bench"})
-		if s.Report().Matched == 0 {
-			b.Fatal("no match")
-		}
-	}
+	benchScan(b, SyntheticLog(64<<20, 10000))
 }
 
 func FuzzScan(f *testing.F) {
@@ -169,6 +165,214 @@ func FuzzScan(f *testing.F) {
 		rep := s.Report()
 		if rep.Bytes != int64(len(data)) {
 			t.Fatalf("read %d of %d bytes", rep.Bytes, len(data))
+		}
+	})
+}
+
+// The cache of classify changes nothing: a dense log, the usual one, and
+// the explain corpus as a log (each message, then the same with other
+// numbers) give the same report with the cache as without it.
+func TestCacheSameReport(t *testing.T) {
+	corpus, err := os.ReadFile("../testdata/explain/corpus.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asLog bytes.Buffer
+	for _, line := range bytes.Split(corpus, []byte("\n")) {
+		var e struct{ Message string }
+		if json.Unmarshal(line, &e) != nil {
+			continue
+		}
+		for i := range 5 {
+			m := strings.Map(func(r rune) rune {
+				switch {
+				case r == '\n':
+					return ' '
+				case '0' <= r && r <= '9':
+					return '0' + (r-'0'+rune(i))%10
+				}
+				return r
+			}, e.Message)
+			fmt.Fprintf(&asLog, "Nov 22 08:00:%02d node-1 app[%d]: %s\n", i, 100+i, m)
+		}
+	}
+	for name, data := range map[string][]byte{
+		"dense":  DenseLog(4 << 20),
+		"sparse": SyntheticLog(4<<20, 100),
+		"corpus": asLog.Bytes(),
+	} {
+		cached := NewScanner(time.Time{}, now)
+		cached.Scan(bytes.NewReader(data), Source{Name: name})
+		plain := NewScanner(time.Time{}, now)
+		plain.cache = nil
+		plain.Scan(bytes.NewReader(data), Source{Name: name})
+		got, want := cached.Report(), plain.Report()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: with the cache %+v\nwithout %+v", name, got, want)
+		}
+		if got.Matched == 0 {
+			t.Errorf("%s: nothing matched", name)
+		}
+		t.Logf("%s: %d lines, %d matched, %d groups", name, got.Lines, got.Matched, len(got.Groups))
+	}
+}
+
+// A .gz file cut short (a copy that did not finish) says so, by name; the
+// lines before the cut count. Cut in the header, it says so too.
+func TestTruncatedGzip(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(DenseLog(1 << 20))
+	zw.Close()
+	dir := t.TempDir()
+	cut := filepath.Join(dir, "syslog.2.gz")
+	os.WriteFile(cut, gz.Bytes()[:gz.Len()/2], 0o644)
+	head := filepath.Join(dir, "syslog.3.gz")
+	os.WriteFile(head, gz.Bytes()[:5], 0o644)
+	whole := filepath.Join(dir, "syslog.4.gz")
+	os.WriteFile(whole, gz.Bytes(), 0o644)
+	rep, err := Run(context.Background(), Options{Paths: []string{cut, head, whole}, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Sources) != 3 {
+		t.Fatalf("sources: %+v", rep.Sources)
+	}
+	for _, st := range rep.Sources[:2] {
+		if !strings.Contains(st.Error, "truncated") {
+			t.Errorf("%s: error %q, want it named truncated", st.Name, st.Error)
+		}
+	}
+	if st := rep.Sources[0]; st.Name != cut || st.Lines == 0 || st.Bytes == 0 {
+		t.Errorf("the lines before the cut are not counted: %+v", st)
+	}
+	if st := rep.Sources[2]; st.Error != "" || st.Lines <= rep.Sources[0].Lines {
+		t.Errorf("whole file: %+v", st)
+	}
+}
+
+// repeatReader reads n bytes of b over and over.
+type repeatReader struct {
+	b   []byte
+	n   int64
+	off int
+}
+
+func (r *repeatReader) Read(p []byte) (int, error) {
+	if r.n <= 0 {
+		return 0, io.EOF
+	}
+	n := 0
+	for n < len(p) && r.n > 0 {
+		c := copy(p[n:min(len(p), n+int(r.n))], r.b[r.off:])
+		r.off = (r.off + c) % len(r.b)
+		n += c
+		r.n -= int64(c)
+	}
+	return n, nil
+}
+
+// A 100 MB line is read in bounded memory: counted as one line and one
+// long line, its head looked at, and the lines after it still read.
+func TestHugeLine(t *testing.T) {
+	const size = 100 << 20
+	in := io.MultiReader(
+		strings.NewReader("mkdir /sys/fs/cgroup/memory/x: no space left on device "),
+		&repeatReader{b: []byte("no space left on device, AAAA\x00\xff "), n: size},
+		strings.NewReader("\nshort line\nfork: Resource temporarily unavailable\n"),
+	)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s := NewScanner(time.Time{}, now)
+	s.Scan(in, Source{Name: "huge"})
+	runtime.ReadMemStats(&after)
+	rep := s.Report()
+	if st := rep.Sources[0]; st.Lines != 3 || st.LongLines != 1 || st.Bytes < size || st.Error != "" {
+		t.Errorf("stat: %+v, want 3 lines, 1 long", st)
+	}
+	if groupOf(rep, "cgroups.dying") == nil || groupOf(rep, "pids") == nil || rep.Matched != 2 {
+		t.Errorf("groups: %+v", rep.Groups)
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("%d MiB allocated", alloc>>20)
+	if alloc > 64<<20 {
+		t.Errorf("%d MiB allocated for a 100 MiB line", alloc>>20)
+	}
+}
+
+func TestCountLines(t *testing.T) {
+	long := strings.Repeat("x", MaxLine+1)
+	edge := strings.Repeat("x", MaxLine)
+	for _, tc := range []struct {
+		in          string
+		lines, long int64
+	}{
+		{"", 0, 0},
+		{"a\nb\n", 2, 0},
+		{edge + "\n" + edge + "\n" + edge, 2, 0},
+		{long, 0, 1},
+		{long + "\n", 1, 1},
+		{"a\n" + long + "\nb\n" + long + long + "\n" + edge + "\n" + long, 5, 3},
+	} {
+		if lines, n := countLines([]byte(tc.in)); lines != tc.lines || n != tc.long {
+			t.Errorf("%d bytes: %d lines, %d long; want %d, %d", len(tc.in), lines, n, tc.lines, tc.long)
+		}
+	}
+}
+
+// parseDockerJSON reads what parseJSONMap reads, where it reads at all.
+func TestParseDockerJSON(t *testing.T) {
+	lines := []string{
+		`{"log":"a\n","stream":"stderr","time":"2026-11-22T06:00:00.5Z"}`,
+		`{"log":"x","log":"y"}`,
+		`{"log":"x"}`,
+		`{"time":"2026-11-22T06:00:00Z","log":"\u00e9\ud800 \"q\" \\ \/ \b\f\r\t"}`,
+		`{"log":"a\"b\\c\/d\be\ff\ng\rh\ti\\u0041"}`,
+		`{"log":"bad \q escape"}`,
+		`{"log":"short \u12"}`,
+		`{"log":"ctl ` + "\x01" + `"}`,
+		`{"log":"` + "\xff\xfe" + `"}`,
+		`{"log": "space"}`,
+		`{"log":"x","stream":1}`,
+		`{"log":"x","MESSAGE":"y"}`,
+		`{"stream":"stdout"}`,
+		`{"log":"x"} `,
+		`{"log":"x"}}`,
+		`{"log":"x",}`,
+		`{"lo\u0067":"x"}`,
+		`{}`,
+		`{"log":"x","time":"not a time"}`,
+	}
+	for _, line := range bytes.Split(DenseLog(256<<10), []byte("\n")) {
+		if len(line) > 0 && line[0] == '{' {
+			lines = append(lines, string(line))
+		}
+	}
+	fast := 0
+	for _, line := range lines {
+		got, ok := parseDockerJSON(line)
+		if !ok {
+			continue
+		}
+		fast++
+		want, wok := parseJSONMap(line, Source{})
+		if !wok || !reflect.DeepEqual(got, want) {
+			t.Errorf("%q: %+v, want %+v (%v)", line, got, want, wok)
+		}
+	}
+	if fast < len(lines)/2 {
+		t.Errorf("only %d of %d lines read by parseDockerJSON", fast, len(lines))
+	}
+}
+
+func FuzzParseDockerJSON(f *testing.F) {
+	f.Add(`{"log":"a\n","stream":"stderr","time":"2026-11-22T06:00:00.5Z"}`)
+	f.Add(`{"log":"\u00e9\ud800 \"q\""}`)
+	f.Fuzz(func(t *testing.T, line string) {
+		if got, ok := parseDockerJSON(line); ok {
+			if want, wok := parseJSONMap(line, Source{}); !wok || !reflect.DeepEqual(got, want) {
+				t.Errorf("%q: %+v, want %+v (%v)", line, got, want, wok)
+			}
 		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -118,11 +119,14 @@ func scanFile(ctx context.Context, s *Scanner, path string) {
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
+			if err == io.ErrUnexpectedEOF {
+				err = ErrTruncated
+			}
 			s.rep.Sources = append(s.rep.Sources, SourceStat{Name: path, Error: err.Error()})
 			return
 		}
 		defer zr.Close()
-		r = zr
+		r = truncatedGzip{zr}
 	}
 	s.Scan(ctxReader{ctx, r}, Source{Name: path, Where: whereFromPath(path)})
 }
@@ -151,6 +155,23 @@ func scanJournal(ctx context.Context, s *Scanner, opts Options) {
 		st := &s.rep.Sources[len(s.rep.Sources)-1]
 		st.Error = fmt.Sprintf("journalctl: %v", err)
 	}
+}
+
+// ErrTruncated is the error of a compressed file that ends before its
+// stream does (a copy cut short, a rotation still writing): what came
+// before was read and counts.
+var ErrTruncated = errors.New("truncated: the gzip stream ends before its end; the lines before were read")
+
+// truncatedGzip names gzip's io.ErrUnexpectedEOF, which would otherwise
+// read as "unexpected EOF".
+type truncatedGzip struct{ r io.Reader }
+
+func (t truncatedGzip) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err == io.ErrUnexpectedEOF {
+		err = ErrTruncated
+	}
+	return n, err
 }
 
 // ctxReader ends a read when the context does.

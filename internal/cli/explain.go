@@ -33,13 +33,12 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 			if output != "table" && output != "json" {
 				return &exitError{3, fmt.Errorf("-o %q: want table or json", output)}
 			}
-			msg := args[0]
+			msg, cut := args[0], ""
 			if msg == "-" {
-				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 1<<20))
-				if err != nil {
+				var err error
+				if msg, cut, err = explain.ReadMessage(cmd.InOrStdin()); err != nil {
 					return &exitError{3, fmt.Errorf("reading the message from stdin: %w", err)}
 				}
-				msg = string(b)
 			}
 			if strings.TrimSpace(msg) == "" {
 				return &exitError{3, fmt.Errorf("empty message")}
@@ -52,6 +51,9 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 			res, err := explain.Explain(cmd.Context(), newHost(), msg, opts)
 			if err != nil {
 				return &exitError{3, err}
+			}
+			if cut != "" {
+				res.AddNote("stdin: " + cut)
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {

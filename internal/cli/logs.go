@@ -65,7 +65,7 @@ Exit status: 0 nothing found, 1 errors found, 3 no source could be read.`,
 			}
 			readable := false
 			for _, s := range rep.Sources {
-				if s.Error == "" {
+				if s.Error == "" || s.Bytes > 0 { // a file cut short was read up to the cut
 					readable = true
 				}
 			}
@@ -144,6 +144,9 @@ func writeLogs(w io.Writer, rep *logs.Report) {
 	for _, s := range rep.Sources {
 		if s.Error != "" {
 			fmt.Fprintf(w, "\nnote: %s: %s\n", quote.Terminal(s.Name), quote.Terminal(s.Error))
+		}
+		if s.LongLines > 0 {
+			fmt.Fprintf(w, "\nnote: %s: %d %s longer than %d MiB: only the first MiB of each was looked at\n", s.Name, s.LongLines, plural(int(s.LongLines), "line", "lines"), logs.MaxLine>>20)
 		}
 	}
 }

@@ -25,6 +25,8 @@ type Config struct {
 	// CheckHook, when set, adjusts check's options (tests serve a fixture
 	// host's runtime inventory through it).
 	CheckHook func(*check.Options)
+	// Stdin, when set, is read instead of the process's stdin.
+	Stdin io.Reader
 }
 
 // exitError carries an exit status through cobra.
@@ -70,6 +72,9 @@ func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, cfg C
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	if cfg.Stdin != nil {
+		root.SetIn(cfg.Stdin)
+	}
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return 0
@@ -81,8 +86,11 @@ func RunWith(ctx context.Context, args []string, stdout, stderr io.Writer, cfg C
 		}
 		return ee.code
 	}
-	fmt.Fprintln(stderr, "enospc:", quote.Terminal(err.Error()))
-	return 1
+	// Every RunE returns an exitError: any other error is cobra's, a usage
+	// error (an unknown flag or subcommand, a bad argument or flag value).
+	// enospc did not look, so the status is 3, unknown, not 1, a warning.
+	fmt.Fprintf(stderr, "enospc: %s (see enospc --help)\n", quote.Terminal(err.Error()))
+	return 3
 }
 
 type rootFlags struct {
@@ -97,7 +105,8 @@ func newRoot(cfg Config) *cobra.Command {
 		Long: `enospc finds which hidden kernel limit makes a container host fail with
 "no space left on device" or "disk quota exceeded" while df shows free space:
 the keyring quota, inodes, inotify watches, memory cgroup ids, pids, mounts,
-file handles and leaked runtime state. It names the holder and the fix.`,
+file handles and leaked runtime state. It names the holder and the fix.
+A usage error (an unknown flag or subcommand, a bad argument) exits 3.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
