@@ -87,8 +87,8 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	if opts.ContainerdState == "" {
 		opts.ContainerdState = "/run/containerd"
 	}
-	if _, err := os.Stat(h.Proc); err != nil {
-		return nil, fmt.Errorf("procfs: %w", err)
+	if err := bounded(ctx, func() error { _, err := os.Stat(h.Proc); return err }); err != nil {
+		return nil, fmt.Errorf("procfs %s: %w", h.Proc, err)
 	}
 	switch opts.By {
 	case "", "container", "pod":
@@ -119,7 +119,12 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		ContainerdState: opts.ContainerdState,
 		FifoDir:         opts.FifoDir,
 	}
-	env.Census, env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})
+	if err := bounded(ctx, func() error {
+		env.Census, env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("the walk of %s did not finish: %w", h.Proc, err)
+	}
 	var inv *attrib.Inventory
 	attrOnce := sync.OnceValue(func() *limits.Attributor {
 		inv = <-invDone
@@ -193,6 +198,21 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	}
 	Sort(rep.Findings)
 	return rep, nil
+}
+
+// bounded runs fn and returns its error, or ctx's once ctx ends first: a
+// read of procfs that blocks (a procfs root on a hung mount) must not keep
+// the check from answering. fn is then left running; it writes only what
+// no one reads any more.
+func bounded(ctx context.Context, fn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func familyWanted(f limits.Family, want map[string]bool) bool {

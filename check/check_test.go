@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/limits"
@@ -96,4 +97,100 @@ func TestRunCancelled(t *testing.T) {
 	if _, err := Run(ctx, host.New("/proc", "/sys", "/"), Options{}); err == nil {
 		t.Fatal("a cancelled check returned a report")
 	}
+}
+
+// A family whose read blocks (a hung mount, a device) is abandoned at its
+// deadline, reported unknown with the reason, and not started again while
+// it is still blocked; the check answers all the same. A cancelled
+// context (SIGTERM) ends the check at once.
+func TestBlockedFamilyIsAbandoned(t *testing.T) {
+	dir := "../testdata/hosts/run-inodes"
+	h := host.New(dir+"/proc", dir+"/sys", dir)
+	release := make(chan struct{})
+	reads := make(chan struct{}, 10)
+	stuck := limits.Family{Name: "stuck", Limits: []limits.Limit{{ID: "stuck.things", Unit: "things"}},
+		Read: func(*limits.Env) []limits.Usage {
+			reads <- struct{}{}
+			<-release
+			return []limits.Usage{{Limit: "stuck.things", Scope: "all", Unit: "things", Used: 1, Max: 10}}
+		}}
+	quick := limits.Family{Name: "quick", Limits: []limits.Limit{{ID: "quick.things", Unit: "things"}},
+		Read: func(*limits.Env) []limits.Usage {
+			return []limits.Usage{{Limit: "quick.things", Scope: "all", Unit: "things", Used: 1, Max: 10}}
+		}}
+	opts := Options{Catalog: []limits.Family{stuck, quick}, FamilyTimeout: 100 * time.Millisecond}
+	find := func(rep *Report, id string) limits.Usage {
+		for _, f := range rep.Findings {
+			if f.Limit == id {
+				return f
+			}
+		}
+		t.Fatalf("no %s row in %+v", id, rep.Findings)
+		return limits.Usage{}
+	}
+
+	start := time.Now()
+	rep, err := Run(context.Background(), h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("check took %s with a family bound of 100ms", d)
+	}
+	if u := find(rep, "stuck.things"); u.Severity != limits.Unknown || !strings.Contains(u.Reason, "abandoned") {
+		t.Errorf("blocked family: %s %q, want unknown and abandoned", u.Severity, u.Reason)
+	}
+	if u := find(rep, "quick.things"); u.Severity != limits.OK || u.Used != 1 {
+		t.Errorf("the other family: %s %d, want ok 1", u.Severity, u.Used)
+	}
+
+	// Still blocked: not started again.
+	rep, err = Run(context.Background(), h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := find(rep, "stuck.things"); u.Severity != limits.Unknown || !strings.Contains(u.Reason, "not started again") {
+		t.Errorf("second check: %s %q, want unknown and not started again", u.Severity, u.Reason)
+	}
+	if n := len(reads); n != 1 {
+		t.Errorf("the blocked family was started %d times, want 1", n)
+	}
+
+	// It returns: the next check reads it again.
+	close(release)
+	if !waitUntil(2*time.Second, func() bool { _, blocked := blockedFamilies.blocked(h.Proc + "\x00stuck"); return !blocked }) {
+		t.Fatal("the family returned but is still marked blocked")
+	}
+	rep, err = Run(context.Background(), h, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := find(rep, "stuck.things"); u.Severity != limits.OK {
+		t.Errorf("after it returned: %s %q, want ok", u.Severity, u.Reason)
+	}
+
+	// Cancelled while a family blocks: the check ends with the error.
+	block := make(chan struct{})
+	defer close(block)
+	hang := limits.Family{Name: "hang", Limits: []limits.Limit{{ID: "hang.things", Unit: "things"}},
+		Read: func(*limits.Env) []limits.Usage { <-block; return nil }}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start = time.Now()
+	_, err = Run(ctx, h, Options{Catalog: []limits.Family{hang}, FamilyTimeout: time.Hour})
+	if err != context.Canceled {
+		t.Errorf("cancelled check: %v, want context.Canceled", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("cancelled check took %s", d)
+	}
+}
+
+func waitUntil(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }
