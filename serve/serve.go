@@ -288,10 +288,10 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	if acceptsGzip(r) {
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Header().Set("Vary", "Accept-Encoding")
-		w.Write(sn.metricsGz.withTail(tail))
+		writeBody(w, sn.metricsGz.head, sn.metricsGz.tail(tail))
 		return
 	}
-	w.Write(append(sn.metrics[:len(sn.metrics):len(sn.metrics)], tail...))
+	writeBody(w, sn.metrics, tail)
 }
 
 func (s *Server) serveCheck(w http.ResponseWriter, r *http.Request) {

@@ -82,10 +82,10 @@ func writeCached(w http.ResponseWriter, r *http.Request, c cached) {
 	if acceptsGzip(r) {
 		w.Header().Set("Content-Encoding", "gzip")
 		w.Header().Set("Vary", "Accept-Encoding")
-		w.Write(c.gz)
+		writeBody(w, c.gz, nil)
 		return
 	}
-	w.Write(c.plain)
+	writeBody(w, c.plain, nil)
 }
 
 // acceptsGzip says whether the request's Accept-Encoding allows gzip
@@ -142,13 +142,12 @@ func newOpenGzip(body []byte) openGzip {
 	return openGzip{head: z.Bytes(), crc: crc32.ChecksumIEEE(body), size: uint32(len(body))}
 }
 
-// withTail returns the whole gzip member: the cached blocks, the tail as
-// stored blocks (RFC 1951 3.2.4; the tail is a few hundred bytes, far
+// tail returns what follows head to make the whole gzip member: the tail
+// as stored blocks (RFC 1951 3.2.4; the tail is a few hundred bytes, far
 // below one block's 65,535), the last one final, and the trailer of
 // CRC-32 and size (RFC 1952).
-func (g openGzip) withTail(tail []byte) []byte {
-	out := make([]byte, 0, len(g.head)+5+len(tail)+8)
-	out = append(out, g.head...)
+func (g openGzip) tail(tail []byte) []byte {
+	out := make([]byte, 0, 5+len(tail)+8)
 	rest := tail
 	for {
 		n := min(len(rest), 0xffff)
@@ -168,4 +167,14 @@ func (g openGzip) withTail(tail []byte) []byte {
 	out = binary.LittleEndian.AppendUint32(out, crc32.Update(g.crc, crc32.IEEETable, tail))
 	out = binary.LittleEndian.AppendUint32(out, g.size+uint32(len(tail)))
 	return out
+}
+
+// writeBody writes a cached body and its per-request tail without
+// copying the body, with its length so that it is not chunked.
+func writeBody(w http.ResponseWriter, body, tail []byte) {
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+len(tail)))
+	w.Write(body)
+	if len(tail) > 0 {
+		w.Write(tail)
+	}
 }

@@ -24,7 +24,9 @@ function human(v, unit) {
 
 function holders(f) {
   const cs = (f.consumers || []).slice(0, 3).map(c => {
-    let s = c.comm ? `${c.comm}[${c.pid}]` : (c.name || "");
+    // serve hides pids, comms and users' names for their objects unless
+    // started with --expose-holders: then a holder is its uid.
+    let s = c.comm ? `${c.comm}[${c.pid}]` : (c.name || (c.uid !== undefined ? `uid ${c.uid}` : ""));
     if (c.container_name || c.container) s += ` @${c.container_name || c.container.slice(0, 12)}`;
     if (c.pod) s += ` pod ${c.namespace}/${c.pod}`;
     return `${s} ${c.count}`;
@@ -54,7 +56,8 @@ function sparkline(points) {
 async function refresh() {
   try {
     const [rep, hist] = await Promise.all([
-      fetch("/api/v1/check").then(r => { if (!r.ok) throw new Error(r.statusText); return r.json(); }),
+      // 503 with the reason: no snapshot yet, or a stale one.
+      fetch("/api/v1/check").then(async r => { if (!r.ok) throw new Error((await r.text()).trim() || r.statusText); return r.json(); }),
       fetch("/api/v1/history").then(r => r.ok ? r.json() : { series: [] }),
     ]);
     const byKey = {};
