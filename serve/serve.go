@@ -48,6 +48,10 @@ type Options struct {
 	// names users gave their keys and IPC objects; by default they are
 	// hidden (see redact).
 	ExposeHolders bool
+	// FirstWait is how long a request that comes before the first
+	// snapshot waits for it before it is answered 503 "no snapshot yet"
+	// (0: not at all). It bounds the wait for a check that will not end.
+	FirstWait time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
 }
@@ -65,6 +69,9 @@ type Server struct {
 	opts Options
 
 	snap atomic.Pointer[snapshot]
+	// first is closed when the first snapshot is published.
+	first     chan struct{}
+	firstOnce sync.Once
 	// running is when the check under way started (unix nanoseconds; 0
 	// when none runs), so that a stale snapshot can say why.
 	running atomic.Int64
@@ -99,7 +106,7 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{opts: opts, history: map[string]*series{}, started: opts.Now()}
+	return &Server{opts: opts, history: map[string]*series{}, started: opts.Now(), first: make(chan struct{})}
 }
 
 // Run checks the host now and then every Interval until ctx ends. A check
@@ -150,6 +157,7 @@ func (s *Server) publish(rep *check.Report, took time.Duration, err error) {
 			old, at = prev.rep, prev.at
 		}
 		s.snap.Store(s.encode(old, at, took, err))
+		s.firstOnce.Do(func() { close(s.first) })
 		return
 	}
 	if !s.opts.ExposeHolders {
@@ -159,6 +167,7 @@ func (s *Server) publish(rep *check.Report, took time.Duration, err error) {
 	s.record(rep)
 	s.mu.Unlock()
 	s.snap.Store(s.encode(rep, now, took, nil))
+	s.firstOnce.Do(func() { close(s.first) })
 }
 
 // record adds a snapshot to the history; s.mu is held.
@@ -211,9 +220,20 @@ func (s *Server) historySeries() []series {
 var errNoSnapshot = errors.New("no snapshot yet: the first check is under way")
 
 // state is the latest snapshot as a request sees it: its age, and why it
-// is stale (empty when it is not).
-func (s *Server) state() (*snapshot, time.Duration, string) {
+// is stale (empty when it is not). Before the first snapshot it waits
+// for it, at most FirstWait.
+func (s *Server) state(ctx context.Context) (*snapshot, time.Duration, string) {
 	sn := s.snap.Load()
+	if sn == nil && s.opts.FirstWait > 0 {
+		t := time.NewTimer(s.opts.FirstWait)
+		select {
+		case <-s.first:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		sn = s.snap.Load()
+	}
 	if sn == nil {
 		return nil, 0, errNoSnapshot.Error()
 	}
@@ -262,8 +282,8 @@ func readOnly(h http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
-	_, _, why := s.state()
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	_, _, why := s.state(r.Context())
 	if why != "" {
 		http.Error(w, why, http.StatusServiceUnavailable)
 		return
@@ -277,7 +297,7 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 // enospc_snapshot_stale 1, so that an alert can tell old numbers from
 // none.
 func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	sn, age, why := s.state()
+	sn, age, why := s.state(r.Context())
 	if sn == nil || sn.rep == nil {
 		http.Error(w, why, http.StatusServiceUnavailable)
 		return
@@ -295,7 +315,7 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveCheck(w http.ResponseWriter, r *http.Request) {
-	sn, age, why := s.state()
+	sn, age, why := s.state(r.Context())
 	if why != "" {
 		http.Error(w, why, http.StatusServiceUnavailable)
 		return
@@ -305,7 +325,7 @@ func (s *Server) serveCheck(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
-	sn, _, _ := s.state()
+	sn, _, _ := s.state(r.Context())
 	if sn == nil || sn.rep == nil {
 		http.Error(w, errNoSnapshot.Error(), http.StatusServiceUnavailable)
 		return

@@ -418,3 +418,28 @@ func TestAcceptsGzip(t *testing.T) {
 		}
 	}
 }
+
+// Before the first snapshot a request waits for it at most FirstWait.
+func TestFirstWait(t *testing.T) {
+	gate := make(chan struct{})
+	srv := New(Options{FirstWait: 300 * time.Millisecond, Check: check.Options{Inventory: attrib.NewInventory()},
+		NewHost: func() *host.Host { <-gate; return fixtureHost() }})
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go srv.Run(ctx)
+
+	start := time.Now()
+	code, _, body := get(t, ts.URL+"/healthz")
+	if d := time.Since(start); code != 503 || !strings.Contains(body, "no snapshot yet") || d < 250*time.Millisecond || d > 3*time.Second {
+		t.Errorf("/healthz with the first check stuck: %d %q after %s, want 503 after 300ms", code, body, d)
+	}
+	got := make(chan int, 1)
+	go func() { code, _, _ := get(t, ts.URL+"/metrics"); got <- code }()
+	time.Sleep(50 * time.Millisecond)
+	close(gate)
+	if code := <-got; code != 200 {
+		t.Errorf("/metrics waiting for the first snapshot: %d, want 200", code)
+	}
+}

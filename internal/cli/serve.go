@@ -12,6 +12,11 @@ import (
 	"github.com/enospc/enospc/serve"
 )
 
+// firstWait bounds how long a request waits for the first snapshot: long
+// enough for the first check of most hosts, short of Prometheus's default
+// 10 s scrape timeout.
+const firstWait = 5 * time.Second
+
 func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
 		listen            string
@@ -37,7 +42,7 @@ a request is answered from the last snapshot and never waits for a check.
 A snapshot older than 3 intervals (or interval + timeout, if longer) is
 stale: /healthz and /api/v1/check answer 503, /metrics says
 enospc_snapshot_stale 1. Before the first check ends every endpoint but
-the page answers 503 "no snapshot yet".
+the page waits for it up to 5 s, then answers 503 "no snapshot yet".
 By default the holders' pids and process names and the names users gave
 their keys and IPC objects are hidden; --expose-holders shows them.
 Nothing is changed over HTTP.`,
@@ -53,7 +58,8 @@ Nothing is changed over HTTP.`,
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&opts)
 			}
-			srv := serve.New(serve.Options{NewHost: newHost, Check: opts, Interval: interval, Timeout: timeout, TopScopes: top, ExposeHolders: exposeHolders})
+			srv := serve.New(serve.Options{NewHost: newHost, Check: opts, Interval: interval, Timeout: timeout, TopScopes: top, ExposeHolders: exposeHolders,
+				FirstWait: min(timeout, firstWait)})
 			ln, err := serve.Listen(listen, maxConns)
 			if err != nil {
 				return &exitError{3, err}
@@ -62,7 +68,7 @@ Nothing is changed over HTTP.`,
 			defer cancel()
 			go srv.Run(ctx)
 			hs := serve.NewHTTPServer(srv.Handler(), serve.DefaultHTTPLimits)
-			fmt.Fprintf(cmd.ErrOrStderr(), "enospc serve: listening on http://%s, checking every %s\n", ln.Addr(), interval)
+			fmt.Fprintf(cmd.ErrOrStderr(), "enospc serve: checking every %s; listening on http://%s\n", interval, ln.Addr())
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
 			select {
