@@ -234,10 +234,14 @@ func (s *Server) state(ctx context.Context) (*snapshot, time.Duration, string) {
 		t.Stop()
 		sn = s.snap.Load()
 	}
-	if sn == nil {
-		return nil, 0, errNoSnapshot.Error()
-	}
 	now := s.opts.Now()
+	if sn == nil {
+		why := errNoSnapshot.Error()
+		if d := s.hungFor(now); d > 0 {
+			why += fmt.Sprintf(", started %s ago and not ended (timeout %s)", d.Round(time.Second), s.opts.Timeout)
+		}
+		return nil, 0, why
+	}
 	if sn.rep == nil {
 		return sn, 0, fmt.Sprintf("no snapshot: the check failed: %v", sn.err)
 	}
@@ -246,14 +250,25 @@ func (s *Server) state(ctx context.Context) (*snapshot, time.Duration, string) {
 		return sn, age, ""
 	}
 	why := fmt.Sprintf("stale snapshot: %s old, more than %s (3 intervals, or interval + timeout)", age.Round(time.Second), s.opts.StaleAfter())
-	if r := s.running.Load(); r != 0 {
-		if d := now.Sub(time.Unix(0, r)); d > s.opts.Timeout {
-			why += fmt.Sprintf("; the check under way started %s ago and has not ended (timeout %s)", d.Round(time.Second), s.opts.Timeout)
-		}
+	if d := s.hungFor(now); d > 0 {
+		why += fmt.Sprintf("; the check under way started %s ago and has not ended (timeout %s)", d.Round(time.Second), s.opts.Timeout)
 	} else if sn.err != nil {
 		why += fmt.Sprintf("; the last check failed: %v", sn.err)
 	}
 	return sn, age, why
+}
+
+// hungFor is how long the check under way has run when that is past its
+// timeout, else 0.
+func (s *Server) hungFor(now time.Time) time.Duration {
+	r := s.running.Load()
+	if r == 0 {
+		return 0
+	}
+	if d := now.Sub(time.Unix(0, r)); d > s.opts.Timeout {
+		return d
+	}
+	return 0
 }
 
 // Handler is the HTTP interface: /metrics, /api/v1/check,
@@ -305,9 +320,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	tail := metricsTail(age, why != "")
 	w.Header().Set("Content-Type", metricsContentType)
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Vary", "Accept-Encoding")
 	if acceptsGzip(r) {
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Header().Set("Vary", "Accept-Encoding")
 		writeBody(w, sn.metricsGz.head, sn.metricsGz.tail(tail))
 		return
 	}

@@ -245,6 +245,10 @@ func TestHungCheck(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("requests before the first snapshot took %s", d)
 	}
+	clk.Add(time.Minute)
+	if code, _, body := get(t, ts.URL+"/healthz"); code != 503 || !strings.Contains(body, "no snapshot yet") || !strings.Contains(body, "started 1m0s ago and not ended") {
+		t.Errorf("/healthz with the first check past its timeout: %d %q", code, body)
+	}
 	close(gate) // the first check runs; the second, an interval later, hangs
 	waitUntil(t, func() bool { code, _, _ := get(t, ts.URL+"/healthz"); return code == 200 })
 

@@ -79,9 +79,9 @@ func newCached(b []byte) cached {
 func writeCached(w http.ResponseWriter, r *http.Request, c cached) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Vary", "Accept-Encoding")
 	if acceptsGzip(r) {
 		w.Header().Set("Content-Encoding", "gzip")
-		w.Header().Set("Vary", "Accept-Encoding")
 		writeBody(w, c.gz, nil)
 		return
 	}
