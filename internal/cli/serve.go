@@ -48,6 +48,9 @@ their keys and IPC objects are hidden; --expose-holders shows them.
 Nothing is changed over HTTP.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("cache") {
+				return &exitError{3, fmt.Errorf("--cache is gone: serve checks the host in the background every --interval (30s), and no request runs a check")}
+			}
 			if interval <= 0 || timeout <= 0 {
 				return &exitError{3, fmt.Errorf("--interval and --timeout must be positive")}
 			}
@@ -91,6 +94,11 @@ Nothing is changed over HTTP.`,
 	f.IntVar(&top, "top-scopes", 10, "series per limit; the other scopes are summed into scope=\"other\"")
 	f.IntVar(&maxConns, "max-connections", serve.DefaultHTTPLimits.MaxConns, "connections served at once; more wait to be accepted")
 	f.BoolVar(&exposeHolders, "expose-holders", false, "serve the holders' pids and process names and the names of users' keys and IPC objects")
+	// --cache was how long a snapshot was served before a request ran the
+	// next check. Refused with the reason rather than unknown, so that
+	// an old command line says what replaced it.
+	f.Duration("cache", 0, "")
+	f.MarkHidden("cache")
 	hf = addHostFlags(f)
 	return cmd
 }

@@ -21,9 +21,13 @@ func TestServeCommand(t *testing.T) {
 	cfg := Config{HostHook: fixtureHost(t, hostDir), CheckHook: fixtureInventory(t, hostDir)}
 	hostArgs := []string{"--proc", hostDir + "/proc", "--sys", hostDir + "/sys", "--root", hostDir + "/root"}
 
-	for _, bad := range [][]string{{"--cache", "0"}, {"--interval", "0s"}, {"--max-connections", "0"}} {
-		if code := RunWith(context.Background(), append(append([]string{"serve", "--listen", "127.0.0.1:0"}, hostArgs...), bad...), io.Discard, io.Discard, cfg); code == 0 {
-			t.Errorf("serve %q exited 0", bad)
+	for _, bad := range [][]string{{"--cache", "0"}, {"--cache", "5s"}, {"--interval", "0s"}, {"--max-connections", "0"}} {
+		var stderr strings.Builder
+		if code := RunWith(context.Background(), append(append([]string{"serve", "--listen", "127.0.0.1:0"}, hostArgs...), bad...), io.Discard, &stderr, cfg); code != 3 {
+			t.Errorf("serve %q exited %d, want 3", bad, code)
+		}
+		if bad[0] == "--cache" && !strings.Contains(stderr.String(), "--interval") {
+			t.Errorf("serve --cache does not say what replaced it: %q", stderr.String())
 		}
 	}
 
