@@ -24,8 +24,8 @@ function human(v, unit) {
 
 function holders(f) {
   const cs = (f.consumers || []).slice(0, 3).map(c => {
-    // serve hides pids, comms and users' names for their objects unless
-    // started with --expose-holders: then a holder is its uid.
+    // Without --expose-holders serve hides pids, comms and the names users
+    // gave their objects: such a holder is shown by its uid.
     let s = c.comm ? `${c.comm}[${c.pid}]` : (c.name || (c.uid !== undefined ? `uid ${c.uid}` : ""));
     if (c.container_name || c.container) s += ` @${c.container_name || c.container.slice(0, 12)}`;
     if (c.pod) s += ` pod ${c.namespace}/${c.pod}`;
