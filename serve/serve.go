@@ -2,23 +2,26 @@
 // JSON, and as a web page, for one node of a fleet. Read-only: nothing is
 // ever fixed over HTTP.
 //
-// Every consumer of a snapshot (scrapes, the API, the page) shares one
-// check: concurrent requests wait for the check under way (single-flight)
-// and a snapshot younger than the cache time is served as is, so fifty
-// scrapers cost about what one does.
+// A request never waits for a check. Run checks the host in the
+// background, the first time at once and then every Interval; each check
+// is encoded once (the /metrics text and its gzip form, the JSON of
+// /api/v1/check and /api/v1/history) into an immutable snapshot, and a
+// request copies the bytes of the latest one. A check that does not end
+// (a family stuck in a read that ignores its context) holds up the next
+// check, never a request: the snapshot ages, and once it is older than
+// StaleAfter it is reported as stale, in /metrics and with a 503 from
+// /healthz and /api/v1/check.
 package serve
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
@@ -31,31 +34,51 @@ type Options struct {
 	NewHost func() *host.Host
 	// Check are the options of every check.
 	Check check.Options
-	// Cache is how long a snapshot is served before the next check.
-	Cache time.Duration
-	// Timeout bounds one check.
+	// Interval is the time from the start of one check to the start of
+	// the next (30 s when zero).
+	Interval time.Duration
+	// Timeout bounds one check (30 s when zero).
 	Timeout time.Duration
 	// TopScopes is how many scopes per limit are exported as series; the
 	// rest are summed into scope="other".
 	TopScopes int
 	// HistoryPoints is how many snapshots the page's charts keep.
 	HistoryPoints int
+	// ExposeHolders serves the holders' process ids and names and the
+	// names users gave their keys and IPC objects; by default they are
+	// hidden (see redact).
+	ExposeHolders bool
+	// FirstWait is how long a request that comes before the first
+	// snapshot waits for it before it is answered 503 "no snapshot yet"
+	// (0: not at all). It bounds the wait for a check that will not end.
+	FirstWait time.Duration
 	// Now is the clock (tests).
 	Now func() time.Time
 }
 
-// Server serves the snapshots.
+// StaleAfter is the age past which a snapshot is stale: three intervals,
+// or one interval plus the timeout when that is longer, so that one slow
+// check that still ends within its timeout never makes it stale, and a
+// check that hangs does within a few intervals.
+func (o Options) StaleAfter() time.Duration {
+	return max(3*o.Interval, o.Interval+o.Timeout)
+}
+
+// Server checks the host in the background and serves the snapshots.
 type Server struct {
 	opts Options
-	sf   singleflight.Group
 
-	mu       sync.Mutex
-	last     *check.Report
-	lastErr  error
-	lastAt   time.Time
-	lastTook time.Duration
-	history  map[string]*series // by limit + "\x00" + scope
-	started  time.Time
+	snap atomic.Pointer[snapshot]
+	// first is closed when the first snapshot is published.
+	first     chan struct{}
+	firstOnce sync.Once
+	// running is when the check under way started (unix nanoseconds; 0
+	// when none runs), so that a stale snapshot can say why.
+	running atomic.Int64
+
+	mu      sync.Mutex // guards history, used by the one Run loop
+	history map[string]*series
+	started time.Time
 }
 
 // series is the history of one row: its ratio at each snapshot.
@@ -66,10 +89,10 @@ type series struct {
 	Ratios []float64 `json:"r"`
 }
 
-// New returns a server.
+// New returns a server; Run starts its checks.
 func New(opts Options) *Server {
-	if opts.Cache <= 0 {
-		opts.Cache = 5 * time.Second
+	if opts.Interval <= 0 {
+		opts.Interval = 30 * time.Second
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 30 * time.Second
@@ -83,48 +106,68 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{opts: opts, history: map[string]*series{}, started: opts.Now()}
+	return &Server{opts: opts, history: map[string]*series{}, started: opts.Now(), first: make(chan struct{})}
 }
 
-// Snapshot returns the latest check, running one when the cached one is
-// older than the cache time; concurrent callers share that one run.
-func (s *Server) Snapshot(ctx context.Context) (*check.Report, time.Duration, error) {
-	s.mu.Lock()
-	if s.last != nil && s.opts.Now().Sub(s.lastAt) < s.opts.Cache {
-		rep, took := s.last, s.lastTook
-		s.mu.Unlock()
-		return rep, took, nil
-	}
-	s.mu.Unlock()
-	ch := s.sf.DoChan("check", func() (any, error) {
-		// Not the request's context: one caller going away must not
-		// cancel the check the others wait for.
-		cctx, cancel := context.WithTimeout(context.Background(), s.opts.Timeout)
-		defer cancel()
+// Run checks the host now and then every Interval until ctx ends. A check
+// that takes longer than half the interval delays the next one, so that
+// the background work never takes more than half the time. A check that
+// does not end holds up the next one rather than leaving it running
+// beside a new one.
+func (s *Server) Run(ctx context.Context) {
+	for {
 		start := time.Now()
-		rep, err := check.Run(cctx, s.opts.NewHost(), s.opts.Check)
+		s.CheckOnce(ctx)
 		took := time.Since(start)
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.lastErr = err
-		if err == nil {
-			s.last, s.lastAt, s.lastTook = rep, s.opts.Now(), took
-			s.record(rep)
+		wait := max(s.opts.Interval-took, took)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
 		}
-		return rep, err
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, 0, r.Err
-		}
-		s.mu.Lock()
-		took := s.lastTook
-		s.mu.Unlock()
-		return r.Val.(*check.Report), took, nil
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
 	}
+}
+
+// CheckOnce runs one check under Timeout and publishes its snapshot.
+func (s *Server) CheckOnce(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	s.running.Store(s.opts.Now().UnixNano())
+	start := time.Now()
+	rep, err := check.Run(cctx, s.opts.NewHost(), s.opts.Check)
+	took := time.Since(start)
+	s.running.Store(0)
+	if ctx.Err() != nil {
+		return // shutting down: the snapshot would say nothing true
+	}
+	s.publish(rep, took, err)
+}
+
+// publish makes a check the snapshot served. A check that failed keeps
+// the previous report, with its age, and says it failed.
+func (s *Server) publish(rep *check.Report, took time.Duration, err error) {
+	now := s.opts.Now()
+	if err != nil {
+		prev := s.snap.Load()
+		var old *check.Report
+		var at time.Time
+		if prev != nil {
+			old, at = prev.rep, prev.at
+		}
+		s.snap.Store(s.encode(old, at, took, err))
+		s.firstOnce.Do(func() { close(s.first) })
+		return
+	}
+	if !s.opts.ExposeHolders {
+		rep = redact(rep)
+	}
+	s.mu.Lock()
+	s.record(rep)
+	s.mu.Unlock()
+	s.snap.Store(s.encode(rep, now, took, nil))
+	s.firstOnce.Do(func() { close(s.first) })
 }
 
 // record adds a snapshot to the history; s.mu is held.
@@ -150,26 +193,92 @@ func (s *Server) record(rep *check.Report) {
 	}
 	// Rows that are gone (a container's namespace) leave the history
 	// once their last point is older than the kept window.
+	window := int64(s.opts.HistoryPoints) * int64(s.opts.Interval/time.Second+1)
 	for k, h := range s.history {
-		if !seen[k] && len(h.Times) > 0 && t-h.Times[len(h.Times)-1] > int64(s.opts.HistoryPoints)*int64(s.opts.Cache/time.Second+1) {
+		if !seen[k] && len(h.Times) > 0 && t-h.Times[len(h.Times)-1] > window {
 			delete(s.history, k)
 		}
 	}
 }
 
+// historySeries copies the history, sorted; s.mu is held.
+func (s *Server) historySeries() []series {
+	out := make([]series, 0, len(s.history))
+	for _, h := range s.history {
+		out = append(out, series{Limit: h.Limit, Scope: h.Scope, Times: append([]int64(nil), h.Times...), Ratios: append([]float64(nil), h.Ratios...)})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Limit != out[j].Limit {
+			return out[i].Limit < out[j].Limit
+		}
+		return out[i].Scope < out[j].Scope
+	})
+	return out
+}
+
+// errNoSnapshot is what a request gets before the first check has ended.
+var errNoSnapshot = errors.New("no snapshot yet: the first check is under way")
+
+// state is the latest snapshot as a request sees it: its age, and why it
+// is stale (empty when it is not). Before the first snapshot it waits
+// for it, at most FirstWait.
+func (s *Server) state(ctx context.Context) (*snapshot, time.Duration, string) {
+	sn := s.snap.Load()
+	if sn == nil && s.opts.FirstWait > 0 {
+		t := time.NewTimer(s.opts.FirstWait)
+		select {
+		case <-s.first:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		sn = s.snap.Load()
+	}
+	now := s.opts.Now()
+	if sn == nil {
+		why := errNoSnapshot.Error()
+		if d := s.hungFor(now); d > 0 {
+			why += fmt.Sprintf(", started %s ago and not ended (timeout %s)", d.Round(time.Second), s.opts.Timeout)
+		}
+		return nil, 0, why
+	}
+	if sn.rep == nil {
+		return sn, 0, fmt.Sprintf("no snapshot: the check failed: %v", sn.err)
+	}
+	age := now.Sub(sn.at)
+	if age <= s.opts.StaleAfter() {
+		return sn, age, ""
+	}
+	why := fmt.Sprintf("stale snapshot: %s old, more than %s (3 intervals, or interval + timeout)", age.Round(time.Second), s.opts.StaleAfter())
+	if d := s.hungFor(now); d > 0 {
+		why += fmt.Sprintf("; the check under way started %s ago and has not ended (timeout %s)", d.Round(time.Second), s.opts.Timeout)
+	} else if sn.err != nil {
+		why += fmt.Sprintf("; the last check failed: %v", sn.err)
+	}
+	return sn, age, why
+}
+
+// hungFor is how long the check under way has run when that is past its
+// timeout, else 0.
+func (s *Server) hungFor(now time.Time) time.Duration {
+	r := s.running.Load()
+	if r == 0 {
+		return 0
+	}
+	if d := now.Sub(time.Unix(0, r)); d > s.opts.Timeout {
+		return d
+	}
+	return 0
+}
+
 // Handler is the HTTP interface: /metrics, /api/v1/check,
 // /api/v1/history, /healthz and the page at /.
 func (s *Server) Handler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&collector{s: s})
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	mux.HandleFunc("GET /api/v1/check", s.serveCheck)
 	mux.HandleFunc("GET /api/v1/history", s.serveHistory)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
-	})
+	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return readOnly(mux)
@@ -188,33 +297,53 @@ func readOnly(h http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) serveCheck(w http.ResponseWriter, r *http.Request) {
-	rep, _, err := s.Snapshot(r.Context())
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {
+	_, _, why := s.state(r.Context())
+	if why != "" {
+		http.Error(w, why, http.StatusServiceUnavailable)
 		return
 	}
-	writeJSON(w, rep)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+// serveMetrics answers with the snapshot's encoded metrics and the age
+// and staleness of the moment; a stale snapshot is still served, marked
+// enospc_snapshot_stale 1, so that an alert can tell old numbers from
+// none.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	sn, age, why := s.state(r.Context())
+	if sn == nil || sn.rep == nil {
+		http.Error(w, why, http.StatusServiceUnavailable)
+		return
+	}
+	tail := metricsTail(age, why != "")
+	w.Header().Set("Content-Type", metricsContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Vary", "Accept-Encoding")
+	if acceptsGzip(r) {
+		w.Header().Set("Content-Encoding", "gzip")
+		writeBody(w, sn.metricsGz.head, sn.metricsGz.tail(tail))
+		return
+	}
+	writeBody(w, sn.metrics, tail)
+}
+
+func (s *Server) serveCheck(w http.ResponseWriter, r *http.Request) {
+	sn, age, why := s.state(r.Context())
+	if why != "" {
+		http.Error(w, why, http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Age", fmt.Sprint(int64(age.Seconds())))
+	writeCached(w, r, sn.check)
 }
 
 func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
-	if _, _, err := s.Snapshot(r.Context()); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	sn, _, _ := s.state(r.Context())
+	if sn == nil || sn.rep == nil {
+		http.Error(w, errNoSnapshot.Error(), http.StatusServiceUnavailable)
 		return
 	}
-	s.mu.Lock()
-	out := make([]series, 0, len(s.history))
-	for _, h := range s.history {
-		out = append(out, series{Limit: h.Limit, Scope: h.Scope, Times: append([]int64(nil), h.Times...), Ratios: append([]float64(nil), h.Ratios...)})
-	}
-	s.mu.Unlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Limit+out[i].Scope < out[j].Limit+out[j].Scope })
-	writeJSON(w, map[string]any{"started": s.started.Unix(), "series": out})
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
+	writeCached(w, r, sn.history)
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,12 +12,18 @@ import (
 	"github.com/enospc/enospc/serve"
 )
 
+// firstWait bounds how long a request waits for the first snapshot: long
+// enough for the first check of most hosts, short of Prometheus's default
+// 10 s scrape timeout.
+const firstWait = 5 * time.Second
+
 func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
-		listen         string
-		cache, timeout time.Duration
-		top            int
-		hf             *hostFlags
+		listen            string
+		interval, timeout time.Duration
+		top, maxConns     int
+		exposeHolders     bool
+		hf                *hostFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -27,35 +31,56 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		Long: `serve answers on --listen (default 127.0.0.1:9877):
   /metrics         Prometheus metrics: enospc_limit_used, enospc_limit_max,
                    enospc_limit_severity {limit, scope}; per family
-                   enospc_scrape_collector_success and _duration_seconds
-  /api/v1/check    the JSON of enospc check -o json
+                   enospc_scrape_collector_success and _duration_seconds;
+                   enospc_snapshot_age_seconds and enospc_snapshot_stale
+  /api/v1/check    the JSON of enospc check -o json, holders hidden
   /api/v1/history  the ratio of every row since the server started
-  /healthz         ok
+  /healthz         ok, or 503 and why (no snapshot yet, or a stale one)
   /                a page of every limit, worst first, with holders and history
-Concurrent requests share one check, and a snapshot is served for --cache.
+The host is checked in the background, at start and then every --interval;
+a request is answered from the last snapshot and never waits for a check.
+A snapshot older than 3 intervals (or interval + timeout, if longer) is
+stale: /healthz and /api/v1/check answer 503, /metrics says
+enospc_snapshot_stale 1. Before the first check ends every endpoint but
+the page waits for it up to 5 s, then answers 503 "no snapshot yet".
+By default the holders' pids and process names and the names users gave
+their keys and IPC objects are hidden; --expose-holders shows them.
 Nothing is changed over HTTP.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("cache") {
+				return &exitError{3, fmt.Errorf("--cache is gone: serve checks the host in the background every --interval (30s), and no request runs a check")}
+			}
+			if interval <= 0 || timeout <= 0 {
+				return &exitError{3, fmt.Errorf("--interval and --timeout must be positive")}
+			}
+			if maxConns <= 0 {
+				return &exitError{3, fmt.Errorf("--max-connections must be positive")}
+			}
 			opts := hf.options()
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&opts)
 			}
-			srv := serve.New(serve.Options{NewHost: newHost, Check: opts, Cache: cache, Timeout: timeout, TopScopes: top})
-			ln, err := net.Listen("tcp", listen)
+			srv := serve.New(serve.Options{NewHost: newHost, Check: opts, Interval: interval, Timeout: timeout, TopScopes: top, ExposeHolders: exposeHolders,
+				FirstWait: min(timeout, firstWait)})
+			ln, err := serve.Listen(listen, maxConns)
 			if err != nil {
 				return &exitError{3, err}
 			}
-			hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: timeout + 30*time.Second}
-			fmt.Fprintf(cmd.ErrOrStderr(), "enospc serve: listening on http://%s\n", ln.Addr())
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			go srv.Run(ctx)
+			hs := serve.NewHTTPServer(srv.Handler(), serve.DefaultHTTPLimits)
+			fmt.Fprintf(cmd.ErrOrStderr(), "enospc serve: checking every %s; listening on http://%s\n", interval, ln.Addr())
 			errc := make(chan error, 1)
 			go func() { errc <- hs.Serve(ln) }()
 			select {
 			case err := <-errc:
 				return &exitError{3, err}
-			case <-cmd.Context().Done():
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				if err := hs.Shutdown(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			case <-ctx.Done():
+				sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer scancel()
+				if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 					return &exitError{3, err}
 				}
 				return nil
@@ -63,10 +88,17 @@ Nothing is changed over HTTP.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:9877", "address to listen on (host:port; 0.0.0.0:9877 in a DaemonSet)")
-	f.DurationVar(&cache, "cache", 5*time.Second, "serve a snapshot for this long before the next check")
+	f.StringVar(&listen, "listen", "127.0.0.1:9877", "address to listen on (host:port); loopback by default, 0.0.0.0:9877 to be reached from elsewhere")
+	f.DurationVar(&interval, "interval", 30*time.Second, "check the host this often, in the background")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on one check after this long")
 	f.IntVar(&top, "top-scopes", 10, "series per limit; the other scopes are summed into scope=\"other\"")
+	f.IntVar(&maxConns, "max-connections", serve.DefaultHTTPLimits.MaxConns, "connections served at once; more wait to be accepted")
+	f.BoolVar(&exposeHolders, "expose-holders", false, "serve the holders' pids and process names and the names of users' keys and IPC objects")
+	// --cache was how long a snapshot was served before a request ran the
+	// next check. Refused with the reason rather than unknown, so that
+	// an old command line says what replaced it.
+	f.Duration("cache", 0, "")
+	f.MarkHidden("cache")
 	hf = addHostFlags(f)
 	return cmd
 }

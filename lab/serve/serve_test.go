@@ -56,7 +56,7 @@ const (
 	source   = "enospc-lab-serve"
 
 	// fireWithin bounds the time from ENOSPC to the alert firing: scrape
-	// 1s + serve's cache 1s + evaluation 1s + the shortened for: 5s, with
+	// 1s + serve's check interval 1s + evaluation 1s + the shortened for: 5s, with
 	// room for a loaded machine.
 	fireWithin = 60 * time.Second
 )
@@ -71,7 +71,7 @@ func TestServePrometheusAlertsAndPage(t *testing.T) {
 
 	serveAddr := freeAddr(t)
 	serveURL := "http://" + serveAddr
-	startProcess(t, "enospc serve", labkit.Bin(), "serve", "--listen", serveAddr, "--cache", "1s", "--no-runtimes")
+	startProcess(t, "enospc serve", labkit.Bin(), "serve", "--listen", serveAddr, "--interval", "1s", "--no-runtimes")
 	waitFor(t, "enospc serve /healthz", 30*time.Second, func() (bool, string) {
 		b, err := get(serveURL + "/healthz")
 		return err == nil && strings.TrimSpace(string(b)) == "ok", fmt.Sprintf("%q %v", b, err)
@@ -222,7 +222,7 @@ scrape_configs:
 			t.Fatalf("LAB CANNOT RUN: %s is missing: install chromium (scripts/test does)", chromiumBin)
 		}
 		// The page reads the server's snapshot; wait until it has the
-		// full mount (the cache is 1s) so that the page shows the same.
+		// full mount (checked every 1s) so that the page shows the same.
 		waitFor(t, "enospc serve's /api/v1/check to show the full tmpfs", 30*time.Second, func() (bool, string) {
 			var rep struct {
 				Findings []struct {

@@ -23,14 +23,24 @@ function human(v, unit) {
 }
 
 function holders(f) {
-  const cs = (f.consumers || []).slice(0, 3).map(c => {
-    let s = c.comm ? `${c.comm}[${c.pid}]` : (c.name || "");
+  // Holders that read the same (hidden ones of one uid) are one entry.
+  const groups = new Map();
+  for (const c of f.consumers || []) {
+    // Without --expose-holders serve hides pids, comms and the names users
+    // gave their objects: such a holder is shown by its uid.
+    let s = c.comm ? `${c.comm}[${c.pid}]` : (c.name || (c.uid !== undefined ? `uid ${c.uid}` : ""));
     if (c.container_name || c.container) s += ` @${c.container_name || c.container.slice(0, 12)}`;
     if (c.pod) s += ` pod ${c.namespace}/${c.pod}`;
-    return `${s} ${c.count}`;
-  });
+    const g = groups.get(s) || { n: 0, count: 0 };
+    g.n++;
+    g.count += c.count;
+    groups.set(s, g);
+  }
+  const shown = [...groups].slice(0, 3);
+  const cs = shown.map(([s, g]) => g.n > 1 ? `${s} ${g.count} (${g.n} holders)` : `${s} ${g.count}`);
+  const listed = shown.reduce((a, [, g]) => a + g.n, 0);
   const total = Math.max(f.consumers_total || 0, (f.consumers || []).length);
-  if (total > cs.length) cs.push(`… ${total - cs.length} more`);
+  if (total > listed) cs.push(`… ${total - listed} more`);
   return cs.join(", ");
 }
 
@@ -54,7 +64,8 @@ function sparkline(points) {
 async function refresh() {
   try {
     const [rep, hist] = await Promise.all([
-      fetch("/api/v1/check").then(r => { if (!r.ok) throw new Error(r.statusText); return r.json(); }),
+      // 503 with the reason: no snapshot yet, or a stale one.
+      fetch("/api/v1/check").then(async r => { if (!r.ok) throw new Error((await r.text()).trim() || r.statusText); return r.json(); }),
       fetch("/api/v1/history").then(r => r.ok ? r.json() : { series: [] }),
     ]);
     const byKey = {};
