@@ -25,7 +25,6 @@ func newCheckCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		only          []string
 		statfsTimeout time.Duration
 		timeout       time.Duration
-		familyTimeout time.Duration
 		by            string
 		hf            *hostFlags
 	)
@@ -56,7 +55,6 @@ the check itself cannot run.`,
 			opts := hf.options()
 			opts.Thresholds = limits.Thresholds{Warn: warn, Crit: crit}
 			opts.Only, opts.By = only, by
-			opts.FamilyTimeout = familyTimeout
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&opts)
 			}
@@ -93,7 +91,6 @@ the check itself cannot run.`,
 	f.StringSliceVar(&only, "only", nil, "check only these limit IDs (comma separated)")
 	f.DurationVar(&statfsTimeout, "statfs-timeout", 2*time.Second, "give up on a filesystem that does not answer statfs in this time (dead NFS)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on the whole check after this long")
-	f.DurationVar(&familyTimeout, "family-timeout", check.DefaultFamilyTimeout, "give up on one family of limits whose read blocks (a hung mount, a device) after this long: its limits are unknown")
 	hf = addHostFlags(f)
 	f.StringVar(&by, "by", "", "also group what every container or pod holds across limits: container or pod")
 	return cmd

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -16,6 +17,7 @@ type hostFlags struct {
 	containerdState, fifoDir string
 	runtimes                 attrib.Options
 	noRuntimes               bool
+	familyTimeout            time.Duration
 }
 
 func addHostFlags(f *pflag.FlagSet) *hostFlags {
@@ -32,13 +34,14 @@ func addHostFlags(f *pflag.FlagSet) *hostFlags {
 	f.StringVar(&hf.runtimes.ContainerdAddress, "containerd-address", hf.runtimes.ContainerdAddress, "containerd's socket; \"\" skips containerd (default from CONTAINERD_ADDRESS)")
 	f.StringVar(&hf.runtimes.CRIOSocket, "crio-socket", hf.runtimes.CRIOSocket, "CRI-O's socket; \"\" skips CRI-O")
 	f.DurationVar(&hf.runtimes.Timeout, "runtime-timeout", hf.runtimes.Timeout, "give up on a runtime that does not answer in this time; its containers are then named by id only")
+	f.DurationVar(&hf.familyTimeout, "family-timeout", check.DefaultFamilyTimeout, "give up on one family of limits whose read blocks (a hung mount, a device) after this long: its limits are unknown, and it is not started again while that read is blocked")
 	f.BoolVar(&hf.noRuntimes, "no-runtimes", false, "ask no container runtime: containers are named by the id in their cgroup path, and leaked cgroups and keyrings are not decided")
 	return hf
 }
 
 // options are the check options the flags say.
 func (hf *hostFlags) options() check.Options {
-	o := check.Options{ContainerdState: hf.containerdState, FifoDir: hf.fifoDir}
+	o := check.Options{ContainerdState: hf.containerdState, FifoDir: hf.fifoDir, FamilyTimeout: hf.familyTimeout}
 	if !hf.noRuntimes {
 		rt := hf.runtimes
 		o.Runtimes = &rt

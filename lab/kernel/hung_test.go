@@ -12,7 +12,11 @@ package kernel
 import (
 	"bytes"
 	"encoding/json"
+	"net"
+	"net/http"
+	"os"
 	"os/exec"
+	"strconv"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -44,7 +48,7 @@ func inHungFuse(t *testing.T, mnt string, ownPID bool, args ...string) *exec.Cmd
 	labkit.RequireTool(t, "mount")
 	flags := []string{"-m", "--propagation", "private"}
 	if ownPID {
-		flags = append(flags, "-p", "-f", "--mount-proc")
+		flags = append(flags, "-p", "-f", "--kill-child", "--mount-proc")
 	}
 	full := append(append(flags, "sh", "-c", hungFuseScript, "sh", mnt, labkit.Bin()), args...)
 	return exec.Command(unshare, full...)
@@ -106,6 +110,78 @@ func TestHungFuseMount(t *testing.T) {
 		}
 		if took > 15*time.Second {
 			t.Errorf("check took %s with --statfs-timeout 1s", took)
+		}
+	})
+
+	t.Run("serve", func(t *testing.T) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		cmd := inHungFuse(t, mnt, true, "serve", "--listen", addr, "--interval", "1s", "--timeout", "20s")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var servePID int
+		defer func() {
+			if servePID != 0 {
+				syscall.Kill(servePID, syscall.SIGKILL)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+		}()
+		// serve is the child of unshare's fork: find its pid for its
+		// thread count.
+		waitFor(10*time.Second, func() bool {
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/task/" + strconv.Itoa(cmd.Process.Pid) + "/children")
+			servePID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+			return servePID != 0
+		})
+		threads := func() int {
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(servePID) + "/status")
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "Threads:\t"); ok {
+					n, _ := strconv.Atoi(v)
+					return n
+				}
+			}
+			return 0
+		}
+		reason := func() string {
+			resp, err := http.Get("http://" + addr + "/api/v1/check")
+			if err != nil {
+				return ""
+			}
+			defer resp.Body.Close()
+			var rep check.Report
+			if json.NewDecoder(resp.Body).Decode(&rep) != nil {
+				return ""
+			}
+			for _, f := range rep.Findings {
+				if f.Limit == "disk" && strings.HasPrefix(f.Scope, mnt+" ") {
+					return f.Reason
+				}
+			}
+			return ""
+		}
+		if !waitFor(30*time.Second, func() bool { return strings.Contains(reason(), "timed out") }) {
+			t.Fatalf("serve never reported the hung mount as timed out; stderr:\n%s", stderr.String())
+		}
+		first := threads()
+		// A dozen more checks: the hung statfs is not asked again, so no
+		// thread more is blocked in it.
+		time.Sleep(12 * time.Second)
+		r, last := reason(), threads()
+		t.Logf("serve (pid %d) after ~12 more checks: %d threads (%d after the first); the row says %q", servePID, last, first, r)
+		if !strings.Contains(r, "not asked again") {
+			t.Errorf("the hung mount's row in a later snapshot: %q, want not asked again", r)
+		}
+		if last > first+2 {
+			t.Errorf("serve's threads grew from %d to %d over a dozen checks of a hung mount", first, last)
 		}
 	})
 
