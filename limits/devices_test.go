@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -245,6 +246,10 @@ func FuzzDevptsMax(f *testing.F) {
 			t.Errorf("devptsMax(%q) found a max without max=", super)
 		}
 		kernelBefore(super, 5, 13)
-		isPtyIndex(super)
+		if isPtyIndex(super) {
+			if _, err := strconv.ParseUint(super, 10, 64); err != nil {
+				t.Errorf("isPtyIndex(%q) but it is not a decimal index: %v", super, err)
+			}
+		}
 	})
 }

@@ -108,12 +108,3 @@ func unescapeOctal(s string) string {
 	return b.String()
 }
 
-// hasOption reports whether a comma-separated option list has opt.
-func hasOption(list, opt string) bool {
-	for _, o := range strings.Split(list, ",") {
-		if o == opt {
-			return true
-		}
-	}
-	return false
-}

@@ -541,10 +541,10 @@ func quotaConsumer(kind int, id uint32, holder string, count uint64) Consumer {
 
 // quotaInfo is what a row's holder says of its quota.
 type quotaInfo struct {
-	who, fstype, source    string
-	bsoft, bhard           uint64 // KiB
-	isoft, ihard           uint64
-	upperDir, projectPaths string
+	who, fstype, source string
+	bsoft, bhard        uint64 // KiB
+	isoft, ihard        uint64
+	upperDir            string
 }
 
 var quotaHolderRe = regexp.MustCompile(`^(.*) \((\S+) (.*); soft/hard limits (\d+)/(\d+) KiB, (\d+)/(\d+) inodes\)$`)

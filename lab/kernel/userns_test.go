@@ -86,10 +86,13 @@ func helperUsernsOuter() helperReport {
 	if err := cmd.Start(); err != nil {
 		return helperReport{Fatal: fmt.Sprintf("LAB CANNOT RUN: uid %d cannot create a user namespace: %v", uid, err)}
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
+	line, readErr := bufio.NewReader(out).ReadString('\n')
 	go io.Copy(io.Discard, out)
 	var rep helperReport
 	if err := json.Unmarshal([]byte(line), &rep); err != nil {
+		if readErr != nil {
+			err = fmt.Errorf("%w (reading: %v)", err, readErr)
+		}
 		return helperReport{Fatal: fmt.Sprintf("inner helper did not report: %q: %v", line, err)}
 	}
 	return rep
