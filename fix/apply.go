@@ -180,7 +180,8 @@ func sysctlPath(h *host.Host, name string) string {
 }
 
 func writeSysctl(h *host.Host, name string, v int64) error {
-	return os.WriteFile(sysctlPath(h, name), []byte(strconv.FormatInt(v, 10)+"\n"), 0o644)
+	// A sysctl under /proc/sys exists already: the mode is never used.
+	return os.WriteFile(sysctlPath(h, name), []byte(strconv.FormatInt(v, 10)+"\n"), 0o644) // #nosec G306 -- procfs file, mode ignored
 }
 
 // recoverJournal settles the entries a crashed run left pending: the value
@@ -362,7 +363,9 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 	for _, n := range names {
 		lines = append(lines, fmt.Sprintf("%s = %d", n, values[n]))
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	// /etc/sysctl.d is 0755 on every distribution: systemd-sysctl and
+	// procps read it as any user.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // #nosec G301 -- the system's own directory mode
 		return "", err
 	}
 	if err := writeFileAtomic(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
