@@ -107,4 +107,3 @@ func unescapeOctal(s string) string {
 	}
 	return b.String()
 }
-
