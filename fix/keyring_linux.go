@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"runtime"
 	"strconv"
 	"strings"
 
@@ -60,19 +59,11 @@ func kernelKeyring(h *host.Host) keyringCheck {
 // describeKeyAs describes key serial with the filesystem uid set to uid on
 // this thread only: a key is viewable by its owner, not by root.
 func describeKeyAs(serial, uid int) (string, error) {
-	runtime.LockOSThread()
-	prev, _ := unix.SetfsuidRetUid(uid)
-	if now, _ := unix.SetfsuidRetUid(uid); now != uid {
-		unix.SetfsuidRetUid(prev)
-		runtime.UnlockOSThread()
-		return "", fmt.Errorf("setfsuid %d: not permitted", uid)
-	}
-	desc, err := unix.KeyctlString(unix.KEYCTL_DESCRIBE, serial)
-	unix.SetfsuidRetUid(prev)
-	if now, _ := unix.SetfsuidRetUid(prev); now == prev {
-		runtime.UnlockOSThread()
-	}
-	// Otherwise the thread stays locked and dies with this goroutine,
-	// taking the foreign credentials with it.
+	var desc string
+	err := host.AsFSUID(uid, func() error {
+		var err error
+		desc, err = unix.KeyctlString(unix.KEYCTL_DESCRIBE, serial)
+		return err
+	})
 	return desc, err
 }
