@@ -537,7 +537,7 @@ func TestFifoTaskID(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := fifoTaskID(tt.name); got != tt.want {
+		if got := string(fifoTaskID([]byte(tt.name))); got != tt.want {
 			t.Errorf("fifoTaskID(%q) = %q, want %q", tt.name, got, tt.want)
 		}
 	}
