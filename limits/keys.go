@@ -502,7 +502,12 @@ const (
 	keysListedMin  = 3
 )
 
-func readKeys(env *Env) []Usage { return readKeysWithin(env, keysWalkBudget) }
+func readKeys(env *Env) []Usage {
+	if env.AllKeys {
+		return readKeysWithin(env, math.MaxInt64)
+	}
+	return readKeysWithin(env, keysWalkBudget)
+}
 
 // readKeysWithin is readKeys with budget keys to walk for the per-uid
 // listings.
