@@ -68,6 +68,11 @@ type Options struct {
 	FamilyTimeout time.Duration
 	// Catalog is the families to read; nil means limits.Catalog().
 	Catalog []limits.Family
+	// AllKeys lists the keys of every uid however many keys the host
+	// holds, which costs a walk of all of them per uid; without it the
+	// fullest uids are listed within a bound (limits.Env.AllKeys). fix
+	// sets it before it removes anything for leak.keyrings.
+	AllKeys bool
 }
 
 // DefaultFamilyTimeout is the bound on one family's read.
@@ -118,6 +123,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		Root:            os.Geteuid() == 0,
 		ContainerdState: opts.ContainerdState,
 		FifoDir:         opts.FifoDir,
+		AllKeys:         opts.AllKeys,
 	}
 	if err := bounded(ctx, func() error {
 		env.Census, env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})

@@ -65,6 +65,10 @@ func pruneKeyrings(ctx context.Context, h *host.Host, copts check.Options, verif
 	}
 	copts.Runtimes = &ro
 	copts.Only = []string{"leak.keyrings"}
+	// Every uid's keyrings, however many keys the host holds: each
+	// exited container's keyring is then pruned or refused with its
+	// reason, none left out unsaid.
+	copts.AllKeys = true
 	rep, err := check.Run(ctx, h, copts)
 	if err != nil {
 		return err

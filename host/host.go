@@ -5,13 +5,13 @@
 package host
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -110,6 +110,13 @@ func (h *Host) RootPath(p string) string {
 // ReadFile reads a whole file, up to MaxPseudoFile bytes, ignoring the size
 // that stat reports.
 func ReadFile(path string) ([]byte, error) {
+	return AppendFile(nil, path)
+}
+
+// AppendFile is ReadFile appending to dst, so that a caller reading the
+// same pseudo-file again and again (/proc/keys once per uid) reuses one
+// buffer.
+func AppendFile(dst []byte, path string) ([]byte, error) {
 	// O_NONBLOCK: opening a fifo planted where a pseudo-file should be
 	// (a fixture tree, a --proc pointing somewhere odd) must not wait
 	// for a writer; and what is not a regular file is not read at all.
@@ -124,15 +131,23 @@ func ReadFile(path string) ([]byte, error) {
 	} else if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("read %s: %w", path, ErrNotRegular)
 	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(f, MaxPseudoFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+	start := len(dst)
+	for {
+		if len(dst) == cap(dst) {
+			dst = slices.Grow(dst, max(512, len(dst)-start))
+		}
+		n, err := f.Read(dst[len(dst):cap(dst)])
+		dst = dst[:len(dst)+n]
+		if len(dst)-start > MaxPseudoFile {
+			return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxPseudoFile)
+		}
+		if err == io.EOF {
+			return dst, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
 	}
-	if n > MaxPseudoFile {
-		return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxPseudoFile)
-	}
-	return buf.Bytes(), nil
 }
 
 // ReadProc reads a file under the procfs root.

@@ -311,9 +311,13 @@ func FuzzFifoTaskID(f *testing.F) {
 	f.Add("-stdin")
 	f.Add("a-stdout-stderr")
 	f.Fuzz(func(t *testing.T, name string) {
-		id := fifoTaskID(name)
-		if id == "" {
+		b := fifoTaskID([]byte(name))
+		if b == nil {
 			return
+		}
+		id := string(b)
+		if id == "" {
+			t.Errorf("fifoTaskID(%q) is empty, not nil", name)
 		}
 		if name != id+"-stdin" && name != id+"-stdout" && name != id+"-stderr" {
 			t.Errorf("fifoTaskID(%q) = %q", name, id)

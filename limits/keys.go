@@ -33,6 +33,7 @@ package limits
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -164,21 +165,44 @@ type keyLine struct {
 }
 
 func parseKeyLines(r io.Reader) []keyLine {
-	var out []keyLine
-	seen := map[int32]int{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		l, ok := parseKeyLine(sc.Text())
-		if !ok {
-			continue
+	b, err := io.ReadAll(io.LimitReader(r, host.MaxPseudoFile))
+	if err != nil {
+		return nil
+	}
+	return parseKeyText(string(b))
+}
+
+// parseKeyText is parseKeyLines on the whole text: the lines' fields are
+// substrings of text, not copies.
+func parseKeyText(text string) []keyLine {
+	out := make([]keyLine, 0, strings.Count(text, "\n")+1)
+	for len(text) > 0 {
+		line, rest, _ := strings.Cut(text, "\n")
+		text = rest
+		if l, ok := parseKeyLine(line); ok {
+			out = append(out, l)
 		}
-		seen[l.serial]++
-		out = append(out, l)
 	}
 	// The kernel lists each key once: a serial on two lines is one line
 	// and its forged copy, and which is which cannot be told here.
-	return slices.DeleteFunc(out, func(l keyLine) bool { return seen[l.serial] > 1 })
+	serials := make([]int32, len(out))
+	for i, l := range out {
+		serials[i] = l.serial
+	}
+	slices.Sort(serials)
+	var twice map[int32]bool
+	for i := 1; i < len(serials); i++ {
+		if serials[i] == serials[i-1] {
+			if twice == nil {
+				twice = map[int32]bool{}
+			}
+			twice[serials[i]] = true
+		}
+	}
+	if twice == nil {
+		return out
+	}
+	return slices.DeleteFunc(out, func(l keyLine) bool { return twice[l.serial] })
 }
 
 // parseKeyLine parses one line as security/keys/proc.c proc_keys_show
@@ -332,7 +356,8 @@ func keyTimeout(s string) bool {
 // credentials the lines were read with: it sees what they could view.
 // dropped counts the lines dropped; err is set, and nothing kept, when
 // keyctl(2) itself is refused (a seccomp profile).
-func verifyKeys(lines []keyLine, describe func(serial int32) (string, error)) (keys []Key, dropped int, err error) {
+func verifyKeys(lines []keyLine, describe func(serial int32) ([]byte, error)) (keys []Key, dropped int, err error) {
+	keys = make([]Key, 0, len(lines))
 	for _, l := range lines {
 		d, err := describe(l.serial)
 		if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
@@ -347,33 +372,67 @@ func verifyKeys(lines []keyLine, describe func(serial int32) (string, error)) (k
 			dropped++
 			continue
 		}
-		f := strings.SplitN(d, ";", 5)
-		if len(f) != 5 {
+		var f [4][]byte
+		ok := true
+		for i := range f {
+			f[i], d, ok = bytes.Cut(d, []byte(";"))
+			if !ok {
+				break
+			}
+		}
+		if !ok {
 			dropped++
 			continue
 		}
-		typ, desc := f[0], f[4]
+		typ, desc := f[0], d
 		if len(typ) > 9 {
 			typ = typ[:9]
 		}
-		uid, _ := keyOwner(f[1])
-		gid, _ := keyOwner(f[2])
-		if typ != l.Type || uid != l.UID || gid != l.GID ||
-			l.text != desc && !strings.HasPrefix(l.text, desc+": ") {
+		uid, _ := keyOwner(string(f[1]))
+		gid, _ := keyOwner(string(f[2]))
+		// The description is the kernel's: the line's text is it, or
+		// it and what the type's describe adds after ": ".
+		same := strings.HasPrefix(l.text, string(desc)) &&
+			(len(l.text) == len(desc) || strings.HasPrefix(l.text[len(desc):], ": "))
+		if string(typ) != l.Type || uid != l.UID || gid != l.GID || !same {
 			dropped++
 			continue
 		}
 		k := l.Key
-		k.Description = desc
+		k.Description = l.text[:len(desc)]
 		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		keys = nil
 	}
 	return keys, dropped, nil
 }
 
-// describeKey asks the kernel about a key as the calling thread's
-// credentials may view it.
-func describeKey(serial int32) (string, error) {
-	return unix.KeyctlString(unix.KEYCTL_DESCRIBE, int(serial))
+// keyDescriber asks the kernel about keys as the calling thread's
+// credentials may view them (keyctl(2) KEYCTL_DESCRIBE), into one buffer
+// that the next call overwrites.
+type keyDescriber struct{ buf []byte }
+
+func (kd *keyDescriber) describe(serial int32) ([]byte, error) {
+	if kd.buf == nil {
+		// "type;uid;gid;perm;" and a description of up to 4095 bytes.
+		kd.buf = make([]byte, 4096+64)
+	}
+	for {
+		n, err := unix.KeyctlBuffer(unix.KEYCTL_DESCRIBE, int(serial), kd.buf, 0)
+		if err != nil {
+			return nil, err
+		}
+		if n < 1 {
+			return nil, fmt.Errorf("keyctl describe %08x: empty answer", serial)
+		}
+		// n counts the terminating NUL, and is the whole size even when
+		// the buffer was too short for it.
+		if n <= len(kd.buf) {
+			return kd.buf[:n-1], nil
+		}
+		kd.buf = make([]byte, n)
+	}
 }
 
 var keysFamily = Family{
@@ -425,7 +484,34 @@ var (
 // maxKeysListed bounds the keys listed per uid; the total is kept.
 const maxKeysListed = 1000
 
+// Listing one uid's keys costs a walk of every key of the host: the kernel
+// walks all keys for each reading of /proc/keys and shows the reader those
+// it may view, and root may view no other uid's keys, so each uid is read
+// on its own (as that uid) and listing every uid costs uids × keys: about
+// 0.35 µs a key on a 2-core VM, 170 ms for 50 uids of 190 keys each. No
+// credential views several uids' keys at once: view goes to a key's owner,
+// to its group only when the key's permissions grant the group view
+// (add_key(2) and runc's session keyrings do not), and to a possessor,
+// whose own keyrings would have to link the keys. So the uids are listed
+// fullest first while the keys walked stay within keysWalkBudget, and the
+// keysListedMin fullest whatever the host's number of keys; the rows of the
+// others say why their keys are not listed, and their leak.keyrings is
+// unknown.
+const (
+	keysWalkBudget = 100_000
+	keysListedMin  = 3
+)
+
 func readKeys(env *Env) []Usage {
+	if env.AllKeys {
+		return readKeysWithin(env, math.MaxInt64)
+	}
+	return readKeysWithin(env, keysWalkBudget)
+}
+
+// readKeysWithin is readKeys with budget keys to walk for the per-uid
+// listings.
+func readKeysWithin(env *Env, budget int64) []Usage {
 	b, err := env.Host.ReadProc("key-users")
 	if err != nil {
 		return []Usage{
@@ -440,27 +526,59 @@ func readKeys(env *Env) []Usage {
 			unknown("keys.bytes", "all users", "bytes", parseErr),
 		}
 	}
+	kl := &keyLister{path: env.Host.ProcPath("keys")}
 	var seen keyView
 	visible, err := env.Host.ReadProc("keys")
 	switch {
 	case err != nil:
 		seen.err = err
 	case env.Live:
-		seen.keys, seen.dropped, seen.why = verifyKeys(parseKeyLines(bytes.NewReader(visible)), describeKey)
+		seen.keys, seen.dropped, seen.why = verifyKeys(parseKeyText(string(visible)), kl.describer.describe)
 	default:
 		seen.keys = parseKeys(bytes.NewReader(visible))
 	}
+	// As root on the live host each uid but root is read as itself.
+	perUID := env.Live && env.Root
+	var read map[int]bool
+	var notRead string
+	if perUID {
+		var all int64
+		var listed, cands int
+		read, all, listed, cands = keysToRead(users, budget)
+		notRead = fmt.Sprintf("each uid's keys are listed by reading /proc/keys as that uid, and each reading walks all %d keys of the host: listed for the %d fullest of %d uids", all, listed, cands)
+	}
 	var out []Usage
+	var leaks []*keyringLeak
 	for _, ku := range users {
 		scope := "uid " + strconv.Itoa(ku.UID)
-		view, needsRoot := keysOf(env, ku.UID, seen)
-		keys := view.keys
-		consumers := make([]Consumer, 0, min(len(keys), maxKeysListed))
-		for _, k := range keys {
-			if len(consumers) == maxKeysListed {
+		var view keyView
+		needsRoot, skipped := false, false
+		switch {
+		case !perUID || ku.UID == 0:
+			// A fixture tree's /proc/keys holds every key; as a non-root
+			// user only our own and world-viewable keys are listed.
+			view = seen
+			view.keys = ownKeys(nil, seen.keys, ku.UID)
+			needsRoot = env.Live && !env.Root && seen.err == nil && ku.UID != os.Geteuid()
+		case ku.Keys == 0:
+			// A key_user record with no key left: nothing to list.
+		case !read[ku.UID]:
+			skipped = true
+		default:
+			v, err := kl.view(ku.UID)
+			if err != nil {
+				view = seen
+				view.keys = ownKeys(nil, seen.keys, ku.UID)
 				break
 			}
-			consumers = append(consumers, Consumer{UID: intp(ku.UID), Name: k.Type + " " + k.Description,
+			view = v
+			view.keys = ownKeys(v.keys[:0], v.keys, ku.UID)
+		}
+		keys := view.keys
+		uid := intp(ku.UID)
+		consumers := make([]Consumer, 0, min(len(keys), maxKeysListed))
+		for _, k := range keys[:min(len(keys), maxKeysListed)] {
+			consumers = append(consumers, Consumer{UID: uid, Name: k.Type + " " + k.Description,
 				Container: sessionKeyringContainer(k.Description), Count: 1})
 		}
 		count := Usage{Limit: "keys.count", Scope: scope, Used: ku.QuotaKeys, Max: ku.MaxKeys, Unit: "keys",
@@ -471,6 +589,8 @@ func readKeys(env *Env) []Usage {
 			count.ConsumersTotal, bytesRow.ConsumersTotal = len(keys), len(keys)
 		}
 		switch {
+		case skipped:
+			count.Reason = "keys not listed: " + notRead
 		case view.why != nil:
 			count.Reason = fmt.Sprintf("keys not listed: %v", view.why)
 		case view.dropped > 0:
@@ -480,10 +600,17 @@ func readKeys(env *Env) []Usage {
 		bytesRow.Reason = count.Reason
 		count.keyUser, bytesRow.keyUser = &ku, &ku
 		out = append(out, count, bytesRow)
-		if leak, ok := leakedKeyrings(env, ku, keys); ok {
-			out = append(out, leak)
+		if skipped {
+			out = append(out, unknown("leak.keyrings", scope, "keys", errors.New("session keyrings not listed: "+notRead)))
+			continue
+		}
+		if leak, ok := scanKeyringLeak(env, ku, keys); ok {
+			leak.row = len(out)
+			out = append(out, leak.u)
+			leaks = append(leaks, leak)
 		}
 	}
+	finishKeyringLeaks(env, out, leaks)
 	if parseErr != nil {
 		// The uids after a malformed line are not lost silently.
 		out = append(out,
@@ -491,6 +618,62 @@ func readKeys(env *Env) []Usage {
 			unknown("keys.bytes", "uids after the malformed line", "bytes", parseErr))
 	}
 	return out
+}
+
+// keysToRead picks the uids whose keys are listed by reading /proc/keys as
+// them (every uid holding keys but root): fullest first, by the larger of
+// its keys and bytes against its limits, as many as budget keys walked
+// allow and at least keysListedMin. all is the number of keys of the host, and
+// cands the number of uids that would be read.
+func keysToRead(users []KeyUser, budget int64) (read map[int]bool, all int64, listed, cands int) {
+	fullness := func(ku KeyUser) float64 {
+		f := 0.0
+		if ku.MaxKeys > 0 {
+			f = float64(ku.QuotaKeys) / float64(ku.MaxKeys)
+		}
+		if ku.MaxBytes > 0 {
+			f = max(f, float64(ku.QuotaBytes)/float64(ku.MaxBytes))
+		}
+		return f
+	}
+	var order []KeyUser
+	for _, ku := range users {
+		all += ku.Keys
+		if ku.UID != 0 && ku.Keys > 0 {
+			order = append(order, ku)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b KeyUser) int {
+		if c := cmp.Compare(fullness(b), fullness(a)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.QuotaKeys, a.QuotaKeys); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.UID, b.UID)
+	})
+	n := keysListedMin
+	if all > 0 {
+		n = max(n, int(min(budget/all, math.MaxInt32)))
+	}
+	n = min(n, len(order))
+	read = make(map[int]bool, n)
+	for _, ku := range order[:n] {
+		read[ku.UID] = true
+	}
+	return read, all, n, len(order)
+}
+
+// ownKeys appends to dst the keys of src that uid owns and that are charged
+// to its quota, sorted by description; dst may be src[:0].
+func ownKeys(dst, src []Key, uid int) []Key {
+	for _, k := range src {
+		if k.UID == uid && k.InQuota() {
+			dst = append(dst, k)
+		}
+	}
+	sort.Slice(dst, func(i, j int) bool { return dst[i].Description < dst[j].Description })
+	return dst
 }
 
 // keyView is /proc/keys as one reader sees it: the keys it lists; on the
@@ -504,41 +687,28 @@ type keyView struct {
 	why, err error
 }
 
-// keysOf returns the view that lists the quota-charged keys of uid. The
-// reader's own view (seen) shows them when it is that uid or the keys are
-// viewable by all; otherwise, as root on the live host, /proc/keys is read
-// again as uid and checked with the kernel by the same credentials.
-func keysOf(env *Env, uid int, seen keyView) (keyView, bool) {
-	filter := func(v keyView) keyView {
-		var out []Key
-		for _, k := range v.keys {
-			if k.UID == uid && k.InQuota() {
-				out = append(out, k)
-			}
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Description < out[j].Description })
-		v.keys = out
-		return v
-	}
-	if !env.Live || !env.Root || uid == 0 {
-		// A fixture tree's /proc/keys holds every key; as a non-root user
-		// only our own and world-viewable keys are listed.
-		needsRoot := env.Live && !env.Root && seen.err == nil && uid != os.Geteuid()
-		return filter(seen), needsRoot
-	}
+// keyLister reads /proc/keys as one uid after another, with one buffer for
+// the file and one for keyctl's answers.
+type keyLister struct {
+	path      string
+	raw       []byte
+	describer keyDescriber
+}
+
+// view reads /proc/keys as uid, which lists the keys uid may view, and
+// checks each line with the kernel by the same credentials.
+func (kl *keyLister) view(uid int) (keyView, error) {
 	var v keyView
 	err := host.AsFSUID(uid, func() error {
-		b, err := host.ReadFile(env.Host.ProcPath("keys"))
+		b, err := host.AppendFile(kl.raw[:0], kl.path)
 		if err != nil {
 			return err
 		}
-		v.keys, v.dropped, v.why = verifyKeys(parseKeyLines(bytes.NewReader(b)), describeKey)
+		kl.raw = b
+		v.keys, v.dropped, v.why = verifyKeys(parseKeyText(string(b)), kl.describer.describe)
 		return nil
 	})
-	if err != nil {
-		return filter(seen), false
-	}
-	return filter(v), false
+	return v, err
 }
 
 func keysRemedy(u Usage) []string {
@@ -601,23 +771,32 @@ func keysRemedy(u Usage) []string {
 	)
 }
 
-// leakedKeyrings is the leak.keyrings row of one uid: its session keyrings
-// whose container is not running. A keyring is held by a container its
-// runtime lists as exited or stopped (a prune removes those), or by one no
-// runtime lists while no process of it is left. ok is false when the uid
-// has no session keyrings.
-func leakedKeyrings(env *Env, ku KeyUser, keys []Key) (Usage, bool) {
+// keyringLeak is the leak.keyrings row of one uid in the making: its
+// session keyrings whose container is not running. A keyring is held by a
+// container its runtime lists as exited or stopped (a prune removes those),
+// or by one no runtime lists while no process of it is left.
+type keyringLeak struct {
+	u   Usage
+	row int // its index among the family's rows
+	// cs are the keyrings of exited containers; gone those of containers
+	// no runtime lists and no census process ran, looked for again in
+	// finishKeyringLeaks.
+	cs, gone            []Consumer
+	sessions, undecided int
+}
+
+// scanKeyringLeak sorts one uid's session keyrings by what holds them; ok
+// is false when the uid has no session keyrings.
+func scanKeyringLeak(env *Env, ku KeyUser, keys []Key) (*keyringLeak, bool) {
 	a := env.attributor()
 	inv := a.Inventory()
-	u := Usage{Limit: "leak.keyrings", Scope: "uid " + strconv.Itoa(ku.UID), Max: ku.MaxKeys, Unit: "keys"}
-	var cs, goneCands []Consumer
-	sessions, exited, undecided := 0, 0, 0
+	l := &keyringLeak{u: Usage{Limit: "leak.keyrings", Scope: "uid " + strconv.Itoa(ku.UID), Max: ku.MaxKeys, Unit: "keys"}}
 	for _, k := range keys {
 		id := sessionKeyringContainer(k.Description)
 		if id == "" || k.Type != "keyring" {
 			continue
 		}
-		sessions++
+		l.sessions++
 		if a.HasProcesses(id) {
 			// Some process of it runs: not a leak, whatever any
 			// runtime says.
@@ -629,57 +808,66 @@ func leakedKeyrings(env *Env, ku KeyUser, keys []Key) (Usage, bool) {
 			case ctr.Live:
 			case ctr.State == "exited" || ctr.State == "stopped" || ctr.State == "dead":
 				a.Consumer(&c)
-				cs = append(cs, c)
-				exited++
+				l.cs = append(l.cs, c)
 			default:
-				undecided++
+				l.undecided++
 			}
 			continue
 		}
 		if !inv.AllAnswered() {
-			undecided++
+			l.undecided++
 			continue
 		}
-		goneCands = append(goneCands, c)
+		l.gone = append(l.gone, c)
 	}
-	if sessions == 0 {
-		return u, false
-	}
-	// A container that started after the census and the runtimes were
-	// asked has a keyring and processes neither saw: look again, now.
-	if len(goneCands) > 0 {
-		ids := map[string]bool{}
-		for _, c := range goneCands {
+	return l, l.sessions > 0
+}
+
+// finishKeyringLeaks completes the rows of leaks in rows. A container that
+// started after the census and the runtimes were asked has a keyring and
+// processes neither saw: the processes are looked for again, now, once
+// for all uids.
+func finishKeyringLeaks(env *Env, rows []Usage, leaks []*keyringLeak) {
+	ids := map[string]bool{}
+	for _, l := range leaks {
+		for _, c := range l.gone {
 			ids[c.Container] = true
 		}
-		running := processesNaming(env.Host, ids)
-		for _, c := range goneCands {
+	}
+	var running map[string]bool
+	if len(ids) > 0 {
+		running = processesNaming(env.Host, ids)
+	}
+	for _, l := range leaks {
+		u, cs := l.u, l.cs
+		exited := len(cs)
+		for _, c := range l.gone {
 			if running[c.Container] {
 				continue
 			}
 			c.State = "gone"
 			cs = append(cs, c)
 		}
+		gone := len(cs) - exited
+		u.Used, u.Leaked = int64(len(cs)), int64(len(cs))
+		u.setConsumers(cs, maxKeysListed)
+		var parts []string
+		if exited > 0 {
+			parts = append(parts, fmt.Sprintf("%d of exited containers (a prune removes them)", exited))
+		}
+		if gone > 0 {
+			parts = append(parts, fmt.Sprintf("%d of containers no runtime lists and none of whose processes is left", gone))
+		}
+		if len(cs) > 0 {
+			u.floor = Warning
+			u.Reason = fmt.Sprintf("%d of %d session keyrings: %s; a keyring outlives its container only while a process still holds it", len(cs), l.sessions, strings.Join(parts, ", "))
+		}
+		if l.undecided > 0 {
+			why := fmt.Sprintf("%d session keyrings of containers with no process seen whose state is unknown (a runtime did not answer or gave no state): not counted", l.undecided)
+			u.Reason = strings.TrimPrefix(u.Reason+"; ", "; ") + why
+		}
+		rows[l.row] = u
 	}
-	gone := len(cs) - exited
-	u.Used, u.Leaked = int64(len(cs)), int64(len(cs))
-	u.setConsumers(cs, maxKeysListed)
-	var parts []string
-	if exited > 0 {
-		parts = append(parts, fmt.Sprintf("%d of exited containers (a prune removes them)", exited))
-	}
-	if gone > 0 {
-		parts = append(parts, fmt.Sprintf("%d of containers no runtime lists and none of whose processes is left", gone))
-	}
-	if len(cs) > 0 {
-		u.floor = Warning
-		u.Reason = fmt.Sprintf("%d of %d session keyrings: %s; a keyring outlives its container only while a process still holds it", len(cs), sessions, strings.Join(parts, ", "))
-	}
-	if undecided > 0 {
-		why := fmt.Sprintf("%d session keyrings of containers with no process seen whose state is unknown (a runtime did not answer or gave no state): not counted", undecided)
-		u.Reason = strings.TrimPrefix(u.Reason+"; ", "; ") + why
-	}
-	return u, true
 }
 
 func leakKeyringsRemedy(u Usage) []string {

@@ -17,12 +17,12 @@ package limits
 // orphan.
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strings"
 	"time"
 )
 
@@ -53,16 +53,6 @@ type FifoDir struct {
 	Tasks   []string // task or container ids named by its fifos
 	Inodes  int64    // the directory and its entries
 	ModTime time.Time
-}
-
-// fifoTaskID returns the task id a fifo file names: "<id>-stdin" and the like.
-func fifoTaskID(name string) string {
-	for _, s := range []string{"-stdin", "-stdout", "-stderr"} {
-		if strings.HasSuffix(name, s) {
-			return strings.TrimSuffix(name, s)
-		}
-	}
-	return ""
 }
 
 // liveTasks lists the task ids that have state under containerd's state
@@ -100,49 +90,28 @@ func OrphanFifoDirs(fifoDir, hostFifoDir, stateDir string, held map[string]bool,
 	if err != nil {
 		return nil, 0, fmt.Errorf("read containerd state %s: %w", stateDir, err)
 	}
-	entries, err := os.ReadDir(fifoDir)
+	total, err = scanFifoDirs(fifoDir, heldFifoDirNames(held, hostFifoDir), live, now, true, func(d *orphanFifoDir) {
+		orphans = append(orphans, FifoDir{Path: filepath.Join(hostFifoDir, string(d.name)), Tasks: d.tasks(),
+			Inodes: d.inodes, ModTime: d.mtime})
+	})
 	if err != nil {
 		return nil, 0, err
 	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		total++
-		dir := filepath.Join(fifoDir, e.Name())
-		hostPath := filepath.Join(hostFifoDir, e.Name())
-		if held[hostPath] {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil || now.Sub(info.ModTime()) < fifoGrace {
-			continue
-		}
-		files, err := os.ReadDir(dir)
-		if err != nil {
-			continue
-		}
-		d := FifoDir{Path: hostPath, Inodes: 1 + int64(len(files)), ModTime: info.ModTime()}
-		isLive := false
-		seen := map[string]bool{}
-		for _, f := range files {
-			id := fifoTaskID(f.Name())
-			if id == "" || seen[id] {
-				continue
-			}
-			seen[id] = true
-			d.Tasks = append(d.Tasks, id)
-			if live[id] {
-				isLive = true
-			}
-		}
-		if isLive {
-			continue
-		}
-		orphans = append(orphans, d)
-	}
 	sort.Slice(orphans, func(i, j int) bool { return orphans[i].Path < orphans[j].Path })
 	return orphans, total, nil
+}
+
+// heldFifoDirNames are the names of the directories right under
+// hostFifoDir among held (host paths).
+func heldFifoDirNames(held map[string]bool, hostFifoDir string) map[string]bool {
+	hostFifoDir = filepath.Clean(hostFifoDir)
+	names := make(map[string]bool, len(held))
+	for p := range held {
+		if filepath.Dir(p) == hostFifoDir {
+			names[filepath.Base(p)] = true
+		}
+	}
+	return names
 }
 
 func readLeaks(env *Env) []Usage {
@@ -168,23 +137,29 @@ func readLeaks(env *Env) []Usage {
 			held[filepath.Dir(f)] = true
 		}
 	}
-	orphans, _, err := OrphanFifoDirs(fifoDir, hostFifo, env.Host.RootPath(state), held, env.Host.Now())
+	u := Usage{Limit: "leak.fifo", Scope: scope, Unit: "inodes"}
+	// The orphans are counted; the row lists the biggest, which are
+	// the only ones given a path and a task.
+	top := fifoTop{n: topConsumers}
+	live, err := liveTasks(env.Host.RootPath(state))
+	if err == nil {
+		_, err = scanFifoDirs(fifoDir, heldFifoDirNames(held, hostFifo), live, env.Host.Now(), false, func(d *orphanFifoDir) {
+			u.Leaked++
+			u.Used += d.inodes
+			top.offer(d)
+		})
+	} else {
+		err = fmt.Errorf("read containerd state %s: %w", env.Host.RootPath(state), err)
+	}
 	if err != nil {
 		u := unknown("leak.fifo", scope, "inodes", err)
 		u.NeedsRoot = !env.Root
 		return []Usage{u}
 	}
-	u := Usage{Limit: "leak.fifo", Scope: scope, Unit: "inodes", Leaked: int64(len(orphans))}
-	var cs []Consumer
-	for _, o := range orphans {
-		u.Used += o.Inodes
-		c := Consumer{Name: o.Path, Count: o.Inodes}
-		if len(o.Tasks) > 0 {
-			c.Container = o.Tasks[0]
-		}
-		cs = append(cs, c)
+	u.setConsumers(top.consumers(fifoDir, hostFifo), topConsumers)
+	if u.Leaked > int64(len(top.items)) {
+		u.ConsumersTotal = int(u.Leaked)
 	}
-	u.setConsumers(cs, topConsumers)
 	st, err := env.Host.Statfs(env.Ctx, fifoDir)
 	if err != nil {
 		u.Reason = fmt.Sprintf("statfs %s: %v", hostFifo, err)
@@ -199,15 +174,69 @@ func readLeaks(env *Env) []Usage {
 		fsRatio = float64(fsUsed) / float64(st.Files)
 	}
 	switch {
-	case len(orphans) > 0 && fsRatio >= env.Thresholds.Crit && u.Used*2 >= fsUsed:
+	case u.Leaked > 0 && fsRatio >= env.Thresholds.Crit && u.Used*2 >= fsUsed:
 		u.floor = Critical
-	case len(orphans) > 0 && fsRatio >= env.Thresholds.Warn:
+	case u.Leaked > 0 && fsRatio >= env.Thresholds.Warn:
 		u.floor = Warning
 	}
-	if len(orphans) > 0 {
-		u.Reason = fmt.Sprintf("%d orphaned fifo directories hold %d of the %d inodes in use on that filesystem", len(orphans), u.Used, fsUsed)
+	if u.Leaked > 0 {
+		u.Reason = fmt.Sprintf("%d orphaned fifo directories hold %d of the %d inodes in use on that filesystem", u.Leaked, u.Used, fsUsed)
 	}
 	return []Usage{u}
+}
+
+// fifoTop keeps the n biggest orphans seen, biggest first and by name among
+// equals (the order the row lists them in), in buffers of its own that it
+// reuses, so that the orphans passing through it cost no allocation
+// whatever order they come in.
+type fifoTop struct {
+	n     int
+	items []fifoTopItem
+}
+
+type fifoTopItem struct {
+	name, task []byte
+	unread     bool // task not known yet
+	inodes     int64
+}
+
+func (t *fifoTop) offer(d *orphanFifoDir) {
+	i := len(t.items)
+	for i > 0 && (d.inodes > t.items[i-1].inodes || d.inodes == t.items[i-1].inodes && bytes.Compare(d.name, t.items[i-1].name) < 0) {
+		i--
+	}
+	if i >= t.n {
+		return
+	}
+	if len(t.items) < t.n {
+		t.items = append(t.items, fifoTopItem{})
+	}
+	// The last item, dropped or new, is the one overwritten.
+	last := t.items[len(t.items)-1]
+	copy(t.items[i+1:], t.items[i:len(t.items)-1])
+	t.items[i] = fifoTopItem{name: append(last.name[:0], d.name...), task: append(last.task[:0], d.firstTask()...),
+		unread: d.unread, inodes: d.inodes}
+}
+
+// consumers are the orphans kept, as the row lists them; the task of one
+// the scan did not open is read now from fifoDir.
+func (t *fifoTop) consumers(fifoDir, hostFifo string) []Consumer {
+	cs := make([]Consumer, 0, len(t.items))
+	for _, it := range t.items {
+		c := Consumer{Name: filepath.Join(hostFifo, string(it.name)), Container: string(it.task), Count: it.inodes}
+		if it.unread {
+			// os.ReadDir sorts by name: the first task is Tasks[0].
+			files, _ := os.ReadDir(filepath.Join(fifoDir, string(it.name)))
+			for _, f := range files {
+				if id := fifoTaskID([]byte(f.Name())); id != nil {
+					c.Container = string(id)
+					break
+				}
+			}
+		}
+		cs = append(cs, c)
+	}
+	return cs
 }
 
 func fifoRemedy(u Usage) []string {

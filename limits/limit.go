@@ -215,6 +215,9 @@ type Env struct {
 	// (default /run/containerd), FifoDir its clients' fifo directory.
 	ContainerdState string
 	FifoDir         string
+	// AllKeys lists every uid's keys, however many walks of the host's
+	// keys that takes (keysWalkBudget).
+	AllKeys bool
 
 	// Attribution returns the attributor of this check (census and the
 	// runtimes' inventory), waiting for the inventory; nil means no

@@ -205,14 +205,14 @@ func TestVerifyKeys(t *testing.T) {
 		0x3208dec7: "keyring;1003;1001;3f010000;_ses.other", // a key another uid owns now
 		0x4208dec7: "user;1001;1001;3f010000;neg: ative",    // negative: no summary
 	}
-	describe := func(serial int32) (string, error) {
+	describe := func(serial int32) ([]byte, error) {
 		if d, ok := kernel[serial]; ok {
-			return d, nil
+			return []byte(d), nil
 		}
 		if serial == 0x5208dec7 {
-			return "", unix.EKEYEXPIRED
+			return nil, unix.EKEYEXPIRED
 		}
-		return "", unix.ENOKEY
+		return nil, unix.ENOKEY
 	}
 	got, dropped, err := verifyKeys(parseKeyLines(strings.NewReader(view)), describe)
 	if err != nil {
@@ -228,7 +228,7 @@ func TestVerifyKeys(t *testing.T) {
 	}
 
 	// keyctl refused altogether (a seccomp profile): nothing is believed.
-	got, dropped, err = verifyKeys(parseKeyLines(strings.NewReader(view)), func(int32) (string, error) { return "", unix.EPERM })
+	got, dropped, err = verifyKeys(parseKeyLines(strings.NewReader(view)), func(int32) ([]byte, error) { return nil, unix.EPERM })
 	if err == nil || got != nil || dropped != 7 {
 		t.Errorf("keyctl refused: %v, %d dropped, %v; want an error, all 7 dropped, none kept", got, dropped, err)
 	}
@@ -537,7 +537,7 @@ func TestFifoTaskID(t *testing.T) {
 		{"", ""},
 	}
 	for _, tt := range tests {
-		if got := fifoTaskID(tt.name); got != tt.want {
+		if got := string(fifoTaskID([]byte(tt.name))); got != tt.want {
 			t.Errorf("fifoTaskID(%q) = %q, want %q", tt.name, got, tt.want)
 		}
 	}

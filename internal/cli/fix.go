@@ -59,6 +59,8 @@ the planned sysctls on every node.`,
 			}
 			copts := hf.options()
 			copts.Only = only
+			// A fix is run by hand, once: it plans from every uid's keys.
+			copts.AllKeys = true
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&copts)
 			}
