@@ -604,6 +604,12 @@ func readKeysWithin(env *Env, budget int64) []Usage {
 			out = append(out, unknown("leak.keyrings", scope, "keys", errors.New("session keyrings not listed: "+notRead)))
 			continue
 		}
+		if view.why != nil && ku.Keys > 0 {
+			// Not listed at all (keyctl refused by a seccomp filter, a
+			// read that failed): a leak cannot be told, which is not "none".
+			out = append(out, unknown("leak.keyrings", scope, "keys", fmt.Errorf("session keyrings not listed: %v", view.why)))
+			continue
+		}
 		if leak, ok := scanKeyringLeak(env, ku, keys); ok {
 			leak.row = len(out)
 			out = append(out, leak.u)
