@@ -13,8 +13,8 @@ package limits
 // the runtime that made it answered and does not list that container.
 
 import (
+	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -56,12 +56,15 @@ func readLeakedCgroups(env *Env) []Usage {
 	// undecided counts empty container cgroups whose runtime did not
 	// answer: without it, leaked cannot be told from stopped.
 	undecided := map[string]bool{}
-	var walkErr error
-	// The walk of the memory hierarchy is shared with cgroups.dying. A
-	// container's cgroup is decided as a whole: what is below it (a
-	// runtime's sub-cgroups) is skipped.
+	// The walk of the hierarchy is shared with the cgroups family; it
+	// keeps only the paths that may name a container. A container's
+	// cgroup is decided as a whole: what is below it (a runtime's
+	// sub-cgroups) is skipped.
+	root := env.Host.RootPath(h.MountPoint)
+	t := env.cgroupTree(h)
+	walkErr := t.Err
 	var decided string
-	for i, d := range env.cgroupDirs(env.Host.RootPath(h.MountPoint)) {
+	for i, d := range t.Named {
 		if i%256 == 0 && env.Ctx.Err() != nil {
 			walkErr = env.Ctx.Err()
 			break
@@ -69,12 +72,12 @@ func readLeakedCgroups(env *Env) []Usage {
 		if decided != "" && strings.HasPrefix(d.Rel, decided+"/") {
 			continue
 		}
-		r := a.parse(d.Rel)
+		r := a.parseOnce(d.Rel)
 		if r.ID == "" || r.Conmon {
 			continue
 		}
 		decided = d.Rel
-		if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) || !cgroupEmpty(d.Dir) {
+		if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) || !cgroupEmpty(filepath.Join(root, d.Rel)) {
 			continue
 		}
 		if !runtimeAnswered(inv, r) {
@@ -171,22 +174,47 @@ func runtimeAnswered(inv *attrib.Inventory, r attrib.Ref) bool {
 func cgroupEmpty(dir string) bool {
 	empty := true
 	n := 0
-	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
+	var buf [16]byte
+	err := walkCgroupFDs(nil, dir, func(fd int, _ []byte, _ int) bool {
 		if n++; n > 1000 {
 			empty = false // too deep to be a container's: leave it
-			return filepath.SkipAll
+			return false
 		}
-		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
-		if err != nil || len(strings.TrimSpace(string(b))) > 0 {
+		b, err := fileCgroupProcs.readAt(fd, buf[:])
+		if err != nil || len(bytes.TrimSpace(b)) > 0 {
 			empty = false
-			return filepath.SkipAll
+			return false
 		}
-		return nil
+		return true
 	})
-	return empty
+	return empty && err == nil
+}
+
+// mayNameContainer reports whether a cgroup path relative to its
+// hierarchy's root can be a container's in a shape attrib.ParseCgroupPath
+// knows: two components (containerd's "/<namespace>/<id>"), "lxc" in it
+// (lxc's shapes name containers by name), or a run of 64 hex digits (every
+// other shape holds the container id). Only such paths are parsed and
+// kept from the walk.
+func mayNameContainer(rel []byte) bool {
+	comps, run := 0, 0
+	for i, c := range rel {
+		if c != '/' && (i == 0 || rel[i-1] == '/') {
+			comps++
+		}
+		if isHexDigit(c) {
+			if run++; run >= 64 {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return comps == 2 || bytes.Contains(rel, []byte("lxc"))
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func leakCgroupsRemedy(u Usage) []string {
