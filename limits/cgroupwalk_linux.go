@@ -4,11 +4,10 @@ package limits
 // interface files and its child cgroups: on the bad night (30,000 cgroups
 // under one parent) listing them with os.ReadDir cost a sorted DirEntry
 // per file and a path resolved from the mount point for every read. Here
-// getdents64 is read raw and only directories (d_type) are kept, each is
-// opened relative to its parent's descriptor, and the few files read are
-// opened relative to their directory's: nothing is allocated per cgroup
-// but what a caller keeps. A cgroup without children (its link count
-// says so) is not listed at all.
+// getdents64 is read raw and only directories (d_type) are kept; a cgroup
+// without children (its link count says so) is neither opened nor
+// listed, and the few files read are opened relative to a descriptor
+// already open: nothing is allocated per cgroup but what a caller keeps.
 
 import (
 	"bytes"
@@ -26,54 +25,69 @@ const direntBuf = 32 << 10
 // cgroupWalker walks one hierarchy depth first.
 type cgroupWalker struct {
 	ctx   context.Context
-	visit func(fd int, rel []byte, depth int) bool
+	visit func(c cgroupAt, rel []byte, depth int) bool
 	// bufs are the getdents buffers by depth: a parent's listing stays in
 	// its buffer while its children are walked.
 	bufs [][]byte
 	rel  []byte
+	// path is where cgroupAt.readAt builds a file's name.
+	path []byte
 	n    int
 	err  error
 	stop bool
 }
 
+// cgroupAt is a cgroup directory as the walk found it: the directory
+// name (NUL-terminated) relative to dirfd, "." when dirfd is the
+// directory itself. A cgroup without children is never opened: its files
+// are opened relative to its parent.
+type cgroupAt struct {
+	dirfd int
+	name  []byte
+	w     *cgroupWalker
+}
+
+var dotName = []byte(".\x00")
+
 // walkCgroupFDs calls visit for every cgroup directory under root, root
-// included, parents first: fd is the directory, open (for readAt); rel
-// its path relative to root ("/" for root), valid during the call only;
-// depth its depth below root. visit returns false to end the walk. The
-// error is the root's that could not be opened, or ctx's when it ended the
-// walk (checked every 256 directories); a directory removed during the
-// walk is skipped.
-func walkCgroupFDs(ctx context.Context, root string, visit func(fd int, rel []byte, depth int) bool) error {
+// included, parents first: c is the directory (for readAt); rel its path
+// relative to root ("/" for root) and c valid during the call only; depth
+// its depth below root. visit returns false to end the walk. The error is
+// the root's that could not be opened, or ctx's when it ended the walk
+// (checked every 256 directories); a directory removed during the walk is
+// skipped.
+func walkCgroupFDs(ctx context.Context, root string, visit func(c cgroupAt, rel []byte, depth int) bool) error {
 	fd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", root, err)
 	}
 	defer unix.Close(fd)
-	w := &cgroupWalker{ctx: ctx, visit: visit, rel: make([]byte, 0, 256)}
-	w.dir(fd, 0)
+	w := &cgroupWalker{ctx: ctx, visit: visit, rel: make([]byte, 0, 256), path: make([]byte, 0, 512)}
+	if w.visitDir(cgroupAt{fd, dotName, w}, 0) && !childless(fd, &dotName[0]) {
+		w.list(fd, 0)
+	}
 	return w.err
 }
 
-func (w *cgroupWalker) dir(fd, depth int) {
+// visitDir visits one directory and says whether the walk goes on.
+func (w *cgroupWalker) visitDir(c cgroupAt, depth int) bool {
 	rel := w.rel
 	if len(rel) == 0 {
 		rel = []byte("/")
 	}
-	if !w.visit(fd, rel, depth) {
+	if !w.visit(c, rel, depth) {
 		w.stop = true
-		return
+		return false
 	}
 	if w.n++; w.n%256 == 0 && w.ctx != nil && w.ctx.Err() != nil {
 		w.err, w.stop = w.ctx.Err(), true
-		return
+		return false
 	}
-	// A directory's link count is 2 and one per subdirectory (kernfs
-	// keeps it so): a cgroup with none, most of them, is not listed. One
-	// fstat costs less than the two getdents64 of its tens of files.
-	var st unix.Stat_t
-	if unix.Fstat(fd, &st) == nil && st.Nlink == 2 {
-		return
-	}
+	return true
+}
+
+// list walks the children of the directory fd, at depth.
+func (w *cgroupWalker) list(fd, depth int) {
 	if depth == len(w.bufs) {
 		w.bufs = append(w.bufs, make([]byte, direntBuf))
 	}
@@ -92,9 +106,12 @@ func (w *cgroupWalker) dir(fd, depth int) {
 			reclen := int(binary.NativeEndian.Uint16(rec[16:]))
 			off += reclen
 			typ, name := rec[18], rec[19:reclen]
-			if i := bytes.IndexByte(name, 0); i >= 0 {
-				name = name[:i]
+			i := bytes.IndexByte(name, 0)
+			if i < 0 {
+				continue
 			}
+			cname := name[:i+1]
+			name = name[:i]
 			if isDotOrDotDot(name) {
 				continue
 			}
@@ -104,20 +121,44 @@ func (w *cgroupWalker) dir(fd, depth int) {
 			if typ != unix.DT_DIR {
 				continue
 			}
-			child, err := openatC(fd, &rec[19], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
-			if err != nil {
-				continue // removed since the listing
-			}
 			l := len(w.rel)
 			w.rel = append(append(w.rel, '/'), name...)
-			w.dir(child, depth+1)
-			unix.Close(child)
+			w.child(fd, cname, depth+1)
 			w.rel = w.rel[:l]
 			if w.stop {
 				return
 			}
 		}
 	}
+}
+
+// child visits the directory cname of dirfd and what is below it.
+func (w *cgroupWalker) child(dirfd int, cname []byte, depth int) {
+	if childless(dirfd, &cname[0]) {
+		w.visitDir(cgroupAt{dirfd, cname, w}, depth)
+		return
+	}
+	fd, err := openatC(dirfd, &cname[0], unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
+	if err != nil {
+		return // removed since the listing
+	}
+	defer unix.Close(fd)
+	if w.visitDir(cgroupAt{fd, dotName, w}, depth) {
+		w.list(fd, depth)
+	}
+}
+
+// childless reports whether directory name (NUL-terminated) of dirfd has
+// no subdirectory: its link count is 2, one more per subdirectory (kernfs
+// keeps it so, as most filesystems do). Most cgroups have none: one statx
+// spares them an open, the two getdents64 of their tens of files and a
+// close. A count it cannot tell (statx missing, a filesystem that counts
+// otherwise) says no.
+func childless(dirfd int, name *byte) bool {
+	var stx unix.Statx_t
+	_, _, e := unix.Syscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(name)),
+		unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_DONT_SYNC, unix.STATX_NLINK, uintptr(unsafe.Pointer(&stx)), 0)
+	return e == 0 && stx.Mask&unix.STATX_NLINK != 0 && stx.Nlink == 2
 }
 
 func isDotOrDotDot(name []byte) bool {
@@ -167,11 +208,14 @@ var (
 	fileCgroupProcs    = newCgroupFile("cgroup.procs")
 )
 
-// readAt reads file f of the directory dirfd into buf with one read: a
-// cgroup interface file (a seq_file) answers whole when buf holds it. The
-// result is cut to buf's size.
-func (f cgroupFile) readAt(dirfd int, buf []byte) ([]byte, error) {
-	fd, err := openatC(dirfd, &f.c[0], unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
+// readAt reads file f of the cgroup c into buf with one read: a cgroup
+// interface file (a seq_file) answers whole when buf holds it. The result
+// is cut to buf's size.
+func (f cgroupFile) readAt(c cgroupAt, buf []byte) ([]byte, error) {
+	p := append(append(c.w.path[:0], c.name[:len(c.name)-1]...), '/')
+	p = append(p, f.c...)
+	c.w.path = p
+	fd, err := openatC(c.dirfd, &p[0], unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW)
 	if err != nil {
 		return nil, err
 	}
@@ -189,8 +233,8 @@ func (f cgroupFile) readAt(dirfd int, buf []byte) ([]byte, error) {
 }
 
 // readIntAt reads a cgroup file holding a number or "max" (-1).
-func (f cgroupFile) readIntAt(dirfd int, buf []byte) (int64, error) {
-	b, err := f.readAt(dirfd, buf)
+func (f cgroupFile) readIntAt(c cgroupAt, buf []byte) (int64, error) {
+	b, err := f.readAt(c, buf)
 	if err != nil {
 		return 0, err
 	}

@@ -71,7 +71,7 @@ func TestWalkCgroupFDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	err := walkCgroupFDs(nil, root, func(fd int, rel []byte, depth int) bool {
+	err := walkCgroupFDs(nil, root, func(_ cgroupAt, rel []byte, depth int) bool {
 		if n := strings.Count(string(rel), "/"); (rel[0] == '/' && len(rel) == 1 && depth != 0) || (len(rel) > 1 && n != depth) {
 			t.Errorf("%s at depth %d", rel, depth)
 		}

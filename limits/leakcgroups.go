@@ -175,12 +175,12 @@ func cgroupEmpty(dir string) bool {
 	empty := true
 	n := 0
 	var buf [16]byte
-	err := walkCgroupFDs(nil, dir, func(fd int, _ []byte, _ int) bool {
+	err := walkCgroupFDs(nil, dir, func(c cgroupAt, _ []byte, _ int) bool {
 		if n++; n > 1000 {
 			empty = false // too deep to be a container's: leave it
 			return false
 		}
-		b, err := fileCgroupProcs.readAt(fd, buf[:])
+		b, err := fileCgroupProcs.readAt(c, buf[:])
 		if err != nil || len(bytes.TrimSpace(b)) > 0 {
 			empty = false
 			return false

@@ -296,7 +296,7 @@ func (e *Env) cgroupTree(h cgroupHierarchy) *cgroupTree {
 func (t *cgroupTree) walk(ctx context.Context, root string, v2 bool) {
 	var buf [4096]byte
 	var stack []*cgroupLimit // limited ancestors of the current directory
-	t.Err = walkCgroupFDs(ctx, root, func(fd int, rel []byte, depth int) bool {
+	t.Err = walkCgroupFDs(ctx, root, func(c cgroupAt, rel []byte, depth int) bool {
 		t.Dirs++
 		if mayNameContainer(rel) {
 			t.Named = append(t.Named, cgroupDir{Rel: string(rel), Depth: depth})
@@ -310,8 +310,8 @@ func (t *cgroupTree) walk(ctx context.Context, root string, v2 bool) {
 		for _, l := range stack {
 			l.Deepest = max(l.Deepest, depth-l.Depth)
 		}
-		md, err1 := fileMaxDescendants.readIntAt(fd, buf[:64])
-		mdep, err2 := fileMaxDepth.readIntAt(fd, buf[:64])
+		md, err1 := fileMaxDescendants.readIntAt(c, buf[:64])
+		mdep, err2 := fileMaxDepth.readIntAt(c, buf[:64])
 		if (err1 != nil || md < 0) && (err2 != nil || mdep < 0) {
 			return true
 		}
@@ -322,7 +322,7 @@ func (t *cgroupTree) walk(ctx context.Context, root string, v2 bool) {
 		if err2 == nil {
 			l.MaxDepth = mdep
 		}
-		if b, err := fileCgroupStat.readAt(fd, buf[:]); err == nil {
+		if b, err := fileCgroupStat.readAt(c, buf[:]); err == nil {
 			st := parseFlatKeyed(b)
 			l.Descendants, l.Dying = st["nr_descendants"], st["nr_dying_descendants"]
 		}
