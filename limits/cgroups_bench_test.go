@@ -15,9 +15,9 @@ import (
 	"github.com/enospc/enospc/host"
 )
 
-// benchCgroupParent makes n cgroups under a private parent of the
-// hierarchy mounted at mnt: all but one in a hundred named like the bad
-// night's (cgNNNNN), the others by a container id (the docker
+// benchCgroupParent makes n cgroups in one cgroup of a private parent of
+// the hierarchy mounted at mnt: all but one in a hundred named like the
+// bad night's (cgNNNNN), the others by a container id (the docker
 // --cgroup-parent shape), empty, so that leak.cgroups has candidates to
 // read. Everything is removed when b ends, deepest first.
 func benchCgroupParent(b *testing.B, mnt string, n int) string {
@@ -45,12 +45,17 @@ func benchCgroupParent(b *testing.B, mnt string, n int) string {
 		made = append(made, d)
 	}
 	mk(parent)
+	// One level more, so that their paths from the private parent are
+	// "/night/cgNNNNN" as the bad night's are from the hierarchy's root:
+	// two components, which might be containerd's "/<namespace>/<id>".
+	night := filepath.Join(parent, "night")
+	mk(night)
 	for i := range n {
 		name := fmt.Sprintf("cg%05d", i)
 		if i%100 == 99 {
 			name = fmt.Sprintf("%064x", i)
 		}
-		mk(filepath.Join(parent, name))
+		mk(filepath.Join(night, name))
 	}
 	return parent
 }
@@ -97,7 +102,7 @@ func BenchmarkCgroupFamilies(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				mem := &procfs.CgroupSummary{SubsysName: "memory", Cgroups: n + 1, Enabled: 1}
+				mem := &procfs.CgroupSummary{SubsysName: "memory", Cgroups: n + 2, Enabled: 1}
 				if !hier.v2 {
 					mem.Hierarchy = 1
 				}
@@ -116,7 +121,7 @@ func BenchmarkCgroupFamilies(b *testing.B) {
 					}
 					rows = append(rows, leak...)
 				}
-				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n+1)/1000, "µs/cgroup")
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n+2)/1000, "µs/cgroup")
 			})
 		}
 	}

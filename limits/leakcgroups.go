@@ -63,21 +63,28 @@ func readLeakedCgroups(env *Env) []Usage {
 	root := env.Host.RootPath(h.MountPoint)
 	t := env.cgroupTree(h)
 	walkErr := t.Err
-	var decided string
-	for i, d := range t.Named {
+	var decided []byte
+	var start int32
+	for i, end := range t.namedEnd {
+		relb := t.named[start:end]
+		start = end
 		if i%256 == 0 && env.Ctx.Err() != nil {
 			walkErr = env.Ctx.Err()
 			break
 		}
-		if decided != "" && strings.HasPrefix(d.Rel, decided+"/") {
+		if decided != nil && len(relb) > len(decided) && bytes.HasPrefix(relb, decided) && relb[len(decided)] == '/' {
 			continue
 		}
-		r := a.parseOnce(d.Rel)
+		if ns, id, ok := plainOnly(relb); ok && !a.plainListed(ns, id) {
+			continue
+		}
+		rel := string(relb)
+		r := a.parseOnce(rel)
 		if r.ID == "" || r.Conmon {
 			continue
 		}
-		decided = d.Rel
-		if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) || !cgroupEmpty(filepath.Join(root, d.Rel)) {
+		decided = relb
+		if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) || !cgroupEmpty(filepath.Join(root, rel)) {
 			continue
 		}
 		if !runtimeAnswered(inv, r) {
@@ -89,7 +96,7 @@ func readLeakedCgroups(env *Env) []Usage {
 			l = &leakedCgroup{ref: r}
 			leaked[r.ID] = l
 		}
-		l.paths = append(l.paths, filepath.Join(h.MountPoint, d.Rel))
+		l.paths = append(l.paths, filepath.Join(h.MountPoint, rel))
 	}
 	ids := make([]string, 0, len(leaked))
 	for id := range leaked {
@@ -197,20 +204,43 @@ func cgroupEmpty(dir string) bool {
 // other shape holds the container id). Only such paths are parsed and
 // kept from the walk.
 func mayNameContainer(rel []byte) bool {
-	comps, run := 0, 0
+	return hexRun64(rel) || bytes.Contains(rel, []byte("lxc")) || components(rel) == 2
+}
+
+// plainOnly splits a path that mayNameContainer keeps for its two
+// components alone (no container id, no lxc in it) into those: it can
+// only be containerd's "/<namespace>/<id>", which attrib.ParseCgroupPath
+// guesses and only containerd's listing confirms (Attributor.confirm).
+// The bad night's "/parent/cgNNNNN" are such paths.
+func plainOnly(rel []byte) (ns, id []byte, ok bool) {
+	if components(rel) != 2 || hexRun64(rel) || bytes.Contains(rel, []byte("lxc")) {
+		return nil, nil, false
+	}
+	return bytes.Cut(bytes.Trim(rel, "/"), []byte("/"))
+}
+
+// components counts the non-empty components of a path.
+func components(rel []byte) int {
+	n := 0
 	for i, c := range rel {
 		if c != '/' && (i == 0 || rel[i-1] == '/') {
-			comps++
-		}
-		if isHexDigit(c) {
-			if run++; run >= 64 {
-				return true
-			}
-		} else {
-			run = 0
+			n++
 		}
 	}
-	return comps == 2 || bytes.Contains(rel, []byte("lxc"))
+	return n
+}
+
+// hexRun64 reports whether p holds 64 hex digits in a row.
+func hexRun64(p []byte) bool {
+	run := 0
+	for _, c := range p {
+		if !isHexDigit(c) {
+			run = 0
+		} else if run++; run >= 64 {
+			return true
+		}
+	}
+	return false
 }
 
 func isHexDigit(c byte) bool {
