@@ -65,8 +65,8 @@ func readLeakedCgroups(env *Env) []Usage {
 	walkErr := t.Err
 	var decided []byte
 	var start int32
-	for i, end := range t.namedEnd {
-		relb := t.named[start:end]
+	for i, end := range t.NamedEnd {
+		relb := t.Named[start:end]
 		start = end
 		if i%256 == 0 && env.Ctx.Err() != nil {
 			walkErr = env.Ctx.Err()

@@ -257,12 +257,12 @@ type cgroupTree struct {
 	once sync.Once
 	// Dirs counts the cgroup directories, the root included.
 	Dirs int
-	// named are the paths, relative to the root, of the directories that
+	// Named are the paths, relative to the root, of the directories that
 	// may name a container (mayNameContainer), parents first, end to end:
-	// the i-th ends at namedEnd[i]. leak.cgroups' candidates: on the bad
-	// night, 30,000 of them in two allocations.
-	named    []byte
-	namedEnd []int32
+	// the i-th ends at NamedEnd[i]. leak.cgroups' candidates: on the bad
+	// night, 30,000 of them, in two slices rather than a string each.
+	Named    []byte
+	NamedEnd []int32
 	// Limited are the cgroups with a subtree limit (v2 only), parents
 	// first.
 	Limited []*cgroupLimit
@@ -295,8 +295,8 @@ func (t *cgroupTree) walk(ctx context.Context, root string, v2 bool) {
 	t.Err = walkCgroupFDs(ctx, root, func(c cgroupAt, rel []byte, depth int) bool {
 		t.Dirs++
 		if mayNameContainer(rel) {
-			t.named = append(t.named, rel...)
-			t.namedEnd = append(t.namedEnd, int32(len(t.named)))
+			t.Named = append(t.Named, rel...)
+			t.NamedEnd = append(t.NamedEnd, int32(len(t.Named)))
 		}
 		if !v2 {
 			return true

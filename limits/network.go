@@ -52,9 +52,9 @@ package limits
 //
 // Usage is the TCP sockets of each namespace, dumped through sock_diag on
 // the live host (as ss does; netdiag_linux.go), read from /proc/PID/net/tcp
-// and tcp6 of one of its processes elsewhere: the sockets of any state (TIME_WAIT included) whose local port
-// is in the range, grouped by remote address and port; the row is the
-// busiest destination. Ports of listening or bound sockets (remote port 0)
+// and tcp6 of one of its processes elsewhere: the sockets of any state
+// (TIME_WAIT included) whose local port is in the range, grouped by remote
+// address and port; the row is the busiest destination. Ports of listening or bound sockets (remote port 0)
 // in the range are taken for every destination: connect() skips ports a
 // bind() holds. Ports are counted per destination whatever the local
 // address, which is exact when a host reaches a destination from one
@@ -825,12 +825,12 @@ func (r *netReader) portsOf(n *netNS) Usage {
 	pu := newPortUsage(eph)
 	var errs []error
 	read := 0
-	if none {
-		read = 2
-	}
-	if diagFD >= 0 {
+	switch {
+	case none:
+		read = 1 // sockstat counts no socket: nothing to tally
+	case diagFD >= 0:
 		if d, err := r.tallyDiag(diagFD, eph); err == nil {
-			pu, read = d, 2
+			pu, read = d, 1
 		}
 	}
 	if read == 0 {
