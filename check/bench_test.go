@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/enospc/enospc/census"
@@ -38,5 +39,28 @@ func BenchmarkCensus(b *testing.B) {
 		if len(c.Processes) == 0 {
 			b.Fatal("no processes")
 		}
+	}
+}
+
+// BenchmarkCheckOnly is a check of some limits only, the census included,
+// on the machine running the benchmark: the cgroup families, and the
+// ports of every network namespace.
+//
+//	sudo go test -run '^$' -bench CheckOnly -benchmem ./check/
+func BenchmarkCheckOnly(b *testing.B) {
+	h := host.New("/proc", "/sys", "/")
+	ctx := context.Background()
+	for _, only := range [][]string{{"cgroups", "cgroups.dying", "leak.cgroups"}, {"ports"}} {
+		b.Run(strings.Join(only, ","), func(b *testing.B) {
+			for b.Loop() {
+				rep, err := Run(ctx, h, Options{Only: only})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(rep.Findings) == 0 {
+					b.Fatal("no findings")
+				}
+			}
+		})
 	}
 }

@@ -14,3 +14,10 @@ func ReadInNetNS(nsPath string, paths ...string) (map[string][]byte, error) {
 func ReadInNetNSOf(nsPath string, ino uint64, paths ...string) (map[string][]byte, error) {
 	return (*Host)(nil).ReadInNamespace(nsPath, unix.CLONE_NEWNET, ino, paths...)
 }
+
+// InNetNSOf runs fn as a thread of the network namespace nsPath names,
+// when it is the namespace with inode ino (0: any): InNamespace for
+// CLONE_NEWNET. Sockets fn opens belong to that namespace.
+func InNetNSOf(nsPath string, ino uint64, fn func() error) error {
+	return (*Host)(nil).InNamespace(nsPath, unix.CLONE_NEWNET, ino, fn)
+}

@@ -33,62 +33,15 @@ var ErrNamespaceGone = errors.New("the process to join the namespace through is 
 // the IPC sysctls under /proc/sys/kernel and /proc/sys/fs/mqueue, the
 // net sysctls) show the namespace of the thread that reads them, and
 // /proc/PID/root/proc/... is no way around that: the procfs there still
-// answers for the reader. So one OS thread, locked to its goroutine, joins
-// the namespace with setns(2), reads, and joins its own namespace again.
-// If it cannot go back, the thread stays locked and exits with its
-// goroutine, so that no other goroutine ever runs in the wrong namespace.
+// answers for the reader. So they are read by InNamespace.
 //
-// wantIno, when not 0, is the inode the namespace must have: a pid taken
-// from an earlier walk of /proc may have exited and been reused.
-//
-// It needs CAP_SYS_ADMIN (root) and the running kernel: a fixture tree has
-// no namespaces to join. The map holds the files that were read; the error
-// is set when the namespace could not be joined (the map is then nil) or
-// when some files could not be read (each such error names its file).
+// The map holds the files that were read; the error is set when the
+// namespace could not be joined (the map is then nil) or when some files
+// could not be read (each such error names its file).
 func (h *Host) ReadInNamespace(nsPath string, nstype int, wantIno uint64, paths ...string) (map[string][]byte, error) {
-	name, ok := nsEnterable[nstype]
-	if !ok {
-		return nil, fmt.Errorf("namespace kind %#x cannot be joined by one thread", nstype)
-	}
-	target, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err == unix.ENOENT || err == unix.ESRCH {
-		return nil, fmt.Errorf("open %s: %w (%w)", nsPath, err, ErrNamespaceGone)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", nsPath, err)
-	}
-	defer unix.Close(target)
-	var st unix.Stat_t
-	if err := unix.Fstat(target, &st); err != nil {
-		return nil, fmt.Errorf("stat %s: %w", nsPath, err)
-	}
-	if wantIno != 0 && st.Ino != wantIno {
-		return nil, fmt.Errorf("%s is namespace %d, not %d: %w", nsPath, st.Ino, wantIno, ErrNamespaceGone)
-	}
-
-	type result struct {
-		files map[string][]byte
-		err   error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		// The thread's own namespace, to go back to. thread-self, not
-		// self: another thread of this process could be elsewhere.
-		self, err := unix.Open("/proc/thread-self/ns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("open this thread's %s namespace: %w", name, err)}
-			return
-		}
-		defer unix.Close(self)
-		if err := unix.Setns(target, nstype); err != nil {
-			// Still in its own namespace: the thread can be reused.
-			runtime.UnlockOSThread()
-			done <- result{err: fmt.Errorf("setns to %s: %w", nsPath, err)}
-			return
-		}
-		files := make(map[string][]byte, len(paths))
+	var files map[string][]byte
+	err := h.InNamespace(nsPath, nstype, wantIno, func() error {
+		files = make(map[string][]byte, len(paths))
 		var errs []error
 		for _, p := range paths {
 			b, err := ReadFile(p)
@@ -98,17 +51,79 @@ func (h *Host) ReadInNamespace(nsPath string, nstype int, wantIno uint64, paths 
 			}
 			files[p] = b
 		}
+		return errors.Join(errs...)
+	})
+	return files, err
+}
+
+// InNamespace runs fn on an OS thread that has joined the namespace that
+// the file nsPath (/proc/PID/ns/net) names, of kind nstype
+// (unix.CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWUTS or CLONE_NEWCGROUP): what
+// fn reads of namespaced files, and the sockets it creates (a socket
+// belongs to the network namespace it was created in, for good), are that
+// namespace's. fn must not start goroutines that expect to be there too.
+//
+// One OS thread, locked to its goroutine, joins the namespace with
+// setns(2), runs fn, and joins its own namespace again. If it cannot go
+// back, the thread stays locked and exits with its goroutine, so that no
+// other goroutine ever runs in the wrong namespace.
+//
+// wantIno, when not 0, is the inode the namespace must have: a pid taken
+// from an earlier walk of /proc may have exited and been reused.
+//
+// It needs CAP_SYS_ADMIN (root) and the running kernel: a fixture tree has
+// no namespaces to join. The error is the one that kept fn from running
+// (wrapping ErrNamespaceGone when the process is gone), or fn's, joined
+// with the failure to come back if there was one.
+func (h *Host) InNamespace(nsPath string, nstype int, wantIno uint64, fn func() error) error {
+	name, ok := nsEnterable[nstype]
+	if !ok {
+		return fmt.Errorf("namespace kind %#x cannot be joined by one thread", nstype)
+	}
+	target, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err == unix.ENOENT || err == unix.ESRCH {
+		return fmt.Errorf("open %s: %w (%w)", nsPath, err, ErrNamespaceGone)
+	}
+	if err != nil {
+		return fmt.Errorf("open %s: %w", nsPath, err)
+	}
+	defer unix.Close(target)
+	var st unix.Stat_t
+	if err := unix.Fstat(target, &st); err != nil {
+		return fmt.Errorf("stat %s: %w", nsPath, err)
+	}
+	if wantIno != 0 && st.Ino != wantIno {
+		return fmt.Errorf("%s is namespace %d, not %d: %w", nsPath, st.Ino, wantIno, ErrNamespaceGone)
+	}
+
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		// The thread's own namespace, to go back to. thread-self, not
+		// self: another thread of this process could be elsewhere.
+		self, err := unix.Open("/proc/thread-self/ns/"+name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("open this thread's %s namespace: %w", name, err)
+			return
+		}
+		defer unix.Close(self)
+		if err := unix.Setns(target, nstype); err != nil {
+			// Still in its own namespace: the thread can be reused.
+			runtime.UnlockOSThread()
+			done <- fmt.Errorf("setns to %s: %w", nsPath, err)
+			return
+		}
+		fnErr := fn()
 		if err := unix.Setns(self, nstype); err != nil {
 			// The thread is stuck in the other namespace: it stays
 			// locked, and the runtime ends it when this goroutine
-			// returns. What it read is still good.
-			errs = append(errs, fmt.Errorf("return from %s: %w (the thread was discarded)", nsPath, err))
-			done <- result{files: files, err: errors.Join(errs...)}
+			// returns. What fn did is still good.
+			done <- errors.Join(fnErr, fmt.Errorf("return from %s: %w (the thread was discarded)", nsPath, err))
 			return
 		}
 		runtime.UnlockOSThread()
-		done <- result{files: files, err: errors.Join(errs...)}
+		done <- fnErr
 	}()
-	r := <-done
-	return r.files, r.err
+	return <-done
 }

@@ -127,20 +127,11 @@ func cgroupHierarchies(env *Env, mounts []Mount) []cgroupHierarchy {
 // walkCgroups calls fn for every cgroup directory under root (root
 // included), with its path relative to root ("/" for root) and its depth.
 func walkCgroups(root string, fn func(dir, rel string, depth int)) {
-	var walk func(dir, rel string, depth int)
-	walk = func(dir, rel string, depth int) {
-		fn(dir, rel, depth)
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return
-		}
-		for _, e := range entries {
-			if e.IsDir() {
-				walk(filepath.Join(dir, e.Name()), filepath.Join(rel, e.Name()), depth+1)
-			}
-		}
-	}
-	walk(root, "/", 0)
+	walkCgroupFDs(nil, root, func(_ cgroupAt, rel []byte, depth int) bool {
+		r := string(rel)
+		fn(filepath.Join(root, r), r, depth)
+		return true
+	})
 }
 
 // readCgroupInt reads a cgroup file holding a number or "max" (returned as -1).
@@ -232,7 +223,11 @@ func readDying(env *Env, mem *procfs.CgroupSummary, hier []cgroupHierarchy, moun
 		u.Used = parseFlatKeyed(b)["nr_dying_descendants"]
 		visible = int64(mem.Cgroups) - u.Used
 	} else {
-		visible = int64(len(env.cgroupDirs(root)))
+		t := env.cgroupTree(*memH)
+		if t.Err != nil {
+			return unknown("cgroups.dying", memH.MountPoint, "cgroups", t.Err)
+		}
+		visible = int64(t.Dirs)
 		u.Used = max(int64(mem.Cgroups)-visible, 0)
 	}
 	// A leak signature whatever the id headroom: far more dying cgroups
@@ -274,57 +269,27 @@ func oldKmemKernel(release string) bool {
 }
 
 // readV2Limits reports every v2 cgroup with cgroup.max.descendants or
-// cgroup.max.depth set.
+// cgroup.max.depth set. Its use is the kernel's own count, cgroup.stat's
+// nr_descendants; the walk (shared with leak.cgroups) reads the two limit
+// files of each cgroup and nothing else.
 func readV2Limits(env *Env, h cgroupHierarchy) []Usage {
 	var out []Usage
-	root := env.Host.RootPath(h.MountPoint)
-	type lim struct {
-		dir, rel   string
-		depth      int
-		maxDepth   int64
-		deepest    int
-		descMax    int64
-		desc, dead int64
-	}
-	var limited []*lim
-	var stack []*lim
-	walkCgroups(root, func(dir, rel string, depth int) {
-		for len(stack) > 0 && !isUnder(rel, stack[len(stack)-1].rel) {
-			stack = stack[:len(stack)-1]
-		}
-		for _, l := range stack {
-			l.deepest = max(l.deepest, depth-l.depth)
-		}
-		md, err1 := readCgroupInt(filepath.Join(dir, "cgroup.max.descendants"))
-		mdep, err2 := readCgroupInt(filepath.Join(dir, "cgroup.max.depth"))
-		if (err1 == nil && md >= 0) || (err2 == nil && mdep >= 0) {
-			l := &lim{dir: dir, rel: rel, depth: depth, maxDepth: -1, descMax: -1}
-			if err1 == nil {
-				l.descMax = md
-			}
-			if err2 == nil {
-				l.maxDepth = mdep
-			}
-			if b, err := os.ReadFile(filepath.Join(dir, "cgroup.stat")); err == nil {
-				st := parseFlatKeyed(b)
-				l.desc, l.dead = st["nr_descendants"], st["nr_dying_descendants"]
-			}
-			limited = append(limited, l)
-			stack = append(stack, l)
-		}
-	})
-	for _, l := range limited {
-		p := filepath.Join(h.MountPoint, l.rel)
-		if l.descMax >= 0 {
-			u := Usage{Limit: "cgroups", Scope: p + " descendants", Used: l.desc, Max: l.descMax, Unit: "cgroups", Consumers: []Consumer{}, zeroIsFull: true}
-			if l.dead > 0 {
-				u.Reason = fmt.Sprintf("%d more dying descendants", l.dead)
+	t := env.cgroupTree(h)
+	for _, l := range t.Limited {
+		p := filepath.Join(h.MountPoint, l.Rel)
+		if l.MaxDescendants >= 0 {
+			u := Usage{Limit: "cgroups", Scope: p + " descendants", Used: l.Descendants, Max: l.MaxDescendants, Unit: "cgroups", Consumers: []Consumer{}, zeroIsFull: true}
+			if l.Dying > 0 {
+				u.Reason = fmt.Sprintf("%d more dying descendants", l.Dying)
 			}
 			out = append(out, u)
 		}
-		if l.maxDepth >= 0 {
-			out = append(out, Usage{Limit: "cgroups", Scope: p + " depth", Used: int64(l.deepest), Max: l.maxDepth, Unit: "levels", Consumers: []Consumer{}, zeroIsFull: true})
+		if l.MaxDepth >= 0 {
+			out = append(out, Usage{Limit: "cgroups", Scope: p + " depth", Used: int64(l.Deepest), Max: l.MaxDepth, Unit: "levels", Consumers: []Consumer{}, zeroIsFull: true})
 		}
+	}
+	if t.Err != nil {
+		out = append(out, unknown("cgroups", h.MountPoint+" subtree limits", "cgroups", t.Err))
 	}
 	return out
 }

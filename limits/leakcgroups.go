@@ -13,8 +13,8 @@ package limits
 // the runtime that made it answered and does not list that container.
 
 import (
+	"bytes"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -56,25 +56,35 @@ func readLeakedCgroups(env *Env) []Usage {
 	// undecided counts empty container cgroups whose runtime did not
 	// answer: without it, leaked cannot be told from stopped.
 	undecided := map[string]bool{}
-	var walkErr error
-	// The walk of the memory hierarchy is shared with cgroups.dying. A
-	// container's cgroup is decided as a whole: what is below it (a
-	// runtime's sub-cgroups) is skipped.
-	var decided string
-	for i, d := range env.cgroupDirs(env.Host.RootPath(h.MountPoint)) {
+	// The walk of the hierarchy is shared with the cgroups family; it
+	// keeps only the paths that may name a container. A container's
+	// cgroup is decided as a whole: what is below it (a runtime's
+	// sub-cgroups) is skipped.
+	root := env.Host.RootPath(h.MountPoint)
+	t := env.cgroupTree(h)
+	walkErr := t.Err
+	var decided []byte
+	var start int32
+	for i, end := range t.NamedEnd {
+		relb := t.Named[start:end]
+		start = end
 		if i%256 == 0 && env.Ctx.Err() != nil {
 			walkErr = env.Ctx.Err()
 			break
 		}
-		if decided != "" && strings.HasPrefix(d.Rel, decided+"/") {
+		if decided != nil && len(relb) > len(decided) && bytes.HasPrefix(relb, decided) && relb[len(decided)] == '/' {
 			continue
 		}
-		r := a.parse(d.Rel)
+		if ns, id, ok := plainOnly(relb); ok && !a.plainListed(ns, id) {
+			continue
+		}
+		rel := string(relb)
+		r := a.parseOnce(rel)
 		if r.ID == "" || r.Conmon {
 			continue
 		}
-		decided = d.Rel
-		if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) || !cgroupEmpty(d.Dir) {
+		decided = relb
+		if _, ok := inv.Lookup(r.ID); ok || a.HasProcesses(r.ID) || !cgroupEmpty(filepath.Join(root, rel)) {
 			continue
 		}
 		if !runtimeAnswered(inv, r) {
@@ -86,7 +96,7 @@ func readLeakedCgroups(env *Env) []Usage {
 			l = &leakedCgroup{ref: r}
 			leaked[r.ID] = l
 		}
-		l.paths = append(l.paths, filepath.Join(h.MountPoint, d.Rel))
+		l.paths = append(l.paths, filepath.Join(h.MountPoint, rel))
 	}
 	ids := make([]string, 0, len(leaked))
 	for id := range leaked {
@@ -171,22 +181,70 @@ func runtimeAnswered(inv *attrib.Inventory, r attrib.Ref) bool {
 func cgroupEmpty(dir string) bool {
 	empty := true
 	n := 0
-	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
-			return nil
-		}
+	var buf [16]byte
+	err := walkCgroupFDs(nil, dir, func(c cgroupAt, _ []byte, _ int) bool {
 		if n++; n > 1000 {
 			empty = false // too deep to be a container's: leave it
-			return filepath.SkipAll
+			return false
 		}
-		b, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
-		if err != nil || len(strings.TrimSpace(string(b))) > 0 {
+		b, err := fileCgroupProcs.readAt(c, buf[:])
+		if err != nil || len(bytes.TrimSpace(b)) > 0 {
 			empty = false
-			return filepath.SkipAll
+			return false
 		}
-		return nil
+		return true
 	})
-	return empty
+	return empty && err == nil
+}
+
+// mayNameContainer reports whether a cgroup path relative to its
+// hierarchy's root can be a container's in a shape attrib.ParseCgroupPath
+// knows: two components (containerd's "/<namespace>/<id>"), "lxc" in it
+// (lxc's shapes name containers by name), or a run of 64 hex digits (every
+// other shape holds the container id). Only such paths are parsed and
+// kept from the walk.
+func mayNameContainer(rel []byte) bool {
+	return hexRun64(rel) || bytes.Contains(rel, []byte("lxc")) || components(rel) == 2
+}
+
+// plainOnly splits a path that mayNameContainer keeps for its two
+// components alone (no container id, no lxc in it) into those: it can
+// only be containerd's "/<namespace>/<id>", which attrib.ParseCgroupPath
+// guesses and only containerd's listing confirms (Attributor.confirm).
+// The bad night's "/parent/cgNNNNN" are such paths.
+func plainOnly(rel []byte) (ns, id []byte, ok bool) {
+	if components(rel) != 2 || hexRun64(rel) || bytes.Contains(rel, []byte("lxc")) {
+		return nil, nil, false
+	}
+	return bytes.Cut(bytes.Trim(rel, "/"), []byte("/"))
+}
+
+// components counts the non-empty components of a path.
+func components(rel []byte) int {
+	n := 0
+	for i, c := range rel {
+		if c != '/' && (i == 0 || rel[i-1] == '/') {
+			n++
+		}
+	}
+	return n
+}
+
+// hexRun64 reports whether p holds 64 hex digits in a row.
+func hexRun64(p []byte) bool {
+	run := 0
+	for _, c := range p {
+		if !isHexDigit(c) {
+			run = 0
+		} else if run++; run >= 64 {
+			return true
+		}
+	}
+	return false
+}
+
+func isHexDigit(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func leakCgroupsRemedy(u Usage) []string {

@@ -1,52 +1,93 @@
 package limits
 
-// The TCP sockets of enospc's own network namespace through sock_diag
+// The TCP sockets of a network namespace through sock_diag
 // (NETLINK_SOCK_DIAG, what ss uses): the kernel dumps the sockets there
 // are. /proc/net/tcp walks every bucket of the connection hash table
-// instead, sockets or not: on this project's machine 4 ms per read against
-// well under one for the dump (BenchmarkTCPSockets), and the ports row
-// reads it on every check.
+// instead, sockets or not, and the table is shared by every namespace: on
+// this project's machine 4 ms per read against well under one for the dump
+// (BenchmarkTCPSockets), and the ports rows read it for every namespace on
+// every check. A netlink socket dumps the namespace it was created in, so
+// for another namespace only its creation is done inside it
+// (host.InNetNSOf).
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/enospc/enospc/census"
 )
 
-// Sizes and offsets of struct inet_diag_req_v2 and struct inet_diag_msg
-// (include/uapi/linux/inet_diag.h).
+// Sizes of struct inet_diag_req_v2, struct inet_diag_req (the request of
+// TCPDIAG_GETSOCK) and struct inet_diag_msg (include/uapi/linux/inet_diag.h).
 const (
-	inetDiagReqLen = 56
-	inetDiagMsgLen = 72
+	inetDiagReqLen       = 56
+	inetDiagReqCompatLen = 60
+	inetDiagMsgLen       = 72
+	tcpDiagGetSock       = 18
 )
+
+// diagStates asks for the sockets of every state but TCP_BOUND_INACTIVE
+// (13, Linux 6.5): sockets bound and nothing more are not in
+// /proc/net/tcp, and dumping them walks one more table, the bind hash.
+const diagStates = 0xffffffff &^ (1 << 13)
 
 // diagTCPSockets calls fn for every TCP socket of family (AF_INET or
 // AF_INET6) in the calling thread's network namespace.
 func diagTCPSockets(family uint8, fn func(tcpSocket)) error {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	fd, err := openSockDiag()
 	if err != nil {
-		return fmt.Errorf("sock_diag: %w", err)
+		return err
 	}
 	defer unix.Close(fd)
-	req := make([]byte, unix.NLMSG_HDRLEN+inetDiagReqLen)
+	return dumpTCPSockets(fd, family, make([]byte, diagBufLen), fn)
+}
+
+// diagBufLen is the size of a dump's receive buffer: a netlink dump
+// datagram, up to 32 KiB, must fit whole.
+const diagBufLen = 64 << 10
+
+// openSockDiag opens a sock_diag socket of the calling thread's network
+// namespace.
+func openSockDiag() (int, error) {
+	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, unix.NETLINK_SOCK_DIAG)
+	if err != nil {
+		return -1, fmt.Errorf("sock_diag: %w", err)
+	}
+	return fd, nil
+}
+
+// dumpTCPSockets calls fn for every TCP socket of family (AF_INET or
+// AF_INET6, or AF_UNSPEC for both) in the network namespace of the
+// sock_diag socket fd, received in buf (diagBufLen bytes). A socket can
+// dump again once a dump is done.
+//
+// Each dump walks every bucket of the connection hash table, which all
+// namespaces share: its cost is the table's size (tcp_ehash_entries), not
+// the namespace's sockets. SOCK_DIAG_BY_FAMILY takes one family a walk;
+// only the older TCPDIAG_GETSOCK request dumps both in one
+// (inet_diag_dump_compat), hence AF_UNSPEC.
+func dumpTCPSockets(fd int, family uint8, buf []byte, fn func(tcpSocket)) error {
+	var req []byte
+	if family == unix.AF_UNSPEC {
+		req = make([]byte, unix.NLMSG_HDRLEN+inetDiagReqCompatLen)
+		binary.NativeEndian.PutUint16(req[4:], tcpDiagGetSock)
+		binary.NativeEndian.PutUint32(req[unix.NLMSG_HDRLEN+52:], diagStates)
+	} else {
+		req = make([]byte, unix.NLMSG_HDRLEN+inetDiagReqLen)
+		binary.NativeEndian.PutUint16(req[4:], unix.SOCK_DIAG_BY_FAMILY)
+		r := req[unix.NLMSG_HDRLEN:]
+		r[0], r[1] = family, unix.IPPROTO_TCP
+		binary.NativeEndian.PutUint32(r[4:], diagStates)
+	}
 	binary.NativeEndian.PutUint32(req[0:], uint32(len(req)))
-	binary.NativeEndian.PutUint16(req[4:], unix.SOCK_DIAG_BY_FAMILY)
 	binary.NativeEndian.PutUint16(req[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
 	binary.NativeEndian.PutUint32(req[8:], 1) // seq
-	r := req[unix.NLMSG_HDRLEN:]
-	r[0], r[1] = family, unix.IPPROTO_TCP
-	binary.NativeEndian.PutUint32(r[4:], 0xffffffff) // every state
 	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return fmt.Errorf("sock_diag: %w", err)
 	}
-	buf := make([]byte, 64<<10)
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
 		if err == unix.EINTR {
@@ -99,13 +140,4 @@ func parseInetDiagMsg(b []byte) (tcpSocket, bool) {
 	}
 	s.State = state
 	return s, true
-}
-
-// ownNetNS is the inode of enospc's own network namespace, 0 when unknown.
-func ownNetNS() uint64 {
-	t, err := os.Readlink("/proc/self/ns/net")
-	if err != nil {
-		return 0
-	}
-	return census.NSInode(t)
 }

@@ -76,3 +76,46 @@ func BenchmarkTCPSockets(b *testing.B) {
 		}
 	})
 }
+
+// The dump of both families at once sees what the two dumps of one
+// family each see.
+func TestDiagBothFamilies(t *testing.T) {
+	l, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer l.Close()
+	l4, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l4.Close()
+	fd, err := openSockDiag()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, diagBufLen)
+	both := map[tcpSocket]bool{}
+	if err := dumpTCPSockets(fd, unix.AF_UNSPEC, buf, func(s tcpSocket) { both[s] = true }); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []net.Addr{l.Addr(), l4.Addr()} {
+		found := false
+		for s := range both {
+			found = found || s.Local.String() == a.String()
+		}
+		if !found {
+			t.Errorf("the dump of both families misses the listener on %s", a)
+		}
+	}
+	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if err := dumpTCPSockets(fd, fam, buf, func(s tcpSocket) {
+			if !both[s] && (s.Local.String() == l.Addr().String() || s.Local.String() == l4.Addr().String()) {
+				t.Errorf("%v is in the dump of family %d only", s, fam)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

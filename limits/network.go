@@ -50,10 +50,11 @@ package limits
 //	dial tcp 10.0.3.7:8080: connect: cannot assign requested address
 //	bind: address already in use                       (bind-before-connect, port 0)
 //
-// Usage is read from /proc/PID/net/tcp and tcp6 of one process of each
-// namespace: the sockets of any state (TIME_WAIT included) whose local port
-// is in the range, grouped by remote address and port; the row is the
-// busiest destination. Ports of listening or bound sockets (remote port 0)
+// Usage is the TCP sockets of each namespace, dumped through sock_diag on
+// the live host (as ss does; netdiag_linux.go), read from /proc/PID/net/tcp
+// and tcp6 of one of its processes elsewhere: the sockets of any state
+// (TIME_WAIT included) whose local port is in the range, grouped by remote
+// address and port; the row is the busiest destination. Ports of listening or bound sockets (remote port 0)
 // in the range are taken for every destination: connect() skips ports a
 // bind() holds. Ports are counted per destination whatever the local
 // address, which is exact when a host reaches a destination from one
@@ -61,8 +62,9 @@ package limits
 //
 // The range and reserved ports are sysctls of the namespace, which show the
 // namespace of the task reading them: for a namespace other than enospc's
-// own they are read by entering it (setns, host.ReadInNetNS), as root on the
-// live host; otherwise the row is unknown. On a tree that is not the live
+// own they are read by entering it (setns, host.InNetNSOf), as root on the
+// live host, and the sock_diag socket is made there in the same visit;
+// otherwise the row is unknown. On a tree that is not the live
 // host (a fixture, a DaemonSet without hostPID) only the host's namespace
 // is read, from the tree's /proc/sys, which must then be the host's
 // (hostNetwork).
@@ -536,6 +538,8 @@ type netReader struct {
 	selfNS uint64
 	// unseen counts processes whose net ns could not be read.
 	unseen int
+	// diagBuf receives the sock_diag dumps of every namespace.
+	diagBuf []byte
 }
 
 func newNetReader(env *Env) *netReader {
@@ -642,12 +646,27 @@ func (r *netReader) noNetDir(n *netNS) bool {
 var errNotLive = errors.New("the sysctls of a network namespace other than the host's are read by entering it, " +
 	"which only works on the live host (run enospc on the host, or in a pod with hostPID and privileges)")
 
+// own reports whether n is the namespace enospc reads as its own: its
+// own on the live host, the host's in a tree.
+func (r *netReader) own(n *netNS) bool {
+	return (!r.env.Live && n.Host) || (r.env.Live && r.selfNS != 0 && n.Ino == r.selfNS)
+}
+
 // sysctls reads dotted sysctls as a task of n sees them. needsRoot is set
 // when only root could have read them.
 func (r *netReader) sysctls(n *netNS, names ...string) (vals map[string]string, needsRoot bool, err error) {
+	return r.sysctlsAnd(n, nil, names...)
+}
+
+// sysctlsAnd is sysctls that also runs inNS (when not nil) as a thread of
+// n, on the live host: in n itself, when the sysctls are read by entering
+// it.
+func (r *netReader) sysctlsAnd(n *netNS, inNS func(), names ...string) (vals map[string]string, needsRoot bool, err error) {
 	vals = map[string]string{}
-	own := (!r.env.Live && n.Host) || (r.env.Live && r.selfNS != 0 && n.Ino == r.selfNS)
-	if own {
+	if r.own(n) {
+		if inNS != nil && r.env.Live {
+			inNS()
+		}
 		var errs []error
 		for _, name := range names {
 			v, err := r.env.Host.Sysctl(name)
@@ -675,7 +694,22 @@ func (r *netReader) sysctls(n *netNS, names ...string) (vals map[string]string, 
 		if i == maxTries {
 			break
 		}
-		files, lastErr = host.ReadInNetNSOf(r.env.Host.ProcPath(strconv.Itoa(p.PID), "ns", "net"), n.Ino, paths...)
+		lastErr = host.InNetNSOf(r.env.Host.ProcPath(strconv.Itoa(p.PID), "ns", "net"), n.Ino, func() error {
+			files = make(map[string][]byte, len(paths))
+			var errs []error
+			for _, p := range paths {
+				b, err := host.ReadFile(p)
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				files[p] = b
+			}
+			if inNS != nil {
+				inNS()
+			}
+			return errors.Join(errs...)
+		})
 		if files != nil {
 			break
 		}
@@ -744,7 +778,29 @@ const (
 
 func (r *netReader) portsOf(n *netNS) Usage {
 	scope := n.scope()
-	vals, needsRoot, err := r.sysctls(n, sysPortRange, sysReserved)
+	// The sockets are dumped through sock_diag (netdiag_linux.go): in
+	// another namespace than enospc's, its socket is made there while the
+	// sysctls are read, in one visit.
+	diagFD := -1
+	var openDiag func()
+	// A dump costs a walk of the hash table every namespace shares,
+	// sockets or not: a namespace the kernel counts none in is not dumped.
+	none := false
+	if r.env.Live {
+		c, err := r.tcpSockets(n)
+		none = err == nil && c == 0
+	}
+	if r.env.Live && !none && (r.own(n) || r.env.Root) {
+		openDiag = func() {
+			if fd, err := openSockDiag(); err == nil {
+				diagFD = fd
+			}
+		}
+	}
+	vals, needsRoot, err := r.sysctlsAnd(n, openDiag, sysPortRange, sysReserved)
+	if diagFD >= 0 {
+		defer unix.Close(diagFD)
+	}
 	rangeStr, ok := vals[sysPortRange]
 	if !ok && errors.Is(err, host.ErrNamespaceGone) {
 		return Usage{} // its processes exited since the census: no row
@@ -769,41 +825,16 @@ func (r *netReader) portsOf(n *netNS) Usage {
 	pu := newPortUsage(eph)
 	var errs []error
 	read := 0
-	// enospc's own namespace is dumped through sock_diag: /proc/net/tcp
-	// walks the whole connection hash table (netdiag_linux.go).
-	names := []string{"tcp", "tcp6"}
-	if r.env.Live && n.Ino != 0 && n.Ino == ownNetNS() {
-		names = nil
-		for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-			if err := diagTCPSockets(fam, pu.add); err != nil {
-				names = []string{"tcp", "tcp6"} // fall back to /proc
-				pu = newPortUsage(eph)
-				read = 0
-				break
-			}
-			read++
+	switch {
+	case none:
+		read = 1 // sockstat counts no socket: nothing to tally
+	case diagFD >= 0:
+		if d, err := r.tallyDiag(diagFD, eph); err == nil {
+			pu, read = d, 1
 		}
 	}
-	for _, name := range names {
-		path, err := r.procNet(n, name)
-		if err != nil {
-			if name == "tcp6" && errors.Is(err, fs.ErrNotExist) {
-				continue // a kernel without IPv6
-			}
-			errs = append(errs, err)
-			continue
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		err = scanTCP(io.LimitReader(f, 1<<32), pu.add)
-		f.Close()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", path, err))
-		}
-		read++
+	if read == 0 {
+		read, errs = r.tallyProcNet(n, pu)
 	}
 	if read == 0 {
 		return unknown("ports", scope, "ports", errors.Join(errs...))
@@ -847,6 +878,108 @@ func (r *netReader) portsOf(n *netNS) Usage {
 	}
 	u.Reason = strings.Join(why, "; ")
 	return u
+}
+
+// tcpSockets is how many TCP sockets n holds, from its sockstat and
+// sockstat6 (counters the kernel keeps per namespace): in use, IPv4 and
+// IPv6, and in TIME_WAIT.
+func (r *netReader) tcpSockets(n *netNS) (int64, error) {
+	var total int64
+	for _, name := range []string{"sockstat", "sockstat6"} {
+		path, err := r.procNet(n, name)
+		if err != nil {
+			if name == "sockstat6" && errors.Is(err, fs.ErrNotExist) {
+				continue // a kernel without IPv6
+			}
+			return 0, err
+		}
+		b, err := host.ReadFile(path)
+		if err != nil {
+			return 0, err
+		}
+		c, err := parseSockstatTCP(b)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", path, err)
+		}
+		total += c
+	}
+	return total, nil
+}
+
+// parseSockstatTCP sums inuse and tw of the TCP line of sockstat
+// ("TCP: inuse 5 orphan 0 tw 2 alloc 9 mem 1") or sockstat6 ("TCP6: inuse
+// 0").
+func parseSockstatTCP(b []byte) (int64, error) {
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || (f[0] != "TCP:" && f[0] != "TCP6:") {
+			continue
+		}
+		var n int64
+		found := false
+		for i := 1; i+1 < len(f); i += 2 {
+			if f[i] != "inuse" && f[i] != "tw" {
+				continue
+			}
+			v, err := strconv.ParseInt(f[i+1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("%s %q: %w", f[i], f[i+1], err)
+			}
+			n, found = n+v, true
+		}
+		if !found {
+			return 0, fmt.Errorf("no inuse in %q", line)
+		}
+		return n, nil
+	}
+	return 0, errors.New("no TCP line")
+}
+
+// tallyDiag tallies the TCP sockets, IPv4 and IPv6, of the namespace of
+// the sock_diag socket fd: in one dump, or one per family on a kernel that
+// no longer answers the request for both.
+func (r *netReader) tallyDiag(fd int, eph ephemeralPorts) (*portUsage, error) {
+	if r.diagBuf == nil {
+		r.diagBuf = make([]byte, diagBufLen)
+	}
+	pu := newPortUsage(eph)
+	if err := dumpTCPSockets(fd, unix.AF_UNSPEC, r.diagBuf, pu.add); err == nil {
+		return pu, nil
+	}
+	pu = newPortUsage(eph)
+	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+		if err := dumpTCPSockets(fd, fam, r.diagBuf, pu.add); err != nil {
+			return nil, err
+		}
+	}
+	return pu, nil
+}
+
+// tallyProcNet adds to pu the TCP sockets of n listed in /proc/PID/net/tcp
+// and tcp6, and says how many of the two were read.
+func (r *netReader) tallyProcNet(n *netNS, pu *portUsage) (read int, errs []error) {
+	for _, name := range []string{"tcp", "tcp6"} {
+		path, err := r.procNet(n, name)
+		if err != nil {
+			if name == "tcp6" && errors.Is(err, fs.ErrNotExist) {
+				continue // a kernel without IPv6
+			}
+			errs = append(errs, err)
+			continue
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		err = scanTCP(io.LimitReader(f, 1<<32), pu.add)
+		f.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+		}
+		read++
+	}
+	return read, errs
 }
 
 const (

@@ -327,3 +327,23 @@ func TestReadInNetNSSelf(t *testing.T) {
 		t.Error("entered a file that is no namespace")
 	}
 }
+
+func TestParseSockstatTCP(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"sockets: used 15\nTCP: inuse 2 orphan 0 tw 3 alloc 9 mem 139\nUDP: inuse 4 mem 0\n", 5, true},
+		{"TCP: inuse 0 orphan 0 tw 0 alloc 2 mem 303\n", 0, true},
+		{"TCP6: inuse 7\nUDP6: inuse 1\n", 7, true},
+		{"UDP6: inuse 1\n", 0, false},
+		{"TCP: inuse x\n", 0, false},
+		{"TCP: orphan 1\n", 0, false},
+	} {
+		got, err := parseSockstatTCP([]byte(tc.in))
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("%q: %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
