@@ -544,8 +544,12 @@ func TestEpollWatches(t *testing.T) {
 		msgs = append(msgs, strings.Join(goLines, "\n"))
 	}
 
+	// The census reads the fdinfo of every epoll instance: here millions
+	// of watch lines (about 100 bytes each, formatted by the kernel), which
+	// takes seconds, and more on a machine busy with other work: the
+	// default --timeout of 30 s is not this test's subject.
 	start = time.Now()
-	rep, code := labkit.RunCheck(t)
+	rep, code := labkit.RunCheck(t, "--timeout", "120s")
 	t.Logf("check took %s", time.Since(start).Round(time.Millisecond))
 	u := labkit.Find(t, rep, "epoll", labkit.ScopeIs("uid "+strconv.Itoa(uid)))
 	t.Logf("check: %s", describe(u))
