@@ -118,6 +118,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		Root:            os.Geteuid() == 0,
 		ContainerdState: opts.ContainerdState,
 		FifoDir:         opts.FifoDir,
+		ListedOnly:      opts.By == "",
 	}
 	env.Census, env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})
 	var inv *attrib.Inventory
@@ -177,13 +178,19 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 			rep.Findings = append(rep.Findings, u)
 		}
 	}
-	attr.Attribute(rep.Findings)
 	if opts.By != "" {
+		attr.Attribute(rep.Findings)
 		rep.By, rep.Groups = opts.By, GroupHoldings(rep.Findings, opts.By)
 	}
 	for i := range rep.Findings {
+		rep.Findings[i].CutConsumers()
+	}
+	if opts.By == "" {
+		// Only the consumers a row lists are shown: only they are named.
+		attr.Attribute(rep.Findings)
+	}
+	for i := range rep.Findings {
 		u := &rep.Findings[i]
-		u.CutConsumers()
 		u.Remedy = []string{}
 		if u.Severity == limits.Warning || u.Severity == limits.Critical {
 			if l, ok := limits.Lookup(u.Limit); ok {

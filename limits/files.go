@@ -68,11 +68,12 @@ func readFiles(env *Env) []Usage {
 	}
 	u := Usage{Limit: "files", Scope: "host", Used: nr.Allocated - nr.Free, Max: nr.Max, Unit: "files"}
 	if env.Census != nil {
-		var cs []Consumer
-		for _, p := range env.Census.Processes {
-			cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.FDs)})
+		h := newHolders(env, topConsumers)
+		for i := range env.Census.Processes {
+			p := &env.Census.Processes[i]
+			h.addProcess(p, p.UID, int64(p.FDs))
 		}
-		u.setConsumers(cs, topConsumers)
+		u.setHolders(h)
 		u.NeedsRoot = env.Census.FDUnreadable > 0
 	}
 	return []Usage{u}

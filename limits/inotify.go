@@ -90,8 +90,7 @@ func readInotify(env *Env) []Usage {
 	}
 	type acc struct {
 		watches, instances int64
-		procs              []Consumer
-		watchers           []Consumer
+		procs, watchers    holders
 	}
 	byUID := map[int]*acc{}
 	for i := range env.Census.Processes {
@@ -102,16 +101,16 @@ func readInotify(env *Env) []Usage {
 		uid := env.Census.ChargedUID(p)
 		a := byUID[uid]
 		if a == nil {
-			a = &acc{}
+			a = &acc{procs: newHolders(env, topConsumers), watchers: newHolders(env, topConsumers)}
 			byUID[uid] = a
 		}
 		a.watches += int64(p.InotifyWatches)
 		a.instances += int64(p.InotifyInstances)
-		a.procs = append(a.procs, Consumer{PID: p.PID, UID: intp(p.EUID), Comm: p.Comm, Count: int64(p.InotifyInstances)})
-		a.watchers = append(a.watchers, Consumer{PID: p.PID, UID: intp(p.EUID), Comm: p.Comm, Count: int64(p.InotifyWatches)})
+		a.procs.addProcess(p, p.EUID, int64(p.InotifyInstances))
+		a.watchers.addProcess(p, p.EUID, int64(p.InotifyWatches))
 	}
 	if len(byUID) == 0 {
-		byUID[0] = &acc{}
+		byUID[0] = &acc{procs: newHolders(env, topConsumers), watchers: newHolders(env, topConsumers)}
 	}
 	uids := make([]int, 0, len(byUID))
 	for uid := range byUID {
@@ -124,12 +123,12 @@ func readInotify(env *Env) []Usage {
 		a := byUID[uid]
 		scope := "uid " + strconv.Itoa(uid)
 		w := Usage{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches"}
-		w.setConsumers(a.watchers, topConsumers)
+		w.setHolders(a.watchers)
 		if errW != nil {
 			w = unknown("inotify.watches", scope, "watches", errW)
 		}
 		in := Usage{Limit: "inotify.instances", Scope: scope, Used: a.instances, Max: maxInst, Unit: "instances"}
-		in.setConsumers(a.procs, topConsumers)
+		in.setHolders(a.procs)
 		if errI != nil {
 			in = unknown("inotify.instances", scope, "instances", errI)
 		}

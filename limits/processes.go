@@ -71,23 +71,24 @@ func readProcesses(env *Env) []Usage {
 		}
 		return []Usage{unknown("pids", "host", "tasks", err), unknown("threads", "host", "threads", err)}
 	}
-	var procs []Consumer
-	for _, p := range env.Census.Processes {
-		procs = append(procs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.Threads)})
+	procs := newHolders(env, topConsumers)
+	for i := range env.Census.Processes {
+		p := &env.Census.Processes[i]
+		procs.addProcess(p, p.UID, int64(p.Threads))
 	}
 	tasks := int64(env.Census.Tasks)
 	if pidMax, err := env.Host.SysctlInt("kernel.pid_max"); err != nil {
 		out = append(out, unknown("pids", "host", "tasks", err))
 	} else {
 		u := Usage{Limit: "pids", Scope: "host", Used: tasks, Max: pidMax, Unit: "tasks"}
-		u.setConsumers(append([]Consumer(nil), procs...), topConsumers)
+		u.setHolders(procs.clone())
 		out = append(out, u)
 	}
 	if tmax, err := env.Host.SysctlInt("kernel.threads-max"); err != nil {
 		out = append(out, unknown("threads", "host", "threads", err))
 	} else {
 		u := Usage{Limit: "threads", Scope: "host", Used: tasks, Max: tmax, Unit: "threads"}
-		u.setConsumers(append([]Consumer(nil), procs...), topConsumers)
+		u.setHolders(procs.clone())
 		out = append(out, u)
 	}
 	if _, err := env.Mounts(); err != nil {

@@ -210,11 +210,11 @@ func readNproc(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usag
 			continue // unlimited everywhere: no row
 		}
 		u.Max = lowest
-		cs := make([]Consumer, 0, len(procs))
+		h := newHolders(env, topConsumers)
 		for _, p := range procs {
-			cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(max(p.Threads, 1))})
+			h.addProcess(p, p.UID, int64(max(p.Threads, 1)))
 		}
-		u.setConsumers(cs, topConsumers)
+		u.setHolders(h)
 		out = append(out, u)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Scope < out[j].Scope })
