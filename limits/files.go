@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -24,10 +23,10 @@ var filesFamily = Family{
 		Title: "open files on the host (fs.file-max)",
 		Unit:  "files",
 		Doc:   "File handles allocated by all processes against fs.file-max.",
-		Signatures: []*regexp.Regexp{
-			regexp.MustCompile(`(?i)too many open files in system`),
-			regexp.MustCompile(`(?i)\bENFILE\b`),
-			regexp.MustCompile(`(?i)VFS: file-max limit \d+ reached`),
+		Signatures: []*Signature{
+			NewSignature(`(?i)too many open files in system`),
+			NewSignature(`(?i)\bENFILE\b`),
+			NewSignature(`(?i)VFS: file-max limit \d+ reached`),
 		},
 		Remedy: filesRemedy,
 	}},

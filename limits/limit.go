@@ -248,7 +248,7 @@ type Limit struct {
 	// in the kernel, why containers hit it.
 	Doc string
 	// Signatures match the error messages this limit produces.
-	Signatures []*regexp.Regexp
+	Signatures []*Signature
 	// Unit of Used and Max.
 	Unit string
 	// Remedy returns what an operator can do about an exhausted row.
@@ -271,6 +271,31 @@ type Thresholds struct {
 
 // DefaultThresholds are the warning and critical fractions of max.
 var DefaultThresholds = Thresholds{Warn: 0.80, Crit: 0.95}
+
+// Signature is a pattern of the error messages a limit produces, compiled
+// when it is first used: a check never matches a message, and compiling
+// the catalog's patterns was half of the start-up of every command.
+type Signature struct {
+	pattern string
+	once    sync.Once
+	re      *regexp.Regexp
+}
+
+// NewSignature is a signature of pattern, which must compile (Validate
+// says when it does not).
+func NewSignature(pattern string) *Signature { return &Signature{pattern: pattern} }
+
+// Regexp is the compiled signature.
+func (s *Signature) Regexp() *regexp.Regexp {
+	s.once.Do(func() { s.re = regexp.MustCompile(s.pattern) })
+	return s.re
+}
+
+// MatchString reports whether the message t matches.
+func (s *Signature) MatchString(t string) bool { return s.Regexp().MatchString(t) }
+
+// String is the pattern.
+func (s *Signature) String() string { return s.pattern }
 
 // Env is what a family reads from.
 type Env struct {

@@ -12,7 +12,6 @@ package limits
 import (
 	"bytes"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 )
@@ -24,8 +23,8 @@ var mountsFamily = Family{
 		Title: "mounts per mount namespace (fs.mount-max)",
 		Unit:  "mounts",
 		Doc:   "Mounts in one mount namespace against fs.mount-max.",
-		Signatures: []*regexp.Regexp{
-			regexp.MustCompile(`(?i)mount(ing)? .*no space left on device`),
+		Signatures: []*Signature{
+			NewSignature(`(?i)mount(ing)? .*no space left on device`),
 		},
 		Remedy: mountsRemedy,
 	}},
