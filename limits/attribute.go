@@ -139,13 +139,20 @@ func cgroupLinePreference(m census.CgroupMembership) int {
 	return 0
 }
 
-// parse is ParseCgroupPath, confirmed against the inventory, memoised.
+// parse is ParseCgroupPath, confirmed against the inventory. A cgroup
+// directory is asked about once a check, so what it answers is not kept:
+// keeping the 30,000 directories of a bad night cost more than parsing.
 func (a *Attributor) parse(path string) attrib.Ref {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.parseLocked(path)
+	if r, ok := a.paths[path]; ok {
+		return r
+	}
+	return a.confirm(attrib.ParseCgroupPath(path))
 }
 
+// parseLocked is parse for the lines of processes' cgroup files, which
+// many files share: memoised.
 func (a *Attributor) parseLocked(path string) attrib.Ref {
 	if r, ok := a.paths[path]; ok {
 		return r
