@@ -1050,6 +1050,25 @@ type mqueueDir struct {
 // (one superblock per namespace, so one device number); a mount is found
 // in the mount tables of processes, and belongs to the namespace of the
 // processes that can see it, or to the host's when pid 1 sees it.
+// mqueueMounts parses the mqueue lines of a mountinfo only: a container's
+// table has dozens of mounts, a bad night's hundreds of tables thousands,
+// and only these are looked at. The kernel escapes spaces in fields, so
+// " - mqueue " can only be the separator and the type.
+func mqueueMounts(b []byte) []Mount {
+	var out []Mount
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte("\n"))
+		if !bytes.Contains(line, []byte(" - mqueue ")) {
+			continue
+		}
+		if m, ok := parseMountInfoLine(string(line)); ok && m.FSType == "mqueue" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 type mqueueFinder struct {
 	env    *Env
 	procfs bool
@@ -1134,7 +1153,7 @@ func (f *mqueueFinder) load() {
 			if err != nil {
 				continue
 			}
-			mounts, _ = parseMountInfo(bytes.NewReader(b))
+			mounts = mqueueMounts(b)
 			pid = p
 			break
 		}
