@@ -256,10 +256,13 @@ var (
 	}()
 )
 
-// openat opens the NUL-terminated path relative to dirfd.
+// openat opens the NUL-terminated path relative to dirfd. O_NONBLOCK: a
+// fifo planted where a pseudo-file should be (a fixture tree, a --proc
+// pointing somewhere odd) reads as empty instead of waiting for a writer;
+// on procfs it changes nothing.
 func openat(dirfd int, path []byte, flags int) (int, error) {
 	for {
-		fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(&path[0])), uintptr(flags|unix.O_CLOEXEC), 0, 0, 0)
+		fd, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(&path[0])), uintptr(flags|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY), 0, 0, 0)
 		if errno == unix.EINTR {
 			continue
 		}

@@ -51,10 +51,10 @@ func TestLineCounterPieces(t *testing.T) {
 	}
 }
 
-// TestTakeFixture walks a /proc made of files: a process whose inotify
-// fdinfo is larger than any pseudo-file is read whole (it is streamed
-// through a pipe, in the walker's fixed buffer), and one whose fdinfo
-// cannot be read, which marks the counts as a lower bound with the reason.
+// TestTakeFixture walks a /proc made of files: an inotify fdinfo larger
+// than any pseudo-file is counted whole, streamed through the walker's
+// fixed buffer; one that cannot be read marks the counts as a lower bound
+// with the reason; a fifo is not waited on.
 func TestTakeFixture(t *testing.T) {
 	proc := t.TempDir()
 	pid := filepath.Join(proc, "42")
@@ -84,50 +84,42 @@ func TestTakeFixture(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(pid, "fdinfo", "5"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	link("/dev/null", "fd/6")
-	if err := unix.Mkfifo(filepath.Join(pid, "fdinfo", "3"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// 700,000 watches: an fdinfo of 78 MB, over host.MaxPseudoFile.
+	link("/dev/null", "fd/7")
+	// 700,000 watches: an fdinfo of 78 MB, over host.MaxPseudoFile, in
+	// memory (a memfd behind its /proc/self/fd link), not on a disk.
 	const watches = 700_000
 	line := "inotify wd:1 ino:3c4a3 sdev:fe00000 mask:100 ignored_mask:0 fhandle-bytes:8 fhandle-type:1 f_handle:a3c4030000000000\n"
 	if watches*len(line) <= host.MaxPseudoFile {
 		t.Fatalf("fixture fdinfo of %d bytes is not over %d", watches*len(line), host.MaxPseudoFile)
 	}
-	fed := make(chan error, 1)
-	go func() {
-		f, err := os.OpenFile(filepath.Join(pid, "fdinfo", "3"), os.O_WRONLY, 0)
-		if err != nil {
-			fed <- err
-			return
+	mfd, err := unix.MemfdCreate("fdinfo", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Skipf("memfd: %v", err)
+	}
+	big := os.NewFile(uintptr(mfd), "fdinfo")
+	defer big.Close()
+	if _, err := big.WriteString("pos:\t0\nflags:\t00\n"); err != nil {
+		t.Fatal(err)
+	}
+	chunk := []byte(strings.Repeat(line, 1000))
+	for i := 0; i < watches/1000; i++ {
+		if _, err := big.Write(chunk); err != nil {
+			t.Fatal(err)
 		}
-		defer f.Close()
-		if _, err := f.WriteString("pos:\t0\nflags:\t00\n"); err != nil {
-			fed <- err
-			return
-		}
-		chunk := []byte(strings.Repeat(line, 1000))
-		for i := 0; i < watches/1000; i++ {
-			if _, err := f.Write(chunk); err != nil {
-				fed <- err
-				return
-			}
-		}
-		fed <- nil
-	}()
+	}
+	chunk = nil
+	link(fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), mfd), "fdinfo/3")
+	// A fifo where a pseudo-file should be reads as empty, at once.
+	if err := unix.Mkfifo(filepath.Join(pid, "fdinfo", "6"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link("anon_inode:[fanotify]", "fd/6")
 
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	c, err := Take(context.Background(), host.New(proc, "/sys", "/"), Options{})
 	runtime.ReadMemStats(&after)
-	// A walk that never opened the pipe must not leave the writer blocked.
-	if f, err := os.OpenFile(filepath.Join(pid, "fdinfo", "3"), os.O_RDONLY|unix.O_NONBLOCK, 0); err == nil {
-		f.Close()
-	}
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-fed; err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Processes) != 1 {
@@ -143,8 +135,9 @@ func TestTakeFixture(t *testing.T) {
 	if len(p.Cgroups) != 2 || p.Cgroups[0].Path != "/a" {
 		t.Errorf("cgroups %+v", p.Cgroups)
 	}
-	if p.FDs != 4 || p.InotifyInstances != 2 || p.EpollInstances != 1 {
-		t.Errorf("fds %d, inotify instances %d, epoll instances %d; want 4, 2, 1", p.FDs, p.InotifyInstances, p.EpollInstances)
+	if p.FDs != 5 || p.InotifyInstances != 2 || p.EpollInstances != 1 || p.FanotifyGroups != 1 || p.FanotifyMarks != 0 {
+		t.Errorf("fds %d, inotify instances %d, epoll instances %d, fanotify groups %d marks %d; want 5, 2, 1, 1, 0",
+			p.FDs, p.InotifyInstances, p.EpollInstances, p.FanotifyGroups, p.FanotifyMarks)
 	}
 	if p.InotifyWatches != watches {
 		t.Errorf("inotify watches %d, want %d", p.InotifyWatches, watches)
