@@ -124,16 +124,35 @@ func ReadFile(path string) ([]byte, error) {
 	} else if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("read %s: %w", path, ErrNotRegular)
 	}
-	var buf bytes.Buffer
-	n, err := buf.ReadFrom(io.LimitReader(f, MaxPseudoFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+	// Read into a buffer kept between calls, and return a copy of what
+	// was read: one allocation of the file's size, where growing a buffer
+	// from nothing made four for a 2 KiB pseudo-file.
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := (*bp)[:0]
+	for {
+		if len(buf) > MaxPseudoFile {
+			return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxPseudoFile)
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+			if cap(buf) <= 1<<20 {
+				*bp = buf // keep a grown buffer, unless it is a big one
+			}
+		}
+		n, err := f.Read(buf[len(buf):min(cap(buf), MaxPseudoFile+1)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return bytes.Clone(buf), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
 	}
-	if n > MaxPseudoFile {
-		return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxPseudoFile)
-	}
-	return buf.Bytes(), nil
 }
+
+// readBufs are ReadFile's buffers.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // ReadProc reads a file under the procfs root.
 func (h *Host) ReadProc(elem ...string) ([]byte, error) {
