@@ -133,7 +133,9 @@ func Take(ctx context.Context, h *host.Host, opts Options) (*Census, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := newWalker()
+			w := walkers.Get().(*walker)
+			defer walkers.Put(w)
+			w.trim()
 			for i := k; i < len(pids); i += workers {
 				if ctx.Err() != nil {
 					return
@@ -232,6 +234,10 @@ type walker struct {
 	cgroups map[string][]CgroupMembership
 }
 
+// walkers keep their buffers from one census to the next (serve takes
+// one every interval).
+var walkers = sync.Pool{New: func() any { return newWalker() }}
+
 func newWalker() *walker {
 	return &walker{
 		buf:     make([]byte, 0, 32<<10),
@@ -240,6 +246,20 @@ func newWalker() *walker {
 		path:    make([]byte, 0, 64),
 		comms:   map[string]string{},
 		cgroups: map[string][]CgroupMembership{},
+	}
+}
+
+// maxInterned bounds what a walker keeps from one census to the next.
+// What it keeps is still right (a cgroup file parses the same way every
+// time), but the containers of a week of churn need not stay in memory.
+const maxInterned = 4096
+
+func (w *walker) trim() {
+	if len(w.comms) > maxInterned {
+		clear(w.comms)
+	}
+	if len(w.cgroups) > maxInterned {
+		clear(w.cgroups)
 	}
 }
 
