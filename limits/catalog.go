@@ -72,12 +72,21 @@ func Validate(fams []Family) error {
 
 // Lookup finds a limit by ID.
 func Lookup(id string) (Limit, bool) {
+	l, ok := limitsByID()[id]
+	return l, ok
+}
+
+// limitsByID indexes the catalog once: a check looks up the limit of
+// every row it grades warning or worse, hundreds on a bad night. The
+// families have all registered (in init) by the first call.
+var limitsByID = sync.OnceValue(func() map[string]Limit {
+	m := map[string]Limit{}
 	for _, f := range Catalog() {
 		for _, l := range f.Limits {
-			if l.ID == id {
-				return l, true
+			if _, dup := m[l.ID]; !dup {
+				m[l.ID] = l
 			}
 		}
 	}
-	return Limit{}, false
-}
+	return m
+})
