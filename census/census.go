@@ -36,9 +36,12 @@ type Process struct {
 	// UserNS and MntNS are the inode numbers of the process's user and
 	// mount namespaces, 0 when unknown.
 	UserNS, MntNS uint64
-	Cgroups       []CgroupMembership
+	// Cgroups is shared by the processes whose cgroup file is the same
+	// (every process of a container): read it, never change it.
+	Cgroups []CgroupMembership
 	// FDs is the number of open file descriptors; FDErr is set when the fd
-	// directory could not be read (another user's process, without root).
+	// directory, an fd link or an fdinfo could not be read (another user's
+	// process, without root), so that the counts below are a lower bound.
 	FDs   int
 	FDErr error
 	// InotifyInstances and InotifyWatches count the inotify fds of the
