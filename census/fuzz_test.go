@@ -24,7 +24,7 @@ func FuzzParseStatus(f *testing.F) {
 	f.Add([]byte("Name:\tkworker/1:1-cgroup_pidlist_destroy\nThreads:\t1"))
 	f.Add([]byte("Uid:\t1000\nThreads:\tmany\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		p := parseStatus(b)
+		p := parseStatus(b, nil)
 		if !bytes.Contains(b, []byte("Name:")) && p.Comm != "" {
 			t.Errorf("Comm %q without a Name line", p.Comm)
 		}
@@ -49,7 +49,7 @@ func FuzzParseStatusRoundTrip(f *testing.F) {
 		}
 		in := fmt.Sprintf("Name:\t%s\nUmask:\t0022\nUid:\t%d\t%d\t%d\t%d\nGid:\t0\t0\t0\t0\nThreads:\t%d\n", comm, uid, euid, euid, euid, threads)
 		want := Process{Comm: comm, UID: uid, EUID: euid, Threads: threads}
-		if got := parseStatus([]byte(in)); !reflect.DeepEqual(got, want) {
+		if got := parseStatus([]byte(in), nil); !reflect.DeepEqual(got, want) {
 			t.Errorf("parseStatus(%q) = %+v, want %+v", in, got, want)
 		}
 	})

@@ -81,7 +81,7 @@ func TestParseStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := parseStatus([]byte(tt.in))
+			got := parseStatus([]byte(tt.in), nil)
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("parseStatus = %+v, want %+v", got, tt.want)
 			}
@@ -94,7 +94,7 @@ func TestParseStatusSelf(t *testing.T) {
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
-	p := parseStatus(b)
+	p := parseStatus(b, nil)
 	if p.UID != os.Getuid() || p.EUID != os.Geteuid() {
 		t.Errorf("uid/euid = %d/%d, want %d/%d", p.UID, p.EUID, os.Getuid(), os.Geteuid())
 	}

@@ -124,6 +124,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		ContainerdState: opts.ContainerdState,
 		FifoDir:         opts.FifoDir,
 		AllKeys:         opts.AllKeys,
+		ListedOnly:      opts.By == "",
 	}
 	if err := bounded(ctx, func() error {
 		env.Census, env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})
@@ -188,13 +189,19 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 			rep.Findings = append(rep.Findings, u)
 		}
 	}
-	attr.Attribute(rep.Findings)
 	if opts.By != "" {
+		attr.Attribute(rep.Findings)
 		rep.By, rep.Groups = opts.By, GroupHoldings(rep.Findings, opts.By)
 	}
 	for i := range rep.Findings {
+		rep.Findings[i].CutConsumers()
+	}
+	if opts.By == "" {
+		// Only the consumers a row lists are shown: only they are named.
+		attr.Attribute(rep.Findings)
+	}
+	for i := range rep.Findings {
 		u := &rep.Findings[i]
-		u.CutConsumers()
 		u.Remedy = []string{}
 		if u.Severity == limits.Warning || u.Severity == limits.Critical {
 			if l, ok := limits.Lookup(u.Limit); ok {

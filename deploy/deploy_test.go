@@ -1309,7 +1309,7 @@ func TestNPDPluginMonitor(t *testing.T) {
 // Each signature keeps its own flags: a (?i) of one does not make the next
 // case-blind.
 func TestPatternKeepsFlags(t *testing.T) {
-	l := limits.Limit{ID: "x", Signatures: []*regexp.Regexp{regexp.MustCompile(`(?i)abc`), regexp.MustCompile(`DEF`), regexp.MustCompile(`(?i)abc`)}}
+	l := limits.Limit{ID: "x", Signatures: []*limits.Signature{limits.NewSignature(`(?i)abc`), limits.NewSignature(`DEF`), limits.NewSignature(`(?i)abc`)}}
 	p := Pattern(l)
 	if p != `(?:(?:(?i)abc)|(?:DEF))(?s:.*)` {
 		t.Errorf("Pattern = %s", p)

@@ -64,9 +64,9 @@ var catalog = sync.OnceValue(func() *prefilters {
 	for _, f := range limits.Catalog() {
 		for _, l := range f.Limits {
 			g := signatureGroup{limit: l.ID}
-			for _, re := range l.Signatures {
-				sig := signature{re: re}
-				for _, clause := range needOf(re) {
+			for _, ls := range l.Signatures {
+				sig := signature{re: ls.Regexp()}
+				for _, clause := range needOf(sig.re) {
 					var c []int
 					for _, w := range clause {
 						c = append(c, id(w))

@@ -5,6 +5,7 @@
 package host
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -110,27 +111,47 @@ func (h *Host) RootPath(p string) string {
 // ReadFile reads a whole file, up to MaxPseudoFile bytes, ignoring the size
 // that stat reports.
 func ReadFile(path string) ([]byte, error) {
-	return AppendFile(nil, path)
+	f, err := openPseudo(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	// Read into a buffer kept between calls, and return a copy of what
+	// was read: one allocation of the file's size, where growing a buffer
+	// from nothing made four for a 2 KiB pseudo-file.
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := (*bp)[:0]
+	for {
+		if len(buf) > MaxPseudoFile {
+			return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxPseudoFile)
+		}
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+			if cap(buf) <= 1<<20 {
+				*bp = buf // keep a grown buffer, unless it is a big one
+			}
+		}
+		n, err := f.Read(buf[len(buf):min(cap(buf), MaxPseudoFile+1)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return bytes.Clone(buf), nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", path, err)
+		}
+	}
 }
 
 // AppendFile is ReadFile appending to dst, so that a caller reading the
 // same pseudo-file again and again (/proc/keys once per uid) reuses one
 // buffer.
 func AppendFile(dst []byte, path string) ([]byte, error) {
-	// O_NONBLOCK: opening a fifo planted where a pseudo-file should be
-	// (a fixture tree, a --proc pointing somewhere odd) must not wait
-	// for a writer; and what is not a regular file is not read at all.
-	// Every file of /proc and /sys is a regular one.
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	f, err := openPseudo(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("read %s: %w", path, ErrNotRegular)
-	}
 	start := len(dst)
 	for {
 		if len(dst) == cap(dst) {
@@ -149,6 +170,28 @@ func AppendFile(dst []byte, path string) ([]byte, error) {
 		}
 	}
 }
+
+// openPseudo opens a pseudo-file for reading. O_NONBLOCK: opening a fifo
+// planted where a pseudo-file should be (a fixture tree, a --proc pointing
+// somewhere odd) must not wait for a writer; and what is not a regular
+// file is not read at all. Every file of /proc and /sys is a regular one.
+func openPseudo(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := f.Stat(); err != nil {
+		f.Close()
+		return nil, err
+	} else if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("read %s: %w", path, ErrNotRegular)
+	}
+	return f, nil
+}
+
+// readBufs are ReadFile's buffers.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
 // ReadProc reads a file under the procfs root.
 func (h *Host) ReadProc(elem ...string) ([]byte, error) {

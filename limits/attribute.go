@@ -9,6 +9,7 @@ package limits
 
 import (
 	"bytes"
+	"cmp"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,10 +26,14 @@ import (
 //
 // Its methods are safe for concurrent use: families call them at once.
 type Attributor struct {
-	mu    sync.Mutex
-	inv   *attrib.Inventory
-	procs map[int]*census.Process
-	refs  map[int]attrib.Ref
+	mu  sync.Mutex
+	inv *attrib.Inventory
+	// procs are the census's processes by pid, for a binary search.
+	procs []*census.Process
+	// refs are keyed by a process's parsed cgroup file, which the census
+	// shares between the processes whose file is the same: a container's
+	// hundred processes are settled once.
+	refs  map[*census.CgroupMembership]attrib.Ref
 	paths map[string]attrib.Ref
 	// withProcs holds the container ids some live process's cgroup names.
 	withProcs map[string]bool
@@ -36,13 +41,22 @@ type Attributor struct {
 
 // NewAttributor indexes the census. inv may be nil (no runtime asked).
 func NewAttributor(c *census.Census, inv *attrib.Inventory) *Attributor {
-	a := &Attributor{inv: inv, procs: map[int]*census.Process{}, refs: map[int]attrib.Ref{}, paths: map[string]attrib.Ref{}, withProcs: map[string]bool{}}
+	a := &Attributor{inv: inv, refs: map[*census.CgroupMembership]attrib.Ref{}, paths: map[string]attrib.Ref{}, withProcs: map[string]bool{}}
 	if c == nil {
 		return a
 	}
+	a.procs = make([]*census.Process, len(c.Processes))
 	for i := range c.Processes {
-		p := &c.Processes[i]
-		a.procs[p.PID] = p
+		a.procs[i] = &c.Processes[i]
+	}
+	slices.SortStableFunc(a.procs, func(p, q *census.Process) int { return cmp.Compare(p.PID, q.PID) })
+	for _, p := range a.procs {
+		if len(p.Cgroups) == 0 {
+			continue
+		}
+		if _, seen := a.refs[&p.Cgroups[0]]; seen {
+			continue // the same cgroups as a process before
+		}
 		if r := a.ref(p); r.ID != "" {
 			a.withProcs[r.ID] = true
 		}
@@ -75,7 +89,10 @@ func (a *Attributor) HasProcesses(id string) bool {
 // any other. Most processes are settled by their first line; paths are
 // parsed once per check however many processes share them.
 func (a *Attributor) ref(p *census.Process) attrib.Ref {
-	if r, ok := a.refs[p.PID]; ok {
+	if len(p.Cgroups) == 0 {
+		return attrib.Ref{}
+	}
+	if r, ok := a.refs[&p.Cgroups[0]]; ok {
 		return r
 	}
 	var best attrib.Ref
@@ -104,7 +121,7 @@ func (a *Attributor) ref(p *census.Process) attrib.Ref {
 			}
 		}
 	}
-	a.refs[p.PID] = best
+	a.refs[&p.Cgroups[0]] = best
 	return best
 }
 
@@ -122,17 +139,10 @@ func cgroupLinePreference(m census.CgroupMembership) int {
 	return 0
 }
 
-// parse is ParseCgroupPath, confirmed against the inventory, memoised.
+// parse is ParseCgroupPath, confirmed against the inventory. A cgroup
+// directory is asked about once a check, so what it answers is not kept:
+// keeping the 30,000 directories of a bad night cost more than parsing.
 func (a *Attributor) parse(path string) attrib.Ref {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.parseLocked(path)
-}
-
-// parseOnce is parse for a path that will not be asked again (a cgroup
-// directory of a walk): not memoised, so a walk of 30,000 cgroups does not
-// grow the memo by as many.
-func (a *Attributor) parseOnce(path string) attrib.Ref {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if r, ok := a.paths[path]; ok {
@@ -158,6 +168,8 @@ func (a *Attributor) plainListed(ns, id []byte) bool {
 	return ok
 }
 
+// parseLocked is parse for the lines of processes' cgroup files, which
+// many files share: memoised.
 func (a *Attributor) parseLocked(path string) attrib.Ref {
 	if r, ok := a.paths[path]; ok {
 		return r
@@ -192,8 +204,8 @@ func (a *Attributor) Consumer(c *Consumer) {
 	defer a.mu.Unlock()
 	var r attrib.Ref
 	if c.PID > 0 {
-		if p := a.procs[c.PID]; p != nil {
-			r = a.ref(p)
+		if i, ok := slices.BinarySearchFunc(a.procs, c.PID, func(p *census.Process, pid int) int { return cmp.Compare(p.PID, pid) }); ok {
+			r = a.ref(a.procs[i])
 		}
 	}
 	if c.Container == "" {

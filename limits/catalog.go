@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 )
 
 // Catalog is every family: the first ones listed here, then those that
@@ -28,7 +29,7 @@ var registered []Family
 // the family's file.
 func register(f Family) { registered = append(registered, f) }
 
-var idPattern = regexp.MustCompile(`^[a-z]+(\.[a-z_]+)*$`)
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]+(\.[a-z_]+)*$`) })
 
 // Validate rejects a malformed catalog: duplicate or malformed IDs,
 // limits without title, doc, unit, error signatures or remedy.
@@ -43,7 +44,7 @@ func Validate(fams []Family) error {
 			errs = append(errs, fmt.Errorf("family %q: no limits", f.Name))
 		}
 		for _, l := range f.Limits {
-			if !idPattern.MatchString(l.ID) {
+			if !idPattern().MatchString(l.ID) {
 				errs = append(errs, fmt.Errorf("limit %q: malformed id", l.ID))
 			}
 			if seen[l.ID] {
@@ -56,6 +57,11 @@ func Validate(fams []Family) error {
 			if len(l.Signatures) == 0 {
 				errs = append(errs, fmt.Errorf("limit %q: no error signatures", l.ID))
 			}
+			for _, s := range l.Signatures {
+				if _, err := regexp.Compile(s.String()); err != nil {
+					errs = append(errs, fmt.Errorf("limit %q: signature %q: %w", l.ID, s, err))
+				}
+			}
 			if l.Remedy == nil {
 				errs = append(errs, fmt.Errorf("limit %q: no remedy", l.ID))
 			}
@@ -66,12 +72,21 @@ func Validate(fams []Family) error {
 
 // Lookup finds a limit by ID.
 func Lookup(id string) (Limit, bool) {
+	l, ok := limitsByID()[id]
+	return l, ok
+}
+
+// limitsByID indexes the catalog once: a check looks up the limit of
+// every row it grades warning or worse, hundreds on a bad night. The
+// families have all registered (in init) by the first call.
+var limitsByID = sync.OnceValue(func() map[string]Limit {
+	m := map[string]Limit{}
 	for _, f := range Catalog() {
 		for _, l := range f.Limits {
-			if l.ID == id {
-				return l, true
+			if _, dup := m[l.ID]; !dup {
+				m[l.ID] = l
 			}
 		}
 	}
-	return Limit{}, false
-}
+	return m
+})

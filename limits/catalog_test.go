@@ -1,7 +1,6 @@
 package limits
 
 import (
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -16,7 +15,7 @@ func TestValidateRejects(t *testing.T) {
 	good := func(id string) Limit {
 		return Limit{
 			ID: id, Title: "t", Doc: "d", Unit: "u",
-			Signatures: []*regexp.Regexp{regexp.MustCompile(`x`)},
+			Signatures: []*Signature{NewSignature(`x`)},
 			Remedy:     func(Usage) []string { return nil },
 		}
 	}
@@ -27,6 +26,8 @@ func TestValidateRejects(t *testing.T) {
 	noDoc.Doc = ""
 	noSig := good("c")
 	noSig.Signatures = nil
+	badSig := good("s")
+	badSig.Signatures = []*Signature{NewSignature(`(?i)unclosed (group`)}
 	noRemedy := good("d")
 	noRemedy.Remedy = nil
 	noRead := fam("r", good("e"))
@@ -42,6 +43,7 @@ func TestValidateRejects(t *testing.T) {
 		{"duplicate id in a family", []Family{fam("one", good("a"), good("a"))}, []string{`limit "a": duplicate id`}},
 		{"missing doc", []Family{fam("one", good("a"), noDoc)}, []string{`limit "b": needs title, doc and unit`}},
 		{"missing signature", []Family{fam("one", noSig)}, []string{`limit "c": no error signatures`}},
+		{"signature that does not compile", []Family{fam("one", badSig)}, []string{`limit "s": signature "(?i)unclosed (group"`}},
 		{"missing remedy", []Family{fam("one", noRemedy)}, []string{`limit "d": no remedy`}},
 		{"malformed ids", []Family{fam("one", good("Keys.Count"), good("keys..count"), good("keys-count"), good(""))},
 			[]string{`limit "Keys.Count": malformed id`, `limit "keys..count": malformed id`, `limit "keys-count": malformed id`, `limit "": malformed id`}},

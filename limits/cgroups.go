@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -45,11 +44,11 @@ var cgroupsFamily = Family{
 			Unit:  "cgroups",
 			Doc: "Memory cgroup ids in use (live and dying) against the kernel's 65535, and, on cgroup v2, " +
 				"descendants and depth of subtrees with cgroup.max.descendants or cgroup.max.depth set.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`),
-				regexp.MustCompile(`(?i)failed to create (container|pod) cgroup.*no space left on device`),
-				regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/\S*: resource temporarily unavailable`),
-				regexp.MustCompile(`(?i)create directory\W+/sys/fs/cgroup/\S*.*(no space left on device|resource temporarily unavailable)`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`),
+				NewSignature(`(?i)failed to create (container|pod) cgroup.*no space left on device`),
+				NewSignature(`(?i)mkdir \S*/sys/fs/cgroup/\S*: resource temporarily unavailable`),
+				NewSignature(`(?i)create directory\W+/sys/fs/cgroup/\S*.*(no space left on device|resource temporarily unavailable)`),
 			},
 			Remedy: cgroupsRemedy,
 		},
@@ -59,9 +58,9 @@ var cgroupsFamily = Family{
 			Unit:  "cgroups",
 			Doc: "Removed memory cgroups that still hold charged memory and so keep their id. Thousands of " +
 				"them mean container churn outpaces reclaim, or on kernels before 4.3 with kmem accounting, a leak.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/memory/\S*: no space left on device`),
-				regexp.MustCompile(`(?i)create directory\W+/sys/fs/cgroup/memory/\S*.*no space left on device`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)mkdir \S*/sys/fs/cgroup/memory/\S*: no space left on device`),
+				NewSignature(`(?i)create directory\W+/sys/fs/cgroup/memory/\S*.*no space left on device`),
 			},
 			Remedy: dyingRemedy,
 		},

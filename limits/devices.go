@@ -83,6 +83,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/enospc/enospc/internal/quote"
 )
@@ -98,14 +99,14 @@ var devicesFamily = Family{
 				"that devpts instances of containers may use, and against the max= of every devpts instance " +
 				"mounted with one. Leaked docker exec -t sessions, expect/unbuffer loops and CI jobs that " +
 				"allocate terminals fill it; then opening /dev/ptmx fails with ENOSPC, \"no space left on device\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)(/dev/ptmx|/dev/pts/ptmx|\bptmx\b).*(no space left on device|\bENOSPC\b|errno=28)`),
-				regexp.MustCompile(`(?i)(failed to|unable to|could not|couldn't|cannot|can't) (create|open|allocate|get) (a |new )?(pseudo-?terminal|pty|pseudo tty|console)s?\b.*no space left on device`),
-				regexp.MustCompile(`(?i)\b(openpty|forkpty|posix_openpt|getpt|grantpt|ptsname)\b.*no space left on device`),
-				regexp.MustCompile(`(?i)out of pty('s| devices|s)`),
-				regexp.MustCompile(`(?i)the system has no more ptys`),
-				regexp.MustCompile(`(?i)server refused to allocate pty`),
-				regexp.MustCompile(`(?i)kernel\.pty\.max|/proc/sys/kernel/pty/max`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)(/dev/ptmx|/dev/pts/ptmx|\bptmx\b).*(no space left on device|\bENOSPC\b|errno=28)`),
+				NewSignature(`(?i)(failed to|unable to|could not|couldn't|cannot|can't) (create|open|allocate|get) (a |new )?(pseudo-?terminal|pty|pseudo tty|console)s?\b.*no space left on device`),
+				NewSignature(`(?i)\b(openpty|forkpty|posix_openpt|getpt|grantpt|ptsname)\b.*no space left on device`),
+				NewSignature(`(?i)out of pty('s| devices|s)`),
+				NewSignature(`(?i)the system has no more ptys`),
+				NewSignature(`(?i)server refused to allocate pty`),
+				NewSignature(`(?i)kernel\.pty\.max|/proc/sys/kernel/pty/max`),
 			},
 			Remedy: ptysRemedy,
 		},
@@ -116,12 +117,12 @@ var devicesFamily = Family{
 			Doc: "AIO events reserved by io_setup on the whole host (fs.aio-nr) against fs.aio-max-nr. " +
 				"Databases in containers (MySQL/InnoDB, ScyllaDB, Ceph, fio) reserve thousands each; the next " +
 				"io_setup asking for more than is left fails with EAGAIN, \"resource temporarily unavailable\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)\bio_setup\b.*(resource temporarily unavailable|\bEAGAIN\b|errno[ =]11\b)`),
-				regexp.MustCompile(`(?i)\bio_queue_init\b.*(resource temporarily unavailable|\bEAGAIN\b|err=11\b)`),
-				regexp.MustCompile(`(?i)aio-max-nr|fs\.aio-nr|/proc/sys/fs/aio-nr`),
-				regexp.MustCompile(`(?i)cannot initiali[sz]e aio ?sub-?system`),
-				regexp.MustCompile(`(?i)(linux[- ]?aio|native aio|libaio|aio context).*(resource temporarily unavailable|\bEAGAIN\b)`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)\bio_setup\b.*(resource temporarily unavailable|\bEAGAIN\b|errno[ =]11\b)`),
+				NewSignature(`(?i)\bio_queue_init\b.*(resource temporarily unavailable|\bEAGAIN\b|err=11\b)`),
+				NewSignature(`(?i)aio-max-nr|fs\.aio-nr|/proc/sys/fs/aio-nr`),
+				NewSignature(`(?i)cannot initiali[sz]e aio ?sub-?system`),
+				NewSignature(`(?i)(linux[- ]?aio|native aio|libaio|aio context).*(resource temporarily unavailable|\bEAGAIN\b)`),
 			},
 			Remedy: aioRemedy,
 		},
@@ -132,10 +133,10 @@ var devicesFamily = Family{
 			Doc: "File descriptors registered in epoll instances by one uid, against fs.epoll.max_user_watches. " +
 				"Proxies, message brokers and event loops that keep millions of connections, or leak epoll " +
 				"registrations, reach it; then epoll_ctl fails with ENOSPC, \"no space left on device\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)\bepoll_?ctl\b.*(no space left on device|\bENOSPC\b|errno[ =]28\b|failed with 28\b|\(28:)`),
-				regexp.MustCompile(`(?i)epoll\.max_user_watches|epoll/max_user_watches`),
-				regexp.MustCompile(`(?i)\bepoll\b.*(add|register|watch).*no space left on device`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)\bepoll_?ctl\b.*(no space left on device|\bENOSPC\b|errno[ =]28\b|failed with 28\b|\(28:)`),
+				NewSignature(`(?i)epoll\.max_user_watches|epoll/max_user_watches`),
+				NewSignature(`(?i)\bepoll\b.*(add|register|watch).*no space left on device`),
 			},
 			Remedy: epollRemedy,
 		},
@@ -146,11 +147,11 @@ var devicesFamily = Family{
 			Doc: "fanotify groups (fanotify_init calls) one uid may hold, 128 by default. Security agents, " +
 				"container tracers and antivirus on-access scanners take them; a tool that leaks one per " +
 				"container runs out, and fanotify_init fails with EMFILE, \"too many open files\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)fanotify_init\b.*(too many open files|\bEMFILE\b|errno[ =]24\b)`),
-				regexp.MustCompile(`(?i)fanotify:? init error,? too many open files`),
-				regexp.MustCompile(`(?i)(cannot|can't|could not|couldn't|failed to|unable to) (init|initiali[sz]e|create|open) (a )?(new )?fanotify.*too many open files`),
-				regexp.MustCompile(`(?i)fanotify.*(max_user_groups|max_fanotify_groups)`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)fanotify_init\b.*(too many open files|\bEMFILE\b|errno[ =]24\b)`),
+				NewSignature(`(?i)fanotify:? init error,? too many open files`),
+				NewSignature(`(?i)(cannot|can't|could not|couldn't|failed to|unable to) (init|initiali[sz]e|create|open) (a )?(new )?fanotify.*too many open files`),
+				NewSignature(`(?i)fanotify.*(max_user_groups|max_fanotify_groups)`),
 			},
 			Remedy: fanotifyRemedy,
 		},
@@ -160,10 +161,10 @@ var devicesFamily = Family{
 			Unit:  "marks",
 			Doc: "Marks (watched inodes, mounts, filesystems) of all fanotify groups of one uid, against " +
 				"fs.fanotify.max_user_marks; past it fanotify_mark fails with ENOSPC, \"no space left on device\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)fanotify_mark\b.*(no space left on device|\bENOSPC\b|errno[ =]28\b)`),
-				regexp.MustCompile(`(?i)fanotify.*mark.*no space left on device`),
-				regexp.MustCompile(`(?i)fanotify.*(max_user_marks|max_fanotify_marks)`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)fanotify_mark\b.*(no space left on device|\bENOSPC\b|errno[ =]28\b)`),
+				NewSignature(`(?i)fanotify.*mark.*no space left on device`),
+				NewSignature(`(?i)fanotify.*(max_user_marks|max_fanotify_marks)`),
 			},
 			Remedy: fanotifyRemedy,
 		},
@@ -239,7 +240,9 @@ func ptyReason(ptyMax, reserve int64) string {
 		"(mounted outside the initial mount namespace) may use; the host's own /dev/pts may also take the reserve", ptyMax, reserve)
 }
 
-var ptyReasonNumbers = regexp.MustCompile(`kernel\.pty\.max (\d+) minus kernel\.pty\.reserve (\d+)`)
+var ptyReasonNumbers = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`kernel\.pty\.max (\d+) minus kernel\.pty\.reserve (\d+)`)
+})
 
 // devptsMax returns the max= of a devpts superblock option list.
 func devptsMax(super string) (int64, bool) {
@@ -296,7 +299,7 @@ func ptysRemedy(u Usage) []string {
 		}
 	}
 	ptyMax, reserve := u.Max+1024, int64(1024)
-	if m := ptyReasonNumbers.FindStringSubmatch(u.Reason); m != nil {
+	if m := ptyReasonNumbers().FindStringSubmatch(u.Reason); m != nil {
 		ptyMax, _ = strconv.ParseInt(m[1], 10, 64)
 		reserve, _ = strconv.ParseInt(m[2], 10, 64)
 	}

@@ -12,7 +12,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -24,10 +23,10 @@ var filesFamily = Family{
 		Title: "open files on the host (fs.file-max)",
 		Unit:  "files",
 		Doc:   "File handles allocated by all processes against fs.file-max.",
-		Signatures: []*regexp.Regexp{
-			regexp.MustCompile(`(?i)too many open files in system`),
-			regexp.MustCompile(`(?i)\bENFILE\b`),
-			regexp.MustCompile(`(?i)VFS: file-max limit \d+ reached`),
+		Signatures: []*Signature{
+			NewSignature(`(?i)too many open files in system`),
+			NewSignature(`(?i)\bENFILE\b`),
+			NewSignature(`(?i)VFS: file-max limit \d+ reached`),
 		},
 		Remedy: filesRemedy,
 	}},
@@ -68,11 +67,12 @@ func readFiles(env *Env) []Usage {
 	}
 	u := Usage{Limit: "files", Scope: "host", Used: nr.Allocated - nr.Free, Max: nr.Max, Unit: "files"}
 	if env.Census != nil {
-		var cs []Consumer
-		for _, p := range env.Census.Processes {
-			cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.FDs)})
+		h := newHolders(env, topConsumers)
+		for i := range env.Census.Processes {
+			p := &env.Census.Processes[i]
+			h.addProcess(p, p.UID, int64(p.FDs))
 		}
-		u.setConsumers(cs, topConsumers)
+		u.setHolders(h)
 		u.NeedsRoot = env.Census.FDUnreadable > 0
 	}
 	return []Usage{u}

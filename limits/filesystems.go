@@ -15,7 +15,6 @@ package limits
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -31,12 +30,12 @@ var filesystemsFamily = Family{
 			Title: "filesystem blocks",
 			Unit:  "bytes",
 			Doc:   "Blocks in use on a filesystem, as df -h shows them (used against used+available, so root's reserved blocks count as full).",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)no space left on device`),
-				regexp.MustCompile(`(?i)\bENOSPC\b`),
-				regexp.MustCompile(`(?i)(disk|device|filesystem) (is )?full`),
-				regexp.MustCompile(`(?i)could not extend file|check free disk space`), // PostgreSQL
-				regexp.MustCompile(`(?i)could not resize shared memory segment`),      // PostgreSQL on /dev/shm
+			Signatures: []*Signature{
+				NewSignature(`(?i)no space left on device`),
+				NewSignature(`(?i)\bENOSPC\b`),
+				NewSignature(`(?i)(disk|device|filesystem) (is )?full`),
+				NewSignature(`(?i)could not extend file|check free disk space`), // PostgreSQL
+				NewSignature(`(?i)could not resize shared memory segment`),      // PostgreSQL on /dev/shm
 			},
 			Remedy: diskRemedy,
 		},
@@ -45,9 +44,9 @@ var filesystemsFamily = Family{
 			Title: "filesystem inodes",
 			Unit:  "inodes",
 			Doc:   "Inodes in use on a filesystem, as df -i shows them. tmpfs gets a fixed number at mount time (nr_inodes); many small files or leaked directories exhaust it while df -h shows room.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)no space left on device`),
-				regexp.MustCompile(`(?i)\bENOSPC\b`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)no space left on device`),
+				NewSignature(`(?i)\bENOSPC\b`),
 			},
 			Remedy: inodesRemedy,
 		},

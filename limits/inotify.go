@@ -23,7 +23,6 @@ package limits
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 )
@@ -38,15 +37,15 @@ var inotifyFamily = Family{
 			Doc: "Watches that all inotify instances of one uid may hold. Kubelet, cAdvisor, log shippers, " +
 				"IDEs and file-watching dev servers in containers add up; past the limit " +
 				"inotify_add_watch fails with ENOSPC, \"no space left on device\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)inotify_add_watch.*no space left on device`),
-				regexp.MustCompile(`(?i)system limit for number of file watchers reached`),
-				regexp.MustCompile(`(?i)failed to (add|create) (a )?watch.*no space left on device`),
-				regexp.MustCompile(`(?i)inotify resources exhausted`),
-				regexp.MustCompile(`(?i)\bwatch ENOSPC\b`),                                 // Node's fs.watch
-				regexp.MustCompile(`(?i)unable to watch for file changes`),                 // VS Code
-				regexp.MustCompile(`(?i)(in_tail|tail_fs).*(errno=28|no space left)`),      // fluent-bit
-				regexp.MustCompile(`(?i)(add_watch|cannot watch).*(ENOSPC|no space left)`), // pyinotify
+			Signatures: []*Signature{
+				NewSignature(`(?i)inotify_add_watch.*no space left on device`),
+				NewSignature(`(?i)system limit for number of file watchers reached`),
+				NewSignature(`(?i)failed to (add|create) (a )?watch.*no space left on device`),
+				NewSignature(`(?i)inotify resources exhausted`),
+				NewSignature(`(?i)\bwatch ENOSPC\b`),                                 // Node's fs.watch
+				NewSignature(`(?i)unable to watch for file changes`),                 // VS Code
+				NewSignature(`(?i)(in_tail|tail_fs).*(errno=28|no space left)`),      // fluent-bit
+				NewSignature(`(?i)(add_watch|cannot watch).*(ENOSPC|no space left)`), // pyinotify
 			},
 			Remedy: inotifyRemedy,
 		},
@@ -57,17 +56,17 @@ var inotifyFamily = Family{
 			Doc: "inotify instances (inotify_init calls) one uid may hold, default 128. Every container " +
 				"running systemd, every kubelet, every tail -f takes some; past the limit inotify_init " +
 				"fails with EMFILE, \"too many open files\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)inotify_init1?\b.*too many open files`),
-				regexp.MustCompile(`(?i)failed to allocate directory watch.*too many open files`),
-				regexp.MustCompile(`(?i)failed to create (fsnotify|inotify) watcher.*too many open files`),
-				regexp.MustCompile(`(?i)inotify cannot be used,? reverting to polling: too many open files`),
-				regexp.MustCompile(`(?i)(couldn't|could not|failed to|unable to) initiali[sz]e inotify`),
-				regexp.MustCompile(`(?i)(recommended |file ?)watcher.*too many open files?`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)inotify_init1?\b.*too many open files`),
+				NewSignature(`(?i)failed to allocate directory watch.*too many open files`),
+				NewSignature(`(?i)failed to create (fsnotify|inotify) watcher.*too many open files`),
+				NewSignature(`(?i)inotify cannot be used,? reverting to polling: too many open files`),
+				NewSignature(`(?i)(couldn't|could not|failed to|unable to) initiali[sz]e inotify`),
+				NewSignature(`(?i)(recommended |file ?)watcher.*too many open files?`),
 				// A bare EMFILE: of the limits here, the uid's inotify
 				// instances (a process's RLIMIT_NOFILE is not a shared one).
-				regexp.MustCompile(`(?i)too many open files($|[^ ]| [^i])`),
-				regexp.MustCompile(`(?i)too many open file($|[^s])`),
+				NewSignature(`(?i)too many open files($|[^ ]| [^i])`),
+				NewSignature(`(?i)too many open file($|[^s])`),
 			},
 			Remedy: inotifyRemedy,
 		},
@@ -90,8 +89,7 @@ func readInotify(env *Env) []Usage {
 	}
 	type acc struct {
 		watches, instances int64
-		procs              []Consumer
-		watchers           []Consumer
+		procs, watchers    holders
 	}
 	byUID := map[int]*acc{}
 	for i := range env.Census.Processes {
@@ -102,16 +100,16 @@ func readInotify(env *Env) []Usage {
 		uid := env.Census.ChargedUID(p)
 		a := byUID[uid]
 		if a == nil {
-			a = &acc{}
+			a = &acc{procs: newHolders(env, topConsumers), watchers: newHolders(env, topConsumers)}
 			byUID[uid] = a
 		}
 		a.watches += int64(p.InotifyWatches)
 		a.instances += int64(p.InotifyInstances)
-		a.procs = append(a.procs, Consumer{PID: p.PID, UID: intp(p.EUID), Comm: p.Comm, Count: int64(p.InotifyInstances)})
-		a.watchers = append(a.watchers, Consumer{PID: p.PID, UID: intp(p.EUID), Comm: p.Comm, Count: int64(p.InotifyWatches)})
+		a.procs.addProcess(p, p.EUID, int64(p.InotifyInstances))
+		a.watchers.addProcess(p, p.EUID, int64(p.InotifyWatches))
 	}
 	if len(byUID) == 0 {
-		byUID[0] = &acc{}
+		byUID[0] = &acc{procs: newHolders(env, topConsumers), watchers: newHolders(env, topConsumers)}
 	}
 	uids := make([]int, 0, len(byUID))
 	for uid := range byUID {
@@ -124,12 +122,12 @@ func readInotify(env *Env) []Usage {
 		a := byUID[uid]
 		scope := "uid " + strconv.Itoa(uid)
 		w := Usage{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches"}
-		w.setConsumers(a.watchers, topConsumers)
+		w.setHolders(a.watchers)
 		if errW != nil {
 			w = unknown("inotify.watches", scope, "watches", errW)
 		}
 		in := Usage{Limit: "inotify.instances", Scope: scope, Used: a.instances, Max: maxInst, Unit: "instances"}
-		in.setConsumers(a.procs, topConsumers)
+		in.setHolders(a.procs)
 		if errI != nil {
 			in = unknown("inotify.instances", scope, "instances", errI)
 		}

@@ -71,7 +71,6 @@ package limits
 // host's stay untouched.
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -79,7 +78,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -106,12 +104,12 @@ var ipcFamily = Family{
 				"and the pages of all of them against kernel.shmall; the row is the worse of the two. Past either " +
 				"shmget(2) fails with ENOSPC. Every container and pod has its own namespace with the kernel's " +
 				"defaults. Segments outlive their creator until removed (ipcrm -m): a killed database leaves them.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)shmget\b.*(no space left on device|ENOSPC|errno[ =]28)`),
-				regexp.MustCompile(`(?i)could not create shared memory segment: no space left on device`),
-				regexp.MustCompile(`(?i)create share(d)? memory failed: no space left on device`), // ipcmk
-				regexp.MustCompile(`(?i)raise the shmmni parameter`),
-				regexp.MustCompile(`(?i)unable to create shared memory segment.*(no space left|error: 28)`), // Oracle ORA-27125
+			Signatures: []*Signature{
+				NewSignature(`(?i)shmget\b.*(no space left on device|ENOSPC|errno[ =]28)`),
+				NewSignature(`(?i)could not create shared memory segment: no space left on device`),
+				NewSignature(`(?i)create share(d)? memory failed: no space left on device`), // ipcmk
+				NewSignature(`(?i)raise the shmmni parameter`),
+				NewSignature(`(?i)unable to create shared memory segment.*(no space left|error: 28)`), // Oracle ORA-27125
 			},
 			Remedy: ipcRemedy,
 		},
@@ -123,15 +121,15 @@ var ipcFamily = Family{
 				"their semaphores against SEMMNS (the 2nd); the row is the worse of the two. Past either semget(2) " +
 				"fails with ENOSPC. Leaked device-mapper udev cookies (dmsetup udevcomplete_all) and the sets of a " +
 				"killed Apache or PostgreSQL are the usual fillers.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)semget\b.*(no space left on device|ENOSPC|errno[ =]28)`),
-				regexp.MustCompile(`(?i)sem_get\(\).*no space left on device`), // PHP sysvsem
-				regexp.MustCompile(`(?i)could not create semaphores: no space left on device`),
-				regexp.MustCompile(`(?i)create semaphore failed: no space left on device`), // ipcmk
-				regexp.MustCompile(`(?i)no space left on device: couldn't create (the )?(accept lock|[a-z-]+ mutex)`),
-				regexp.MustCompile(`(?i)limit for the maximum number of semaphores reached`), // dmsetup
-				regexp.MustCompile(`(?i)dm_task_set_cookie failed`),
-				regexp.MustCompile(`(?i)\(SEMMNI\).*\(SEMMNS\)`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)semget\b.*(no space left on device|ENOSPC|errno[ =]28)`),
+				NewSignature(`(?i)sem_get\(\).*no space left on device`), // PHP sysvsem
+				NewSignature(`(?i)could not create semaphores: no space left on device`),
+				NewSignature(`(?i)create semaphore failed: no space left on device`), // ipcmk
+				NewSignature(`(?i)no space left on device: couldn't create (the )?(accept lock|[a-z-]+ mutex)`),
+				NewSignature(`(?i)limit for the maximum number of semaphores reached`), // dmsetup
+				NewSignature(`(?i)dm_task_set_cookie failed`),
+				NewSignature(`(?i)\(SEMMNI\).*\(SEMMNS\)`),
 			},
 			Remedy: ipcRemedy,
 		},
@@ -142,10 +140,10 @@ var ipcFamily = Family{
 			Doc: "System V message queues of one IPC namespace against kernel.msgmni (32000 on current kernels, " +
 				"16 on old ones). Past it msgget(2) fails with ENOSPC; queues outlive their creator until removed " +
 				"(ipcrm -q).",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)msgget\b.*(no space left on device|ENOSPC|errno[ =]28)`),
-				regexp.MustCompile(`(?i)msg_get_queue\(\).*no space left on device`),           // PHP sysvmsg
-				regexp.MustCompile(`(?i)create message queue failed: no space left on device`), // ipcmk
+			Signatures: []*Signature{
+				NewSignature(`(?i)msgget\b.*(no space left on device|ENOSPC|errno[ =]28)`),
+				NewSignature(`(?i)msg_get_queue\(\).*no space left on device`),           // PHP sysvmsg
+				NewSignature(`(?i)create message queue failed: no space left on device`), // ipcmk
 			},
 			Remedy: ipcRemedy,
 		},
@@ -157,9 +155,9 @@ var ipcFamily = Family{
 				"in a mounted mqueue filesystem of the namespace (/dev/mqueue; a namespace with none gets no row). Past the limit mq_open(3) fails " +
 				"with ENOSPC for every process without CAP_SYS_RESOURCE. Queues live until mq_unlink, not until " +
 				"their creator exits.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)mq_open\w*\b.*(no space left on device|ENOSPC|errno[ =]28)`),
-				regexp.MustCompile(`(?i)queues_max`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)mq_open\w*\b.*(no space left on device|ENOSPC|errno[ =]28)`),
+				NewSignature(`(?i)queues_max`),
 			},
 			Remedy: ipcRemedy,
 		},
@@ -504,11 +502,13 @@ type sysvTable struct {
 // has the columns need.
 func parseSysvTable(b []byte, need ...string) (sysvTable, error) {
 	t := sysvTable{cols: map[string]int{}}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
 	header := true
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
+	// Lines are cut from b as it is: a scanner's buffer for each table of
+	// each of a bad night's 200 IPC namespaces was most of what it cost.
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte("\n"))
+		f := strings.Fields(string(line))
 		if len(f) == 0 {
 			continue
 		}
@@ -524,9 +524,6 @@ func parseSysvTable(b []byte, need ...string) (sysvTable, error) {
 			continue
 		}
 		t.rows = append(t.rows, f)
-	}
-	if err := sc.Err(); err != nil {
-		return t, err
 	}
 	if header {
 		return t, errors.New("empty: no header line")
@@ -1051,6 +1048,25 @@ type mqueueDir struct {
 // (one superblock per namespace, so one device number); a mount is found
 // in the mount tables of processes, and belongs to the namespace of the
 // processes that can see it, or to the host's when pid 1 sees it.
+// mqueueMounts parses the mqueue lines of a mountinfo only: a container's
+// table has dozens of mounts, a bad night's hundreds of tables thousands,
+// and only these are looked at. The kernel escapes spaces in fields, so
+// " - mqueue " can only be the separator and the type.
+func mqueueMounts(b []byte) []Mount {
+	var out []Mount
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte("\n"))
+		if !bytes.Contains(line, []byte(" - mqueue ")) {
+			continue
+		}
+		if m, ok := parseMountInfoLine(string(line)); ok && m.FSType == "mqueue" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 type mqueueFinder struct {
 	env    *Env
 	procfs bool
@@ -1135,7 +1151,7 @@ func (f *mqueueFinder) load() {
 			if err != nil {
 				continue
 			}
-			mounts, _ = parseMountInfo(bytes.NewReader(b))
+			mounts = mqueueMounts(b)
 			pid = p
 			break
 		}

@@ -2,6 +2,7 @@ package limits
 
 import (
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -147,4 +148,26 @@ func FuzzParseSysvIPC(f *testing.F) {
 		parseSemCtl(b)
 		ipcParseUint("x", b)
 	})
+}
+
+// TestMqueueMounts finds the same mqueue mounts as the whole parse.
+func TestMqueueMounts(t *testing.T) {
+	table := "22 1 0:21 / /proc rw,nosuid - proc proc rw\n" +
+		"30 22 0:26 / /dev/mqueue rw,nosuid,nodev,noexec - mqueue mqueue rw\n" +
+		"31 22 0:27 / /mnt/a\\040-\\040mqueue\\040b rw - tmpfs tmpfs rw\n" +
+		"32 22 0:28 / /run/ctr/mq rw - mqueue mqueue rw\n" +
+		"33 22 0:29 / /x rw - mqueuefs x rw"
+	all, err := parseMountInfo(strings.NewReader(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []Mount
+	for _, m := range all {
+		if m.FSType == "mqueue" {
+			want = append(want, m)
+		}
+	}
+	if got := mqueueMounts([]byte(table)); len(want) != 2 || !reflect.DeepEqual(got, want) {
+		t.Errorf("mqueueMounts = %+v, want %+v", got, want)
+	}
 }

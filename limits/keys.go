@@ -39,7 +39,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -446,7 +445,7 @@ var keysFamily = Family{
 				"kernel.keys.root_maxkeys for uid 0. runc joins every container to a session keyring " +
 				"_ses.<id>, charged to the container's uid on the host and freed when the container's " +
 				"last process exits; with user namespaces all containers share that uid.",
-			Signatures: []*regexp.Regexp{sigKeyring, sigEDQUOTKey, sigCrunKeyring},
+			Signatures: []*Signature{sigKeyring, sigEDQUOTKey, sigCrunKeyring},
 			Remedy:     keysRemedy,
 		},
 		{
@@ -456,7 +455,7 @@ var keysFamily = Family{
 			Doc: "Bytes of key descriptions and payloads a uid may own: kernel.keys.maxbytes (default " +
 				"20000), kernel.keys.root_maxbytes for uid 0. Usually the first key limit that runc's " +
 				"per-container session keyrings exhaust.",
-			Signatures: []*regexp.Regexp{sigKeyring, sigEDQUOTKey, sigCrunKeyring},
+			Signatures: []*Signature{sigKeyring, sigEDQUOTKey, sigCrunKeyring},
 			Remedy:     keysRemedy,
 		},
 		{
@@ -467,7 +466,7 @@ var keysFamily = Family{
 				"reports exited, or which no runtime lists and no process of it is left: keys.count and " +
 				"keys.bytes quota taken by containers that do nothing. The kernel frees a session keyring " +
 				"when its last process exits, so the usual cause is a process that outlived its container.",
-			Signatures: []*regexp.Regexp{sigKeyring, sigEDQUOTKey, sigCrunKeyring},
+			Signatures: []*Signature{sigKeyring, sigEDQUOTKey, sigCrunKeyring},
 			Remedy:     leakKeyringsRemedy,
 		},
 	},
@@ -475,10 +474,10 @@ var keysFamily = Family{
 }
 
 var (
-	sigKeyring   = regexp.MustCompile(`(?i)(join|create) session key(ring)?:.*disk quota exceeded`)
-	sigEDQUOTKey = regexp.MustCompile(`(?i)(add_key|keyctl|request_key)\b.*disk quota exceeded`)
+	sigKeyring   = NewSignature(`(?i)(join|create) session key(ring)?:.*disk quota exceeded`)
+	sigEDQUOTKey = NewSignature(`(?i)(add_key|keyctl|request_key)\b.*disk quota exceeded`)
 	// crun names the keyring after the container.
-	sigCrunKeyring = regexp.MustCompile("(?i)create keyring `?[^`]*`?: disk quota exceeded")
+	sigCrunKeyring = NewSignature("(?i)create keyring `?[^`]*`?: disk quota exceeded")
 )
 
 // maxKeysListed bounds the keys listed per uid; the total is kept.

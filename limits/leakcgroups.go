@@ -16,7 +16,6 @@ import (
 	"bytes"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 
@@ -31,9 +30,9 @@ var leakCgroupsLimit = Limit{
 		"65535 memory cgroup ids they help exhaust. Found by walking the memory hierarchy (v1) or the unified " +
 		"one; the same directory is usually left in every other hierarchy too. A cgroup is only called " +
 		"leaked when the runtime that made it answered.",
-	Signatures: []*regexp.Regexp{
-		regexp.MustCompile(`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`),
-		regexp.MustCompile(`(?i)(failed to|unable to) (remove|delete|destroy) cgroup`),
+	Signatures: []*Signature{
+		NewSignature(`(?i)mkdir \S*/sys/fs/cgroup/\S*: no space left on device`),
+		NewSignature(`(?i)(failed to|unable to) (remove|delete|destroy) cgroup`),
 	},
 	Remedy: leakCgroupsRemedy,
 }
@@ -79,7 +78,7 @@ func readLeakedCgroups(env *Env) []Usage {
 			continue
 		}
 		rel := string(relb)
-		r := a.parseOnce(rel)
+		r := a.parse(rel)
 		if r.ID == "" || r.Conmon {
 			continue
 		}

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"time"
 )
@@ -37,10 +36,10 @@ var leaksFamily = Family{
 		Unit:  "inodes",
 		Doc: "Inodes held by fifo directories of containerd tasks that no longer exist, against the inodes " +
 			"of the filesystem that holds them (usually the /run tmpfs).",
-		Signatures: []*regexp.Regexp{
-			regexp.MustCompile(`(?i)ctr: .*no space left on device`),
-			regexp.MustCompile(`(?i)/run/containerd/fifo/\S*: no space left on device`),
-			regexp.MustCompile(`(?i)failed to (create|open) (fifo|stdio).*no space left on device`),
+		Signatures: []*Signature{
+			NewSignature(`(?i)ctr: .*no space left on device`),
+			NewSignature(`(?i)/run/containerd/fifo/\S*: no space left on device`),
+			NewSignature(`(?i)failed to (create|open) (fifo|stdio).*no space left on device`),
 		},
 		Remedy: fifoRemedy,
 	}, leakCgroupsLimit},

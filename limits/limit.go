@@ -134,6 +134,79 @@ func (u *Usage) setConsumers(cs []Consumer, n int) {
 	u.Consumers, u.listMax = cs, n
 }
 
+// holders collects the consumers of one row. With Env.ListedOnly it keeps
+// the n biggest, in CutConsumers's order, and counts the others: a row
+// over every process of a bad night then holds ten consumers, not five
+// thousand. Otherwise it keeps every one.
+type holders struct {
+	n     int // the row lists n
+	cut   bool
+	cs    []Consumer
+	total int
+}
+
+func newHolders(env *Env, n int) holders {
+	h := holders{n: n, cut: env.ListedOnly && n > 0}
+	if h.cut {
+		h.cs = make([]Consumer, 0, n)
+	}
+	return h
+}
+
+// add adds a consumer.
+func (h *holders) add(c Consumer) {
+	h.total++
+	if !h.cut {
+		h.cs = append(h.cs, c)
+		return
+	}
+	if len(h.cs) == h.n && !listedBefore(c, h.cs[h.n-1]) {
+		return
+	}
+	i := len(h.cs)
+	for i > 0 && listedBefore(c, h.cs[i-1]) {
+		i--
+	}
+	if len(h.cs) < h.n {
+		h.cs = append(h.cs, Consumer{})
+	}
+	copy(h.cs[i+1:], h.cs[i:len(h.cs)-1])
+	h.cs[i] = c
+}
+
+// addProcess adds a process holding count, charged to uid; the consumer
+// is made only if it is kept.
+func (h *holders) addProcess(p *census.Process, uid int, count int64) {
+	if h.cut && len(h.cs) == h.n && !listedBefore(Consumer{PID: p.PID, Count: count}, h.cs[h.n-1]) {
+		h.total++
+		return
+	}
+	h.add(Consumer{PID: p.PID, UID: intp(uid), Comm: p.Comm, Count: count})
+}
+
+// listedBefore is CutConsumers's order: the biggest first, then by pid;
+// a consumer added later goes after an equal one, as in a stable sort.
+func listedBefore(a, b Consumer) bool {
+	if a.Count != b.Count {
+		return a.Count > b.Count
+	}
+	return a.PID < b.PID
+}
+
+// clone is a copy of h for a second row, which sorts and cuts its own.
+func (h holders) clone() holders {
+	h.cs = slices.Clone(h.cs)
+	return h
+}
+
+// setHolders sets the row's consumers from h.
+func (u *Usage) setHolders(h holders) {
+	u.setConsumers(h.cs, h.n)
+	if h.cut && h.total > len(h.cs) {
+		u.ConsumersTotal = h.total
+	}
+}
+
 // CutConsumers sorts the holders biggest first and keeps as many as the
 // family lists, recording how many there were in ConsumersTotal.
 func (u *Usage) CutConsumers() {
@@ -177,7 +250,7 @@ type Limit struct {
 	// in the kernel, why containers hit it.
 	Doc string
 	// Signatures match the error messages this limit produces.
-	Signatures []*regexp.Regexp
+	Signatures []*Signature
 	// Unit of Used and Max.
 	Unit string
 	// Remedy returns what an operator can do about an exhausted row.
@@ -201,6 +274,31 @@ type Thresholds struct {
 // DefaultThresholds are the warning and critical fractions of max.
 var DefaultThresholds = Thresholds{Warn: 0.80, Crit: 0.95}
 
+// Signature is a pattern of the error messages a limit produces, compiled
+// when it is first used: a check never matches a message, and compiling
+// the catalog's patterns was half of the start-up of every command.
+type Signature struct {
+	pattern string
+	once    sync.Once
+	re      *regexp.Regexp
+}
+
+// NewSignature is a signature of pattern, which must compile (Validate
+// says when it does not).
+func NewSignature(pattern string) *Signature { return &Signature{pattern: pattern} }
+
+// Regexp is the compiled signature.
+func (s *Signature) Regexp() *regexp.Regexp {
+	s.once.Do(func() { s.re = regexp.MustCompile(s.pattern) })
+	return s.re
+}
+
+// MatchString reports whether the message t matches.
+func (s *Signature) MatchString(t string) bool { return s.Regexp().MatchString(t) }
+
+// String is the pattern.
+func (s *Signature) String() string { return s.pattern }
+
 // Env is what a family reads from.
 type Env struct {
 	Ctx        context.Context
@@ -220,6 +318,10 @@ type Env struct {
 	// AllKeys lists every uid's keys, however many walks of the host's
 	// keys that takes (keysWalkBudget).
 	AllKeys bool
+	// ListedOnly says that only the consumers a row lists (its top few)
+	// will be looked at, so a family over every process keeps just those
+	// and counts the rest. check sets it unless holdings are grouped.
+	ListedOnly bool
 
 	// Attribution returns the attributor of this check (census and the
 	// runtimes' inventory), waiting for the inventory; nil means no

@@ -12,7 +12,6 @@ package limits
 import (
 	"bytes"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 )
@@ -24,8 +23,8 @@ var mountsFamily = Family{
 		Title: "mounts per mount namespace (fs.mount-max)",
 		Unit:  "mounts",
 		Doc:   "Mounts in one mount namespace against fs.mount-max.",
-		Signatures: []*regexp.Regexp{
-			regexp.MustCompile(`(?i)mount(ing)? .*no space left on device`),
+		Signatures: []*Signature{
+			NewSignature(`(?i)mount(ing)? .*no space left on device`),
 		},
 		Remedy: mountsRemedy,
 	}},
@@ -41,23 +40,26 @@ func readMounts(env *Env) []Usage {
 		return []Usage{unknown("mounts", "all mount namespaces", "mounts", fmt.Errorf("no process census: %v", env.CensusErr))}
 	}
 	type ns struct {
-		pids []Consumer
+		pids    []int
+		holders holders
 	}
 	byNS := map[uint64]*ns{}
 	var order []uint64
 	unseen := 0
-	for _, p := range env.Census.Processes {
+	for i := range env.Census.Processes {
+		p := &env.Census.Processes[i]
 		if p.MntNS == 0 {
 			unseen++
 			continue
 		}
 		n := byNS[p.MntNS]
 		if n == nil {
-			n = &ns{}
+			n = &ns{holders: newHolders(env, 3)}
 			byNS[p.MntNS] = n
 			order = append(order, p.MntNS)
 		}
-		n.pids = append(n.pids, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: 1})
+		n.pids = append(n.pids, p.PID)
+		n.holders.addProcess(p, p.UID, 1)
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
 	var out []Usage
@@ -66,8 +68,8 @@ func readMounts(env *Env) []Usage {
 		scope := "mnt ns " + strconv.FormatUint(id, 10)
 		var count int64
 		var lastErr error
-		for _, c := range n.pids {
-			b, err := env.Host.ReadProc(strconv.Itoa(c.PID), "mountinfo")
+		for _, pid := range n.pids {
+			b, err := env.Host.ReadProc(strconv.Itoa(pid), "mountinfo")
 			if err != nil {
 				lastErr = err
 				continue
@@ -83,7 +85,7 @@ func readMounts(env *Env) []Usage {
 			continue
 		}
 		u := Usage{Limit: "mounts", Scope: scope, Used: count, Max: limit, Unit: "mounts"}
-		u.setConsumers(n.pids, 3)
+		u.setHolders(n.holders)
 		out = append(out, u)
 	}
 	if unseen > 0 && !env.Root {

@@ -104,14 +104,14 @@ var namespacesFamily = Family{
 				"(or with it set to 0) unshare and clone fail with ENOSPC, \"no space left on device\". " +
 				"Counted from the namespaces of live processes and bind mounts: ones held only by an open fd " +
 				"are not seen, so the count is a lower bound.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)max_user_namespaces`),
-				regexp.MustCompile(`(?i)max_\*_namespaces`),
-				regexp.MustCompile(`(?i)(user namespace|user ns\b|userns|clone_newuser).*no space left on device`),
-				regexp.MustCompile(`(?i)(unshare|creat(e|ing) (a )?new namespace)\b.*failed.*no space left on device`),
-				regexp.MustCompile(`(?i)fork/exec /proc/self/exe: no space left on device`),
-				regexp.MustCompile(`(?i)cannot clone: no space left on device`),
-				regexp.MustCompile(`(?i)failed to set up special execution directory.*no space left on device`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)max_user_namespaces`),
+				NewSignature(`(?i)max_\*_namespaces`),
+				NewSignature(`(?i)(user namespace|user ns\b|userns|clone_newuser).*no space left on device`),
+				NewSignature(`(?i)(unshare|creat(e|ing) (a )?new namespace)\b.*failed.*no space left on device`),
+				NewSignature(`(?i)fork/exec /proc/self/exe: no space left on device`),
+				NewSignature(`(?i)cannot clone: no space left on device`),
+				NewSignature(`(?i)failed to set up special execution directory.*no space left on device`),
 			},
 			Remedy: namespacesRemedy,
 		},
@@ -125,12 +125,12 @@ var namespacesFamily = Family{
 				"container and sandbox holds several. Counted from live processes and bind mounts: " +
 				"namespaces held only by an open fd, or unshared for children that do not exist yet, are " +
 				"not seen, so the count is a lower bound.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)max_(mnt|ipc|net|pid|uts|cgroup|time)_namespaces`),
-				regexp.MustCompile(`(?i)max_\*_namespaces`),
-				regexp.MustCompile(`(?i)(network|mount|pid|ipc|uts|cgroup|time) namespace.*no space left on device`),
-				regexp.MustCompile(`(?i)clone_new(ns|net|pid|ipc|uts|cgroup|time)\b.*(ENOSPC|no space left on device)`),
-				regexp.MustCompile(`(?i)(unshare|creat(e|ing) (a )?new namespace)\b.*failed.*no space left on device`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)max_(mnt|ipc|net|pid|uts|cgroup|time)_namespaces`),
+				NewSignature(`(?i)max_\*_namespaces`),
+				NewSignature(`(?i)(network|mount|pid|ipc|uts|cgroup|time) namespace.*no space left on device`),
+				NewSignature(`(?i)clone_new(ns|net|pid|ipc|uts|cgroup|time)\b.*(ENOSPC|no space left on device)`),
+				NewSignature(`(?i)(unshare|creat(e|ing) (a )?new namespace)\b.*failed.*no space left on device`),
 			},
 			Remedy: namespacesRemedy,
 		},
@@ -977,9 +977,9 @@ func nsKindOf(u Usage) int {
 
 // nsPidInRe finds the process a child level's reason names.
 // nsScopeUIDRe finds the uid of a child level's scope.
-var nsScopeUIDRe = regexp.MustCompile(`uid (\d+) in user ns `)
+var nsScopeUIDRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`uid (\d+) in user ns `) })
 
-var nsPidInRe = regexp.MustCompile(`, which pid (\d+) is in;`)
+var nsPidInRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`, which pid (\d+) is in;`) })
 
 func namespacesRemedy(u Usage) []string {
 	kind := nsKindOf(u)
@@ -1003,11 +1003,11 @@ func namespacesRemedy(u Usage) []string {
 		level := u.Scope[strings.LastIndex(u.Scope, " ")+1:]
 		suggest := max(u.Max*4, 64)
 		pid, where := "PID", ", with PID a process in that namespace (lsns -t user)"
-		if m := nsPidInRe.FindStringSubmatch(u.Reason); m != nil {
+		if m := nsPidInRe().FindStringSubmatch(u.Reason); m != nil {
 			pid, where = m[1], ""
 		}
 		owner := "OWNER"
-		if m := nsScopeUIDRe.FindStringSubmatch(u.Scope); m != nil {
+		if m := nsScopeUIDRe().FindStringSubmatch(u.Scope); m != nil {
 			owner = m[1]
 		}
 		return append(out,

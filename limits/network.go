@@ -101,7 +101,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -125,9 +124,9 @@ var networkFamily = Family{
 				"which is global. NAT, kube-proxy, docker's published ports and stateful firewall rules add " +
 				"entries; short-lived connections linger for their timeouts. Past the max new flows' first " +
 				"packets are dropped and the kernel logs \"nf_conntrack: table full, dropping packet\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)(nf|ip)_conntrack: (nf_conntrack: )?table full,? dropping packet`),
-				regexp.MustCompile(`(?i)conntrack table (is )?full`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)(nf|ip)_conntrack: (nf_conntrack: )?table full,? dropping packet`),
+				NewSignature(`(?i)conntrack table (is )?full`),
 			},
 			Remedy: conntrackRemedy,
 		},
@@ -139,9 +138,9 @@ var networkFamily = Family{
 				"namespaces, against gc_thresh3 of the initial namespace (default 1024). Every pod veth and " +
 				"every peer on a flat network takes one; past gc_thresh3 the kernel refuses new entries " +
 				"and logs \"neighbour: arp_cache: neighbor table overflow!\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)neighbou?r table overflow`),
-				regexp.MustCompile(`(?i)(arp|ndisc)_cache: neighbou?r table overflow`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)neighbou?r table overflow`),
+				NewSignature(`(?i)(arp|ndisc)_cache: neighbou?r table overflow`),
 			},
 			Remedy: neighbourRemedy,
 		},
@@ -154,12 +153,12 @@ var networkFamily = Family{
 				"client that opens a connection per request leaves each one in TIME_WAIT for 60s; when the " +
 				"range is used up for a destination, connect fails with EADDRNOTAVAIL, \"cannot assign " +
 				"requested address\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)connect\b.*cannot assign requested address`),
-				regexp.MustCompile(`(?i)dial tcp.*cannot assign requested address`),
-				regexp.MustCompile(`(?i)\bEADDRNOTAVAIL\b.*connect|connect.*\bEADDRNOTAVAIL\b`),
-				regexp.MustCompile(`(?i)dial tcp [^ ]*:0->[^ ]*: bind: address already in use`),
-				regexp.MustCompile(`(?i)(ephemeral|local) ports? (are |is )?(exhausted|in use|used up)`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)connect\b.*cannot assign requested address`),
+				NewSignature(`(?i)dial tcp.*cannot assign requested address`),
+				NewSignature(`(?i)\bEADDRNOTAVAIL\b.*connect|connect.*\bEADDRNOTAVAIL\b`),
+				NewSignature(`(?i)dial tcp [^ ]*:0->[^ ]*: bind: address already in use`),
+				NewSignature(`(?i)(ephemeral|local) ports? (are |is )?(exhausted|in use|used up)`),
 			},
 			Remedy: portsRemedy,
 		},
@@ -171,9 +170,9 @@ var networkFamily = Family{
 				"(port numbers below BR_MAX_PORTS=1024, 0 reserved). Each container or pod on the bridge " +
 				"network takes a veth port; veths leaked by a runtime stay. The 1024th fails with EXFULL, " +
 				"\"exchange full\".",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)exchange full`),
-				regexp.MustCompile(`(?i)\bEXFULL\b`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)exchange full`),
+				NewSignature(`(?i)\bEXFULL\b`),
 			},
 			Remedy: bridgeRemedy,
 		},

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 
 	"github.com/enospc/enospc/internal/quote"
 )
@@ -33,14 +32,14 @@ var processesFamily = Family{
 			Doc: "Tasks (threads) against kernel.pid_max for the host, and against pids.max for every pids " +
 				"cgroup that is near it or has refused forks. Containers and pods get pids.max from " +
 				"--pids-limit, podPidsLimit or systemd's TasksMax.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)fork(: retry)?: resource temporarily unavailable`),
-				regexp.MustCompile(`(?i)pthread_create failed: resource temporarily unavailable`),
-				regexp.MustCompile(`(?i)(cannot|can't|could not|unable to) (fork|clone|create (a )?(new )?(thread|process)).*resource temporarily unavailable`),
-				regexp.MustCompile(`(?i)\bEAGAIN\b.*(fork|clone)`),
-				regexp.MustCompile(`(?i)fork/exec \S+: resource temporarily unavailable`), // Go
-				regexp.MustCompile(`(?i)can't fork`),                                      // busybox, dash
-				regexp.MustCompile(`(?i)failed to create new os thread.*errno=11`),        // Go
+			Signatures: []*Signature{
+				NewSignature(`(?i)fork(: retry)?: resource temporarily unavailable`),
+				NewSignature(`(?i)pthread_create failed: resource temporarily unavailable`),
+				NewSignature(`(?i)(cannot|can't|could not|unable to) (fork|clone|create (a )?(new )?(thread|process)).*resource temporarily unavailable`),
+				NewSignature(`(?i)\bEAGAIN\b.*(fork|clone)`),
+				NewSignature(`(?i)fork/exec \S+: resource temporarily unavailable`), // Go
+				NewSignature(`(?i)can't fork`),                                      // busybox, dash
+				NewSignature(`(?i)failed to create new os thread.*errno=11`),        // Go
 			},
 			Remedy: pidsRemedy,
 		},
@@ -49,12 +48,12 @@ var processesFamily = Family{
 			Title: "threads (kernel.threads-max)",
 			Unit:  "threads",
 			Doc:   "Threads on the host against kernel.threads-max, which the kernel sizes from RAM at boot.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)pthread_create failed: resource temporarily unavailable`),
-				regexp.MustCompile(`(?i)unable to create (new )?native thread`),
-				regexp.MustCompile(`(?i)max number of threads \[\d+\] for user`),  // Elasticsearch
-				regexp.MustCompile(`(?i)may need to increase max user processes`), // Go
-				regexp.MustCompile(`(?i)failed to create new os thread`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)pthread_create failed: resource temporarily unavailable`),
+				NewSignature(`(?i)unable to create (new )?native thread`),
+				NewSignature(`(?i)max number of threads \[\d+\] for user`),  // Elasticsearch
+				NewSignature(`(?i)may need to increase max user processes`), // Go
+				NewSignature(`(?i)failed to create new os thread`),
 			},
 			Remedy: threadsRemedy,
 		},
@@ -71,23 +70,24 @@ func readProcesses(env *Env) []Usage {
 		}
 		return []Usage{unknown("pids", "host", "tasks", err), unknown("threads", "host", "threads", err)}
 	}
-	var procs []Consumer
-	for _, p := range env.Census.Processes {
-		procs = append(procs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.Threads)})
+	procs := newHolders(env, topConsumers)
+	for i := range env.Census.Processes {
+		p := &env.Census.Processes[i]
+		procs.addProcess(p, p.UID, int64(p.Threads))
 	}
 	tasks := int64(env.Census.Tasks)
 	if pidMax, err := env.Host.SysctlInt("kernel.pid_max"); err != nil {
 		out = append(out, unknown("pids", "host", "tasks", err))
 	} else {
 		u := Usage{Limit: "pids", Scope: "host", Used: tasks, Max: pidMax, Unit: "tasks"}
-		u.setConsumers(append([]Consumer(nil), procs...), topConsumers)
+		u.setHolders(procs.clone())
 		out = append(out, u)
 	}
 	if tmax, err := env.Host.SysctlInt("kernel.threads-max"); err != nil {
 		out = append(out, unknown("threads", "host", "threads", err))
 	} else {
 		u := Usage{Limit: "threads", Scope: "host", Used: tasks, Max: tmax, Unit: "threads"}
-		u.setConsumers(append([]Consumer(nil), procs...), topConsumers)
+		u.setHolders(procs.clone())
 		out = append(out, u)
 	}
 	if _, err := env.Mounts(); err != nil {

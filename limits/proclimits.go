@@ -34,7 +34,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,13 +62,13 @@ var procLimitsFamily = Family{
 			Doc: "Processes and threads of one real uid against the lowest soft RLIMIT_NPROC of its biggest processes. " +
 				"Counted across all of that uid's processes, containers included: with userns-remap every container " +
 				"of a daemon shares the uid. Root and CAP_SYS_RESOURCE are exempt.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)may need to increase max user processes`),
-				regexp.MustCompile(`(?i)max number of threads \[\d+\] for user`),
-				regexp.MustCompile(`(?i)\b(ulimit -u|RLIMIT_NPROC|nproc)\b`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)may need to increase max user processes`),
+				NewSignature(`(?i)max number of threads \[\d+\] for user`),
+				NewSignature(`(?i)\b(ulimit -u|RLIMIT_NPROC|nproc)\b`),
 				// The same EAGAIN as pids.max's: the host tells which.
-				regexp.MustCompile(`(?i)pthread_create failed: resource temporarily unavailable`),
-				regexp.MustCompile(`(?i)fork/exec \S+: resource temporarily unavailable`),
+				NewSignature(`(?i)pthread_create failed: resource temporarily unavailable`),
+				NewSignature(`(?i)fork/exec \S+: resource temporarily unavailable`),
 			},
 			Remedy: nprocRemedy,
 		},
@@ -79,9 +78,9 @@ var procLimitsFamily = Family{
 			Unit:  "files",
 			Doc: "Open file descriptors of one process against its soft RLIMIT_NOFILE; the processes with the most " +
 				"fds are read. fs.nr_open bounds how far the limit can be raised.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)too many open files($|[^ ]| [^i])`),
-				regexp.MustCompile(`(?i)\b(ulimit -n|RLIMIT_NOFILE|LimitNOFILE|max open files)\b`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)too many open files($|[^ ]| [^i])`),
+				NewSignature(`(?i)\b(ulimit -n|RLIMIT_NOFILE|LimitNOFILE|max open files)\b`),
 			},
 			Remedy: nofileRemedy,
 		},
@@ -91,9 +90,9 @@ var procLimitsFamily = Family{
 			Unit:  "mappings",
 			Doc: "Memory mappings of one process against vm.max_map_count; mmap fails with ENOMEM past it. " +
 				"Elasticsearch requires 262144. Read for the processes with the largest virtual size.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)max_map_count`),
-				regexp.MustCompile(`(?i)max virtual memory areas`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)max_map_count`),
+				NewSignature(`(?i)max virtual memory areas`),
 			},
 			Remedy: mapcountRemedy,
 		},
@@ -210,11 +209,11 @@ func readNproc(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usag
 			continue // unlimited everywhere: no row
 		}
 		u.Max = lowest
-		cs := make([]Consumer, 0, len(procs))
+		h := newHolders(env, topConsumers)
 		for _, p := range procs {
-			cs = append(cs, Consumer{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(max(p.Threads, 1))})
+			h.addProcess(p, p.UID, int64(max(p.Threads, 1)))
 		}
-		u.setConsumers(cs, topConsumers)
+		u.setHolders(h)
 		out = append(out, u)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Scope < out[j].Scope })

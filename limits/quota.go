@@ -90,9 +90,9 @@ var quotaFamily = Family{
 				"(or its soft limit once the grace period is over). Past it writes fail with EDQUOT, \"disk " +
 				"quota exceeded\", or with ENOSPC for an XFS project quota, which is what docker's overlay2 " +
 				"--storage-opt size uses for a container's writable layer.",
-			Signatures: []*regexp.Regexp{
+			Signatures: []*Signature{
 				sigQuotaFileOp, sigQuotaFailedTo, sigQuotaPath, sigQuotaErrno, sigQuotaNodeEDQUOT,
-				regexp.MustCompile(`(?i)\b(project quota|prjquota|pquota|storage-opt)\b[^\n]*no space left on device`),
+				NewSignature(`(?i)\b(project quota|prjquota|pquota|storage-opt)\b[^\n]*no space left on device`),
 			},
 			Remedy: quotaRemedy,
 		},
@@ -104,10 +104,10 @@ var quotaFamily = Family{
 				"mounted with quotas, against its inode hard limit (or soft limit once the grace period is " +
 				"over). Past it creating a file, a directory, a fifo or a symlink fails with EDQUOT, \"disk " +
 				"quota exceeded\", while writes to existing files still work.",
-			Signatures: []*regexp.Regexp{
-				regexp.MustCompile(`(?i)\b(cannot|can't|could not|couldn't|unable to|failed to) (create|touch|make|mkdir|open)\b[^:'"‘/\n]{0,60}['"‘/][^\n]{0,300}disk quota exceeded`),
-				regexp.MustCompile(`(?i)\b(mkdir|mkfifo|mknod|touch|symlink)\b[^\n]{0,300}disk quota exceeded`),
-				regexp.MustCompile(`(?i)\bEDQUOT\b[^\n]*\b(open|mkdir|symlink|link)\b`),
+			Signatures: []*Signature{
+				NewSignature(`(?i)\b(cannot|can't|could not|couldn't|unable to|failed to) (create|touch|make|mkdir|open)\b[^:'"‘/\n]{0,60}['"‘/][^\n]{0,300}disk quota exceeded`),
+				NewSignature(`(?i)\b(mkdir|mkfifo|mknod|touch|symlink)\b[^\n]{0,300}disk quota exceeded`),
+				NewSignature(`(?i)\bEDQUOT\b[^\n]*\b(open|mkdir|symlink|link)\b`),
 			},
 			Remedy: quotaRemedy,
 		},
@@ -121,11 +121,11 @@ func init() { register(quotaFamily) }
 // fail with the same words ("create session key: disk quota exceeded"):
 // these want a file operation, a path or a file errno's wording.
 var (
-	sigQuotaFileOp     = regexp.MustCompile(`(?i)\b(write|writing|written|copy|copying|extract|extracting|mkdir|mkfifo|mknod|touch|rename|symlink|install|saving|flush)\b[^\n]{0,200}disk quota exceeded`)
-	sigQuotaFailedTo   = regexp.MustCompile(`(?i)\b(cannot|can't|could not|couldn't|unable to|failed to) (create|open|make|write|copy|extract|install|save|touch|mkdir)\b[^:'"‘/\n]{0,60}['"‘/][^\n]{0,300}disk quota exceeded`)
-	sigQuotaPath       = regexp.MustCompile(`(?i)/[^\s'"‘’:]*['"’]?\)?: disk quota exceeded`)
-	sigQuotaErrno      = regexp.MustCompile(`(?i)\[errno 122\] disk quota exceeded|\berrno[ =]122\b|\bos error 122\b`)
-	sigQuotaNodeEDQUOT = regexp.MustCompile(`(?i)\bEDQUOT\b[^\n]*\b(open|write|mkdir|copyfile|rename|symlink|link)\b`)
+	sigQuotaFileOp     = NewSignature(`(?i)\b(write|writing|written|copy|copying|extract|extracting|mkdir|mkfifo|mknod|touch|rename|symlink|install|saving|flush)\b[^\n]{0,200}disk quota exceeded`)
+	sigQuotaFailedTo   = NewSignature(`(?i)\b(cannot|can't|could not|couldn't|unable to|failed to) (create|open|make|write|copy|extract|install|save|touch|mkdir)\b[^:'"‘/\n]{0,60}['"‘/][^\n]{0,300}disk quota exceeded`)
+	sigQuotaPath       = NewSignature(`(?i)/[^\s'"‘’:]*['"’]?\)?: disk quota exceeded`)
+	sigQuotaErrno      = NewSignature(`(?i)\[errno 122\] disk quota exceeded|\berrno[ =]122\b|\bos error 122\b`)
+	sigQuotaNodeEDQUOT = NewSignature(`(?i)\bEDQUOT\b[^\n]*\b(open|write|mkdir|copyfile|rename|symlink|link)\b`)
 )
 
 // The quota types, as quotactl numbers them (USRQUOTA, GRPQUOTA, PRJQUOTA).
@@ -547,10 +547,12 @@ type quotaInfo struct {
 	upperDir            string
 }
 
-var quotaHolderRe = regexp.MustCompile(`^(.*) \((\S+) (.*); soft/hard limits (\d+)/(\d+) KiB, (\d+)/(\d+) inodes\)$`)
+var quotaHolderRe = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(.*) \((\S+) (.*); soft/hard limits (\d+)/(\d+) KiB, (\d+)/(\d+) inodes\)$`)
+})
 
 func parseQuotaHolder(s string) (quotaInfo, bool) {
-	m := quotaHolderRe.FindStringSubmatch(s)
+	m := quotaHolderRe().FindStringSubmatch(s)
 	if m == nil {
 		return quotaInfo{}, false
 	}
@@ -568,7 +570,7 @@ func parseQuotaHolder(s string) (quotaInfo, bool) {
 	return qi, true
 }
 
-var quotaScopeRe = regexp.MustCompile(`^(uid|gid|project) (\d+) on (.+)$`)
+var quotaScopeRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(uid|gid|project) (\d+) on (.+)$`) })
 
 // raiseLimit proposes a new limit: half as much again, and at least a
 // quarter above what is used; 0 (no limit) stays 0.
@@ -580,7 +582,7 @@ func raiseLimit(limit, used uint64) uint64 {
 }
 
 func quotaRemedy(u Usage) []string {
-	sm := quotaScopeRe.FindStringSubmatch(u.Scope)
+	sm := quotaScopeRe().FindStringSubmatch(u.Scope)
 	if sm == nil {
 		return []string{"see who is over: repquota -a (ext4, tmpfs) or xfs_quota -x -c 'report -h' (XFS)"}
 	}

@@ -43,11 +43,13 @@ var needles = []string{
 	"pids",   // pids.max, fork rejected by pids controller
 }
 
+// The matchers are built on first use: they are half a megabyte of
+// tables that every other command would build at start-up for nothing.
 var (
-	plainMatcher = newMatcher(needles)
+	plainMatcher = sync.OnceValue(func() *matcher { return newMatcher(needles) })
 	// journald writes a message that is not UTF-8 as an array of byte
 	// values, which no word can match: such records are looked at too.
-	journalMatcher = newMatcher(append(append([]string(nil), needles...), `"message":[`))
+	journalMatcher = sync.OnceValue(func() *matcher { return newMatcher(append(append([]string(nil), needles...), `"message":[`)) })
 )
 
 // Needles returns the prefilter's literal patterns, for comparing with
@@ -127,9 +129,9 @@ type Source struct {
 // whatever the input.
 func (s *Scanner) Scan(r io.Reader, src Source) {
 	st := SourceStat{Name: src.Name}
-	m := plainMatcher
+	m := plainMatcher()
 	if src.Journal {
-		m = journalMatcher
+		m = journalMatcher()
 	}
 	workers := min(max(runtime.GOMAXPROCS(0), 1), 4)
 	type job struct {
