@@ -21,6 +21,7 @@ package limits
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -126,7 +127,7 @@ func cgroupHierarchies(env *Env, mounts []Mount) []cgroupHierarchy {
 // walkCgroups calls fn for every cgroup directory under root (root
 // included), with its path relative to root ("/" for root) and its depth.
 func walkCgroups(root string, fn func(dir, rel string, depth int)) {
-	walkCgroupFDs(nil, root, func(_ cgroupAt, rel []byte, depth int) bool {
+	walkCgroupFDs(context.TODO(), root, func(_ cgroupAt, rel []byte, depth int) bool {
 		r := string(rel)
 		fn(filepath.Join(root, r), r, depth)
 		return true

@@ -120,6 +120,9 @@ func BenchmarkCgroupFamilies(b *testing.B) {
 						b.Fatalf("leak.cgroups: %+v, want %q", leak, want)
 					}
 					rows = append(rows, leak...)
+					if len(rows) == 0 {
+						b.Fatal("no rows")
+					}
 				}
 				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n+2)/1000, "µs/cgroup")
 			})

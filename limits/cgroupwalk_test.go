@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"context"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func TestWalkCgroupFDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []string
-	err := walkCgroupFDs(nil, root, func(_ cgroupAt, rel []byte, depth int) bool {
+	err := walkCgroupFDs(context.TODO(), root, func(_ cgroupAt, rel []byte, depth int) bool {
 		if n := strings.Count(string(rel), "/"); (rel[0] == '/' && len(rel) == 1 && depth != 0) || (len(rel) > 1 && n != depth) {
 			t.Errorf("%s at depth %d", rel, depth)
 		}

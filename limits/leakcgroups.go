@@ -14,6 +14,7 @@ package limits
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -181,7 +182,7 @@ func cgroupEmpty(dir string) bool {
 	empty := true
 	n := 0
 	var buf [16]byte
-	err := walkCgroupFDs(nil, dir, func(c cgroupAt, _ []byte, _ int) bool {
+	err := walkCgroupFDs(context.TODO(), dir, func(c cgroupAt, _ []byte, _ int) bool {
 		if n++; n > 1000 {
 			empty = false // too deep to be a container's: leave it
 			return false
