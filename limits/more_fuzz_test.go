@@ -344,3 +344,43 @@ func FuzzQuotaHolderRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// formatLimit writes a soft limit as proc_pid_limits does.
+func formatLimit(v int64) string {
+	if v == -1 {
+		return "unlimited"
+	}
+	return fmt.Sprint(v)
+}
+
+// FuzzParseLimitsRoundTrip feeds /proc/PID/limits, seeded with the
+// fixture hosts' files: what parses, printed again in the kernel's
+// columns, parses to the same limits; the last line of each name wins.
+func FuzzParseLimitsRoundTrip(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "hosts", "*", "proc", "*", "limits"))
+	for i, p := range files {
+		if b, err := os.ReadFile(p); err == nil && i < 20 {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("Max processes unlimited unlimited processes\nMax open files 9223372036854775807 1 files\nMax processes 7 7 processes\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := parseLimits(b)
+		if err != nil {
+			return
+		}
+		var w strings.Builder
+		fmt.Fprintf(&w, "%-25s %-20s %-20s %-10s\n", "Limit", "Soft Limit", "Hard Limit", "Units")
+		fmt.Fprintf(&w, "%-25s %-20s %-20s %-10s\n", "Max processes", formatLimit(r.nproc), "unlimited", "processes")
+		fmt.Fprintf(&w, "%-25s %-20s %-20s %-10s\n", "Max open files", formatLimit(r.nofile), "4096", "files")
+		again, err := parseLimits([]byte(w.String()))
+		if err != nil || again != r {
+			t.Errorf("round trip of %+v through %q: %+v, %v", r, w.String(), again, err)
+		}
+		// Lines of other limits change nothing.
+		other := append([]byte("Max cpu time              unlimited            unlimited            seconds   \n"), b...)
+		if again, err := parseLimits(other); err != nil || again != r {
+			t.Errorf("with another limit first: %+v, %v; want %+v", again, err, r)
+		}
+	})
+}
