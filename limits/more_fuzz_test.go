@@ -384,3 +384,74 @@ func FuzzParseLimitsRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// nonBlankAfterHeader counts the lines with a field after the first such
+// line, as bufio.ScanLines and strings.Fields see them.
+func nonBlankAfterHeader(in string) int {
+	n := -1
+	sc := bufio.NewScanner(strings.NewReader(in))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if len(strings.Fields(sc.Text())) > 0 {
+			n++
+		}
+	}
+	return max(n, 0)
+}
+
+// FuzzParseSysvTables feeds /proc/sysvipc/shm, sem and msg, seeded with
+// the fixture hosts' files: once the header parses, every other line with
+// a field is an entry or counted bad; entries printed again in the
+// kernel's columns parse to the same entries.
+func FuzzParseSysvTables(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "hosts", "*", "proc", "sysvipc", "*"))
+	for _, p := range files {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(string(b))
+		}
+	}
+	f.Add("key shmid size cpid nattch uid cuid key\n1 2 3 4 5 6 7\n-1 0 18446744073709551615 1 1 4294967295 0 9\n\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		b := []byte(in)
+		want := nonBlankAfterHeader(in)
+		if segs, bad, err := parseSysvShm(b); err == nil {
+			if len(segs)+bad != want {
+				t.Errorf("shm: %d segments and %d bad of %d lines", len(segs), bad, want)
+			}
+			var w strings.Builder
+			w.WriteString("       key      shmid perms       size  cpid  lpid nattch   uid   gid  cuid  cgid\n")
+			for _, s := range segs {
+				fmt.Fprintf(&w, "%10d %10d %5o %10d %5d %5d %5d %5d %5d %5d %5d\n", s.Key, s.ID, 0o600, s.Size, s.CPID, 0, s.Nattch, s.UID, 0, s.CUID, 0)
+			}
+			if again, bad, err := parseSysvShm([]byte(w.String())); err != nil || bad != 0 || !reflect.DeepEqual(again, segs) {
+				t.Errorf("shm round trip of %+v: %+v, %d bad, %v", segs, again, bad, err)
+			}
+		}
+		if sets, bad, err := parseSysvSem(b); err == nil {
+			if len(sets)+bad != want {
+				t.Errorf("sem: %d sets and %d bad of %d lines", len(sets), bad, want)
+			}
+			var w strings.Builder
+			w.WriteString("       key      semid perms      nsems   uid   gid  cuid  cgid\n")
+			for _, s := range sets {
+				fmt.Fprintf(&w, "%10d %10d %5o %10d %5d %5d %5d %5d\n", s.Key, s.ID, 0o600, s.NSems, s.UID, 0, s.CUID, 0)
+			}
+			if again, bad, err := parseSysvSem([]byte(w.String())); err != nil || bad != 0 || !reflect.DeepEqual(again, sets) {
+				t.Errorf("sem round trip of %+v: %+v, %d bad, %v", sets, again, bad, err)
+			}
+		}
+		if qs, bad, err := parseSysvMsg(b); err == nil {
+			if len(qs)+bad != want {
+				t.Errorf("msg: %d queues and %d bad of %d lines", len(qs), bad, want)
+			}
+			var w strings.Builder
+			w.WriteString("       key      msqid perms      cbytes       qnum lspid lrpid   uid   gid  cuid  cgid\n")
+			for _, q := range qs {
+				fmt.Fprintf(&w, "%10d %10d %5o %11d %10d %5d %5d %5d %5d %5d %5d\n", q.Key, q.ID, 0o600, q.CBytes, q.QNum, 0, 0, q.UID, 0, q.CUID, 0)
+			}
+			if again, bad, err := parseSysvMsg([]byte(w.String())); err != nil || bad != 0 || !reflect.DeepEqual(again, qs) {
+				t.Errorf("msg round trip of %+v: %+v, %d bad, %v", qs, again, bad, err)
+			}
+		}
+	})
+}
