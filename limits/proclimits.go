@@ -127,11 +127,13 @@ func parseLimits(b []byte) (rlimits, error) {
 		}
 		v := int64(-1)
 		if f[0] != "unlimited" {
-			n, err := strconv.ParseInt(f[0], 10, 64)
+			// The kernel prints an rlim_t (%lu), RLIM_INFINITY as
+			// "unlimited": never a sign.
+			n, err := strconv.ParseUint(f[0], 10, 63)
 			if err != nil {
 				return r, fmt.Errorf("limits: %q: %v", line, err)
 			}
-			v = n
+			v = int64(n)
 		}
 		if name == "Max processes" {
 			r.nproc = v
