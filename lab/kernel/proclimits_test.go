@@ -203,6 +203,9 @@ func helperProcMapcount() helperReport {
 		return rep
 	}
 	addrs := make([]uintptr, 0, bound)
+	// At the limit the Go runtime itself cannot map a new span: nothing
+	// may allocate between the refused mmap and the mappings given back.
+	var failed syscall.Errno
 	for i := 0; i < bound; i++ {
 		prot := uintptr(syscall.PROT_READ)
 		if i%2 == 1 {
@@ -210,12 +213,12 @@ func helperProcMapcount() helperReport {
 		}
 		a, _, e := syscall.Syscall6(syscall.SYS_MMAP, 0, size, prot, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS, ^uintptr(0), 0)
 		if e != 0 {
-			rep.Err, rep.Errno = "mmap: "+e.Error(), int(e)
+			failed = e
 			break
 		}
 		addrs = append(addrs, a)
 	}
-	if rep.Err == "" {
+	if failed == 0 {
 		rep.Fatal = fmt.Sprintf("mmap did not fail in %d mappings", bound)
 		return rep
 	}
@@ -227,6 +230,7 @@ func helperProcMapcount() helperReport {
 		}
 		addrs = addrs[:len(addrs)-1]
 	}
+	rep.Err, rep.Errno = "mmap: "+failed.Error(), int(failed)
 	rep.Count = len(addrs)
 	return rep
 }
