@@ -20,7 +20,8 @@
 // the server's (VmHWM). Commands' output is discarded; any exit status is
 // accepted (enospc check exits 1-3 on findings) and the last one is shown.
 // A run that outlasts -timeout gets SIGQUIT (a Go program prints its
-// goroutines), then SIGKILL; it is counted as a timeout, left out of the
+// goroutines), then SIGKILL, after its process tree (states, wait
+// channels, kernel stacks) is written down; it is counted as a timeout, left out of the
 // medians, and its stderr is kept in -dumps. Death by another signal
 // stops the measurement.
 //
@@ -62,7 +63,7 @@ func (m *multi) Set(v string) error { *m = append(*m, v); return nil }
 func main() {
 	rounds := flag.Int("rounds", 10, "measured rounds")
 	warmup := flag.Int("warmup", 1, "rounds run first and not counted")
-	timeout := flag.Duration("timeout", 2*time.Minute, "bound of one run of one command")
+	timeout := flag.Duration("timeout", time.Minute, "bound of one run of one command")
 	dumps := flag.String("dumps", os.TempDir(), "directory for the stderr of runs that timed out")
 	tsv := flag.String("tsv", "", "write the summary here too, tab-separated")
 	var cmdSpecs, serverSpecs, pairSpecs multi
@@ -172,6 +173,7 @@ func (c *command) run(timeout time.Duration) (wall, cpu float64, rssKiB int64, c
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr // stdout is discarded (nil: /dev/null)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a group of its own, killed whole at the timeout
 	var s0 float64
 	if c.server > 0 {
 		s0 = cpuSeconds(c.server)
@@ -181,18 +183,20 @@ func (c *command) run(timeout time.Duration) (wall, cpu float64, rssKiB int64, c
 		fail("%s: %v", c.name, err)
 	}
 	var killed atomic.Bool
+	var tree []byte
 	timer := time.AfterFunc(timeout, func() {
 		killed.Store(true)
+		tree = describeTree(cmd.Process.Pid)
 		cmd.Process.Signal(syscall.SIGQUIT)
 		time.Sleep(2 * time.Second)
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	})
 	err := cmd.Wait()
 	timer.Stop()
 	wall = time.Since(start).Seconds()
 	ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
 	if killed.Load() {
-		return wall, 0, 0, timedOut, stderr.Bytes()
+		return wall, 0, 0, timedOut, append(tree, stderr.Bytes()...)
 	}
 	if ws.Signaled() {
 		fail("%s: killed by %v (timeout %s?): %v\n%s", c.name, ws.Signal(), timeout, err, tail(stderr.String()))
@@ -206,6 +210,49 @@ func (c *command) run(timeout time.Duration) (wall, cpu float64, rssKiB int64, c
 		rssKiB = vmHWM(c.server)
 	}
 	return wall, cpu, rssKiB, code, nil
+}
+
+// describeTree is the state, wait channel and kernel stack of pid and its
+// descendants: what a run that hangs is waiting for.
+func describeTree(pid int) []byte {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], p)
+	}
+	var out bytes.Buffer
+	var walk func(p, depth int)
+	walk = func(p, depth int) {
+		read := func(name string) string {
+			b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/%s", p, name))
+			return strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
+		}
+		stat := read("stat")
+		state := ""
+		if i := strings.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) {
+			state = stat[i+2 : i+3]
+		}
+		fmt.Fprintf(&out, "%spid %d state %s wchan %s: %s\n", strings.Repeat("  ", depth), p, state, read("wchan"), read("cmdline"))
+		if st := read("stack"); st != "" {
+			fmt.Fprintf(&out, "%s\n", st)
+		}
+		for _, c := range children[p] {
+			walk(c, depth+1)
+		}
+	}
+	walk(pid, 0)
+	out.WriteString("\n")
+	return out.Bytes()
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
