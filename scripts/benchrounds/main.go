@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -95,6 +96,17 @@ func main() {
 	if len(cmds) == 0 || *rounds < 1 || *warmup < 0 {
 		fail("need at least one -cmd and -rounds >= 1")
 	}
+
+	// Stopped (SIGTERM, ^C), it takes the command it runs down with it.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	go func() {
+		sig := <-sigs
+		if pid := running.Load(); pid > 0 {
+			syscall.Kill(-int(pid), syscall.SIGKILL)
+		}
+		fail("stopped by %v", sig)
+	}()
 
 	total := *warmup + *rounds
 	for r := 0; r < total; r++ {
@@ -166,13 +178,16 @@ func main() {
 // timedOut is run's exit status for a run killed at the timeout.
 const timedOut = -1
 
+// running is the process (and group) id of the command being run, or 0.
+var running atomic.Int64
+
 // run runs the command once: wall seconds, CPU seconds (its own and its
 // server's), peak RSS in KiB (its own or its server's), exit status (or
 // timedOut) and its stderr.
 func (c *command) run(timeout time.Duration) (wall, cpu float64, rssKiB int64, code int, errOut []byte) {
 	cmd := exec.Command(c.argv[0], c.argv[1:]...)
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr // stdout is discarded (nil: /dev/null)
+	cmd.Stderr = &stderr                                  // stdout is discarded (nil: /dev/null)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a group of its own, killed whole at the timeout
 	var s0 float64
 	if c.server > 0 {
@@ -182,6 +197,8 @@ func (c *command) run(timeout time.Duration) (wall, cpu float64, rssKiB int64, c
 	if err := cmd.Start(); err != nil {
 		fail("%s: %v", c.name, err)
 	}
+	running.Store(int64(cmd.Process.Pid))
+	defer running.Store(0)
 	var killed atomic.Bool
 	var tree []byte
 	timer := time.AfterFunc(timeout, func() {
