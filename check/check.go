@@ -159,9 +159,14 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	if fams == nil {
 		fams = limits.Catalog()
 	}
-	results, took, err := readFamilies(ctx, env, fams, want, opts.FamilyTimeout)
+	results, took, abandoned, err := readFamilies(ctx, env, fams, want, opts.FamilyTimeout)
 	if err != nil {
 		return nil, err
+	}
+	if !abandoned {
+		// Every family has returned: what they shared can serve the
+		// next check.
+		defer env.Release()
 	}
 
 	attr := attrOnce()
@@ -245,12 +250,12 @@ func familyWanted(f limits.Family, want map[string]bool) bool {
 // this host's procfs) while that read is still blocked, so a serve that
 // checks every 30 s does not pile up blocked goroutines and threads. A
 // cancelled ctx (SIGTERM) ends the check at once with its error.
-func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, want map[string]bool, timeout time.Duration) ([][]limits.Usage, []time.Duration, error) {
+func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, want map[string]bool, timeout time.Duration) (results [][]limits.Usage, took []time.Duration, abandoned bool, err error) {
 	if timeout <= 0 {
 		timeout = DefaultFamilyTimeout
 	}
-	results := make([][]limits.Usage, len(fams))
-	took := make([]time.Duration, len(fams))
+	results = make([][]limits.Usage, len(fams))
+	took = make([]time.Duration, len(fams))
 	type done struct {
 		i    int
 		rows []limits.Usage
@@ -290,7 +295,7 @@ collect:
 			break collect
 		case <-ctx.Done():
 			if ctx.Err() == context.Canceled {
-				return nil, nil, ctx.Err()
+				return nil, nil, true, ctx.Err()
 			}
 			break collect
 		}
@@ -310,11 +315,12 @@ drain:
 			continue
 		}
 		blockedFamilies.abandon(c)
+		abandoned = true
 		took[i] = time.Since(c.started)
 		results[i] = unknownRows(fams[i], fmt.Sprintf("%s did not finish within %s and was abandoned (a read that blocks: a hung mount or device)",
 			fams[i].Name, took[i].Round(time.Millisecond)))
 	}
-	return results, took, nil
+	return results, took, abandoned, nil
 }
 
 func unknownRows(f limits.Family, reason string) []limits.Usage {

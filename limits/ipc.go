@@ -245,7 +245,7 @@ func readIPC(env *Env) []Usage {
 	nss, unseen := ipcNamespaces(env, procfs)
 	self := selfIPCNamespace()
 	mq := &mqueueFinder{env: env, procfs: procfs}
-	var out []Usage
+	out := make([]Usage, 0, 4*len(nss)+4)
 	current := map[string]bool{}
 	for _, ns := range nss {
 		current[ns.scope()] = true
