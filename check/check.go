@@ -170,7 +170,11 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	}
 
 	attr := attrOnce()
-	rep := &Report{Host: h.Hostname(), Kernel: h.KernelRelease(), Time: h.Now().UTC(), Findings: []limits.Usage{}}
+	nrows := 0
+	for _, rows := range results {
+		nrows += len(rows)
+	}
+	rep := &Report{Host: h.Hostname(), Kernel: h.KernelRelease(), Time: h.Now().UTC(), Findings: make([]limits.Usage, 0, nrows)}
 	if inv != nil {
 		rep.Runtimes, rep.Notes = inv.Sources, inv.Notes()
 	}

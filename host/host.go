@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -176,18 +175,22 @@ func AppendFile(dst []byte, path string) ([]byte, error) {
 // somewhere odd) must not wait for a writer; and what is not a regular
 // file is not read at all. Every file of /proc and /sys is a regular one.
 func openPseudo(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	// unix.Open and Fstat rather than os.OpenFile and Stat: no FileInfo
+	// made for each of the thousands of files a check reads.
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	if st, err := f.Stat(); err != nil {
-		f.Close()
-		return nil, err
-	} else if !st.Mode().IsRegular() {
-		f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, &os.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
 		return nil, fmt.Errorf("read %s: %w", path, ErrNotRegular)
 	}
-	return f, nil
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // readBufs are ReadFile's buffers.

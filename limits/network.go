@@ -446,32 +446,41 @@ type netStat struct {
 // parseNetStat parses a /proc/net/stat table.
 func parseNetStat(b []byte) (netStat, error) {
 	var st netStat
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<20)
-	for n := 1; sc.Scan(); n++ {
-		f := strings.Fields(sc.Text())
-		if len(f) == 0 {
+	// Lines of the file already in memory, walked in place: a scanner
+	// would allocate its buffer, and a string per line, for every one of
+	// a host's network namespaces.
+	var fields [][]byte
+	for n := 1; len(b) > 0; n++ {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		fields = appendFields(fields[:0], line)
+		if len(fields) == 0 {
 			continue
 		}
 		if st.Columns == nil {
-			st.Columns = f
+			st.Columns = make([]string, len(fields))
+			for i, c := range fields {
+				st.Columns[i] = string(c)
+			}
 			continue
 		}
+		f := fields
 		if len(f) != len(st.Columns) {
 			return st, fmt.Errorf("line %d: %d fields for %d columns", n, len(f), len(st.Columns))
 		}
 		row := make([]uint64, len(f))
 		for i, v := range f {
-			x, err := strconv.ParseUint(v, 16, 64)
+			x, err := parseHex(v)
 			if err != nil {
 				return st, fmt.Errorf("line %d: %q is not a hex counter", n, v)
 			}
 			row[i] = x
 		}
 		st.Rows = append(st.Rows, row)
-	}
-	if err := sc.Err(); err != nil {
-		return st, err
 	}
 	if len(st.Rows) == 0 {
 		return st, errors.New("no counters")
@@ -1269,4 +1278,44 @@ func bridgeRemedy(u Usage) []string {
 		fmt.Sprintf("a bridge holds at most %d ports, a constant of the kernel: list them with ip link show master %s and delete veths whose container is gone (ip link delete vethXXX)", brMaxPorts, quote.Shell(br)),
 		"put further containers on another bridge (docker network create; a second CNI bridge) or fewer on this host",
 	}
+}
+
+// appendFields appends the space-separated fields of line to dst, as
+// slices of line.
+func appendFields(dst [][]byte, line []byte) [][]byte {
+	for len(line) > 0 {
+		for len(line) > 0 && (line[0] == ' ' || line[0] == '\t' || line[0] == '\r') {
+			line = line[1:]
+		}
+		end := 0
+		for end < len(line) && line[end] != ' ' && line[end] != '\t' && line[end] != '\r' {
+			end++
+		}
+		if end > 0 {
+			dst = append(dst, line[:end])
+		}
+		line = line[end:]
+	}
+	return dst
+}
+
+// parseHex is strconv.ParseUint(v, 16, 64) without making v a string.
+func parseHex(v []byte) (uint64, error) {
+	if len(v) == 0 || len(v) > 16 {
+		return 0, errors.New("not a 64-bit hex number")
+	}
+	var x uint64
+	for _, c := range v {
+		switch {
+		case c >= '0' && c <= '9':
+			x = x<<4 | uint64(c-'0')
+		case c >= 'a' && c <= 'f':
+			x = x<<4 | uint64(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			x = x<<4 | uint64(c-'A'+10)
+		default:
+			return 0, errors.New("not a hex digit")
+		}
+	}
+	return x, nil
 }
