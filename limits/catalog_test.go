@@ -72,7 +72,7 @@ func TestValidateRejects(t *testing.T) {
 }
 
 // realMessages are error messages each limit produces, as programs printed
-// them: from the field reports (shared/seeds), DESIGN.md, and runs on this
+// them: from the field reports (the README quotes them), the project's design notes, and runs on this
 // kernel against small private limits (a 64k tmpfs with 4 inodes, a
 // process limit of 1 for a dedicated uid).
 var realMessages = map[string][]string{
@@ -86,7 +86,7 @@ var realMessages = map[string][]string{
 		`ctr: OCI runtime create failed: no space left on device: unknown`,
 	},
 	"keys.count": {
-		// DESIGN.md: runc in a user namespace, the 201st container with maxkeys 200.
+		// The lab (lab/runtime): runc in a user namespace, the 201st container with maxkeys 200.
 		`unable to join session keyring: unable to create session key: disk quota exceeded`,
 	},
 	"keys.bytes": {
@@ -140,7 +140,7 @@ var realMessages = map[string][]string{
 		`unable to ensure pod container exists: failed to create container for [kubepods besteffort podc6eeec88-8664-11e9-9524-5254007057ba] : mkdir /sys/fs/cgroup/memory/kubepods/besteffort/podc6eeec88-8664-11e9-9524-5254007057ba: no space left on device`,
 	},
 	"leak.fifo": {
-		// DESIGN.md and seeds/002, as ctr prints it.
+		// The containerd fifo report (containerd#2421), as ctr prints it.
 		`ctr: OCI runtime create failed: no space left on device: unknown`,
 	},
 }

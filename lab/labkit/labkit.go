@@ -3,7 +3,7 @@
 // Package labkit is the lab's shared harness. The lab reproduces each limit's failure on the real kernel and asserts
 // that `enospc check` names the limit, its scope and its holder. It needs
 // root, and the tools the README's test command installs (runc, containerd,
-// busybox-static). See DESIGN.md for the isolation rules every test follows:
+// busybox-static). The README's lab section states the isolation rules every test follows:
 // dedicated uids, private mounts, cgroups and runtime directories, no global
 // sysctl left changed, everything bounded and cleaned up.
 package labkit

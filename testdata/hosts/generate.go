@@ -8,7 +8,7 @@
 // A scenario in a file of its own registers itself with an init function
 // that appends to generators.
 //
-// The scenarios reproduce the field reports in DESIGN.md: the numbers are
+// The scenarios reproduce the field reports the README quotes: the numbers are
 // those of the reports where they give them, scaled down where a literal
 // copy would put hundreds of thousands of files into the repository (the
 // scale is said in each scenario's README).
