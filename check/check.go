@@ -266,25 +266,25 @@ func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, wa
 		took time.Duration
 	}
 	ch := make(chan done, len(fams))
-	calls := make([]*blockedFamily, len(fams))
+	calls := make([]*host.Call, len(fams))
 	started := 0
 	for i, f := range fams {
 		if len(want) > 0 && !familyWanted(f, want) {
 			continue
 		}
 		key := env.Host.Proc + "\x00" + f.Name
-		if since, ok := blockedFamilies.blocked(key); ok {
+		if since, ok := blockedFamilies.Blocked(key); ok {
 			results[i] = unknownRows(f, fmt.Sprintf("%s: a read of an earlier check has been blocked since %s (a hung mount or device); not started again until it returns",
 				f.Name, since.UTC().Format(time.RFC3339)))
 			continue
 		}
-		c := &blockedFamily{key: key, started: time.Now()}
+		c := blockedFamilies.Start(key)
 		calls[i] = c
 		started++
 		go func() {
 			rows := readFamily(env, f)
-			blockedFamilies.finish(c)
-			ch <- done{i, rows, time.Since(c.started)}
+			blockedFamilies.Finish(c)
+			ch <- done{i, rows, c.Since()}
 		}()
 	}
 	timer := time.NewTimer(timeout)
@@ -318,9 +318,9 @@ drain:
 		if c == nil || finished[i] {
 			continue
 		}
-		blockedFamilies.abandon(c)
+		blockedFamilies.Abandon(c)
 		abandoned = true
-		took[i] = time.Since(c.started)
+		took[i] = c.Since()
 		results[i] = unknownRows(fams[i], fmt.Sprintf("%s did not finish within %s and was abandoned (a read that blocks: a hung mount or device)",
 			fams[i].Name, took[i].Round(time.Millisecond)))
 	}
@@ -338,46 +338,7 @@ func unknownRows(f limits.Family, reason string) []limits.Usage {
 // blockedFamilies are the families (per procfs root) whose read was
 // abandoned and has not returned yet. Process-wide, like the goroutines
 // and threads they hold.
-var blockedFamilies = &familyCalls{calls: map[string]*blockedFamily{}}
-
-type familyCalls struct {
-	mu    sync.Mutex
-	calls map[string]*blockedFamily
-}
-
-type blockedFamily struct {
-	key       string
-	started   time.Time
-	done      bool
-	abandoned bool
-}
-
-func (b *familyCalls) blocked(key string) (time.Time, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if c, ok := b.calls[key]; ok {
-		return c.started, true
-	}
-	return time.Time{}, false
-}
-
-func (b *familyCalls) finish(c *blockedFamily) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c.done = true
-	if b.calls[c.key] == c {
-		delete(b.calls, c.key)
-	}
-}
-
-func (b *familyCalls) abandon(c *blockedFamily) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !c.done {
-		c.abandoned = true
-		b.calls[c.key] = c
-	}
-}
+var blockedFamilies = host.NewStragglers()
 
 // readFamily runs one family's Read, turning a panic in it into unknown
 // rows so that one broken reader cannot take the whole check down.

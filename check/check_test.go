@@ -158,7 +158,7 @@ func TestBlockedFamilyIsAbandoned(t *testing.T) {
 
 	// It returns: the next check reads it again.
 	close(release)
-	if !waitUntil(2*time.Second, func() bool { _, blocked := blockedFamilies.blocked(h.Proc + "\x00stuck"); return !blocked }) {
+	if !waitUntil(2*time.Second, func() bool { _, blocked := blockedFamilies.Blocked(h.Proc + "\x00stuck"); return !blocked }) {
 		t.Fatal("the family returned but is still marked blocked")
 	}
 	rep, err = Run(context.Background(), h, opts)

@@ -110,36 +110,19 @@ func (h *Host) RootPath(p string) string {
 // ReadFile reads a whole file, up to MaxPseudoFile bytes, ignoring the size
 // that stat reports.
 func ReadFile(path string) ([]byte, error) {
-	f, err := openPseudo(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
 	// Read into a buffer kept between calls, and return a copy of what
 	// was read: one allocation of the file's size, where growing a buffer
 	// from nothing made four for a 2 KiB pseudo-file.
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
-	buf := (*bp)[:0]
-	for {
-		if len(buf) > MaxPseudoFile {
-			return nil, fmt.Errorf("read %s: larger than %d bytes", path, MaxPseudoFile)
-		}
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
-			if cap(buf) <= 1<<20 {
-				*bp = buf // keep a grown buffer, unless it is a big one
-			}
-		}
-		n, err := f.Read(buf[len(buf):min(cap(buf), MaxPseudoFile+1)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return bytes.Clone(buf), nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", path, err)
-		}
+	b, err := AppendFile((*bp)[:0], path)
+	if err != nil {
+		return nil, err
 	}
+	if cap(b) <= 1<<20 {
+		*bp = b[:0] // keep a grown buffer, unless it is a big one
+	}
+	return bytes.Clone(b), nil
 }
 
 // AppendFile is ReadFile appending to dst, so that a caller reading the
@@ -284,9 +267,9 @@ func (h *Host) Statfs(ctx context.Context, path string) (Statfs, error) {
 		fn = statfs
 	} else {
 		// A stand-in's calls are its own: they do not mark the path.
-		blocked = &blockedCalls{calls: map[string]*blockedCall{}}
+		blocked = NewStragglers()
 	}
-	if since, ok := blocked.blocked(path); ok {
+	if since, ok := blocked.Blocked(path); ok {
 		return Statfs{}, fmt.Errorf("%w: an earlier statfs has not answered since %s; not asked again until it does", ErrTimeout, since.UTC().Format(time.RFC3339))
 	}
 	type result struct {
@@ -294,10 +277,10 @@ func (h *Host) Statfs(ctx context.Context, path string) (Statfs, error) {
 		err error
 	}
 	ch := make(chan result, 1)
-	call := &blockedCall{started: time.Now()}
+	call := blocked.Start(path)
 	go func() {
 		st, err := fn(path)
-		blocked.finish(path, call)
+		blocked.Finish(call)
 		ch <- result{st, err}
 	}()
 	timeout := h.StatfsTimeout
@@ -310,54 +293,77 @@ func (h *Host) Statfs(ctx context.Context, path string) (Statfs, error) {
 	case r := <-ch:
 		return r.st, r.err
 	case <-t.C:
-		blocked.abandon(path, call)
+		blocked.Abandon(call)
 		return Statfs{}, fmt.Errorf("%w after %s", ErrTimeout, timeout)
 	case <-ctx.Done():
-		blocked.abandon(path, call)
+		blocked.Abandon(call)
 		return Statfs{}, ctx.Err()
 	}
 }
 
 // hungStatfs are the paths whose statfs was given up on and has not
 // returned yet. Process-wide, like the threads they hold.
-var hungStatfs = &blockedCalls{calls: map[string]*blockedCall{}}
+var hungStatfs = NewStragglers()
 
-type blockedCalls struct {
+// Stragglers remembers calls that were given up on while they still run
+// (a read blocked in the kernel cannot be stopped), by key, so that the
+// same call is not started again until the first one returns: a hung
+// mount asked at every check of a long-running serve would otherwise
+// hold one more thread each time. Statfs uses one for paths, check one
+// for the families of limits.
+type Stragglers struct {
 	mu    sync.Mutex
-	calls map[string]*blockedCall
+	calls map[string]*Call
 }
 
-type blockedCall struct {
+// Call is one call watched by Stragglers.
+type Call struct {
+	key       string
 	started   time.Time
 	done      bool
 	abandoned bool
 }
 
-func (b *blockedCalls) blocked(path string) (time.Time, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	c, ok := b.calls[path]
+// NewStragglers returns an empty registry.
+func NewStragglers() *Stragglers { return &Stragglers{calls: map[string]*Call{}} }
+
+// Blocked says whether a call for key was given up on and has not
+// returned, and since when.
+func (s *Stragglers) Blocked(key string) (time.Time, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.calls[key]
 	if !ok || !c.abandoned {
 		return time.Time{}, false
 	}
 	return c.started, true
 }
 
-func (b *blockedCalls) finish(path string, c *blockedCall) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// Start begins watching a call for key.
+func (s *Stragglers) Start(key string) *Call {
+	return &Call{key: key, started: time.Now()}
+}
+
+// Since is how long ago c started.
+func (c *Call) Since() time.Duration { return time.Since(c.started) }
+
+// Finish records that c returned; key is free again.
+func (s *Stragglers) Finish(c *Call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	c.done = true
-	if b.calls[path] == c {
-		delete(b.calls, path)
+	if s.calls[c.key] == c {
+		delete(s.calls, c.key)
 	}
 }
 
-func (b *blockedCalls) abandon(path string, c *blockedCall) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// Abandon records that c was given up on, unless it has returned.
+func (s *Stragglers) Abandon(c *Call) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !c.done {
 		c.abandoned = true
-		b.calls[path] = c
+		s.calls[c.key] = c
 	}
 }
 

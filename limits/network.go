@@ -474,7 +474,8 @@ func parseNetStat(b []byte) (netStat, error) {
 		}
 		row := make([]uint64, len(f))
 		for i, v := range f {
-			x, err := parseHex(v)
+			// A short string(v) passed to ParseUint lives on the stack.
+			x, err := strconv.ParseUint(string(v), 16, 64)
 			if err != nil {
 				return st, fmt.Errorf("line %d: %q is not a hex counter", n, v)
 			}
@@ -1297,25 +1298,4 @@ func appendFields(dst [][]byte, line []byte) [][]byte {
 		line = line[end:]
 	}
 	return dst
-}
-
-// parseHex is strconv.ParseUint(v, 16, 64) without making v a string.
-func parseHex(v []byte) (uint64, error) {
-	if len(v) == 0 || len(v) > 16 {
-		return 0, errors.New("not a 64-bit hex number")
-	}
-	var x uint64
-	for _, c := range v {
-		switch {
-		case c >= '0' && c <= '9':
-			x = x<<4 | uint64(c-'0')
-		case c >= 'a' && c <= 'f':
-			x = x<<4 | uint64(c-'a'+10)
-		case c >= 'A' && c <= 'F':
-			x = x<<4 | uint64(c-'A'+10)
-		default:
-			return 0, errors.New("not a hex digit")
-		}
-	}
-	return x, nil
 }
