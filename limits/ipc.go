@@ -257,13 +257,15 @@ func readIPC(env *Env) []Usage {
 		if v.gone {
 			continue // its processes exited since the census
 		}
-		rows := []Usage{shmRow(env, ns, v, note), semRow(env, ns, v, note), msgRow(env, ns, v, note)}
+		// The rows go straight into out (a slice of their own per
+		// namespace cost a quarter of a megabyte per check at 200).
+		start := len(out)
+		out = append(out, shmRow(env, ns, v, note), semRow(env, ns, v, note), msgRow(env, ns, v, note))
 		if r := mqueueRow(env, ns, v, note, mq); r.Limit != "" {
-			rows = append(rows, r)
+			out = append(out, r)
 		}
 		ipcNotes.Store(ns.scope(), note)
-		ipcAttributeToNamespace(env, ns, rows)
-		out = append(out, rows...)
+		ipcAttributeToNamespace(env, ns, out[start:])
 	}
 	// Namespaces that are gone (pods come and go under enospc serve)
 	// leave no note behind.
@@ -501,22 +503,21 @@ type sysvTable struct {
 // parseSysvTable parses a /proc/sysvipc file and checks that its header
 // has the columns need.
 func parseSysvTable(b []byte, need ...string) (sysvTable, error) {
-	t := sysvTable{cols: map[string]int{}}
+	var t sysvTable
 	header := true
 	// Lines are cut from b as it is: a scanner's buffer for each table of
 	// each of a bad night's 200 IPC namespaces was most of what it cost.
 	for len(b) > 0 {
 		var line []byte
 		line, b, _ = bytes.Cut(b, []byte("\n"))
-		f := strings.Fields(string(line))
-		if len(f) == 0 {
+		if header {
+			if t.cols = sysvHeaders.cols(line); t.cols != nil {
+				header = false
+			}
 			continue
 		}
-		if header {
-			for i, c := range f {
-				t.cols[c] = i
-			}
-			header = false
+		f := strings.Fields(string(line))
+		if len(f) == 0 {
 			continue
 		}
 		if len(f) < len(t.cols) {
@@ -538,6 +539,38 @@ func parseSysvTable(b []byte, need ...string) (sysvTable, error) {
 		return t, fmt.Errorf("header lacks the columns %s", strings.Join(missing, ", "))
 	}
 	return t, nil
+}
+
+// sysvHeaders keeps the column maps of the headers seen: every IPC
+// namespace's tables have the same header, and building its map again
+// for each of 200 namespaces was most of what parsing them allocated.
+// The maps are never written once stored.
+var sysvHeaders = &sysvHeaderCache{m: map[string]map[string]int{}}
+
+type sysvHeaderCache struct {
+	mu sync.Mutex
+	m  map[string]map[string]int
+}
+
+// cols returns the column map of a header line; nil for a blank line.
+func (c *sysvHeaderCache) cols(line []byte) map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cols, ok := c.m[string(line)]; ok {
+		return cols
+	}
+	f := strings.Fields(string(line))
+	if len(f) == 0 {
+		return nil
+	}
+	cols := make(map[string]int, len(f))
+	for i, name := range f {
+		cols[name] = i
+	}
+	if len(c.m) < 16 { // the kernel has three headers; fixtures and fuzzing more
+		c.m[string(line)] = cols
+	}
+	return cols
 }
 
 // num reads column c of row r as an integer; ok is false when it is not one.
@@ -1147,11 +1180,13 @@ func (f *mqueueFinder) load() {
 		var mounts []Mount
 		pid := 0
 		for _, p := range m.pids {
-			b, err := env.Host.ReadProc(strconv.Itoa(p), "mountinfo")
+			err := env.Host.ViewProc(func(b []byte) error {
+				mounts = mqueueMounts(b)
+				return nil
+			}, strconv.Itoa(p), "mountinfo")
 			if err != nil {
 				continue
 			}
-			mounts = mqueueMounts(b)
 			pid = p
 			break
 		}

@@ -391,7 +391,7 @@ func (e *Env) cgroupTree(h cgroupHierarchy) *cgroupTree {
 	}
 	e.walksMu.Unlock()
 	t.once.Do(func() {
-		if nb := namedBufs.get(); nb != nil {
+		if nb := namedBufs.get(root); nb != nil {
 			t.Named, t.NamedEnd = nb.named[:0], nb.ends[:0]
 		}
 		t.walk(e.Ctx, root, h.V2)
@@ -407,31 +407,33 @@ type namedBuf struct {
 	ends  []int32
 }
 
-// namedBufs keeps a few of them. Not a sync.Pool: a check allocates
-// enough for the garbage collector to empty a pool between two checks.
-var namedBufs = &namedBufList{}
+// namedBufs keeps them by hierarchy root, so that each walk starts from
+// the buffer its own hierarchy grew last time (a free list handed the
+// memory hierarchy's megabyte to a small one, and the memory walk grew
+// again). Not a sync.Pool: a check allocates enough for the garbage
+// collector to empty a pool between two checks.
+var namedBufs = &namedBufList{free: map[string]*namedBuf{}}
 
 type namedBufList struct {
 	mu   sync.Mutex
-	free []*namedBuf
+	free map[string]*namedBuf
 }
 
-func (l *namedBufList) get() *namedBuf {
+func (l *namedBufList) get(root string) *namedBuf {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.free) == 0 {
-		return nil
-	}
-	nb := l.free[len(l.free)-1]
-	l.free = l.free[:len(l.free)-1]
+	nb := l.free[root]
+	delete(l.free, root)
 	return nb
 }
 
-func (l *namedBufList) put(nb *namedBuf) {
+func (l *namedBufList) put(root string, nb *namedBuf) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.free) < 4 { // one per hierarchy with many cgroups is plenty
-		l.free = append(l.free, nb)
+	// A host has a dozen hierarchies; tests that walk many fixture
+	// trees must not make this grow without bound.
+	if _, ok := l.free[root]; ok || len(l.free) < 32 {
+		l.free[root] = nb
 	}
 }
 
@@ -443,7 +445,7 @@ func (e *Env) Release() {
 	defer e.walksMu.Unlock()
 	for root, t := range e.walks {
 		if t.Named != nil && cap(t.Named) <= 8<<20 {
-			namedBufs.put(&namedBuf{named: t.Named, ends: t.NamedEnd})
+			namedBufs.put(root, &namedBuf{named: t.Named, ends: t.NamedEnd})
 		}
 		t.Named, t.NamedEnd = nil, nil
 		delete(e.walks, root)

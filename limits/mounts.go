@@ -69,12 +69,14 @@ func readMounts(env *Env) []Usage {
 		var count int64
 		var lastErr error
 		for _, pid := range n.pids {
-			b, err := env.Host.ReadProc(strconv.Itoa(pid), "mountinfo")
+			err := env.Host.ViewProc(func(b []byte) error {
+				count = int64(bytes.Count(b, []byte("\n")))
+				return nil
+			}, strconv.Itoa(pid), "mountinfo")
 			if err != nil {
 				lastErr = err
 				continue
 			}
-			count = int64(bytes.Count(b, []byte("\n")))
 			lastErr = nil
 			break
 		}

@@ -370,22 +370,35 @@ func (e ephemeralPorts) size() int64 {
 // destUse is what the sockets of one namespace hold towards one
 // destination.
 type destUse struct {
-	Dest     netip.AddrPort
-	Ports    map[uint16]struct{}
+	Dest netip.AddrPort
+	// Ports are the local ports held towards Dest, sorted, each once.
+	Ports    []uint16
 	TimeWait int
 }
 
-// portUsage tallies a namespace's TCP sockets by destination.
+// portUsage tallies a namespace's TCP sockets by destination. The
+// sockets are kept as a flat list and grouped once, when asked: a map
+// (and a set of ports) per destination cost half a kilobyte per socket
+// on a host holding thousands of short connections in TIME_WAIT, each
+// to a destination of its own.
 type portUsage struct {
 	eph   ephemeralPorts
-	dests map[netip.AddrPort]*destUse
+	socks []destPort
 	// bound are ephemeral ports held by sockets without a peer
 	// (listening or bound): no destination can have them.
 	bound map[uint16]struct{}
+	dests []destUse // grouped from socks by busiest
+}
+
+// destPort is one socket: its destination and local port.
+type destPort struct {
+	dest     netip.AddrPort
+	port     uint16
+	timeWait bool
 }
 
 func newPortUsage(eph ephemeralPorts) *portUsage {
-	return &portUsage{eph: eph, dests: map[netip.AddrPort]*destUse{}, bound: map[uint16]struct{}{}}
+	return &portUsage{eph: eph, bound: map[uint16]struct{}{}}
 }
 
 func (u *portUsage) add(s tcpSocket) {
@@ -398,15 +411,8 @@ func (u *portUsage) add(s tcpSocket) {
 		return
 	}
 	dest := netip.AddrPortFrom(s.Remote.Addr().Unmap(), s.Remote.Port())
-	d := u.dests[dest]
-	if d == nil {
-		d = &destUse{Dest: dest, Ports: map[uint16]struct{}{}}
-		u.dests[dest] = d
-	}
-	d.Ports[port] = struct{}{}
-	if s.State == tcpTimeWait {
-		d.TimeWait++
-	}
+	u.socks = append(u.socks, destPort{dest: dest, port: port, timeWait: s.State == tcpTimeWait})
+	u.dests = nil
 }
 
 // used is how many ephemeral ports d cannot have: its own and the bound
@@ -414,7 +420,7 @@ func (u *portUsage) add(s tcpSocket) {
 func (u *portUsage) used(d *destUse) int64 {
 	n := int64(len(d.Ports))
 	for p := range u.bound {
-		if _, ok := d.Ports[p]; !ok {
+		if _, ok := slices.BinarySearch(d.Ports, p); !ok {
 			n++
 		}
 	}
@@ -423,9 +429,31 @@ func (u *portUsage) used(d *destUse) int64 {
 
 // busiest returns the destinations, busiest first.
 func (u *portUsage) busiest() []*destUse {
-	out := make([]*destUse, 0, len(u.dests))
-	for _, d := range u.dests {
-		out = append(out, d)
+	if u.dests == nil && len(u.socks) > 0 {
+		slices.SortFunc(u.socks, func(a, b destPort) int {
+			if c := a.dest.Compare(b.dest); c != 0 {
+				return c
+			}
+			return int(a.port) - int(b.port)
+		})
+		ports := make([]uint16, 0, len(u.socks))
+		for i, s := range u.socks {
+			if i == 0 || s.dest != u.socks[i-1].dest {
+				u.dests = append(u.dests, destUse{Dest: s.dest, Ports: ports[len(ports):len(ports)]})
+			}
+			d := &u.dests[len(u.dests)-1]
+			if s.timeWait {
+				d.TimeWait++
+			}
+			if n := len(d.Ports); n == 0 || d.Ports[n-1] != s.port {
+				ports = append(ports, s.port)
+				d.Ports = d.Ports[:n+1]
+			}
+		}
+	}
+	out := make([]*destUse, len(u.dests))
+	for i := range u.dests {
+		out[i] = &u.dests[i]
 	}
 	slices.SortFunc(out, func(a, b *destUse) int {
 		if len(a.Ports) != len(b.Ports) {

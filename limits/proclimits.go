@@ -110,41 +110,56 @@ type rlimits struct {
 // parseLimits reads "Max processes" and "Max open files" from
 // /proc/PID/limits: "Max open files   1024   524288   files".
 func parseLimits(b []byte) (rlimits, error) {
+	// Parsed in place, without splitting the file into strings: it is
+	// read for thousands of processes per check.
 	r := rlimits{nproc: -2, nofile: -2}
-	for _, line := range strings.Split(string(b), "\n") {
-		var name string
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte("\n"))
+		var dst *int64
 		switch {
-		case strings.HasPrefix(line, "Max processes"):
-			name = "Max processes"
-		case strings.HasPrefix(line, "Max open files"):
-			name = "Max open files"
+		case bytes.HasPrefix(line, []byte("Max processes")):
+			dst, line = &r.nproc, line[len("Max processes"):]
+		case bytes.HasPrefix(line, []byte("Max open files")):
+			dst, line = &r.nofile, line[len("Max open files"):]
 		default:
 			continue
 		}
-		f := strings.Fields(strings.TrimPrefix(line, name))
-		if len(f) < 2 {
+		soft, rest := nextField(line)
+		if hard, _ := nextField(rest); len(hard) == 0 {
 			return r, fmt.Errorf("limits: malformed line %q", line)
 		}
 		v := int64(-1)
-		if f[0] != "unlimited" {
+		if string(soft) != "unlimited" {
 			// The kernel prints an rlim_t (%lu), RLIM_INFINITY as
 			// "unlimited": never a sign.
-			n, err := strconv.ParseUint(f[0], 10, 63)
+			n, err := strconv.ParseUint(string(soft), 10, 63)
 			if err != nil {
-				return r, fmt.Errorf("limits: %q: %v", line, err)
+				return r, fmt.Errorf("limits: %q: %v", soft, err)
 			}
 			v = int64(n)
 		}
-		if name == "Max processes" {
-			r.nproc = v
-		} else {
-			r.nofile = v
-		}
+		*dst = v
 	}
 	if r.nproc == -2 || r.nofile == -2 {
 		return r, fmt.Errorf("limits: no Max processes or Max open files line")
 	}
 	return r, nil
+}
+
+// nextField returns the first field of b, fields separated by ASCII
+// white space as the kernel prints its tables, and what follows it.
+func nextField(b []byte) (field, rest []byte) {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' }
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	for j < len(b) && !isSpace(b[j]) {
+		j++
+	}
+	return b[i:j], b[j:]
 }
 
 func readProcLimits(env *Env) []Usage {
@@ -154,11 +169,13 @@ func readProcLimits(env *Env) []Usage {
 			unknown("mapcount", "all processes", "mappings", err)}
 	}
 	limitsOf := func(p *census.Process) (rlimits, error) {
-		b, err := env.Host.ReadProc(strconv.Itoa(p.PID) + "/limits")
-		if err != nil {
-			return rlimits{}, err
-		}
-		return parseLimits(b)
+		var r rlimits
+		err := env.Host.ViewProc(func(b []byte) error {
+			var err error
+			r, err = parseLimits(b)
+			return err
+		}, strconv.Itoa(p.PID), "limits")
+		return r, err
 	}
 	var out []Usage
 	out = append(out, readNproc(env, limitsOf)...)
