@@ -172,7 +172,6 @@ var devicesFamily = Family{
 	Read: readDevices,
 }
 
-func init() { register(devicesFamily) }
 
 func readDevices(env *Env) []Usage {
 	out := readPtys(env)

@@ -91,7 +91,6 @@ import (
 	"github.com/enospc/enospc/internal/quote"
 )
 
-func init() { register(ipcFamily) }
 
 var ipcFamily = Family{
 	Name: "ipc",

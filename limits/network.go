@@ -111,7 +111,6 @@ import (
 	"github.com/enospc/enospc/internal/quote"
 )
 
-func init() { register(networkFamily) }
 
 var networkFamily = Family{
 	Name: "network",

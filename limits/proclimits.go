@@ -100,7 +100,6 @@ var procLimitsFamily = Family{
 	Read: readProcLimits,
 }
 
-func init() { register(procLimitsFamily) }
 
 // rlimits are the soft limits read from /proc/PID/limits; -1 is unlimited.
 type rlimits struct {
