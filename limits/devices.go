@@ -93,6 +93,7 @@ var devicesFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "ptys",
+			Raise: ptysRaise,
 			Title: "pseudo-terminals (kernel.pty.max, devpts max=)",
 			Unit:  "ptys",
 			Doc: "Pseudo-terminal pairs: kernel.pty.nr against kernel.pty.max minus kernel.pty.reserve, the part " +
@@ -112,6 +113,7 @@ var devicesFamily = Family{
 		},
 		{
 			ID:    "aio",
+			Raise: aioRaise,
 			Title: "asynchronous I/O events (fs.aio-max-nr)",
 			Unit:  "events",
 			Doc: "AIO events reserved by io_setup on the whole host (fs.aio-nr) against fs.aio-max-nr. " +
@@ -128,6 +130,7 @@ var devicesFamily = Family{
 		},
 		{
 			ID:    "epoll",
+			Raise: epollRaise,
 			Title: "epoll watches per user (fs.epoll.max_user_watches)",
 			Unit:  "watches",
 			Doc: "File descriptors registered in epoll instances by one uid, against fs.epoll.max_user_watches. " +
@@ -171,7 +174,6 @@ var devicesFamily = Family{
 	},
 	Read: readDevices,
 }
-
 
 func readDevices(env *Env) []Usage {
 	out := readPtys(env)
@@ -288,6 +290,38 @@ func isPtyIndex(name string) bool {
 	return true
 }
 
+// ptyNumbers are kernel.pty.max and kernel.pty.reserve as the host row
+// says them in its reason (its Max is what containers may use: the max
+// less the reserve).
+func ptyNumbers(u Usage) (ptyMax, reserve int64) {
+	ptyMax, reserve = u.Max+1024, 1024
+	if m := ptyReasonNumbers().FindStringSubmatch(u.Reason); m != nil {
+		ptyMax, _ = strconv.ParseInt(m[1], 10, 64)
+		reserve, _ = strconv.ParseInt(m[2], 10, 64)
+	}
+	return ptyMax, reserve
+}
+
+// ptysRaise raises kernel.pty.max, for the host's ptys only (a devpts
+// instance of a container has its own max= option): twice the max, and
+// room for twice today's use beside the reserve.
+var ptysRaise = &Raise{
+	For:     func(u Usage) bool { return strings.HasPrefix(u.Scope, "host") },
+	Risk:    "low",
+	Sysctls: []string{"kernel.pty.max"},
+	Settings: func(u Usage, cur func(string) (int64, error)) ([]Setting, error) {
+		c, err := cur("kernel.pty.max")
+		if err != nil {
+			return nil, err
+		}
+		_, reserve := ptyNumbers(u)
+		if v := roundUp(max(c*2, u.Used*2+reserve), 1024); v > c {
+			return []Setting{{Name: "kernel.pty.max", To: v}}, nil
+		}
+		return nil, nil
+	},
+}
+
 func ptysRemedy(u Usage) []string {
 	if mp, ok := strings.CutPrefix(u.Scope, "devpts "); ok {
 		suggest := max(u.Max*2, u.Used*2, 16)
@@ -297,12 +331,8 @@ func ptysRemedy(u Usage) []string {
 			fmt.Sprintf("keep it: put max=%d in the options of whatever mounts %s (its /etc/fstab line, the devpts mount of a container's config.json)", suggest, mp),
 		}
 	}
-	ptyMax, reserve := u.Max+1024, int64(1024)
-	if m := ptyReasonNumbers().FindStringSubmatch(u.Reason); m != nil {
-		ptyMax, _ = strconv.ParseInt(m[1], 10, 64)
-		reserve, _ = strconv.ParseInt(m[2], 10, 64)
-	}
-	suggest := roundUp(max(ptyMax*2, u.Used*2+reserve), 1024)
+	_, reserve := ptyNumbers(u)
+	suggest := advised(ptysRaise, u, nil)
 	return []string{
 		"find who holds them: lsof /dev/ptmx (or ls -l /proc/*/fd | grep -c ptmx): leaked docker exec -t sessions, ssh sessions, expect/unbuffer loops",
 		fmt.Sprintf("raise the limit now: sysctl -w kernel.pty.max=%d (containers may use it minus kernel.pty.reserve %d)", suggest, reserve),
@@ -337,8 +367,12 @@ func readAIO(env *Env) Usage {
 	return Usage{Limit: "aio", Scope: "host", Used: nr, Max: limit, Unit: "events", Consumers: []Consumer{}, zeroIsFull: true}
 }
 
+// aioRaise: four times the limit, at least the 1048576 databases ask for.
+var aioRaise = raiseTo("fs.aio-max-nr", func(u Usage, cur int64) int64 { return max(cur*4, 1048576) },
+	"low: pinned memory per AIO context, only when used")
+
 func aioRemedy(u Usage) []string {
-	suggest := max(u.Max*4, 1048576)
+	suggest := advised(aioRaise, u, nil)
 	return []string{
 		"find who reserved them: grep -l '/\\[aio\\]' /proc/[0-9]*/maps (each io_setup context is one /[aio] mapping; databases with native AIO, fio, ScyllaDB)",
 		fmt.Sprintf("raise the limit now: sysctl -w fs.aio-max-nr=%d (it costs no memory until used)", suggest),
@@ -433,8 +467,12 @@ func noteUnreadableFDs(env *Env, u *Usage) {
 	u.Reason = note
 }
 
+// epollRaise: twice the limit, at least 1048576.
+var epollRaise = raiseTo("fs.epoll.max_user_watches", func(u Usage, cur int64) int64 { return max(cur*2, 1048576) },
+	"low: about 160 bytes of kernel memory per watch")
+
 func epollRemedy(u Usage) []string {
-	suggest := max(u.Max*2, 1048576)
+	suggest := advised(epollRaise, u, nil)
 	out := []string{}
 	if len(u.Consumers) > 0 {
 		c := u.Consumers[0]

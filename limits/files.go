@@ -20,6 +20,7 @@ var filesFamily = Family{
 	Name: "files",
 	Limits: []Limit{{
 		ID:    "files",
+		Raise: filesRaise,
 		Title: "open files on the host (fs.file-max)",
 		Unit:  "files",
 		Doc:   "File handles allocated by all processes against fs.file-max.",
@@ -78,9 +79,12 @@ func readFiles(env *Env) []Usage {
 	return []Usage{u}
 }
 
+// filesRaise doubles fs.file-max.
+var filesRaise = raiseTo("fs.file-max", func(u Usage, cur int64) int64 { return cur * 2 }, "low: struct file memory, only when used")
+
 func filesRemedy(u Usage) []string {
 	return []string{
 		"find the process holding the most files (consumers) and whether it leaks descriptors",
-		fmt.Sprintf("raise the limit: sysctl -w fs.file-max=%d", u.Max*2),
+		fmt.Sprintf("raise the limit: sysctl -w fs.file-max=%d", advised(filesRaise, u, nil)),
 	}
 }

@@ -32,6 +32,7 @@ var inotifyFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "inotify.watches",
+			Raise: inotifyWatchesRaise,
 			Title: "inotify watches per user (fs.inotify.max_user_watches)",
 			Unit:  "watches",
 			Doc: "Watches that all inotify instances of one uid may hold. Kubelet, cAdvisor, log shippers, " +
@@ -51,6 +52,7 @@ var inotifyFamily = Family{
 		},
 		{
 			ID:    "inotify.instances",
+			Raise: inotifyInstancesRaise,
 			Title: "inotify instances per user (fs.inotify.max_user_instances)",
 			Unit:  "instances",
 			Doc: "inotify instances (inotify_init calls) one uid may hold, default 128. Every container " +
@@ -148,12 +150,20 @@ func readInotify(env *Env) []Usage {
 	return out
 }
 
+// The inotify sysctls: four times the limit, at least the values common
+// in production (kubelet's nodes, IDEs' advice).
+var (
+	inotifyWatchesRaise = raiseTo("fs.inotify.max_user_watches", func(u Usage, cur int64) int64 { return max(cur*4, 524288) },
+		"low: about 1 KiB of kernel memory per watch, only when used")
+	inotifyInstancesRaise = raiseTo("fs.inotify.max_user_instances", func(u Usage, cur int64) int64 { return max(cur*4, 8192) }, "low")
+)
+
 func inotifyRemedy(u Usage) []string {
-	name, floor := "fs.inotify.max_user_watches", int64(524288)
+	name, rule := "fs.inotify.max_user_watches", inotifyWatchesRaise
 	if u.Limit == "inotify.instances" {
-		name, floor = "fs.inotify.max_user_instances", 8192
+		name, rule = "fs.inotify.max_user_instances", inotifyInstancesRaise
 	}
-	suggest := max(u.Max*4, floor)
+	suggest := advised(rule, u, nil)
 	out := []string{}
 	if len(u.Consumers) > 0 {
 		c := u.Consumers[0]

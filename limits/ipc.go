@@ -91,7 +91,6 @@ import (
 	"github.com/enospc/enospc/internal/quote"
 )
 
-
 var ipcFamily = Family{
 	Name: "ipc",
 	Limits: []Limit{

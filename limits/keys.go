@@ -439,6 +439,7 @@ var keysFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "keys.count",
+			Raise: keysRaise,
 			Title: "keys per user (kernel.keys.maxkeys)",
 			Unit:  "keys",
 			Doc: "Number of keys and keyrings a uid may own: kernel.keys.maxkeys (default 200), " +
@@ -450,6 +451,7 @@ var keysFamily = Family{
 		},
 		{
 			ID:    "keys.bytes",
+			Raise: keysRaise,
 			Title: "key bytes per user (kernel.keys.maxbytes)",
 			Unit:  "bytes",
 			Doc: "Bytes of key descriptions and payloads a uid may own: kernel.keys.maxbytes (default " +
@@ -718,10 +720,6 @@ func (kl *keyLister) view(uid int) (keyView, error) {
 
 func keysRemedy(u Usage) []string {
 	uid := strings.TrimPrefix(u.Scope, "uid ")
-	prefix := "kernel.keys."
-	if uid == "0" {
-		prefix = "kernel.keys.root_"
-	}
 	sessions, live, exited := 0, 0, 0
 	for _, c := range u.Consumers {
 		if !strings.HasPrefix(c.Name, "keyring _ses.") {
@@ -747,33 +745,74 @@ func keysRemedy(u Usage) []string {
 		// ones, which free theirs when their last process exits.
 		out = append(out, fmt.Sprintf("%d of uid %s's keys are session keyrings (_ses.<container id>) of running containers: stop the containers of that uid that need not run", sessions, uid))
 	}
-	ku := u.keyUser
-	if ku == nil {
+	if u.keyUser == nil {
 		return out
 	}
-	// Both limits move together, or the other one stops the next
-	// container: room for four times today's keys (at least 20000) at
-	// today's average size (at least 400000 bytes in all).
-	need := max(4*ku.QuotaKeys, 20000)
-	perKey := int64(100)
-	if ku.QuotaKeys > 0 {
-		perKey = max((ku.QuotaBytes+ku.QuotaKeys-1)/ku.QuotaKeys, 1)
-	}
-	var set []string
-	if keys := max(ku.MaxKeys, need); keys > ku.MaxKeys {
-		set = append(set, fmt.Sprintf("%smaxkeys=%d", prefix, keys))
-	}
-	if bytes := (max(ku.MaxBytes, need*perKey, 400000) + 9999) / 10000 * 10000; bytes > ku.MaxBytes {
-		set = append(set, fmt.Sprintf("%smaxbytes=%d", prefix, bytes))
-	}
-	if len(set) == 0 {
+	set, err := keysRaise.Plan(u, AsShown(u))
+	if err != nil || len(set) == 0 {
 		return out
 	}
-	conf := strings.ReplaceAll(strings.Join(set, "\\n"), "=", " = ")
+	need, perKey := keyQuotaNeed(u)
+	var now, conf []string
+	for _, st := range set {
+		now = append(now, fmt.Sprintf("%s=%d", st.Name, st.To))
+		conf = append(conf, fmt.Sprintf("%s = %d", st.Name, st.To))
+	}
 	return append(out,
-		fmt.Sprintf("raise the quota now, room for %d keys of ~%d bytes: sysctl -w %s", need, perKey, strings.Join(set, " ")),
-		fmt.Sprintf("keep it across reboots: printf '%s\\n' > /etc/sysctl.d/90-enospc-keys.conf", conf),
+		fmt.Sprintf("raise the quota now, room for %d keys of ~%d bytes: sysctl -w %s", need, perKey, strings.Join(now, " ")),
+		fmt.Sprintf("keep it across reboots: printf '%s\\n' > /etc/sysctl.d/90-enospc-keys.conf", strings.Join(conf, "\\n")),
 	)
+}
+
+// keyQuotaNeed is the room the key quota is raised to for row u: four
+// times today's keys (at least 20000) at today's average size.
+func keyQuotaNeed(u Usage) (keys, perKey int64) {
+	var used, bytes int64
+	switch {
+	case u.keyUser != nil:
+		used, bytes = u.keyUser.QuotaKeys, u.keyUser.QuotaBytes
+	case u.Limit == "keys.count":
+		used = u.Used
+	default:
+		bytes = u.Used
+	}
+	keys, perKey = max(4*used, 20000), 100
+	if used > 0 {
+		perKey = max((bytes+used-1)/used, 1)
+	}
+	return keys, perKey
+}
+
+// keysRaise raises the key quota of row u's uid (root's own sysctls for
+// uid 0): the count and the bytes together, or the one left low stops the
+// next container. Room for keyQuotaNeed's keys at today's average size,
+// at least 400000 bytes, never less than now.
+var keysRaise = &Raise{
+	Risk:    "low: key payload memory, only when used",
+	Sysctls: []string{"kernel.keys.maxkeys", "kernel.keys.maxbytes", "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes"},
+	Settings: func(u Usage, cur func(string) (int64, error)) ([]Setting, error) {
+		prefix := "kernel.keys."
+		if u.Scope == "uid 0" {
+			prefix = "kernel.keys.root_"
+		}
+		curKeys, err := cur(prefix + "maxkeys")
+		if err != nil {
+			return nil, err
+		}
+		curBytes, err := cur(prefix + "maxbytes")
+		if err != nil {
+			return nil, err
+		}
+		need, perKey := keyQuotaNeed(u)
+		var out []Setting
+		if keys := max(curKeys, need); keys > curKeys {
+			out = append(out, Setting{Name: prefix + "maxkeys", To: keys})
+		}
+		if bytes := (max(curBytes, need*perKey, 400000) + 9999) / 10000 * 10000; bytes > curBytes {
+			out = append(out, Setting{Name: prefix + "maxbytes", To: bytes})
+		}
+		return out, nil
+	},
 }
 
 // keyringLeak is the leak.keyrings row of one uid in the making: its

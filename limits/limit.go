@@ -255,6 +255,9 @@ type Limit struct {
 	Unit string
 	// Remedy returns what an operator can do about an exhausted row.
 	Remedy func(Usage) []string
+	// Raise, when a sysctl raises the limit, is the rule that gives
+	// both Remedy's advice and fix's plan their numbers.
+	Raise *Raise
 }
 
 // Family is one file of the catalog: limits read together.

@@ -20,6 +20,7 @@ var mountsFamily = Family{
 	Name: "mounts",
 	Limits: []Limit{{
 		ID:    "mounts",
+		Raise: mountsRaise,
 		Title: "mounts per mount namespace (fs.mount-max)",
 		Unit:  "mounts",
 		Doc:   "Mounts in one mount namespace against fs.mount-max.",
@@ -102,9 +103,12 @@ func readMounts(env *Env) []Usage {
 	return out
 }
 
+// mountsRaise doubles fs.mount-max.
+var mountsRaise = raiseTo("fs.mount-max", func(u Usage, cur int64) int64 { return cur * 2 }, "low")
+
 func mountsRemedy(u Usage) []string {
 	return []string{
 		fmt.Sprintf("list the mounts of %s: cat /proc/PID/mountinfo for a pid in it (consumers), and look for repeated bind mounts", u.Scope),
-		fmt.Sprintf("raise the limit: sysctl -w fs.mount-max=%d", u.Max*2),
+		fmt.Sprintf("raise the limit: sysctl -w fs.mount-max=%d", advised(mountsRaise, u, nil)),
 	}
 }

@@ -138,7 +138,6 @@ var namespacesFamily = Family{
 	Read: readNamespaces,
 }
 
-
 // nsUnlimited is the value a new user namespace starts with (INT_MAX).
 const nsUnlimited = 1<<31 - 1
 

@@ -111,7 +111,6 @@ import (
 	"github.com/enospc/enospc/internal/quote"
 )
 
-
 var networkFamily = Family{
 	Name: "network",
 	Limits: []Limit{

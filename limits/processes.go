@@ -27,6 +27,7 @@ var processesFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "pids",
+			Raise: pidsRaise,
 			Title: "process ids (kernel.pid_max, pids.max)",
 			Unit:  "tasks",
 			Doc: "Tasks (threads) against kernel.pid_max for the host, and against pids.max for every pids " +
@@ -45,6 +46,7 @@ var processesFamily = Family{
 		},
 		{
 			ID:    "threads",
+			Raise: threadsRaise,
 			Title: "threads (kernel.threads-max)",
 			Unit:  "threads",
 			Doc:   "Threads on the host against kernel.threads-max, which the kernel sizes from RAM at boot.",
@@ -175,11 +177,24 @@ func readPidsCgroups(env *Env, h cgroupHierarchy) []Usage {
 	return out
 }
 
+// pidsRaise raises kernel.pid_max (the host row only; a pids cgroup has
+// its own pids.max): four times, at least 2^20, at most PID_MAX_LIMIT.
+var pidsRaise = &Raise{
+	For:      func(u Usage) bool { return u.Scope == "host" },
+	Risk:     "low on 64-bit kernels (PID_MAX_LIMIT 4194304); tools that assume 5-digit pids may misalign",
+	Sysctls:  []string{"kernel.pid_max"},
+	Settings: raiseTo("kernel.pid_max", func(u Usage, cur int64) int64 { return min(max(cur*4, 1<<20), pidMaxLimit) }, "").Settings,
+}
+
+// threadsRaise doubles kernel.threads-max.
+var threadsRaise = raiseTo("kernel.threads-max", func(u Usage, cur int64) int64 { return cur * 2 },
+	"medium: the default is sized from memory; runaway threads can then use more of it")
+
 func pidsRemedy(u Usage) []string {
 	if u.Scope == "host" {
 		out := []string{"find the process with the most threads (consumers) and whether it leaks them"}
 		if u.Max < pidMaxLimit {
-			out = append(out, fmt.Sprintf("raise the pid space: sysctl -w kernel.pid_max=%d", min(max(u.Max*4, 1<<20), pidMaxLimit)))
+			out = append(out, fmt.Sprintf("raise the pid space: sysctl -w kernel.pid_max=%d", advised(pidsRaise, u, nil)))
 		} else {
 			out = append(out, "kernel.pid_max is at its ceiling (4194304): only fewer tasks help")
 		}
@@ -197,6 +212,6 @@ const pidMaxLimit = 4194304
 func threadsRemedy(u Usage) []string {
 	return []string{
 		"find the process with the most threads (consumers)",
-		fmt.Sprintf("raise the limit: sysctl -w kernel.threads-max=%d", u.Max*2),
+		fmt.Sprintf("raise the limit: sysctl -w kernel.threads-max=%d", advised(threadsRaise, u, nil)),
 	}
 }

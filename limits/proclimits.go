@@ -86,6 +86,7 @@ var procLimitsFamily = Family{
 		},
 		{
 			ID:    "mapcount",
+			Raise: mapcountRaise,
 			Title: "memory mappings per process (vm.max_map_count)",
 			Unit:  "mappings",
 			Doc: "Memory mappings of one process against vm.max_map_count; mmap fails with ENOMEM past it. " +
@@ -99,7 +100,6 @@ var procLimitsFamily = Family{
 	},
 	Read: readProcLimits,
 }
-
 
 // rlimits are the soft limits read from /proc/PID/limits; -1 is unlimited.
 type rlimits struct {
@@ -343,8 +343,12 @@ func pidOfScope(scope string) string {
 	return quote.Shell(f[0])
 }
 
+// mapcountRaise: twice the limit, at least the 262144 Elasticsearch needs.
+var mapcountRaise = raiseTo("vm.max_map_count", func(u Usage, cur int64) int64 { return max(262144, 2*cur) },
+	"low: a VMA costs about 200 bytes, only when used")
+
 func mapcountRemedy(u Usage) []string {
-	want := max(262144, 2*u.Max)
+	want := advised(mapcountRaise, u, nil)
 	return []string{
 		fmt.Sprintf("raise it now: sysctl -w vm.max_map_count=%d (Elasticsearch needs at least 262144)", want),
 		fmt.Sprintf("keep it across reboots: echo 'vm.max_map_count = %d' > /etc/sysctl.d/90-enospc-mapcount.conf", want),

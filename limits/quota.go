@@ -115,7 +115,6 @@ var quotaFamily = Family{
 	Read: readQuota,
 }
 
-
 // The signatures of a file operation refused by a quota. Keyring calls
 // fail with the same words ("create session key: disk quota exceeded"):
 // these want a file operation, a path or a file errno's wording.
