@@ -11,7 +11,6 @@ import (
 	"github.com/enospc/enospc/attrib"
 )
 
-
 const (
 	// hostNetNS is the initial network namespace's inode on 5.x kernels.
 	hostNetNS = 4026531992

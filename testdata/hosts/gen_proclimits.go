@@ -5,7 +5,6 @@ import (
 	"strings"
 )
 
-
 // limitsFile is /proc/PID/limits with the given soft and hard nproc and
 // nofile.
 func limitsFile(nproc, nofile int) string {

@@ -6,7 +6,6 @@ import (
 	"time"
 )
 
-
 // quotaRecord is one line of quota.json: one id's quota on one filesystem,
 // as quotactl(2) reports it (host.Quota), which the golden test serves
 // through Host.QuotaFunc: quotactl cannot run on a fixture tree.
