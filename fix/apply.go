@@ -53,7 +53,7 @@ type Entry struct {
 	Seq int `json:"seq"`
 	// Kind is "sysctl" (undoable), "persist" (the persist file, undoable)
 	// or "cleanup" (a removal, recorded).
-	Kind   string `json:"kind,omitempty"`
+	Kind   Kind   `json:"kind,omitempty"`
 	Limit  string `json:"limit,omitempty"`
 	Path   string `json:"path,omitempty"`
 	Sysctl string `json:"sysctl,omitempty"`
@@ -63,9 +63,9 @@ type Entry struct {
 	Container string `json:"container,omitempty"`
 	// Prev is what the persist file held before (nil: it did not exist).
 	Prev *string `json:"prev,omitempty"`
-	// State: "pending" (journaled, maybe written), "done", "skipped",
+	// State: StatePending (journaled, maybe written), "done", "skipped",
 	// "failed", "undone"; for cleanups "removed", "partial".
-	State string    `json:"state"`
+	State State     `json:"state"`
 	Note  string    `json:"note,omitempty"`
 	Time  time.Time `json:"time"`
 }
@@ -190,7 +190,7 @@ func writeSysctl(h *host.Host, name string, v int64) error {
 func recoverJournal(h *host.Host, j *Journal) error {
 	for i := range j.Entries {
 		e := &j.Entries[i]
-		if e.State != "pending" {
+		if e.State != StatePending {
 			continue
 		}
 		switch e.Kind {
@@ -255,10 +255,10 @@ func Apply(h *host.Host, p Plan, o Options) (*Result, error) {
 	defer unlock()
 	res := newResult(j)
 	for _, a := range p.Actions {
-		if a.Kind != "sysctl" {
+		if a.Kind != KindSysctl {
 			continue
 		}
-		e := Entry{Kind: "sysctl", Sysctl: a.Sysctl, Old: a.From, New: a.To, Time: o.Now().UTC()}
+		e := Entry{Kind: KindSysctl, Sysctl: a.Sysctl, Old: a.From, New: a.To, Time: o.Now().UTC()}
 		if !plannable[a.Sysctl] {
 			e.State, e.Note = "skipped", "not a sysctl enospc raises"
 			res.Entries = append(res.Entries, e)
@@ -277,7 +277,7 @@ func Apply(h *host.Host, p Plan, o Options) (*Result, error) {
 			res.Entries = append(res.Entries, e)
 			continue
 		}
-		e.State = "pending"
+		e.State = StatePending
 		k, err := j.add(e)
 		if err != nil {
 			return res, fmt.Errorf("journal: %w (nothing written for %s)", err, a.Sysctl)
@@ -288,7 +288,7 @@ func Apply(h *host.Host, p Plan, o Options) (*Result, error) {
 			// The kernel took another value (its range) or none.
 			k.State, k.Note = "failed", fmt.Sprintf("wrote %d, the kernel has %d (%v)", a.To, got, err)
 		} else {
-			k.State = "done"
+			k.State = StateDone
 		}
 		if err := j.update(k); err != nil {
 			return res, fmt.Errorf("journal: %w", err)
@@ -316,9 +316,9 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 	journaled := false
 	for _, e := range j.Entries {
 		switch {
-		case e.Kind == "sysctl" && e.State == "done":
+		case e.Kind == KindSysctl && e.State == StateDone:
 			values[e.Sysctl] = e.New
-		case e.Kind == "persist" && e.Path == hostPath && e.State == "done":
+		case e.Kind == KindPersist && e.Path == hostPath && e.State == StateDone:
 			journaled = true
 		}
 	}
@@ -331,7 +331,7 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 	}
 	var k *Entry
 	if !journaled {
-		e := Entry{Kind: "persist", Path: hostPath, State: "pending", Time: o.Now().UTC()}
+		e := Entry{Kind: KindPersist, Path: hostPath, State: StatePending, Time: o.Now().UTC()}
 		if err == nil {
 			s := string(old)
 			e.Prev = &s
@@ -375,7 +375,7 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 		return "", err
 	}
 	if k != nil {
-		k.State = "done"
+		k.State = StateDone
 		if err := j.update(k); err != nil {
 			return "", fmt.Errorf("journal: %w", err)
 		}
@@ -447,7 +447,7 @@ func Undo(h *host.Host, o Options) (*Result, error) {
 	res := newResult(j)
 	for i := len(j.Entries) - 1; i >= 0; i-- {
 		e := &j.Entries[i]
-		if e.State != "done" {
+		if e.State != StateDone {
 			continue
 		}
 		switch e.Kind {

@@ -30,7 +30,7 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 	o.defaults()
 	wanted := map[string]bool{}
 	for _, a := range p.Actions {
-		if a.Kind == "cleanup" {
+		if a.Kind == KindCleanup {
 			wanted[a.Limit] = true
 		}
 	}
@@ -57,7 +57,7 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 	}
 	if wanted["leak.fifo"] {
 		if err := cleanFifos(ctx, h, copts, record); err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.fifo", State: "failed", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.fifo", State: StateFailed, Note: err.Error()})
 		}
 	}
 	if wanted["leak.cgroups"] {
@@ -69,7 +69,7 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 			verify = kernelKeyring(h)
 		}
 		if err := pruneKeyrings(ctx, h, copts, verify, record); err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.keyrings", State: "failed", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.keyrings", State: StateFailed, Note: err.Error()})
 		}
 	}
 	return res, journalErr
@@ -103,7 +103,7 @@ func cleanFifos(ctx context.Context, h *host.Host, copts check.Options, record f
 		// Only what a client's fifo dir holds: its task's fifos.
 		ents, err := os.ReadDir(path)
 		if err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.fifo", Path: d.Path, State: "skipped", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.fifo", Path: d.Path, State: StateSkipped, Note: err.Error()})
 			continue
 		}
 		ok := true
@@ -111,14 +111,14 @@ func cleanFifos(ctx context.Context, h *host.Host, copts check.Options, record f
 			ok = ok && isTaskFifo(e)
 		}
 		if !ok {
-			record(Entry{Kind: "cleanup", Limit: "leak.fifo", Path: d.Path, State: "skipped", Note: "holds more than fifos: left for a person to look at"})
+			record(Entry{Kind: KindCleanup, Limit: "leak.fifo", Path: d.Path, State: StateSkipped, Note: "holds more than fifos: left for a person to look at"})
 			continue
 		}
 		if err := os.RemoveAll(path); err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.fifo", Path: d.Path, State: "failed", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.fifo", Path: d.Path, State: StateFailed, Note: err.Error()})
 			continue
 		}
-		record(Entry{Kind: "cleanup", Limit: "leak.fifo", Path: d.Path, State: "removed", Note: fmt.Sprintf("%d inodes, task %s", d.Inodes, strings.Join(d.Tasks, ","))})
+		record(Entry{Kind: KindCleanup, Limit: "leak.fifo", Path: d.Path, State: StateRemoved, Note: fmt.Sprintf("%d inodes, task %s", d.Inodes, strings.Join(d.Tasks, ","))})
 	}
 	return nil
 }
@@ -132,7 +132,7 @@ func cleanCgroups(ctx context.Context, h *host.Host, copts check.Options, record
 	for round := 0; round < 100; round++ {
 		rep, err := check.Run(ctx, h, copts)
 		if err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.cgroups", State: "failed", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.cgroups", State: StateFailed, Note: err.Error()})
 			return
 		}
 		progress := false
@@ -161,7 +161,7 @@ func cleanCgroups(ctx context.Context, h *host.Host, copts check.Options, record
 // subtree. On v1 and hybrid hosts the first component is the hierarchy's
 // mount point, and the rest is the same in each.
 func removeCgroupEverywhere(h *host.Host, path string) Entry {
-	e := Entry{Kind: "cleanup", Limit: "leak.cgroups", Path: path}
+	e := Entry{Kind: KindCleanup, Limit: "leak.cgroups", Path: path}
 	rest, ok := strings.CutPrefix(path, cgroupRoot+"/")
 	if !ok || filepath.Clean(path) != path {
 		e.State, e.Note = "skipped", "not below "+cgroupRoot

@@ -27,7 +27,7 @@ type Action struct {
 	// Kind is "sysctl" (changed by apply), "cleanup" (leaked objects
 	// removed by apply, each re-verified first) or "guidance" (for the
 	// operator: nothing enospc can change live).
-	Kind string `json:"kind"`
+	Kind Kind `json:"kind"`
 	// Sysctl is the name (kernel.keys.maxbytes); From and To its values.
 	Sysctl string `json:"sysctl,omitempty"`
 	From   int64  `json:"from,omitempty"`
@@ -66,7 +66,7 @@ func MakePlan(rep *check.Report, h *host.Host, only []string) Plan {
 			continue
 		}
 		if (u.Limit == "leak.fifo" || u.Limit == "leak.cgroups") && u.Leaked > 0 {
-			p.Actions = append(p.Actions, Action{Kind: "cleanup", Limit: u.Limit, Scope: u.Scope,
+			p.Actions = append(p.Actions, Action{Kind: KindCleanup, Limit: u.Limit, Scope: u.Scope,
 				Why:  fmt.Sprintf("%s %s: %d leaked (%s)", u.Limit, u.Scope, u.Leaked, u.Reason),
 				Risk: "none to what runs: each target is checked again right before it is removed, and rmdir refuses a cgroup with a task",
 				Text: map[string]string{"leak.fifo": "remove the orphaned fifo directories", "leak.cgroups": "remove the empty cgroups of containers no runtime lists, in every hierarchy"}[u.Limit]})
@@ -88,14 +88,14 @@ func MakePlan(rep *check.Report, h *host.Host, only []string) Plan {
 			continue
 		}
 		if err != nil {
-			p.Actions = append(p.Actions, Action{Kind: "guidance", Limit: u.Limit, Scope: u.Scope,
+			p.Actions = append(p.Actions, Action{Kind: KindGuidance, Limit: u.Limit, Scope: u.Scope,
 				Why: fmt.Sprintf("%s is %s of %s", u.Scope, pct(u), u.Unit), Text: fmt.Sprintf("its sysctl cannot be read: %v", err)})
 			continue
 		}
 		for i, st := range settings {
 			cur, err := h.SysctlInt(st.Name)
 			if err != nil {
-				p.Actions = append(p.Actions, Action{Kind: "guidance", Limit: u.Limit, Scope: u.Scope,
+				p.Actions = append(p.Actions, Action{Kind: KindGuidance, Limit: u.Limit, Scope: u.Scope,
 					Why: fmt.Sprintf("%s is %s of %s", u.Scope, pct(u), u.Unit), Text: fmt.Sprintf("%s cannot be read: %v", st.Name, err)})
 				continue
 			}
@@ -106,7 +106,7 @@ func MakePlan(rep *check.Report, h *host.Host, only []string) Plan {
 			if i > 0 {
 				why = "raised with " + settings[0].Name + ": " + why
 			}
-			a := Action{Kind: "sysctl", Sysctl: st.Name, From: cur, To: st.To, Limit: u.Limit, Scope: u.Scope, Why: why, Risk: lim.Raise.Risk}
+			a := Action{Kind: KindSysctl, Sysctl: st.Name, From: cur, To: st.To, Limit: u.Limit, Scope: u.Scope, Why: why, Risk: lim.Raise.Risk}
 			if j, seen := bySysctl[st.Name]; seen {
 				if st.To > p.Actions[j].To {
 					p.Actions[j].To, p.Actions[j].Why = st.To, a.Why
@@ -117,7 +117,7 @@ func MakePlan(rep *check.Report, h *host.Host, only []string) Plan {
 			p.Actions = append(p.Actions, a)
 		}
 	}
-	order := map[string]int{"sysctl": 0, "cleanup": 1, "guidance": 2}
+	order := map[Kind]int{KindSysctl: 0, KindCleanup: 1, KindGuidance: 2}
 	sort.SliceStable(p.Actions, func(i, j int) bool { return order[p.Actions[i].Kind] < order[p.Actions[j].Kind] })
 	return p
 }
@@ -131,7 +131,7 @@ func guidance(u limits.Usage) Action {
 	if text == "" {
 		text = "see enospc check --only " + u.Limit
 	}
-	return Action{Kind: "guidance", Limit: u.Limit, Scope: u.Scope,
+	return Action{Kind: KindGuidance, Limit: u.Limit, Scope: u.Scope,
 		Why:  fmt.Sprintf("%s %s: %d of %d %s (%s)", u.Limit, u.Scope, u.Used, u.Max, u.Unit, pct(u)),
 		Risk: "yours to judge: enospc does not change this live", Text: text}
 }

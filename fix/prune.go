@@ -34,7 +34,7 @@ func PruneActions(rep *check.Report) []Action {
 		if n == 0 {
 			continue
 		}
-		out = append(out, Action{Kind: "cleanup", Limit: "leak.keyrings", Scope: u.Scope,
+		out = append(out, Action{Kind: KindCleanup, Limit: "leak.keyrings", Scope: u.Scope,
 			Why:  fmt.Sprintf("leak.keyrings %s: %d keyrings of containers that no longer run (%s)", u.Scope, u.Leaked, u.Reason),
 			Risk: "the containers and their writable layers are deleted, as docker container prune does; each is inspected right before, and a running one, or one whose keyring is not provably its own, is left",
 			Text: fmt.Sprintf("remove the %d exited docker containers that hold them (--prune)", n)})
@@ -105,7 +105,7 @@ func pruneContainers(ctx context.Context, h *host.Host, d *attrib.Docker, timeou
 			continue
 		}
 		seen[c.Container] = true
-		e := Entry{Kind: "cleanup", Limit: "leak.keyrings", Container: c.Container}
+		e := Entry{Kind: KindCleanup, Limit: "leak.keyrings", Container: c.Container}
 		if !isDockerID(c.Container) {
 			e.State, e.Note = "skipped", "not a docker container id"
 			record(e)

@@ -285,7 +285,7 @@ func TestFixLeakedCgroup(t *testing.T) {
 	} else {
 		got := map[string]string{}
 		for _, e := range j.Entries {
-			got[filepath.Base(e.Path)] = e.Kind + "/" + e.State
+			got[filepath.Base(e.Path)] = string(e.Kind) + "/" + string(e.State)
 		}
 		if len(j.Entries) != 2 || got["gone"] != "cleanup/removed" || got["busy"] != "cleanup/partial" {
 			t.Errorf("journal entries %+v, want the removals of gone and busy", j.Entries)
