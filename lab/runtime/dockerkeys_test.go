@@ -204,7 +204,7 @@ func TestDockerKeyringQuota(t *testing.T) {
 		}
 	}
 	var lk limits.Usage
-	if !waitFor(10*time.Second, func() bool {
+	if !labkit.WaitFor(10*time.Second, func() bool {
 		rep = dockerCheck(t, d)
 		kc = labkit.Find(t, rep, "keys.count", labkit.ScopeIs(scope))
 		return kc.Used == maxKeys-int64(len(stopped))
