@@ -41,7 +41,7 @@ type Report struct {
 // FamilyStat is one family's share of a check.
 type FamilyStat struct {
 	Name     string
-	Limits   []string
+	Limits   []limits.ID
 	Duration time.Duration
 }
 
@@ -148,10 +148,11 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		return nil, ctx.Err()
 	}
 
-	want := map[string]bool{}
-	for _, id := range opts.Only {
+	want := map[limits.ID]bool{}
+	for _, s := range opts.Only {
+		id := limits.ID(s)
 		if _, ok := limits.Lookup(id); !ok {
-			return nil, fmt.Errorf("unknown limit %q", id)
+			return nil, fmt.Errorf("unknown limit %q", s)
 		}
 		want[id] = true
 	}
@@ -191,7 +192,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	}
 	for _, rows := range results {
 		for _, u := range rows {
-			if len(want) > 0 && !want[u.Limit] {
+			if len(want) > 0 && !want[limits.ID(u.Limit)] {
 				continue
 			}
 			u.Grade(opts.Thresholds)
@@ -213,7 +214,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		u := &rep.Findings[i]
 		u.Remedy = []string{}
 		if u.Severity == limits.Warning || u.Severity == limits.Critical {
-			if l, ok := limits.Lookup(u.Limit); ok {
+			if l, ok := limits.Lookup(limits.ID(u.Limit)); ok {
 				u.Remedy = l.Remedy(*u)
 			}
 		}
@@ -237,7 +238,7 @@ func bounded(ctx context.Context, fn func() error) error {
 	}
 }
 
-func familyWanted(f limits.Family, want map[string]bool) bool {
+func familyWanted(f limits.Family, want map[limits.ID]bool) bool {
 	for _, l := range f.Limits {
 		if want[l.ID] {
 			return true
@@ -254,7 +255,7 @@ func familyWanted(f limits.Family, want map[string]bool) bool {
 // this host's procfs) while that read is still blocked, so a serve that
 // checks every 30 s does not pile up blocked goroutines and threads. A
 // cancelled ctx (SIGTERM) ends the check at once with its error.
-func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, want map[string]bool, timeout time.Duration) (results [][]limits.Usage, took []time.Duration, abandoned bool, err error) {
+func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, want map[limits.ID]bool, timeout time.Duration) (results [][]limits.Usage, took []time.Duration, abandoned bool, err error) {
 	if timeout <= 0 {
 		timeout = DefaultFamilyTimeout
 	}
@@ -330,7 +331,7 @@ drain:
 func unknownRows(f limits.Family, reason string) []limits.Usage {
 	rows := make([]limits.Usage, 0, len(f.Limits))
 	for _, l := range f.Limits {
-		rows = append(rows, limits.Usage{Limit: l.ID, Scope: "all", Unit: l.Unit, Severity: limits.Unknown, Reason: reason})
+		rows = append(rows, limits.Usage{Limit: string(l.ID), Scope: "all", Unit: l.Unit, Severity: limits.Unknown, Reason: reason})
 	}
 	return rows
 }
@@ -347,7 +348,7 @@ func readFamily(env *limits.Env, f limits.Family) (rows []limits.Usage) {
 		if r := recover(); r != nil {
 			rows = nil
 			for _, l := range f.Limits {
-				rows = append(rows, limits.Usage{Limit: l.ID, Scope: "all", Unit: l.Unit, Severity: limits.Unknown,
+				rows = append(rows, limits.Usage{Limit: string(l.ID), Scope: "all", Unit: l.Unit, Severity: limits.Unknown,
 					Reason: fmt.Sprintf("internal error reading %s: %v", f.Name, r)})
 			}
 		}

@@ -75,7 +75,7 @@ func explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Resu
 	var only []string
 	for _, c := range cands {
 		cause := Cause{Limit: c.Limit, Confidence: round2(c.Confidence), Evidence: c.Evidence, Remedy: []string{}}
-		if l, ok := limits.Lookup(c.Limit); ok {
+		if l, ok := limits.Lookup(limits.ID(c.Limit)); ok {
 			cause.Title = l.Title
 			only = append(only, c.Limit)
 		}

@@ -16,7 +16,7 @@ func TestCatalogCarriesTheWordings(t *testing.T) {
 		matched := false
 		for _, f := range limits.Catalog() {
 			for _, l := range f.Limits {
-				if !sameCallAs(l.ID, e.Cause) {
+				if !sameCallAs(string(l.ID), e.Cause) {
 					continue
 				}
 				for _, re := range l.Signatures {

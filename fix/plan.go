@@ -76,7 +76,7 @@ func MakePlan(rep *check.Report, h *host.Host, only []string) Plan {
 		// planned from the values the row shows (the live value where
 		// the row does not show it). A value that is already there, or
 		// that someone raised since, is left alone: never lowered.
-		lim, _ := limits.Lookup(u.Limit)
+		lim, _ := limits.Lookup(limits.ID(u.Limit))
 		settings, err := lim.Raise.Plan(u, func(name string) (int64, error) {
 			if v, ok := limits.Shown(u, name); ok {
 				return v, nil

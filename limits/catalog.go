@@ -37,7 +37,7 @@ var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile
 // limits without title, doc, unit, error signatures or remedy.
 func Validate(fams []Family) error {
 	var errs []error
-	seen := map[string]bool{}
+	seen := map[ID]bool{}
 	for _, f := range fams {
 		if f.Name == "" || f.Read == nil {
 			errs = append(errs, fmt.Errorf("family %q: needs a name and a Read", f.Name))
@@ -46,7 +46,7 @@ func Validate(fams []Family) error {
 			errs = append(errs, fmt.Errorf("family %q: no limits", f.Name))
 		}
 		for _, l := range f.Limits {
-			if !idPattern().MatchString(l.ID) {
+			if !idPattern().MatchString(string(l.ID)) {
 				errs = append(errs, fmt.Errorf("limit %q: malformed id", l.ID))
 			}
 			if seen[l.ID] {
@@ -73,7 +73,7 @@ func Validate(fams []Family) error {
 }
 
 // Lookup finds a limit by ID.
-func Lookup(id string) (Limit, bool) {
+func Lookup(id ID) (Limit, bool) {
 	l, ok := limitsByID()[id]
 	return l, ok
 }
@@ -81,8 +81,8 @@ func Lookup(id string) (Limit, bool) {
 // limitsByID indexes the catalog once: a check looks up the limit of
 // every row it grades warning or worse, hundreds on a bad night. The
 // catalog is a fixed list: the index never goes stale.
-var limitsByID = sync.OnceValue(func() map[string]Limit {
-	m := map[string]Limit{}
+var limitsByID = sync.OnceValue(func() map[ID]Limit {
+	m := map[ID]Limit{}
 	for _, f := range Catalog() {
 		for _, l := range f.Limits {
 			if _, dup := m[l.ID]; !dup {

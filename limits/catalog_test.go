@@ -12,7 +12,7 @@ func TestCatalogValid(t *testing.T) {
 }
 
 func TestValidateRejects(t *testing.T) {
-	good := func(id string) Limit {
+	good := func(id ID) Limit {
 		return Limit{
 			ID: id, Title: "t", Doc: "d", Unit: "u",
 			Signatures: []*Signature{NewSignature(`x`)},
@@ -75,7 +75,7 @@ func TestValidateRejects(t *testing.T) {
 // them: from the field reports (the README quotes them), the project's design notes, and runs on this
 // kernel against small private limits (a 64k tmpfs with 4 inodes, a
 // process limit of 1 for a dedicated uid).
-var realMessages = map[string][]string{
+var realMessages = map[ID][]string{
 	"disk": {
 		`dd: error writing '/tmp/mtest/x': No space left on device`,
 	},
@@ -146,7 +146,7 @@ var realMessages = map[string][]string{
 }
 
 // foreignMessages must not match a limit: they belong to other causes.
-var foreignMessages = map[string][]string{
+var foreignMessages = map[ID][]string{
 	"keys.count":        {realMessages["inotify.watches"][0], realMessages["cgroups"][0]},
 	"keys.bytes":        {realMessages["inotify.watches"][0], realMessages["cgroups"][0]},
 	"inotify.watches":   {realMessages["keys.bytes"][0], realMessages["cgroups"][0], realMessages["disk"][0]},
@@ -167,7 +167,7 @@ func matches(l Limit, msg string) bool {
 }
 
 func TestSignaturesMatchRealMessages(t *testing.T) {
-	ids := map[string]bool{}
+	ids := map[ID]bool{}
 	for _, f := range Catalog() {
 		for _, l := range f.Limits {
 			ids[l.ID] = true

@@ -792,7 +792,7 @@ func ipcWithOther(u, o Usage) Usage {
 	return u
 }
 
-func (v *ipcView) unknownAll(id, scope, unit, file string, err error) Usage {
+func (v *ipcView) unknownAll(id ID, scope, unit, file string, err error) Usage {
 	u := unknown(id, scope, unit, ipcUnreadable(file, err))
 	u.NeedsRoot = v.needsRoot
 	return u

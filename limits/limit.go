@@ -244,7 +244,7 @@ func (u Usage) Ratio() float64 {
 
 // Limit is one entry of the catalog.
 type Limit struct {
-	ID    string
+	ID    ID
 	Title string
 	// Doc explains the limit to an operator: what it counts, where it lives
 	// in the kernel, why containers hit it.
@@ -553,8 +553,8 @@ func (u *Usage) Grade(t Thresholds) {
 }
 
 // unknown is a row that could not be read.
-func unknown(id, scope, unit string, err error) Usage {
-	return Usage{Limit: id, Scope: scope, Unit: unit, Severity: Unknown, Reason: err.Error()}
+func unknown(id ID, scope, unit string, err error) Usage {
+	return Usage{Limit: string(id), Scope: scope, Unit: unit, Severity: Unknown, Reason: err.Error()}
 }
 
 func intp(v int) *int { return &v }

@@ -382,7 +382,7 @@ func readNamespaces(env *Env) []Usage {
 		}
 	}
 	initRows := [census.NSKinds]bool{}
-	unknownChild := map[string][]nsLevel{}
+	unknownChild := map[ID][]nsLevel{}
 	for _, l := range levels {
 		if !have[l.kind] {
 			continue
@@ -413,7 +413,7 @@ func readNamespaces(env *Env) []Usage {
 			// bwrap --disable-userns and flatpak: nesting forbidden on purpose.
 			continue
 		}
-		u := Usage{Limit: nsLimitID(l.kind), Scope: nsScope(l.kind, fmt.Sprintf("uid %d in user ns %d", l.uid, l.level)),
+		u := Usage{Limit: string(nsLimitID(l.kind)), Scope: nsScope(l.kind, fmt.Sprintf("uid %d in user ns %d", l.uid, l.level)),
 			Used: a.used, Max: v, Unit: nsUnit(l.kind),
 			Reason: fmt.Sprintf("%s is %d inside user ns %d%s; a new user namespace starts unlimited, and the kernel checks this level and every ancestor's", nsSysctl(l.kind), v, l.level, t.pidIn(l.level))}
 		u.setConsumers(a.consumers(), topConsumers)
@@ -430,7 +430,7 @@ func readNamespaces(env *Env) []Usage {
 			out = append(out, u)
 		}
 	}
-	for _, id := range []string{"userns", "namespaces"} {
+	for _, id := range []ID{Userns, Namespaces} {
 		ls := unknownChild[id]
 		if len(ls) == 0 {
 			continue
@@ -458,7 +458,7 @@ func readNamespaces(env *Env) []Usage {
 		if id == "userns" {
 			unit = "user namespaces"
 		}
-		u := Usage{Limit: id, Scope: "child user namespaces", Unit: unit, Severity: Unknown, NeedsRoot: env.Live && !env.Root,
+		u := Usage{Limit: string(id), Scope: "child user namespaces", Unit: unit, Severity: Unknown, NeedsRoot: env.Live && !env.Root,
 			Reason: fmt.Sprintf("%s namespaces are charged in %d child user %s too, against limits of their own (unlimited unless lowered inside) that only a process inside can read: %v",
 				strings.Join(kn, ", "), len(nss), pluralS(len(nss), "namespace"), why)}
 		u.setConsumers(accs[top].consumers(), topConsumers)
@@ -467,7 +467,7 @@ func readNamespaces(env *Env) []Usage {
 	return out
 }
 
-func nsLimitID(kind int) string {
+func nsLimitID(kind int) ID {
 	if kind == census.NSUser {
 		return "userns"
 	}
@@ -486,7 +486,7 @@ func nsScope(kind int, who string) string {
 }
 
 func (t *nsTree) initRow(kind, uid int, used, max int64) Usage {
-	u := Usage{Limit: nsLimitID(kind), Scope: nsScope(kind, fmt.Sprintf("uid %d (initial user ns)", uid)), Used: used, Max: max, Unit: nsUnit(kind)}
+	u := Usage{Limit: string(nsLimitID(kind)), Scope: nsScope(kind, fmt.Sprintf("uid %d (initial user ns)", uid)), Used: used, Max: max, Unit: nsUnit(kind)}
 	if max == 0 {
 		// A hardened host: a warning only when something is in use
 		// that could not be made again.

@@ -769,11 +769,11 @@ func readNetwork(env *Env) []Usage {
 
 // otherNamespaces is the unknown row for the namespaces of processes whose
 // namespace link could not be read (other users' processes, without root).
-func (r *netReader) otherNamespaces(id, unit string) []Usage {
+func (r *netReader) otherNamespaces(id ID, unit string) []Usage {
 	if !r.env.Live || r.env.Root || r.unseen == 0 {
 		return nil
 	}
-	return []Usage{{Limit: id, Scope: "other net namespaces", Unit: unit, Severity: Unknown, NeedsRoot: true,
+	return []Usage{{Limit: string(id), Scope: "other net namespaces", Unit: unit, Severity: Unknown, NeedsRoot: true,
 		Reason: fmt.Sprintf("the network namespaces of %d processes could not be read; run as root", r.unseen)}}
 }
 

@@ -430,7 +430,10 @@ func quotaRows(env *Env, m Mount, on [quotaKinds]bool, set quotaSet) []Usage {
 	}
 	for _, p := range set.problems {
 		scope := fmt.Sprintf("%s on %s", quotaScopeAll[p.kind], m.MountPoint)
-		for _, l := range []struct{ id, unit string }{{"quota", "bytes"}, {"quota.inodes", "inodes"}} {
+		for _, l := range []struct {
+			id   ID
+			unit string
+		}{{Quota, "bytes"}, {QuotaInodes, "inodes"}} {
 			u := unknown(l.id, scope, l.unit, p.err)
 			u.NeedsRoot = p.needsRoot
 			out = append(out, u)
@@ -480,12 +483,12 @@ func byteSize(v uint64) string {
 // limit, or against the soft limit when only that is set. Over the soft
 // limit the row is a warning while the grace period runs, critical once it
 // has run out (the kernel then refuses as at the hard limit).
-func quotaUsage(id, scope, unit string, used, soft, hard uint64, grace int64, now time.Time, show func(uint64) string) Usage {
+func quotaUsage(id ID, scope, unit string, used, soft, hard uint64, grace int64, now time.Time, show func(uint64) string) Usage {
 	mx := hard
 	if mx == 0 {
 		mx = soft
 	}
-	u := Usage{Limit: id, Scope: scope, Used: clampInt64(used), Max: clampInt64(mx), Unit: unit}
+	u := Usage{Limit: string(id), Scope: scope, Used: clampInt64(used), Max: clampInt64(mx), Unit: unit}
 	if soft == 0 || used <= soft {
 		return u
 	}

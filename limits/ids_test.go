@@ -1,0 +1,135 @@
+package limits
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestIDsInCatalog checks that the ID constants and the catalog are the
+// same set: a constant for every limit, a limit for every constant.
+func TestIDsInCatalog(t *testing.T) {
+	var catalog []ID
+	for _, f := range Catalog() {
+		for _, l := range f.Limits {
+			catalog = append(catalog, l.ID)
+		}
+	}
+	for _, id := range IDs {
+		if !slices.Contains(catalog, id) {
+			t.Errorf("constant %q names no limit of the catalog", id)
+		}
+	}
+	for _, id := range catalog {
+		if !slices.Contains(IDs, id) {
+			t.Errorf("limit %q has no constant in ids.go", id)
+		}
+	}
+}
+
+// TestIDsUsedOutsideLimits reads the repository's Go code outside this
+// package (tests aside): every string literal that stands for a limit ID (compared with
+// a Limit or ID field, a case of a switch on one, the value of a Limit
+// field, an element of an Only list) must be an ID of the catalog. A
+// typo or a renamed limit otherwise fails silently: the row is never
+// matched.
+func TestIDsUsedOutsideLimits(t *testing.T) {
+	known := map[string]bool{}
+	for _, id := range IDs {
+		known[string(id)] = true
+	}
+	isField := func(e ast.Expr, names ...string) bool {
+		if s, ok := e.(*ast.SelectorExpr); ok {
+			return slices.Contains(names, s.Sel.Name)
+		}
+		if id, ok := e.(*ast.Ident); ok {
+			return slices.Contains(names, id.Name)
+		}
+		return false
+	}
+	checked := 0
+	fset := token.NewFileSet()
+	check := func(lit ast.Expr, path string) {
+		b, ok := lit.(*ast.BasicLit)
+		if !ok || b.Kind != token.STRING {
+			return
+		}
+		v, err := strconv.Unquote(b.Value)
+		if err != nil || v == "" {
+			return
+		}
+		checked++
+		if !known[v] {
+			t.Errorf("%s: %q is used as a limit ID but is none of the catalog's", fset.Position(b.Pos()), v)
+		}
+	}
+	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			switch d.Name() {
+			case "limits", "testdata", ".git", "node_modules":
+				if path != ".." {
+					return filepath.SkipDir
+				}
+			}
+			return nil
+		}
+		// Tests name limits that do not exist on purpose.
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.BinaryExpr:
+				if n.Op == token.EQL || n.Op == token.NEQ {
+					if isField(n.X, "Limit", "limit", "Cause") {
+						check(n.Y, path)
+					}
+					if isField(n.Y, "Limit", "limit", "Cause") {
+						check(n.X, path)
+					}
+				}
+			case *ast.SwitchStmt:
+				if n.Tag != nil && isField(n.Tag, "Limit", "limit", "Cause") {
+					for _, s := range n.Body.List {
+						for _, e := range s.(*ast.CaseClause).List {
+							check(e, path)
+						}
+					}
+				}
+			case *ast.KeyValueExpr:
+				if k, ok := n.Key.(*ast.Ident); ok && (k.Name == "Limit" || k.Name == "limit" || k.Name == "Cause") {
+					check(n.Value, path)
+				}
+				if k, ok := n.Key.(*ast.Ident); ok && k.Name == "Only" {
+					if c, ok := n.Value.(*ast.CompositeLit); ok {
+						for _, e := range c.Elts {
+							check(e, path)
+						}
+					}
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d limit IDs used outside limits, each checked against the catalog", checked)
+	if checked < 20 {
+		t.Errorf("only %d uses found: the scan no longer sees how the code names limits", checked)
+	}
+}
