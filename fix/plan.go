@@ -46,8 +46,6 @@ type Plan struct {
 	Actions []Action `json:"actions"`
 }
 
-func roundUp(v, step int64) int64 { return (v + step - 1) / step * step }
-
 // MakePlan turns the warning and critical findings of rep into actions:
 // a sysctl raised once per name (the highest of what its rows need), or
 // guidance. only, when set, keeps those limit IDs.

@@ -76,9 +76,6 @@ var inotifyFamily = Family{
 	Read: readInotify,
 }
 
-// topConsumers is how many holders a row lists.
-const topConsumers = 10
-
 func readInotify(env *Env) []Usage {
 	maxWatches, errW := env.Host.SysctlInt("fs.inotify.max_user_watches")
 	maxInst, errI := env.Host.SysctlInt("fs.inotify.max_user_instances")
