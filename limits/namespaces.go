@@ -279,23 +279,8 @@ func (t *nsTree) add(o *nsObj) *nsObj {
 }
 
 func readNamespaces(env *Env) []Usage {
-	// The limits in force in the initial namespace; a kernel without the
-	// file (before 4.9, time before 5.6) has no such limit.
-	var maxes [census.NSKinds]int64
-	var have [census.NSKinds]bool
-	var out []Usage
-	found := false
-	for k := 0; k < census.NSKinds; k++ {
-		v, err := env.Host.SysctlInt("user." + nsSysctl(k))
-		switch {
-		case err == nil:
-			maxes[k], have[k], found = v, true, true
-		case errors.Is(err, fs.ErrNotExist):
-		default:
-			out = append(out, unknown(nsLimitID(k), nsScope(k, "all users"), nsUnit(k), err))
-		}
-	}
-	if !found {
+	maxes, have, out := readNSMaxes(env)
+	if have == ([census.NSKinds]bool{}) {
 		return out
 	}
 	if env.Census == nil {
@@ -312,7 +297,32 @@ func readNamespaces(env *Env) []Usage {
 		t.resolveLive()
 	}
 	t.resolveFallback()
+	accs := t.charge(have)
+	// The child levels' own limits.
+	childMax, childErr := t.readChildMaxes(accs, have)
+	return append(out, t.rows(accs, maxes, have, childMax, childErr, unseen)...)
+}
 
+// readNSMaxes reads the limits in force in the initial namespace; a
+// kernel without the file (before 4.9, time before 5.6) has no such
+// limit. Those that cannot be read are unknown rows.
+func readNSMaxes(env *Env) (maxes [census.NSKinds]int64, have [census.NSKinds]bool, out []Usage) {
+	for k := 0; k < census.NSKinds; k++ {
+		v, err := env.Host.SysctlInt("user." + nsSysctl(k))
+		switch {
+		case err == nil:
+			maxes[k], have[k] = v, true
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			out = append(out, unknown(nsLimitID(k), nsScope(k, "all users"), nsUnit(k), err))
+		}
+	}
+	return maxes, have, out
+}
+
+// charge counts every namespace at each level of the user namespace
+// tree it is charged to: its owner's, and each ancestor's.
+func (t *nsTree) charge(have [census.NSKinds]bool) map[nsLevel]*nsAcc {
 	accs := map[nsLevel]*nsAcc{}
 	charge := func(l nsLevel, c Consumer) {
 		a := accs[l]
@@ -346,10 +356,14 @@ func readNamespaces(env *Env) []Usage {
 			u = n.parent
 		}
 	}
+	return accs
+}
 
-	// The child levels' own limits.
-	childMax, childErr := t.readChildMaxes(accs, have)
-
+// rows makes a row of every level charged: the initial namespace's
+// against the host's limits, a child's against its own when it set one.
+func (t *nsTree) rows(accs map[nsLevel]*nsAcc, maxes [census.NSKinds]int64, have [census.NSKinds]bool, childMax map[uint64]map[int]int64, childErr error, unseen int) []Usage {
+	env := t.env
+	var out []Usage
 	var levels []nsLevel
 	for l := range accs {
 		levels = append(levels, l)
@@ -424,6 +438,13 @@ func readNamespaces(env *Env) []Usage {
 			out = append(out, u)
 		}
 	}
+	return append(out, childUnknownRows(env, accs, unknownChild, childErr)...)
+}
+
+// childUnknownRows are the unknown rows of the child levels whose own
+// limits could not be read.
+func childUnknownRows(env *Env, accs map[nsLevel]*nsAcc, unknownChild map[ID][]nsLevel, childErr error) []Usage {
+	var out []Usage
 	for _, id := range []ID{Userns, Namespaces} {
 		ls := unknownChild[id]
 		if len(ls) == 0 {
