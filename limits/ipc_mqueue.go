@@ -47,6 +47,7 @@ func (f *mqueueFinder) find(ns *ipcNamespace) (mqueueDir, error) {
 	return mqueueDir{}, errNoMqueueMount
 }
 
+// Long on purpose: one pass over the mount namespaces that tells, for each mqueue filesystem, which IPC namespace it belongs to; cut in pieces, its maps would be passed around for nothing.
 func (f *mqueueFinder) load() {
 	f.dirs, f.err = map[uint64]mqueueDir{}, map[uint64]error{}
 	env := f.env

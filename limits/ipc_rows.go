@@ -100,6 +100,7 @@ func (v *ipcView) unknownAll(id ID, scope, unit, file string, err error) Usage {
 	return u
 }
 
+// Long on purpose: shared memory has three limits at once (segments, pages in all, the largest segment), graded as one row, each with its leftovers and holders.
 func shmRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Usage {
 	scope := ns.scope()
 	b, err := v.get(ipcShm)

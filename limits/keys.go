@@ -123,6 +123,8 @@ func readKeys(env *Env) []Usage {
 
 // readKeysWithin is readKeys with budget keys to walk for the per-uid
 // listings.
+//
+// Long on purpose: the budgeted walk of the keys, uid by uid, fullest first, with the reason each uid left out gets; one loop reads best as one.
 func readKeysWithin(env *Env, budget int64) []Usage {
 	b, err := env.Host.ReadProc("key-users")
 	if err != nil {

@@ -191,6 +191,7 @@ const (
 	sysReserved  = "net.ipv4.ip_local_reserved_ports"
 )
 
+// Long on purpose: one namespace's ports row from the first source that answers (sock_diag inside the namespace, then its /proc/PID/net/tcp), its reason built as it goes.
 func (r *netReader) portsOf(n *netNS) Usage {
 	scope := n.scope()
 	// The sockets are dumped through sock_diag (netdiag_linux.go): in

@@ -14,6 +14,7 @@ import (
 	"github.com/enospc/enospc/internal/quote"
 )
 
+// Long on purpose: the flags and their help make up most of it; the workflow itself is fix.Run.
 func newFixCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
 		output                string
