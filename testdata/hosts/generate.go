@@ -23,17 +23,11 @@ import (
 	"strings"
 
 	"github.com/enospc/enospc/attrib"
+	"github.com/enospc/enospc/internal/fixture"
 )
 
-type statfs struct {
-	BlockSize   int64  `json:"bsize"`
-	Blocks      uint64 `json:"blocks"`
-	BlocksFree  uint64 `json:"bfree"`
-	BlocksAvail uint64 `json:"bavail"`
-	Files       uint64 `json:"files"`
-	FilesFree   uint64 `json:"ffree"`
-	Hang        bool   `json:"hang,omitempty"`
-}
+// statfs is one entry of statfs.json (the schema is fixture.Statfs).
+type statfs = fixture.Statfs
 
 type proc struct {
 	pid      int
