@@ -400,7 +400,7 @@ func readEpoll(env *Env) []Usage {
 	var out []Usage
 	for _, uid := range sortedUIDs(byUID) {
 		a := byUID[uid]
-		u := Usage{Limit: "epoll", Scope: "uid " + strconv.Itoa(uid), Used: a.watches, Max: limit, Unit: "watches"}
+		u := Usage{Limit: "epoll", Scope: UIDScope(uid), Used: a.watches, Max: limit, Unit: "watches"}
 		u.setConsumers(a.holders, topConsumers)
 		noteUnreadableFDs(env, &u)
 		out = append(out, u)
@@ -489,7 +489,7 @@ func readFanotify(env *Env) []Usage {
 	var out []Usage
 	for _, uid := range sortedUIDs(byUID) {
 		a := byUID[uid]
-		scope := "uid " + strconv.Itoa(uid)
+		scope := UIDScope(uid)
 		g := Usage{Limit: "fanotify.groups", Scope: scope, Used: a.groups, Max: maxGroups, Unit: "groups", zeroIsFull: true}
 		g.setConsumers(a.groupHolders, topConsumers)
 		m := Usage{Limit: "fanotify.marks", Scope: scope, Used: a.marks, Max: maxMarks, Unit: "marks", zeroIsFull: true}

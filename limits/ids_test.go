@@ -133,3 +133,16 @@ func TestIDsUsedOutsideLimits(t *testing.T) {
 		t.Errorf("only %d uses found: the scan no longer sees how the code names limits", checked)
 	}
 }
+
+func TestUIDScope(t *testing.T) {
+	for _, uid := range []int{0, 1001, 2147483647} {
+		if got, ok := ScopeUID(UIDScope(uid)); !ok || got != uid {
+			t.Errorf("ScopeUID(UIDScope(%d)) = %d, %v", uid, got, ok)
+		}
+	}
+	for _, s := range []string{"uid", "uid ", "uid -1", "uid 01", "uid 1 ", "host", "uid 1x", "UID 1"} {
+		if uid, ok := ScopeUID(s); ok {
+			t.Errorf("ScopeUID(%q) = %d, want none", s, uid)
+		}
+	}
+}

@@ -24,7 +24,6 @@ package limits
 import (
 	"fmt"
 	"sort"
-	"strconv"
 )
 
 var inotifyFamily = Family{
@@ -119,7 +118,7 @@ func readInotify(env *Env) []Usage {
 	var out []Usage
 	for _, uid := range uids {
 		a := byUID[uid]
-		scope := "uid " + strconv.Itoa(uid)
+		scope := UIDScope(uid)
 		w := Usage{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches"}
 		w.setHolders(a.watchers)
 		if errW != nil {

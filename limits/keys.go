@@ -39,7 +39,6 @@ import (
 	"os"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/enospc/enospc/host"
@@ -164,7 +163,7 @@ func readKeysWithin(env *Env, budget int64) []Usage {
 	var out []Usage
 	var leaks []*keyringLeak
 	for _, ku := range users {
-		scope := "uid " + strconv.Itoa(ku.UID)
+		scope := UIDScope(ku.UID)
 		var view keyView
 		needsRoot, skipped := false, false
 		switch {
@@ -335,7 +334,7 @@ func keysRemedy(u Usage) []string {
 	uid := strings.TrimPrefix(u.Scope, "uid ")
 	sessions, live, exited := 0, 0, 0
 	for _, c := range u.Consumers {
-		if !strings.HasPrefix(c.Name, "keyring _ses.") {
+		if !c.IsSessionKeyring() {
 			continue
 		}
 		sessions++
@@ -405,7 +404,7 @@ var keysRaise = &Raise{
 	Sysctls: []string{"kernel.keys.maxkeys", "kernel.keys.maxbytes", "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes"},
 	Settings: func(u Usage, cur func(string) (int64, error)) ([]Setting, error) {
 		prefix := "kernel.keys."
-		if u.Scope == "uid 0" {
+		if uid, ok := ScopeUID(u.Scope); ok && uid == 0 {
 			prefix = "kernel.keys.root_"
 		}
 		curKeys, err := cur(prefix + "maxkeys")

@@ -4,7 +4,6 @@ package limits
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -27,7 +26,7 @@ type keyringLeak struct {
 func scanKeyringLeak(env *Env, ku KeyUser, keys []Key) (*keyringLeak, bool) {
 	a := env.attributor()
 	inv := a.Inventory()
-	l := &keyringLeak{u: Usage{Limit: "leak.keyrings", Scope: "uid " + strconv.Itoa(ku.UID), Max: ku.MaxKeys, Unit: "keys"}}
+	l := &keyringLeak{u: Usage{Limit: "leak.keyrings", Scope: UIDScope(ku.UID), Max: ku.MaxKeys, Unit: "keys"}}
 	for _, k := range keys {
 		id := sessionKeyringContainer(k.Description)
 		if id == "" || k.Type != "keyring" {

@@ -197,7 +197,7 @@ func readNproc(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usag
 			continue // exempt
 		}
 		sort.Slice(procs, func(i, j int) bool { return procs[i].Threads > procs[j].Threads })
-		u := Usage{Limit: "nproc", Scope: "uid " + strconv.Itoa(uid), Used: tasks[uid], Unit: "tasks"}
+		u := Usage{Limit: "nproc", Scope: UIDScope(uid), Used: tasks[uid], Unit: "tasks"}
 		lowest, read := int64(-1), 0
 		var lastErr error
 		for _, p := range procs[:min(len(procs), nprocProbe)] {
