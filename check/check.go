@@ -68,6 +68,9 @@ type Options struct {
 	FamilyTimeout time.Duration
 	// Catalog is the families to read; nil means limits.Catalog().
 	Catalog []limits.Family
+	// AllHolders lists every holder of every row, not the top few: fix
+	// re-verifies what it removes with it (limits.Env.AllHolders).
+	AllHolders bool
 	// AllKeys lists the keys of every uid however many keys the host
 	// holds, which costs a walk of all of them per uid; without it the
 	// fullest uids are listed within a bound (limits.Env.AllKeys). fix
@@ -171,7 +174,8 @@ func start(ctx context.Context, h *host.Host, opts Options) (*run, error) {
 		ContainerdState: opts.ContainerdState,
 		FifoDir:         opts.FifoDir,
 		AllKeys:         opts.AllKeys,
-		ListedOnly:      opts.By == "",
+		AllHolders:      opts.AllHolders,
+		ListedOnly:      opts.By == "" && !opts.AllHolders,
 	}}
 	if err := bounded(ctx, func() error {
 		r.env.Census, r.env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})
@@ -233,7 +237,11 @@ func (r *run) report(fams []limits.Family, want map[limits.ID]bool, results [][]
 		rep.By, rep.Groups = opts.By, GroupHoldings(rep.Findings, opts.By)
 	}
 	for i := range rep.Findings {
-		rep.Findings[i].CutConsumers()
+		if opts.AllHolders {
+			rep.Findings[i].KeepAllConsumers()
+		} else {
+			rep.Findings[i].CutConsumers()
+		}
 	}
 	if opts.By == "" {
 		// Only the consumers a row lists are shown: only they are named.

@@ -31,6 +31,9 @@ type Env struct {
 	// AllKeys lists every uid's keys, however many walks of the host's
 	// keys that takes (keysWalkBudget).
 	AllKeys bool
+	// AllHolders lists every holder of a row, not its top few: fix sets
+	// it to re-verify the leaks it removes with the very reads of check.
+	AllHolders bool
 	// ListedOnly says that only the consumers a row lists (its top few)
 	// will be looked at, so a family over every process keeps just those
 	// and counts the rest. check sets it unless holdings are grouped.

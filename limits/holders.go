@@ -114,5 +114,12 @@ func (u *Usage) CutConsumers() {
 	u.listMax = 0
 }
 
+// KeepAllConsumers is CutConsumers without the cut: every holder stays,
+// biggest first.
+func (u *Usage) KeepAllConsumers() {
+	u.listMax = len(u.Consumers)
+	u.CutConsumers()
+}
+
 // topConsumers is how many holders a row lists.
 const topConsumers = 10

@@ -140,11 +140,16 @@ func readLeaks(env *Env) []Usage {
 	// The orphans are counted; the row lists the biggest, which are
 	// the only ones given a path and a task.
 	top := fifoTop{n: topConsumers}
+	var all []Consumer // with env.AllHolders, every orphan
 	live, err := liveTasks(env.Host.RootPath(state))
 	if err == nil {
 		_, err = scanFifoDirs(fifoDir, heldFifoDirNames(held, hostFifo), live, env.Host.Now(), false, func(d *orphanFifoDir) {
 			u.Leaked++
 			u.Used += d.inodes
+			if env.AllHolders {
+				all = append(all, fifoConsumer(d.name, d.firstTask(), d.unread, d.inodes, fifoDir, hostFifo))
+				return
+			}
 			top.offer(d)
 		})
 	} else {
@@ -155,8 +160,12 @@ func readLeaks(env *Env) []Usage {
 		u.NeedsRoot = !env.Root
 		return []Usage{u}
 	}
-	u.setConsumers(top.consumers(fifoDir, hostFifo), topConsumers)
-	if u.Leaked > int64(len(top.items)) {
+	cs := top.consumers(fifoDir, hostFifo)
+	if env.AllHolders {
+		cs = all
+	}
+	u.setConsumers(cs, topConsumers)
+	if u.Leaked > int64(len(cs)) {
 		u.ConsumersTotal = int(u.Leaked)
 	}
 	st, err := env.Host.Statfs(env.Ctx, fifoDir)
@@ -222,20 +231,27 @@ func (t *fifoTop) offer(d *orphanFifoDir) {
 func (t *fifoTop) consumers(fifoDir, hostFifo string) []Consumer {
 	cs := make([]Consumer, 0, len(t.items))
 	for _, it := range t.items {
-		c := Consumer{Name: filepath.Join(hostFifo, string(it.name)), Container: string(it.task), Count: it.inodes}
-		if it.unread {
-			// os.ReadDir sorts by name: the first task is Tasks[0].
-			files, _ := os.ReadDir(filepath.Join(fifoDir, string(it.name)))
-			for _, f := range files {
-				if id := fifoTaskID([]byte(f.Name())); id != nil {
-					c.Container = string(id)
-					break
-				}
-			}
-		}
-		cs = append(cs, c)
+		cs = append(cs, fifoConsumer(it.name, it.task, it.unread, it.inodes, fifoDir, hostFifo))
 	}
 	return cs
+}
+
+// fifoConsumer is an orphaned fifo directory as the row lists it: its
+// host path, its task (read now from fifoDir when the scan did not open
+// the directory) and its inodes.
+func fifoConsumer(name, task []byte, unread bool, inodes int64, fifoDir, hostFifo string) Consumer {
+	c := Consumer{Name: filepath.Join(hostFifo, string(name)), Container: string(task), Count: inodes}
+	if unread {
+		// os.ReadDir sorts by name: the first task is Tasks[0].
+		files, _ := os.ReadDir(filepath.Join(fifoDir, string(name)))
+		for _, f := range files {
+			if id := fifoTaskID([]byte(f.Name())); id != nil {
+				c.Container = string(id)
+				break
+			}
+		}
+	}
+	return c
 }
 
 func fifoRemedy(u Usage) []string {
