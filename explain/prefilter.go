@@ -80,7 +80,7 @@ var catalog = sync.OnceValue(func() *prefilters {
 	}
 	p.words = newWordIndex(words)
 	keyIDs := map[string]int{}
-	keyWords := append([]string(nil), sensitiveWords...)
+	keyWords := append([]string(nil), sensitiveWords()...)
 	for i, w := range keyWords {
 		keyIDs[w] = i
 	}
