@@ -75,7 +75,7 @@ func explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Resu
 	cands, out := Assess(norm)
 	res.Outside = out
 	if out != nil {
-		res.Note = "outside the catalog: " + out.Title + "; " + out.Remedy
+		res.Note = "the message names a cause outside the catalog (outside): no hidden limit is blamed for it"
 	}
 	if len(cands) == 0 && out == nil {
 		res.Note = "no known error in this message: enospc knows \"no space left on device\", \"disk quota exceeded\", \"too many open files\", \"resource temporarily unavailable\" and the wordings of the tools that print them"
