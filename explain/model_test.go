@@ -75,11 +75,11 @@ func TestOutsideIsAnAnswer(t *testing.T) {
 	h := host.New("/nonexistent", "/nonexistent", "/nonexistent")
 	for msg, kind := range map[string]string{
 		`Error while adding process : 19374 to cgroups: write /sys/fs/cgroup/cpuset/test/cgroup.procs: no space left on device`: "cpuset",
-		`Error: error allocating lock for new container: no space left on device`:                                                 "locks",
-		`[ 7063.247407] Memory cgroup out of memory: Killed process 63214 (uwsgi) total-vm:3149468kB`:                                "oom",
-		`FATAL:  sorry, too many clients already`:                                                                                  "app",
-		`mkdir: cannot create directory 'foo': Too many links`:                                                                     "emlink",
-		`-bash: fork: Cannot allocate memory`:                                                                                      "memory",
+		`Error: error allocating lock for new container: no space left on device`:                                               "locks",
+		`[ 7063.247407] Memory cgroup out of memory: Killed process 63214 (uwsgi) total-vm:3149468kB`:                           "oom",
+		`FATAL:  sorry, too many clients already`:                                                                               "app",
+		`mkdir: cannot create directory 'foo': Too many links`:                                                                  "emlink",
+		`-bash: fork: Cannot allocate memory`:                                                                                   "memory",
 	} {
 		res, err := Explain(context.Background(), h, msg, Options{Offline: true})
 		if err != nil {
