@@ -28,7 +28,8 @@ const (
 	eMLINK
 )
 
-// errnoWords are the wordings of each errno. Numbers are written as the
+// errnoWords are the wordings of each errno (musl's strerror says "No
+// file descriptors available" for EMFILE). Numbers are written as the
 // programs print them: "errno 28", "os error 28" (Rust), "(28:" (nginx,
 // apt), "[errno 28]" (Python), "code: 28" (Rust's Debug), "-28" (libuv,
 // pyuv), "error code 11", "err=11" (fio). "too many open files" is
@@ -39,7 +40,7 @@ var errnoWords = []struct {
 }{
 	{eNOSPC, []string{"no space left on device", "enospc", "no space left", "errno 28", "errno=28", "errno: 28", "os error 28", "code: 28", "(28:", "(28)", "(-28", "[errno 28]", "failed with 28", "error 28", "err=28", "nospc"}},
 	{eDQUOT, []string{"disk quota exceeded", "edquot", "quota exceeded", "errno 122", "errno=122", "os error 122", "[errno 122]"}},
-	{eMFILE, []string{"emfile", "errno 24", "errno=24", "os error 24", "[errno 24]", "code: 24", "maximum number of files open"}},
+	{eMFILE, []string{"no file descriptors available", "emfile", "errno 24", "errno=24", "os error 24", "[errno 24]", "code: 24", "maximum number of files open"}},
 	{eNFILE, []string{"too many open files in system", "enfile", "file table overflow", "errno 23", "errno=23", "os error 23", "file-max limit"}},
 	{eAGAIN, []string{"resource temporarily unavailable", "resources temporarily unavailable", "eagain", "errno 11", "errno=11", "errno: 11", "os error 11", "code: 11", "error code 11", "err=11", "wouldblock", "can't fork", "cannot fork", "no more processes"}},
 	{eNOMEM, []string{"cannot allocate memory", "enomem", "errno 12", "errno=12", "os error 12", "code: 12", "(-12)", "outofmemoryerror", "unable to allocate memory", "insufficient memory"}},
