@@ -116,8 +116,8 @@ var catalogClues = []limitClues{
 
 		{errno: eMFILE, words: []string{"fanotify"}, prior: 0.92,
 			why: "fanotify_init returns EMFILE when the uid's fs.fanotify.max_user_groups is reached"},
-		{op: opFanInit, notErrno: eNOSPC, prior: 0.8,
-			why: "fanotify_init failed: the uid's fs.fanotify.max_user_groups"},
+		{errno: eMFILE, op: opFanInit, prior: 0.9,
+			why: "fanotify_init returns EMFILE at the uid's fs.fanotify.max_user_groups"},
 		{words: []string{"max_user_groups", "max_fanotify_groups"}, prior: 0.92,
 			why: "the message names fs.fanotify.max_user_groups"},
 	}},
@@ -178,8 +178,8 @@ var catalogClues = []limitClues{
 	{"inotify.instances", []clue{
 		{errno: eMFILE, op: opInotify | opWatch, prior: 0.9,
 			why: "inotify_init returns EMFILE at the uid's fs.inotify.max_user_instances; only inotify_init and the watcher libraries built on it give EMFILE for this limit (inotify(7))"},
-		{op: opInotify, notErrno: eNOSPC | eNFILE, prior: 0.85,
-			why: "creating an inotify watcher failed: the uid's fs.inotify.max_user_instances"},
+		{errno: eAGAIN | eNOMEM, op: opInotify, notOp: opFork | opThread, prior: 0.5,
+			why: "inotify_init failed: its instances, or memory"},
 		{words: []string{"max_user_instances"}, prior: 0.92,
 			why: "the message names fs.inotify.max_user_instances"},
 		{errno: eMFILE, notOp: opFD | opInotify | opWatch, prior: 0.3,
@@ -221,13 +221,13 @@ var catalogClues = []limitClues{
 		{errno: eDQUOT, op: opKeyring, prior: 0.8,
 			why: "add_key and keyctl return EDQUOT at the uid's key quota; runc and crun create a session keyring per container (kernel.keys.maxkeys)"},
 		{words: []string{"maxkeys", "root_maxkeys"}, prior: 0.9,
-			why: "the message names kernel.keys.maxkeys"},
+			why: "the message names kernel.keys.maxkeys or the keys it counts"},
 	}},
 	{"keys.bytes", []clue{
 		{errno: eDQUOT, op: opKeyring, prior: 0.75,
 			why: "the same quota counts bytes (kernel.keys.maxbytes), often the first to run out"},
-		{words: []string{"maxbytes", "root_maxbytes"}, prior: 0.9,
-			why: "the message names kernel.keys.maxbytes"},
+		{words: []string{"maxbytes", "root_maxbytes", "key byte usage"}, prior: 0.9,
+			why: "the message names kernel.keys.maxbytes or the key bytes it counts"},
 	}},
 	{"leak.keyrings", []clue{
 		{errno: eDQUOT, op: opKeyring, prior: 0.4,
@@ -346,8 +346,10 @@ var catalogClues = []limitClues{
 		{errno: eAGAIN, notOp: namedCall, notObj: objCgroup, prior: 0.3,
 			why: "EAGAIN alone: fork returns it at the uid's RLIMIT_NPROC"},
 
-		{words: []string{"ulimit -u", "max user processes", "rlimit_nproc", "nproc", "max number of threads", "number of threads for user"}, notWords: goThreadBoilerplate, prior: 0.9,
+		{words: []string{"ulimit -u", "max user processes", "rlimit_nproc", "max number of threads", "number of threads for user"}, notWords: goThreadBoilerplate, prior: 0.9,
 			why: "the message names the per-user process limit (RLIMIT_NPROC, ulimit -u), which counts threads"},
+		{errno: eAGAIN, words: []string{"nproc"}, prior: 0.88,
+			why: "EAGAIN with the per-user process limit (nproc) named"},
 		{errno: eAGAIN, op: opThread, prior: 0.75,
 			why: "or at the uid's RLIMIT_NPROC (ulimit -u)"},
 		{words: goThreadBoilerplate, prior: 0.82,
@@ -356,8 +358,10 @@ var catalogClues = []limitClues{
 			why: "or the uid's RLIMIT_NPROC"},
 	}},
 	{"files.process", []clue{
-		{words: []string{"ulimit -n", "nofile", "rlimit_nofile", "max open files", "limitnofile", "max file descriptors"}, prior: 0.92,
+		{words: []string{"ulimit -n", "max open files", "max file descriptors"}, prior: 0.92,
 			why: "the message names the process's open files limit (RLIMIT_NOFILE)"},
+		{errno: eMFILE, words: []string{"nofile", "rlimit_nofile", "limitnofile"}, prior: 0.92,
+			why: "EMFILE with the process's RLIMIT_NOFILE named"},
 		{errno: eMFILE, op: opFD, notOp: opInotify | opWatch, notWords: []string{"fanotify"}, prior: 0.86,
 			why: "accept, socket, open or pipe returns EMFILE at the process's RLIMIT_NOFILE: in the field a bare EMFILE is the process's own limit almost always; inotify's instances show up as EMFILE only from inotify_init and its watchers"},
 		{errno: eMFILE, notOp: opInotify | opWatch | opFD, notWords: []string{"fanotify"}, prior: 0.74,
@@ -417,7 +421,7 @@ var outsideClues = []outside{
 		}},
 	{"oom", "the OOM killer: memory ran out (a container's memory limit or the host's), not a counted limit",
 		"raise the memory limit or lower the usage; kubectl describe pod shows OOMKilled", []clue{
-			{words: []string{"oom-killer", "out of memory: kill", "out of memory: killed", "memory cgroup out of memory", "killed process", "oom_reaper", "oomkilled", "oom_kill_process"}, prior: 0.92, why: "the kernel's OOM killer's words"},
+			{words: []string{"oom-killer", "out of memory: kill", "out of memory: killed", "memory cgroup out of memory", "total-vm", "oom_reaper", "oomkilled", "oom_kill_process"}, prior: 0.92, why: "the kernel's OOM killer's words"},
 		}},
 	{"app", "the application's own limit on connections or clients (max_connections and the like), not a kernel one",
 		"raise the application's limit or pool its connections", []clue{

@@ -87,7 +87,7 @@ func FuzzNormalizeCandidates(f *testing.F) {
 		if out != nil && (out.Confidence <= 0 || out.Confidence > 1 || out.Kind == "") {
 			t.Fatalf("outside %+v", out)
 		}
-		if l := Label(n); (out != nil) != strings.HasPrefix(l, "outside:") || (l == "") != (out == nil && len(cands) == 0) {
+		if l := Label(n); (out != nil) != strings.HasPrefix(l, "outside:") || (l == "") != (out == nil && (len(cands) == 0 || cands[0].Confidence < labelMin)) {
 			t.Fatalf("Label %q for %+v, %+v", l, cands, out)
 		}
 	})

@@ -13,7 +13,7 @@ func LabelUnfiltered(t string) string {
 	switch {
 	case o != nil:
 		return "outside:" + o.Kind
-	case len(c) > 0:
+	case len(c) > 0 && c[0].Confidence >= labelMin:
 		return c[0].Limit
 	}
 	return ""

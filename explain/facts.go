@@ -109,7 +109,7 @@ var opWords = []struct {
 	{opWrite, []string{"write", "writing", "could not extend", "copy", "extract", "sendfile", "wrote only", "register layer", "unpack", "download", "install", "commit", "flush", "save", "dump", "journal", "log file"}},
 	{opCreate, []string{"touch", "cannot create", "could not create", "unable to create", "failed to create", "create temp", "temp file", "temp dir", "index.lock", "mkfifo", "mknod", "creat(", "lock file"}},
 	{opMount, []string{"mount(", "mount:", " mount ", "mount to", "mount failed", "failed to mount", "mounting", "bind mount", "overlay mount", "mount of", "mount -t"}},
-	{opUnshare, []string{"unshare", "clone_new", "new namespace", "namespace", "nsenter", "/proc/self/exe", "userns", "user ns", "newuser", "re-exec"}},
+	{opUnshare, []string{"unshare", "clone_new", "new namespace", "create namespace", "creating namespace", "nsenter", "/proc/self/exe", "userns", "user ns", "newuser", "re-exec"}},
 	{opKeyring, []string{"keyring", "add_key", "keyctl", "session key", "request_key", "krb5"}},
 	{opAIO, []string{"io_setup", "io_queue_init", "libaio", "aio-max-nr", "aio-nr", "aio context", "native aio", "linux-aio", "linux aio", "aiosub-system", "aio sub-system", "aio subsystem"}},
 	{opEpoll, []string{"epoll_ctl", "epollctl", "epoll"}},

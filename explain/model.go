@@ -77,6 +77,8 @@ const (
 	otherMax = 0.75 // a limit after the first, not of its call
 	blameMax = 0.45 // a limit when the words name something outside the catalog
 	sigOnly  = 0.5  // a limit only the catalog's signature points to
+	sigBare  = 0.25 // the same, in a message without any errno's words: a mention
+	labelMin = 0.3  // Label gives no limit below this: a mention is not an error
 )
 
 // compiledClue is a clue with its words as ids of the vocabulary.
@@ -230,7 +232,7 @@ func Label(t string) string {
 	switch {
 	case o != nil:
 		return "outside:" + o.Kind
-	case len(c) > 0:
+	case len(c) > 0 && c[0].Confidence >= labelMin:
 		return c[0].Limit
 	}
 	return ""
@@ -261,7 +263,11 @@ func candidates(t string, found *wordSet) ([]Candidate, *Outside) {
 				c.Confidence = min(c.Confidence+further, maxConf)
 				c.Evidence = append(c.Evidence, why)
 			} else if g.limit != "disk" && g.limit != "inodes" {
-				scores[g.limit] = &Candidate{Limit: g.limit, Confidence: sigOnly, Evidence: []string{why}}
+				conf := sigOnly
+				if f.errno == 0 {
+					conf = sigBare
+				}
+				scores[g.limit] = &Candidate{Limit: g.limit, Confidence: conf, Evidence: []string{why}}
 			}
 			break
 		}

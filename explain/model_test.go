@@ -102,3 +102,25 @@ func TestOutsideIsAnAnswer(t *testing.T) {
 		t.Errorf("inotify_add_watch named outside: %+v", o)
 	}
 }
+
+// Words that name a limit elsewhere do not blame it here: a build's
+// $(nproc), a certificate's key usage, a supervisor's killed process, a
+// Kubernetes namespace in a full disk's message.
+func TestNoFalseBlame(t *testing.T) {
+	for msg, not := range map[string]string{
+		`make -j$(nproc) all: Error 2`:                                                              "nproc",
+		`x509: certificate specifies an incompatible key usage`:                                     "keys.count",
+		`supervisord: INFO stopped: app (terminated by SIGTERM); killed process 4242`:               "outside:oom",
+		`failed to write /var/lib/kubelet/pods/x in namespace kube-system: no space left on device`: "userns",
+		`fanotify_init: Operation not permitted`:                                                    "fanotify.groups",
+	} {
+		for _, c := range Candidates(Normalize(msg)) {
+			if c.Limit == not && c.Confidence >= 0.5 {
+				t.Errorf("%q: %s at %.2f", msg, c.Limit, c.Confidence)
+			}
+		}
+		if Label(Normalize(msg)) == not {
+			t.Errorf("%q: labelled %s", msg, not)
+		}
+	}
+}
