@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits"
 )
 
 // The facts read from real wordings: the errno by number, name and
@@ -121,6 +122,43 @@ func TestNoFalseBlame(t *testing.T) {
 		}
 		if Label(Normalize(msg)) == not {
 			t.Errorf("%q: labelled %s", msg, not)
+		}
+	}
+}
+
+// The clue table has one entry per limit of the catalog, in one ordered
+// list, and names no limit the catalog does not have.
+func TestCluesCoverTheCatalog(t *testing.T) {
+	ids := map[string]bool{}
+	for _, f := range limits.Catalog() {
+		for _, l := range f.Limits {
+			ids[l.ID] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, lc := range catalogClues {
+		if !ids[lc.limit] {
+			t.Errorf("clues for %q, which the catalog does not have", lc.limit)
+		}
+		if seen[lc.limit] {
+			t.Errorf("%q twice in the clue table", lc.limit)
+		}
+		seen[lc.limit] = true
+		if len(lc.clues) == 0 {
+			t.Errorf("%q has no clue", lc.limit)
+		}
+		for _, c := range lc.clues {
+			if c.prior <= 0 || c.prior >= 1 || c.why == "" {
+				t.Errorf("%s: clue %+v: a prior in (0, 1) and a reason are required", lc.limit, c)
+			}
+			if c.errno == 0 && c.op == 0 && c.obj == 0 && c.prog == 0 && c.words == nil {
+				t.Errorf("%s: a clue that holds for every message", lc.limit)
+			}
+		}
+	}
+	for id := range ids {
+		if !seen[id] {
+			t.Errorf("the catalog's %s has no clues", id)
 		}
 	}
 }
