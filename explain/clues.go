@@ -1,5 +1,7 @@
 package explain
 
+import "github.com/enospc/enospc/limits"
+
 // The clues of each limit of the catalog, as data: for each limit ID, the
 // (errno, operation, object) combinations and the words that point to it,
 // each with a prior, the share of the field's reports of that combination
@@ -33,7 +35,7 @@ type clue struct {
 
 // limitClues are the clues of one limit ID.
 type limitClues struct {
-	limit string
+	limit limits.ID
 	clues []clue
 }
 
@@ -51,7 +53,7 @@ const namedCall = opWatch | opInotify | opFork | opThread | opMmap | opMkdir | o
 
 // catalogClues is the clue table, in the catalog's order of families.
 var catalogClues = []limitClues{
-	{"cgroups", []clue{
+	{limits.Cgroups, []clue{
 		{errno: eAGAIN | eNOSPC, notOp: namedCall, notObj: objCgroup, prior: 0.12,
 			why: "mkdir in cgroupfs returns ENOSPC or EAGAIN at the cgroup limits"},
 
@@ -64,7 +66,7 @@ var catalogClues = []limitClues{
 		{errno: eNOSPC, obj: objCgMemory, notOp: opMkdir | opCgAttach | opWatch, prior: 0.64,
 			why: "a memory cgroup could not be created: its 65535 ids, held by live cgroups where many pods run"},
 	}},
-	{"cgroups.dying", []clue{
+	{limits.CgroupsDying, []clue{
 		{errno: eNOMEM, notOp: namedCall, prior: 0.25,
 			why: "mkdir of a memory cgroup returns ENOMEM when dying cgroups leak kmem (3.10 kernels)"},
 
@@ -79,11 +81,11 @@ var catalogClues = []limitClues{
 		{errno: eNOSPC, words: []string{"dying", "kmem", "zombie cgroup", "nr_dying_descendants"}, prior: 0.86,
 			why: "the message points at dying cgroups or kmem accounting"},
 	}},
-	{"leak.cgroups", []clue{
+	{limits.LeakCgroups, []clue{
 		{errno: eNOSPC, op: opMkdir, obj: objCgroup, notObj: objCgCpuset, notOp: opWatch, prior: 0.3,
 			why: "cgroups of containers that no longer exist hold ids too"},
 	}},
-	{"ptys", []clue{
+	{limits.Ptys, []clue{
 		{errno: eNOSPC, op: opPty, prior: 0.92,
 			why: "opening /dev/ptmx returns ENOSPC at kernel.pty.max (less kernel.pty.reserve in containers) or a devpts instance's max="},
 		{words: []string{"out of pty devices", "out of pty's", "out of ptys", "no more ptys", "kernel.pty.max", "pty/max", "pty.nr"}, prior: 0.9,
@@ -93,7 +95,7 @@ var catalogClues = []limitClues{
 		{errno: eNOSPC, words: []string{"console", " tty", "terminal"}, prior: 0.5,
 			why: "a terminal could not be set up with ENOSPC: the pty limits"},
 	}},
-	{"aio", []clue{
+	{limits.AIO, []clue{
 		{errno: eAGAIN, notOp: namedCall, prior: 0.25,
 			why: "EAGAIN alone: io_setup returns it at fs.aio-max-nr"},
 
@@ -104,13 +106,13 @@ var catalogClues = []limitClues{
 		{op: opAIO, prior: 0.6,
 			why: "an AIO setup failed: fs.aio-max-nr is the usual limit"},
 	}},
-	{"epoll", []clue{
+	{limits.Epoll, []clue{
 		{errno: eNOSPC, op: opEpoll, prior: 0.92,
 			why: "epoll_ctl ADD returns ENOSPC when the uid's registrations reach fs.epoll.max_user_watches (epoll_ctl(2))"},
 		{words: []string{"epoll.max_user_watches", "epoll/max_user_watches", "epollctl failed with 28"}, prior: 0.93,
 			why: "the message names fs.epoll.max_user_watches"},
 	}},
-	{"fanotify.groups", []clue{
+	{limits.FanotifyGroups, []clue{
 		{errno: eMFILE, notOp: namedCall | opFD, prior: 0.1,
 			why: "fanotify_init returns EMFILE at max_user_groups"},
 
@@ -121,19 +123,19 @@ var catalogClues = []limitClues{
 		{words: []string{"max_user_groups", "max_fanotify_groups"}, prior: 0.92,
 			why: "the message names fs.fanotify.max_user_groups"},
 	}},
-	{"fanotify.marks", []clue{
+	{limits.FanotifyMarks, []clue{
 		{errno: eNOSPC, words: []string{"fanotify"}, prior: 0.92,
 			why: "fanotify_mark returns ENOSPC when the uid's fs.fanotify.max_user_marks is reached"},
 		{words: []string{"max_user_marks", "max_fanotify_marks"}, prior: 0.92,
 			why: "the message names fs.fanotify.max_user_marks"},
 	}},
-	{"files", []clue{
+	{limits.Files, []clue{
 		{errno: eNFILE, prior: 0.9,
 			why: "ENFILE, \"too many open files in system\": the host's fs.file-max is reached"},
 		{words: []string{"file-max", "vfs: file-max"}, prior: 0.9,
 			why: "the message names fs.file-max"},
 	}},
-	{"disk", []clue{
+	{limits.Disk, []clue{
 		{errno: eNOSPC, op: opWrite, notOp: opWatch | opPty | opUnshare | opKeyring | opShmget | opSemget | opMsgget | opMqOpen | opEpoll | opCgAttach | opLock, notObj: objCgroup, prior: 0.6,
 			why: "data was being written when the filesystem said ENOSPC: in the field a full filesystem is the common cause (df -h)"},
 		{errno: eNOSPC, op: opCreate | opMkdir, notOp: opWatch | opPty | opUnshare | opKeyring | opShmget | opSemget | opMsgget | opMqOpen | opEpoll | opCgAttach | opLock | opMount, notObj: objCgroup | objSmall, prior: 0.5,
@@ -151,7 +153,7 @@ var catalogClues = []limitClues{
 		{errno: eNOSPC, obj: objShm, prior: 0.8,
 			why: "a file of the /dev/shm tmpfs could not grow: the tmpfs is full"},
 	}},
-	{"inodes", []clue{
+	{limits.Inodes, []clue{
 		{words: []string{"inodes", "no free inode", "out of inode", "ifree", "iused", "df -i", "inode table"}, prior: 0.9,
 			why: "the message speaks of inodes"},
 		{errno: eNOSPC, obj: objSmall, notOp: opWatch | opInotify, prior: 0.55,
@@ -167,7 +169,7 @@ var catalogClues = []limitClues{
 		{errno: eNOSPC, notOp: opWatch | opPty | opUnshare | opKeyring | opShmget | opSemget | opMsgget | opMqOpen | opEpoll | opCgAttach | opLock | opInotify, notObj: objCgroup, prior: 0.36,
 			why: "or the filesystem is out of inodes (df -i)"},
 	}},
-	{"inotify.watches", []clue{
+	{limits.InotifyWatches, []clue{
 		{errno: eNOSPC, op: opWatch, notOp: opInotify, prior: 0.9,
 			why: "inotify_add_watch, and the watcher libraries on it (fsnotify, chokidar, watchdog, notify), return ENOSPC at the uid's fs.inotify.max_user_watches (inotify(7))"},
 		{words: []string{"max_user_watches", "inotify watch limit", "system limit for number of file watchers", "inotify resources exhausted", "unable to watch for file changes", "watch limit", "watches limit", "number of watches"}, notWords: []string{"epoll.max_user_watches", "epoll/max_user_watches"}, prior: 0.92,
@@ -175,7 +177,7 @@ var catalogClues = []limitClues{
 		{errno: eNOSPC, notOp: opWatch | opPty | opUnshare | opKeyring | opShmget | opSemget | opMsgget | opMqOpen | opEpoll | opCgAttach | opLock | opWrite | opCreate | opMkdir, notObj: objLog | objLayer | objSmall, prior: 0.25,
 			why: "inotify_add_watch reports its watch limit as ENOSPC"},
 	}},
-	{"inotify.instances", []clue{
+	{limits.InotifyInstances, []clue{
 		{errno: eMFILE, op: opInotify | opWatch, prior: 0.9,
 			why: "inotify_init returns EMFILE at the uid's fs.inotify.max_user_instances; only inotify_init and the watcher libraries built on it give EMFILE for this limit (inotify(7))"},
 		{errno: eAGAIN | eNOMEM, op: opInotify, notOp: opFork | opThread, prior: 0.5,
@@ -185,7 +187,7 @@ var catalogClues = []limitClues{
 		{errno: eMFILE, notOp: opFD | opInotify | opWatch, prior: 0.3,
 			why: "EMFILE is also inotify_init's error at max_user_instances"},
 	}},
-	{"ipc.shm", []clue{
+	{limits.IPCShm, []clue{
 		{errno: eNOSPC, op: opShmget, notObj: objShm, prior: 0.92,
 			why: "shmget returns ENOSPC when the IPC namespace has kernel.shmmni segments or its pages would pass kernel.shmall (shmget(2))"},
 		{errno: eINVAL, op: opShmget, notObj: objShm, prior: 0.86,
@@ -195,7 +197,7 @@ var catalogClues = []limitClues{
 		{op: opShmget, notObj: objShm, notErrno: eNOMEM | ePERM, prior: 0.6,
 			why: "a System V shared memory segment could not be created: kernel.shmmax, shmmni or shmall"},
 	}},
-	{"ipc.sem", []clue{
+	{limits.IPCSem, []clue{
 		{errno: eNOSPC, op: opSemget, notObj: objShm, prior: 0.9,
 			why: "semget returns ENOSPC when the IPC namespace has SEMMNI sets or SEMMNS semaphores (kernel.sem; semget(2))"},
 		{words: []string{"semmni", "semmns", "kernel.sem", "kernel/sem", "maximum number of semaphores"}, prior: 0.9,
@@ -203,13 +205,13 @@ var catalogClues = []limitClues{
 		{words: []string{"dm_task_set_cookie", "udev cookie", "udevcomplete"}, prior: 0.85,
 			why: "device-mapper could not get a udev cookie, a semaphore set: leaked cookies fill SEMMNI (dmsetup udevcomplete_all)"},
 	}},
-	{"ipc.msg", []clue{
+	{limits.IPCMsg, []clue{
 		{errno: eNOSPC, words: []string{"msgget", "msg_get_queue", "msgmni"}, prior: 0.92,
 			why: "msgget returns ENOSPC when the IPC namespace has kernel.msgmni System V queues (msgget(2))"},
 		{errno: eNOSPC, op: opMsgget, notOp: opMqOpen, prior: 0.6,
 			why: "a message queue could not be created with ENOSPC: System V queues stop at kernel.msgmni"},
 	}},
-	{"mqueue", []clue{
+	{limits.Mqueue, []clue{
 		{errno: eNOSPC, op: opMqOpen, prior: 0.92,
 			why: "mq_open returns ENOSPC when the IPC namespace has fs.mqueue.queues_max queues (mq_open(3))"},
 		{words: []string{"queues_max"}, prior: 0.9,
@@ -217,23 +219,23 @@ var catalogClues = []limitClues{
 		{errno: eNOSPC, op: opMsgget, notOp: opMqOpen, prior: 0.55,
 			why: "or POSIX queues at fs.mqueue.queues_max"},
 	}},
-	{"keys.count", []clue{
+	{limits.KeysCount, []clue{
 		{errno: eDQUOT, op: opKeyring, prior: 0.8,
 			why: "add_key and keyctl return EDQUOT at the uid's key quota; runc and crun create a session keyring per container (kernel.keys.maxkeys)"},
 		{words: []string{"maxkeys", "root_maxkeys"}, prior: 0.9,
 			why: "the message names kernel.keys.maxkeys or the keys it counts"},
 	}},
-	{"keys.bytes", []clue{
+	{limits.KeysBytes, []clue{
 		{errno: eDQUOT, op: opKeyring, prior: 0.75,
 			why: "the same quota counts bytes (kernel.keys.maxbytes), often the first to run out"},
 		{words: []string{"maxbytes", "root_maxbytes", "key byte usage"}, prior: 0.9,
 			why: "the message names kernel.keys.maxbytes or the key bytes it counts"},
 	}},
-	{"leak.keyrings", []clue{
+	{limits.LeakKeyrings, []clue{
 		{errno: eDQUOT, op: opKeyring, prior: 0.4,
 			why: "keyrings of containers that no longer run fill the quota"},
 	}},
-	{"leak.fifo", []clue{
+	{limits.LeakFifo, []clue{
 		{errno: eNOSPC, notOp: namedCall, notObj: objCgroup | objLog | objShm, prior: 0.12,
 			why: "orphaned fifo directories exhaust /run's inodes"},
 
@@ -244,7 +246,7 @@ var catalogClues = []limitClues{
 		{errno: eNOSPC, obj: objRun, notObj: objCgroup, prior: 0.45,
 			why: "orphaned containerd fifo directories are what usually fills /run"},
 	}},
-	{"mounts", []clue{
+	{limits.Mounts, []clue{
 		{errno: eNOSPC, notOp: namedCall, notObj: objCgroup | objLog | objShm, prior: 0.1,
 			why: "mount reports fs.mount-max as ENOSPC"},
 
@@ -253,7 +255,7 @@ var catalogClues = []limitClues{
 		{errno: eNOSPC, op: opMount, notObj: objCgroup | objFifo, notOp: opUnshare | opMkdir | opWrite, prior: 0.62,
 			why: "mount returns ENOSPC when a mount namespace reaches fs.mount-max (mount(2))"},
 	}},
-	{"userns", []clue{
+	{limits.Userns, []clue{
 		{words: []string{"max_user_namespaces"}, prior: 0.95,
 			why: "the message names user.max_user_namespaces"},
 		{errno: eNOSPC, words: []string{"user namespace", "unshare user", "user ns", "userns", "clone_newuser", "newuser"}, prior: 0.92,
@@ -269,7 +271,7 @@ var catalogClues = []limitClues{
 		{words: []string{"final child's pid from pipe"}, prior: 0.5,
 			why: "runc lost its container's init before it reported a pid: nsexec failing to unshare a user namespace ends like this"},
 	}},
-	{"namespaces", []clue{
+	{limits.Namespaces, []clue{
 		{words: []string{"max_mnt_namespaces", "max_ipc_namespaces", "max_net_namespaces", "max_pid_namespaces", "max_uts_namespaces", "max_cgroup_namespaces", "max_time_namespaces"}, prior: 0.95,
 			why: "the message names a user.max_*_namespaces limit"},
 		{words: []string{"max_*_namespaces"}, prior: 0.85,
@@ -281,13 +283,13 @@ var catalogClues = []limitClues{
 		{words: []string{"mount namespacing"}, prior: 0.7,
 			why: "systemd could not set up the unit's mount namespace"},
 	}},
-	{"conntrack", []clue{
+	{limits.Conntrack, []clue{
 		{words: []string{"nf_conntrack: table full", "ip_conntrack: table full", "table full, dropping packet"}, prior: 0.95,
 			why: "the kernel logs \"nf_conntrack: table full, dropping packet\" at net.netfilter.nf_conntrack_max"},
 		{words: []string{"nf_conntrack_max", "conntrack_max"}, prior: 0.85,
 			why: "the message names nf_conntrack_max"},
 	}},
-	{"neighbour", []clue{
+	{limits.Neighbour, []clue{
 		{words: []string{"neighbor table overflow", "neighbour table overflow"}, prior: 0.95,
 			why: "the kernel logs \"neighbour table overflow\" when the ARP or ND table reaches gc_thresh3"},
 		{words: []string{"gc_thresh3", "gc_thresh"}, prior: 0.85,
@@ -299,7 +301,7 @@ var catalogClues = []limitClues{
 		{errno: eINVAL, words: []string{"sendmsg"}, prior: 0.55,
 			why: "sendmsg fails with EINVAL when no neighbour entry can be made at a full table"},
 	}},
-	{"ports", []clue{
+	{limits.Ports, []clue{
 		{words: []string{"ip_local_port_range", "ephemeral port", "local port range"}, prior: 0.9,
 			why: "the message names the ephemeral port range (net.ipv4.ip_local_port_range)"},
 		{errno: eADDRNOTAVAIL, op: opConnect, notOp: opBind, prior: 0.9,
@@ -313,11 +315,11 @@ var catalogClues = []limitClues{
 		{errno: eADDRINUSE, op: opBind, notWords: []string{":0->"}, prior: 0.4,
 			why: "bind before connect fails with EADDRINUSE when no ephemeral port is free; a listener's port taken gives the same"},
 	}},
-	{"bridge.ports", []clue{
+	{limits.BridgePorts, []clue{
 		{errno: eXFULL, prior: 0.95,
 			why: "adding a port to a bridge fails with EXFULL, \"exchange full\", at the kernel's 1023 ports per bridge"},
 	}},
-	{"pids", []clue{
+	{limits.Pids, []clue{
 		{words: []string{"pids.max", "pids limit", "pid_max", "fork rejected by pids controller", "pids controller", "tasksmax", "pids-limit", "pod-max-pids", "podpidslimit"}, prior: 0.92,
 			why: "the message names the pids limit"},
 		{errno: eAGAIN, op: opThread, prior: 0.8,
@@ -331,7 +333,7 @@ var catalogClues = []limitClues{
 		{errno: eAGAIN, notOp: opFork | opThread | opAIO | opMkdir, notObj: objCgroup, prior: 0.35,
 			why: "EAGAIN alone: fork and clone return it at pids.max"},
 	}},
-	{"threads", []clue{
+	{limits.Threads, []clue{
 		{errno: eAGAIN, notOp: namedCall, notObj: objCgroup, prior: 0.2,
 			why: "EAGAIN alone: clone returns it at kernel.threads-max, which the kernel sizes large from memory"},
 
@@ -342,7 +344,7 @@ var catalogClues = []limitClues{
 		{errno: eAGAIN, op: opFork, notObj: objCgroup, prior: 0.5,
 			why: "or kernel.threads-max"},
 	}},
-	{"nproc", []clue{
+	{limits.NProc, []clue{
 		{errno: eAGAIN, notOp: namedCall, notObj: objCgroup, prior: 0.3,
 			why: "EAGAIN alone: fork returns it at the uid's RLIMIT_NPROC"},
 
@@ -357,7 +359,7 @@ var catalogClues = []limitClues{
 		{errno: eAGAIN, op: opFork, notObj: objCgroup, prior: 0.55,
 			why: "or the uid's RLIMIT_NPROC"},
 	}},
-	{"files.process", []clue{
+	{limits.FilesProcess, []clue{
 		{words: []string{"ulimit -n", "max open files", "max file descriptors"}, prior: 0.92,
 			why: "the message names the process's open files limit (RLIMIT_NOFILE)"},
 		{errno: eMFILE, words: []string{"nofile", "rlimit_nofile", "limitnofile"}, prior: 0.92,
@@ -367,7 +369,7 @@ var catalogClues = []limitClues{
 		{errno: eMFILE, notOp: opInotify | opWatch | opFD, notWords: []string{"fanotify"}, prior: 0.74,
 			why: "EMFILE, \"too many open files\": the process's RLIMIT_NOFILE"},
 	}},
-	{"mapcount", []clue{
+	{limits.Mapcount, []clue{
 		{errno: eNOMEM, notOp: namedCall, prior: 0.3,
 			why: "ENOMEM alone: mmap returns it at vm.max_map_count"},
 
@@ -380,7 +382,7 @@ var catalogClues = []limitClues{
 		{words: []string{"native memory allocation (mmap) failed"}, prior: 0.7,
 			why: "the JVM's mmap failed: vm.max_map_count, or memory"},
 	}},
-	{"quota", []clue{
+	{limits.Quota, []clue{
 		{errno: eDQUOT, notOp: opKeyring, prior: 0.75,
 			why: "EDQUOT from a file operation: a user, group or project quota of the filesystem; the block quota is the one usually full"},
 		{errno: eNOSPC, words: []string{"storage-opt", "project quota", "prjquota", "pquota"}, prior: 0.8,
@@ -388,7 +390,7 @@ var catalogClues = []limitClues{
 		{errno: eDQUOT, op: opKeyring, prior: 0.2,
 			why: "EDQUOT is also the filesystem quota's error"},
 	}},
-	{"quota.inodes", []clue{
+	{limits.QuotaInodes, []clue{
 		{errno: eDQUOT, op: opCreate | opMkdir, notOp: opKeyring, prior: 0.6,
 			why: "creating a file fails with EDQUOT when its owner's inode quota is used up as well as at its block quota"},
 		{errno: eDQUOT, notOp: opKeyring, prior: 0.5,

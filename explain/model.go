@@ -3,6 +3,8 @@ package explain
 import (
 	"sort"
 	"sync"
+
+	"github.com/enospc/enospc/limits"
 )
 
 // The cross-limit reasoning: the facts of a message (facts.go) are matched
@@ -44,13 +46,13 @@ type Outside struct {
 // RLIMIT_NPROC (nproc) or threads-max; a write's ENOSPC is blocks or
 // inodes; a filesystem's EDQUOT is its block or its inode quota;
 // unshare's ENOSPC is any user.max_*_namespaces of the kinds it creates.
-var sameCall = [][]string{
-	{"userns", "namespaces"},
-	{"keys.count", "keys.bytes", "leak.keyrings"},
-	{"cgroups", "cgroups.dying", "leak.cgroups"},
-	{"pids", "threads", "nproc"},
-	{"disk", "inodes"},
-	{"quota", "quota.inodes"},
+var sameCall = [][]limits.ID{
+	{limits.Userns, limits.Namespaces},
+	{limits.KeysCount, limits.KeysBytes, limits.LeakKeyrings},
+	{limits.Cgroups, limits.CgroupsDying, limits.LeakCgroups},
+	{limits.Pids, limits.Threads, limits.NProc},
+	{limits.Disk, limits.Inodes},
+	{limits.Quota, limits.QuotaInodes},
 }
 
 func sameCallAs(a, b string) bool {
@@ -60,8 +62,8 @@ func sameCallAs(a, b string) bool {
 	for _, g := range sameCall {
 		inA, inB := false, false
 		for _, x := range g {
-			inA = inA || x == a
-			inB = inB || x == b
+			inA = inA || string(x) == a
+			inB = inB || string(x) == b
 		}
 		if inA && inB {
 			return true
@@ -157,7 +159,7 @@ var vocab = sync.OnceValue(func() *vocabulary {
 		return out
 	}
 	for i := range catalogClues {
-		v.limits = append(v.limits, compiledLimit{limit: catalogClues[i].limit, clues: compile(catalogClues[i].clues)})
+		v.limits = append(v.limits, compiledLimit{limit: string(catalogClues[i].limit), clues: compile(catalogClues[i].clues)})
 	}
 	for i := range outsideClues {
 		v.outside = append(v.outside, compiledOutside{outside: &outsideClues[i], clues: compile(outsideClues[i].clues)})

@@ -132,18 +132,18 @@ func TestCluesCoverTheCatalog(t *testing.T) {
 	ids := map[string]bool{}
 	for _, f := range limits.Catalog() {
 		for _, l := range f.Limits {
-			ids[l.ID] = true
+			ids[string(l.ID)] = true
 		}
 	}
 	seen := map[string]bool{}
 	for _, lc := range catalogClues {
-		if !ids[lc.limit] {
+		if !ids[string(lc.limit)] {
 			t.Errorf("clues for %q, which the catalog does not have", lc.limit)
 		}
-		if seen[lc.limit] {
+		if seen[string(lc.limit)] {
 			t.Errorf("%q twice in the clue table", lc.limit)
 		}
-		seen[lc.limit] = true
+		seen[string(lc.limit)] = true
 		if len(lc.clues) == 0 {
 			t.Errorf("%q has no clue", lc.limit)
 		}
