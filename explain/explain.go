@@ -128,7 +128,10 @@ func explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Resu
 		}
 		return a.Confidence > b.Confidence
 	})
-	if !res.Causes[0].Confirmed && out == nil {
+	switch {
+	case res.Causes[0].Confirmed && out != nil:
+		res.Note = fmt.Sprintf("the words name a cause outside the catalog (outside), but %s is at or near its max on this host now: the host's evidence comes first", res.Causes[0].Limit)
+	case !res.Causes[0].Confirmed && out == nil:
 		res.Note = fmt.Sprintf("none of these limits is at or near its max on this host now: the error is past, or from another host; the most likely cause is %s, watch it with enospc check --only %s", res.Causes[0].Limit, res.Causes[0].Limit)
 	}
 	return res, nil
