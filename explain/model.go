@@ -5,10 +5,11 @@ import (
 	"sync"
 
 	"github.com/enospc/enospc/limits"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 // The cross-limit reasoning: the facts of a message (facts.go) are matched
-// against every limit's clues (clues.go) and against what lies outside the
+// against every limit's clues (declared with the limit, limits.Limit.Clues) and against what lies outside the
 // catalog; each limit's confidence is its best clue's prior, a little more
 // for each further clue; the catalog's signatures back a limit up; then
 // the limits compete:
@@ -85,7 +86,7 @@ const (
 
 // compiledClue is a clue with its words as ids of the vocabulary.
 type compiledClue struct {
-	*clue
+	*clue.Clue
 	words, notWords []int
 }
 
@@ -100,10 +101,10 @@ type compiledOutside struct {
 }
 
 type ids struct {
-	e   errnoSet
-	op  opSet
-	obj objSet
-	pr  progSet
+	e   clue.Errno
+	op  clue.Op
+	obj clue.Obj
+	pr  clue.Prog
 	ids []int
 }
 
@@ -138,28 +139,28 @@ var vocab = sync.OnceValue(func() *vocabulary {
 		}
 		return out
 	}
-	for _, x := range errnoWords {
-		v.errnos = append(v.errnos, ids{e: x.e, ids: list(x.words)})
+	for _, x := range clue.ErrnoWords {
+		v.errnos = append(v.errnos, ids{e: x.E, ids: list(x.Words)})
 	}
-	id(tooManyOpenFiles)
-	for _, x := range opWords {
-		v.ops = append(v.ops, ids{op: x.op, ids: list(x.words)})
+	id(clue.TooManyOpenFiles)
+	for _, x := range clue.OpWords {
+		v.ops = append(v.ops, ids{op: x.Op, ids: list(x.Words)})
 	}
-	for _, x := range objWords {
-		v.objs = append(v.objs, ids{obj: x.obj, ids: list(x.words)})
+	for _, x := range clue.ObjWords {
+		v.objs = append(v.objs, ids{obj: x.Obj, ids: list(x.Words)})
 	}
-	for _, x := range progWords {
-		v.progs = append(v.progs, ids{pr: x.prog, ids: list(x.words)})
+	for _, x := range clue.ProgWords {
+		v.progs = append(v.progs, ids{pr: x.Prog, ids: list(x.Words)})
 	}
-	compile := func(cs []clue) []compiledClue {
+	compile := func(cs []clue.Clue) []compiledClue {
 		var out []compiledClue
 		for i := range cs {
-			out = append(out, compiledClue{clue: &cs[i], words: list(cs[i].words), notWords: list(cs[i].notWords)})
+			out = append(out, compiledClue{Clue: &cs[i], words: list(cs[i].Words), notWords: list(cs[i].NotWords)})
 		}
 		return out
 	}
-	for i := range catalogClues {
-		v.limits = append(v.limits, compiledLimit{limit: string(catalogClues[i].limit), clues: compile(catalogClues[i].clues)})
+	for _, lc := range catalogClues() {
+		v.limits = append(v.limits, compiledLimit{limit: string(lc.limit), clues: compile(lc.clues)})
 	}
 	for i := range outsideClues {
 		v.outside = append(v.outside, compiledOutside{outside: &outsideClues[i], clues: compile(outsideClues[i].clues)})
@@ -171,12 +172,12 @@ var vocab = sync.OnceValue(func() *vocabulary {
 // holds reports whether the clue holds for the facts.
 func (c *compiledClue) holds(f *facts) bool {
 	switch {
-	case c.errno != 0 && f.errno&c.errno == 0,
-		c.op != 0 && f.op&c.op == 0,
-		c.obj != 0 && f.obj&c.obj == 0,
-		c.prog != 0 && f.prog&c.prog == 0,
+	case c.Errno != 0 && f.errno&c.Errno == 0,
+		c.Op != 0 && f.op&c.Op == 0,
+		c.Obj != 0 && f.obj&c.Obj == 0,
+		c.Prog != 0 && f.prog&c.Prog == 0,
 		c.words != nil && !holdsAny(c.words, &f.found),
-		f.errno&c.notErrno != 0, f.op&c.notOp != 0, f.obj&c.notObj != 0,
+		f.errno&c.NotErrno != 0, f.op&c.NotOp != 0, f.obj&c.NotObj != 0,
 		holdsAny(c.notWords, &f.found):
 		return false
 	}
@@ -194,9 +195,9 @@ func score(cs []compiledClue, f *facts) (float64, []string) {
 			continue
 		}
 		n++
-		priors = append(priors, cs[i].prior)
-		why = append(why, cs[i].why)
-		best = max(best, cs[i].prior)
+		priors = append(priors, cs[i].Prior)
+		why = append(why, cs[i].Why)
+		best = max(best, cs[i].Prior)
 	}
 	if n == 0 {
 		return 0, nil

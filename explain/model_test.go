@@ -6,6 +6,7 @@ import (
 
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/limits"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 // The facts read from real wordings: the errno by number, name and
@@ -13,21 +14,21 @@ import (
 func TestExtractFacts(t *testing.T) {
 	tests := []struct {
 		msg   string
-		errno errnoSet
-		op    opSet
-		obj   objSet
+		errno clue.Errno
+		op    clue.Op
+		obj   clue.Obj
 	}{
-		{`error: Io(Error { repr: Os { code: 28, message: "No space left on device" } })`, eNOSPC, 0, 0},
-		{`Error creating recommended watcher: Too many open files (os error 24)`, eMFILE, opWatch, 0},
-		{`sudo: unable to open /etc/sudoers: Too many open files in system`, eNFILE, opFD, 0},
-		{`http: Accept error: accept tcp [::]:8080: accept4: too many open files; retrying in 1s`, eMFILE, opFD, 0},
-		{`mkdir /sys/fs/cgroup/memory/kubepods/besteffort/pod98211fca: cannot allocate memory`, eNOMEM, opMkdir, objCgMemory | objCgroup},
-		{`2018/09/29 23:34:57 [crit] 4793#4793: *210641 connect() to 10.0.0.1:80 failed (99: Cannot assign requested address) while connecting to upstream`, eADDRNOTAVAIL, opConnect, 0},
-		{`pyuv._cpyuv.error.FSEventError: (-28, 'no space left on device')`, eNOSPC, opWatch, 0},
-		{`fio: pid=97220, err=11/file:engines/libaio.c:353, func=io_queue_init, error=Resource temporarily unavailable`, eAGAIN, opAIO, 0},
-		{`write /sys/fs/cgroup/cpuset/test/cgroup.procs: no space left on device`, eNOSPC, opCgAttach | opWrite, objCgCpuset | objCgroup},
-		{`[Errno 122] Disk quota exceeded`, eDQUOT, 0, 0},
-		{`RTNETLINK answers: No buffer space available`, eNOBUFS, opNeigh, 0},
+		{`error: Io(Error { repr: Os { code: 28, message: "No space left on device" } })`, clue.ENOSPC, 0, 0},
+		{`Error creating recommended watcher: Too many open files (os error 24)`, clue.EMFILE, clue.OpWatch, 0},
+		{`sudo: unable to open /etc/sudoers: Too many open files in system`, clue.ENFILE, clue.OpFD, 0},
+		{`http: Accept error: accept tcp [::]:8080: accept4: too many open files; retrying in 1s`, clue.EMFILE, clue.OpFD, 0},
+		{`mkdir /sys/fs/cgroup/memory/kubepods/besteffort/pod98211fca: cannot allocate memory`, clue.ENOMEM, clue.OpMkdir, clue.ObjCgMemory | clue.ObjCgroup},
+		{`2018/09/29 23:34:57 [crit] 4793#4793: *210641 connect() to 10.0.0.1:80 failed (99: Cannot assign requested address) while connecting to upstream`, clue.EADDRNOTAVAIL, clue.OpConnect, 0},
+		{`pyuv._cpyuv.error.FSEventError: (-28, 'no space left on device')`, clue.ENOSPC, clue.OpWatch, 0},
+		{`fio: pid=97220, err=11/file:engines/libaio.c:353, func=io_queue_init, error=Resource temporarily unavailable`, clue.EAGAIN, clue.OpAIO, 0},
+		{`write /sys/fs/cgroup/cpuset/test/cgroup.procs: no space left on device`, clue.ENOSPC, clue.OpCgAttach | clue.OpWrite, clue.ObjCgCpuset | clue.ObjCgroup},
+		{`[Errno 122] Disk quota exceeded`, clue.EDQUOT, 0, 0},
+		{`RTNETLINK answers: No buffer space available`, clue.ENOBUFS, clue.OpNeigh, 0},
 	}
 	for _, tt := range tests {
 		f := extract(Normalize(tt.msg))
@@ -126,8 +127,8 @@ func TestNoFalseBlame(t *testing.T) {
 	}
 }
 
-// The clue table has one entry per limit of the catalog, in one ordered
-// list, and names no limit the catalog does not have.
+// Every limit of the catalog declares its clues, and the model reads
+// them all, each limit once, in the catalog's order.
 func TestCluesCoverTheCatalog(t *testing.T) {
 	ids := map[string]bool{}
 	for _, f := range limits.Catalog() {
@@ -136,7 +137,7 @@ func TestCluesCoverTheCatalog(t *testing.T) {
 		}
 	}
 	seen := map[string]bool{}
-	for _, lc := range catalogClues {
+	for _, lc := range catalogClues() {
 		if !ids[string(lc.limit)] {
 			t.Errorf("clues for %q, which the catalog does not have", lc.limit)
 		}
@@ -148,10 +149,10 @@ func TestCluesCoverTheCatalog(t *testing.T) {
 			t.Errorf("%q has no clue", lc.limit)
 		}
 		for _, c := range lc.clues {
-			if c.prior <= 0 || c.prior >= 1 || c.why == "" {
+			if c.Prior <= 0 || c.Prior >= 1 || c.Why == "" {
 				t.Errorf("%s: clue %+v: a prior in (0, 1) and a reason are required", lc.limit, c)
 			}
-			if c.errno == 0 && c.op == 0 && c.obj == 0 && c.prog == 0 && c.words == nil {
+			if c.Errno == 0 && c.Op == 0 && c.Obj == 0 && c.Prog == 0 && c.Words == nil {
 				t.Errorf("%s: a clue that holds for every message", lc.limit)
 			}
 		}

@@ -67,6 +67,17 @@ func Validate(fams []Family) error {
 			if l.Remedy == nil {
 				errs = append(errs, fmt.Errorf("limit %q: no remedy", l.ID))
 			}
+			if len(l.Clues) == 0 {
+				errs = append(errs, fmt.Errorf("limit %q: no clues for explain", l.ID))
+			}
+			for _, c := range l.Clues {
+				if !(c.Prior > 0 && c.Prior < 1) || c.Why == "" {
+					errs = append(errs, fmt.Errorf("limit %q: a clue needs a prior in (0, 1) and where it comes from", l.ID))
+				}
+				if c.Errno == 0 && c.Op == 0 && c.Obj == 0 && c.Prog == 0 && c.Words == nil {
+					errs = append(errs, fmt.Errorf("limit %q: a clue that holds for every message", l.ID))
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)

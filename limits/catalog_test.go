@@ -3,6 +3,8 @@ package limits
 import (
 	"strings"
 	"testing"
+
+	"github.com/enospc/enospc/limits/clue"
 )
 
 func TestCatalogValid(t *testing.T) {
@@ -17,6 +19,7 @@ func TestValidateRejects(t *testing.T) {
 			ID: id, Title: "t", Doc: "d", Unit: "u",
 			Signatures: []*Signature{NewSignature(`x`)},
 			Remedy:     func(Usage) []string { return nil },
+			Clues:      []clue.Clue{{Words: []string{"x"}, Prior: 0.5, Why: "w"}},
 		}
 	}
 	fam := func(name string, ls ...Limit) Family {
@@ -30,6 +33,10 @@ func TestValidateRejects(t *testing.T) {
 	badSig.Signatures = []*Signature{NewSignature(`(?i)unclosed (group`)}
 	noRemedy := good("d")
 	noRemedy.Remedy = nil
+	noClues := good("n")
+	noClues.Clues = nil
+	badClue := good("p")
+	badClue.Clues = []clue.Clue{{Errno: clue.ENOSPC, Prior: 1.5, Why: "w"}, {Prior: 0.5, Why: "everything"}}
 	noRead := fam("r", good("e"))
 	noRead.Read = nil
 
@@ -47,6 +54,8 @@ func TestValidateRejects(t *testing.T) {
 		{"missing remedy", []Family{fam("one", noRemedy)}, []string{`limit "d": no remedy`}},
 		{"malformed ids", []Family{fam("one", good("Keys.Count"), good("keys..count"), good("keys-count"), good(""))},
 			[]string{`limit "Keys.Count": malformed id`, `limit "keys..count": malformed id`, `limit "keys-count": malformed id`, `limit "": malformed id`}},
+		{"no clues", []Family{fam("one", noClues)}, []string{`limit "n": no clues for explain`}},
+		{"bad clues", []Family{fam("one", badClue)}, []string{`limit "p": a clue needs a prior in (0, 1)`, `limit "p": a clue that holds for every message`}},
 		{"no Read", []Family{noRead}, []string{`family "r": needs a name and a Read`}},
 		{"no name", []Family{fam("", good("a"))}, []string{`family "": needs a name and a Read`}},
 		{"no limits", []Family{fam("empty")}, []string{`family "empty": no limits`}},

@@ -85,6 +85,7 @@ import (
 	"sync"
 
 	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 var devicesFamily = Family{
@@ -92,6 +93,7 @@ var devicesFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "ptys",
+			Clues: ptysClues,
 			Raise: ptysRaise,
 			Title: "pseudo-terminals (kernel.pty.max, devpts max=)",
 			Unit:  "ptys",
@@ -112,6 +114,7 @@ var devicesFamily = Family{
 		},
 		{
 			ID:    "aio",
+			Clues: aioClues,
 			Raise: aioRaise,
 			Title: "asynchronous I/O events (fs.aio-max-nr)",
 			Unit:  "events",
@@ -129,6 +132,7 @@ var devicesFamily = Family{
 		},
 		{
 			ID:    "epoll",
+			Clues: epollClues,
 			Raise: epollRaise,
 			Title: "epoll watches per user (fs.epoll.max_user_watches)",
 			Unit:  "watches",
@@ -144,6 +148,7 @@ var devicesFamily = Family{
 		},
 		{
 			ID:    "fanotify.groups",
+			Clues: fanotifyGroupsClues,
 			Title: "fanotify groups per user (fs.fanotify.max_user_groups)",
 			Unit:  "groups",
 			Doc: "fanotify groups (fanotify_init calls) one uid may hold, 128 by default. Security agents, " +
@@ -159,6 +164,7 @@ var devicesFamily = Family{
 		},
 		{
 			ID:    "fanotify.marks",
+			Clues: fanotifyMarksClues,
 			Title: "fanotify marks per user (fs.fanotify.max_user_marks)",
 			Unit:  "marks",
 			Doc: "Marks (watched inodes, mounts, filesystems) of all fanotify groups of one uid, against " +
@@ -532,4 +538,58 @@ func fanotifyRemedy(u Usage) []string {
 		fmt.Sprintf("raise the limit now: sysctl -w %s=%d (a container's own user namespace has its own, /proc/sys/user/max_fanotify_%s)", name, suggest, what),
 		fmt.Sprintf("keep it across reboots: echo '%s = %d' > /etc/sysctl.d/90-enospc-fanotify.conf", name, suggest),
 	)
+}
+
+// ptysClues are the words and facts of an error message that point to ptys (explain).
+var ptysClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpPty, Prior: 0.92,
+		Why: "opening /dev/ptmx returns ENOSPC at kernel.pty.max (less kernel.pty.reserve in containers) or a devpts instance's max="},
+	{Words: []string{"out of pty devices", "out of pty's", "out of ptys", "no more ptys", "kernel.pty.max", "pty/max", "pty.nr"}, Prior: 0.9,
+		Why: "the program ran out of pseudo-terminals: kernel.pty.max or a devpts max="},
+	{Words: []string{"refused to allocate pty", "pty allocation request failed"}, Prior: 0.78,
+		Why: "sshd could not allocate a pty: kernel.pty.max in most reports, though a permission or devpts mount problem reads the same"},
+	{Errno: clue.ENOSPC, Words: []string{"console", " tty", "terminal"}, Prior: 0.5,
+		Why: "a terminal could not be set up with ENOSPC: the pty limits"},
+}
+
+// aioClues are the words and facts of an error message that point to aio (explain).
+var aioClues = []clue.Clue{
+	{Errno: clue.EAGAIN, NotOp: clue.NamedCall, Prior: 0.25,
+		Why: "EAGAIN alone: io_setup returns it at fs.aio-max-nr"},
+
+	{Errno: clue.EAGAIN, Op: clue.OpAIO, Prior: 0.92,
+		Why: "io_setup returns EAGAIN when fs.aio-nr plus the events asked for passes fs.aio-max-nr (io_setup(2))"},
+	{Words: []string{"cannot initialize aiosub-system", "cannot initialize aio sub-system", "cannot initialise aio"}, Prior: 0.85,
+		Why: "InnoDB could not set up native AIO: io_setup was refused, as at fs.aio-max-nr"},
+	{Op: clue.OpAIO, Prior: 0.6,
+		Why: "an AIO setup failed: fs.aio-max-nr is the usual limit"},
+}
+
+// epollClues are the words and facts of an error message that point to epoll (explain).
+var epollClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpEpoll, Prior: 0.92,
+		Why: "epoll_ctl ADD returns ENOSPC when the uid's registrations reach fs.epoll.max_user_watches (epoll_ctl(2))"},
+	{Words: []string{"epoll.max_user_watches", "epoll/max_user_watches", "epollctl failed with 28"}, Prior: 0.93,
+		Why: "the message names fs.epoll.max_user_watches"},
+}
+
+// fanotifyGroupsClues are the words and facts of an error message that point to fanotify.groups (explain).
+var fanotifyGroupsClues = []clue.Clue{
+	{Errno: clue.EMFILE, NotOp: clue.NamedCall | clue.OpFD, Prior: 0.1,
+		Why: "fanotify_init returns EMFILE at max_user_groups"},
+
+	{Errno: clue.EMFILE, Words: []string{"fanotify"}, Prior: 0.92,
+		Why: "fanotify_init returns EMFILE when the uid's fs.fanotify.max_user_groups is reached"},
+	{Errno: clue.EMFILE, Op: clue.OpFanInit, Prior: 0.9,
+		Why: "fanotify_init returns EMFILE at the uid's fs.fanotify.max_user_groups"},
+	{Words: []string{"max_user_groups", "max_fanotify_groups"}, Prior: 0.92,
+		Why: "the message names fs.fanotify.max_user_groups"},
+}
+
+// fanotifyMarksClues are the words and facts of an error message that point to fanotify.marks (explain).
+var fanotifyMarksClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Words: []string{"fanotify"}, Prior: 0.92,
+		Why: "fanotify_mark returns ENOSPC when the uid's fs.fanotify.max_user_marks is reached"},
+	{Words: []string{"max_user_marks", "max_fanotify_marks"}, Prior: 0.92,
+		Why: "the message names fs.fanotify.max_user_marks"},
 }

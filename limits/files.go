@@ -14,12 +14,15 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/enospc/enospc/limits/clue"
 )
 
 var filesFamily = Family{
 	Name: "files",
 	Limits: []Limit{{
 		ID:    "files",
+		Clues: filesClues,
 		Raise: filesRaise,
 		Title: "open files on the host (fs.file-max)",
 		Unit:  "files",
@@ -87,4 +90,12 @@ func filesRemedy(u Usage) []string {
 		"find the process holding the most files (consumers) and whether it leaks descriptors",
 		fmt.Sprintf("raise the limit: sysctl -w fs.file-max=%d", advised(filesRaise, u, nil)),
 	}
+}
+
+// filesClues are the words and facts of an error message that point to files (explain).
+var filesClues = []clue.Clue{
+	{Errno: clue.ENFILE, Prior: 0.9,
+		Why: "ENFILE, \"too many open files in system\": the host's fs.file-max is reached"},
+	{Words: []string{"file-max", "vfs: file-max"}, Prior: 0.9,
+		Why: "the message names fs.file-max"},
 }

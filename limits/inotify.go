@@ -24,6 +24,8 @@ package limits
 import (
 	"fmt"
 	"sort"
+
+	"github.com/enospc/enospc/limits/clue"
 )
 
 var inotifyFamily = Family{
@@ -31,6 +33,7 @@ var inotifyFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "inotify.watches",
+			Clues: inotifyWatchesClues,
 			Raise: inotifyWatchesRaise,
 			Title: "inotify watches per user (fs.inotify.max_user_watches)",
 			Unit:  "watches",
@@ -51,6 +54,7 @@ var inotifyFamily = Family{
 		},
 		{
 			ID:    "inotify.instances",
+			Clues: inotifyInstancesClues,
 			Raise: inotifyInstancesRaise,
 			Title: "inotify instances per user (fs.inotify.max_user_instances)",
 			Unit:  "instances",
@@ -170,4 +174,26 @@ func inotifyRemedy(u Usage) []string {
 		fmt.Sprintf("raise the limit now: sysctl -w %s=%d", name, suggest),
 		fmt.Sprintf("keep it across reboots: echo '%s = %d' > /etc/sysctl.d/90-enospc-inotify.conf", name, suggest),
 	)
+}
+
+// inotifyWatchesClues are the words and facts of an error message that point to inotify.watches (explain).
+var inotifyWatchesClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpWatch, NotOp: clue.OpInotify, Prior: 0.9,
+		Why: "inotify_add_watch, and the watcher libraries on it (fsnotify, chokidar, watchdog, notify), return ENOSPC at the uid's fs.inotify.max_user_watches (inotify(7))"},
+	{Words: []string{"max_user_watches", "inotify watch limit", "system limit for number of file watchers", "inotify resources exhausted", "unable to watch for file changes", "watch limit", "watches limit", "number of watches"}, NotWords: []string{"epoll.max_user_watches", "epoll/max_user_watches"}, Prior: 0.92,
+		Why: "the message names the inotify watch limit"},
+	{Errno: clue.ENOSPC, NotOp: clue.OpWatch | clue.OpPty | clue.OpUnshare | clue.OpKeyring | clue.OpShmget | clue.OpSemget | clue.OpMsgget | clue.OpMqOpen | clue.OpEpoll | clue.OpCgAttach | clue.OpLock | clue.OpWrite | clue.OpCreate | clue.OpMkdir, NotObj: clue.ObjLog | clue.ObjLayer | clue.ObjSmall, Prior: 0.25,
+		Why: "inotify_add_watch reports its watch limit as ENOSPC"},
+}
+
+// inotifyInstancesClues are the words and facts of an error message that point to inotify.instances (explain).
+var inotifyInstancesClues = []clue.Clue{
+	{Errno: clue.EMFILE, Op: clue.OpInotify | clue.OpWatch, Prior: 0.9,
+		Why: "inotify_init returns EMFILE at the uid's fs.inotify.max_user_instances; only inotify_init and the watcher libraries built on it give EMFILE for this limit (inotify(7))"},
+	{Errno: clue.EAGAIN | clue.ENOMEM, Op: clue.OpInotify, NotOp: clue.OpFork | clue.OpThread, Prior: 0.5,
+		Why: "inotify_init failed: its instances, or memory"},
+	{Words: []string{"max_user_instances"}, Prior: 0.92,
+		Why: "the message names fs.inotify.max_user_instances"},
+	{Errno: clue.EMFILE, NotOp: clue.OpFD | clue.OpInotify | clue.OpWatch, Prior: 0.3,
+		Why: "EMFILE is also inotify_init's error at max_user_instances"},
 }

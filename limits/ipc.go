@@ -80,6 +80,7 @@ import (
 	"sync"
 
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits/clue"
 
 	"golang.org/x/sys/unix"
 
@@ -91,6 +92,7 @@ var ipcFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "ipc.shm",
+			Clues: ipcShmClues,
 			Title: "System V shared memory (kernel.shmmni, kernel.shmall)",
 			Unit:  "segments",
 			Doc: "System V shared memory segments of one IPC namespace against kernel.shmmni (default 4096), " +
@@ -108,6 +110,7 @@ var ipcFamily = Family{
 		},
 		{
 			ID:    "ipc.sem",
+			Clues: ipcSemClues,
 			Title: "System V semaphores (kernel.sem SEMMNI, SEMMNS)",
 			Unit:  "sets",
 			Doc: "System V semaphore sets of one IPC namespace against SEMMNI (the 4th field of kernel.sem) and " +
@@ -128,6 +131,7 @@ var ipcFamily = Family{
 		},
 		{
 			ID:    "ipc.msg",
+			Clues: ipcMsgClues,
 			Title: "System V message queues (kernel.msgmni)",
 			Unit:  "queues",
 			Doc: "System V message queues of one IPC namespace against kernel.msgmni (32000 on current kernels, " +
@@ -142,6 +146,7 @@ var ipcFamily = Family{
 		},
 		{
 			ID:    "mqueue",
+			Clues: mqueueClues,
 			Title: "POSIX message queues (fs.mqueue.queues_max)",
 			Unit:  "queues",
 			Doc: "POSIX message queues of one IPC namespace against fs.mqueue.queues_max (default 256), counted " +
@@ -465,4 +470,44 @@ func ipcUnreadable(name string, err error) error {
 		return fmt.Errorf("%w (a kernel built without System V IPC, CONFIG_SYSVIPC, has no /proc/%s)", err, name)
 	}
 	return err
+}
+
+// ipcShmClues are the words and facts of an error message that point to ipc.shm (explain).
+var ipcShmClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpShmget, NotObj: clue.ObjShm, Prior: 0.92,
+		Why: "shmget returns ENOSPC when the IPC namespace has kernel.shmmni segments or its pages would pass kernel.shmall (shmget(2))"},
+	{Errno: clue.EINVAL, Op: clue.OpShmget, NotObj: clue.ObjShm, Prior: 0.86,
+		Why: "shmget returns EINVAL when the size asked for passes kernel.shmmax (shmget(2)); PostgreSQL's HINT says so"},
+	{Words: []string{"shmmax", "shmmni", "shmall"}, Prior: 0.88,
+		Why: "the message names the System V shared memory limits"},
+	{Op: clue.OpShmget, NotObj: clue.ObjShm, NotErrno: clue.ENOMEM | clue.EPERM, Prior: 0.6,
+		Why: "a System V shared memory segment could not be created: kernel.shmmax, shmmni or shmall"},
+}
+
+// ipcSemClues are the words and facts of an error message that point to ipc.sem (explain).
+var ipcSemClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpSemget, NotObj: clue.ObjShm, Prior: 0.9,
+		Why: "semget returns ENOSPC when the IPC namespace has SEMMNI sets or SEMMNS semaphores (kernel.sem; semget(2))"},
+	{Words: []string{"semmni", "semmns", "kernel.sem", "kernel/sem", "maximum number of semaphores"}, Prior: 0.9,
+		Why: "the message names the semaphore limits (kernel.sem)"},
+	{Words: []string{"dm_task_set_cookie", "udev cookie", "udevcomplete"}, Prior: 0.85,
+		Why: "device-mapper could not get a udev cookie, a semaphore set: leaked cookies fill SEMMNI (dmsetup udevcomplete_all)"},
+}
+
+// ipcMsgClues are the words and facts of an error message that point to ipc.msg (explain).
+var ipcMsgClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Words: []string{"msgget", "msg_get_queue", "msgmni"}, Prior: 0.92,
+		Why: "msgget returns ENOSPC when the IPC namespace has kernel.msgmni System V queues (msgget(2))"},
+	{Errno: clue.ENOSPC, Op: clue.OpMsgget, NotOp: clue.OpMqOpen, Prior: 0.6,
+		Why: "a message queue could not be created with ENOSPC: System V queues stop at kernel.msgmni"},
+}
+
+// mqueueClues are the words and facts of an error message that point to mqueue (explain).
+var mqueueClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpMqOpen, Prior: 0.92,
+		Why: "mq_open returns ENOSPC when the IPC namespace has fs.mqueue.queues_max queues (mq_open(3))"},
+	{Words: []string{"queues_max"}, Prior: 0.9,
+		Why: "the message names fs.mqueue.queues_max"},
+	{Errno: clue.ENOSPC, Op: clue.OpMsgget, NotOp: clue.OpMqOpen, Prior: 0.55,
+		Why: "or POSIX queues at fs.mqueue.queues_max"},
 }

@@ -42,6 +42,7 @@ import (
 	"strings"
 
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 var keysFamily = Family{
@@ -49,6 +50,7 @@ var keysFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "keys.count",
+			Clues: keysCountClues,
 			Raise: keysRaise,
 			Title: "keys per user (kernel.keys.maxkeys)",
 			Unit:  "keys",
@@ -61,6 +63,7 @@ var keysFamily = Family{
 		},
 		{
 			ID:    "keys.bytes",
+			Clues: keysBytesClues,
 			Raise: keysRaise,
 			Title: "key bytes per user (kernel.keys.maxbytes)",
 			Unit:  "bytes",
@@ -72,6 +75,7 @@ var keysFamily = Family{
 		},
 		{
 			ID:    "leak.keyrings",
+			Clues: leakKeyringsClues,
 			Title: "session keyrings of containers that no longer run",
 			Unit:  "keys",
 			Doc: "runc's _ses.<container id> session keyrings, charged to a uid, whose container its runtime " +
@@ -425,4 +429,26 @@ var keysRaise = &Raise{
 		}
 		return out, nil
 	},
+}
+
+// keysCountClues are the words and facts of an error message that point to keys.count (explain).
+var keysCountClues = []clue.Clue{
+	{Errno: clue.EDQUOT, Op: clue.OpKeyring, Prior: 0.8,
+		Why: "add_key and keyctl return EDQUOT at the uid's key quota; runc and crun create a session keyring per container (kernel.keys.maxkeys)"},
+	{Words: []string{"maxkeys", "root_maxkeys"}, Prior: 0.9,
+		Why: "the message names kernel.keys.maxkeys or the keys it counts"},
+}
+
+// keysBytesClues are the words and facts of an error message that point to keys.bytes (explain).
+var keysBytesClues = []clue.Clue{
+	{Errno: clue.EDQUOT, Op: clue.OpKeyring, Prior: 0.75,
+		Why: "the same quota counts bytes (kernel.keys.maxbytes), often the first to run out"},
+	{Words: []string{"maxbytes", "root_maxbytes", "key byte usage"}, Prior: 0.9,
+		Why: "the message names kernel.keys.maxbytes or the key bytes it counts"},
+}
+
+// leakKeyringsClues are the words and facts of an error message that point to leak.keyrings (explain).
+var leakKeyringsClues = []clue.Clue{
+	{Errno: clue.EDQUOT, Op: clue.OpKeyring, Prior: 0.4,
+		Why: "keyrings of containers that no longer run fill the quota"},
 }

@@ -23,6 +23,8 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/enospc/enospc/limits/clue"
 )
 
 // fifoGrace is how old a fifo directory must be before it can be an orphan.
@@ -32,6 +34,7 @@ var leaksFamily = Family{
 	Name: "leaks",
 	Limits: []Limit{{
 		ID:    "leak.fifo",
+		Clues: leakFifoClues,
 		Title: "orphaned containerd fifo directories",
 		Unit:  "inodes",
 		Doc: "Inodes held by fifo directories of containerd tasks that no longer exist, against the inodes " +
@@ -259,4 +262,17 @@ func fifoRemedy(u Usage) []string {
 		fmt.Sprintf("remove the orphaned directories listed (consumers) under %s; enospc re-checks each against containerd's state first", u.Scope),
 		"stop the leak: delete tasks before containers (ctr task delete, then ctr container delete), and upgrade containerd",
 	}
+}
+
+// leakFifoClues are the words and facts of an error message that point to leak.fifo (explain).
+var leakFifoClues = []clue.Clue{
+	{Errno: clue.ENOSPC, NotOp: clue.NamedCall, NotObj: clue.ObjCgroup | clue.ObjLog | clue.ObjShm, Prior: 0.12,
+		Why: "orphaned fifo directories exhaust /run's inodes"},
+
+	{Errno: clue.ENOSPC, Obj: clue.ObjFifo, Prior: 0.8,
+		Why: "creating a task's fifo fails with ENOSPC when /run is out of inodes, often from orphaned fifo directories"},
+	{Errno: clue.ENOSPC, Words: []string{"ctr:"}, Prior: 0.75,
+		Why: "ctr run's task could not get its fifos: /run's inodes, held by orphaned fifo directories"},
+	{Errno: clue.ENOSPC, Obj: clue.ObjRun, NotObj: clue.ObjCgroup, Prior: 0.45,
+		Why: "orphaned containerd fifo directories are what usually fills /run"},
 }

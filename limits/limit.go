@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+
+	"github.com/enospc/enospc/limits/clue"
 )
 
 // Severity of one usage row. The order is the order of badness used to sort
@@ -142,6 +144,10 @@ type Limit struct {
 	Unit string
 	// Remedy returns what an operator can do about an exhausted row.
 	Remedy func(Usage) []string
+	// Clues are what in an error message points to this limit, for
+	// explain: the errno, the call, the object and the words, each with
+	// the share of the field's reports where they meant this limit.
+	Clues []clue.Clue
 	// Raise, when a sysctl raises the limit, is the rule that gives
 	// both Remedy's advice and fix's plan their numbers.
 	Raise *Raise

@@ -14,12 +14,15 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+
+	"github.com/enospc/enospc/limits/clue"
 )
 
 var mountsFamily = Family{
 	Name: "mounts",
 	Limits: []Limit{{
 		ID:    "mounts",
+		Clues: mountsClues,
 		Raise: mountsRaise,
 		Title: "mounts per mount namespace (fs.mount-max)",
 		Unit:  "mounts",
@@ -111,4 +114,15 @@ func mountsRemedy(u Usage) []string {
 		fmt.Sprintf("list the mounts of %s: cat /proc/PID/mountinfo for a pid in it (consumers), and look for repeated bind mounts", u.Scope),
 		fmt.Sprintf("raise the limit: sysctl -w fs.mount-max=%d", advised(mountsRaise, u, nil)),
 	}
+}
+
+// mountsClues are the words and facts of an error message that point to mounts (explain).
+var mountsClues = []clue.Clue{
+	{Errno: clue.ENOSPC, NotOp: clue.NamedCall, NotObj: clue.ObjCgroup | clue.ObjLog | clue.ObjShm, Prior: 0.1,
+		Why: "mount reports fs.mount-max as ENOSPC"},
+
+	{Words: []string{"mount-max", "mount_max"}, Prior: 0.92,
+		Why: "the message names fs.mount-max"},
+	{Errno: clue.ENOSPC, Op: clue.OpMount, NotObj: clue.ObjCgroup | clue.ObjFifo, NotOp: clue.OpUnshare | clue.OpMkdir | clue.OpWrite, Prior: 0.62,
+		Why: "mount returns ENOSPC when a mount namespace reaches fs.mount-max (mount(2))"},
 }

@@ -82,6 +82,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/census"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 var namespacesFamily = Family{
@@ -89,6 +90,7 @@ var namespacesFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "userns",
+			Clues: usernsClues,
 			Title: "user namespaces per user (user.max_user_namespaces)",
 			Unit:  "namespaces",
 			Doc: "User namespaces one uid holds, charged in the user namespace that owns them and in every " +
@@ -111,6 +113,7 @@ var namespacesFamily = Family{
 		},
 		{
 			ID:    "namespaces",
+			Clues: namespacesClues,
 			Title: "mount, ipc, net, pid, uts, cgroup and time namespaces per user (user.max_*_namespaces)",
 			Unit:  "namespaces",
 			Doc: "Namespaces of each other kind one uid holds, charged like user namespaces to the owning user " +
@@ -519,4 +522,36 @@ func (t *nsTree) pidIn(level uint64) string {
 		return fmt.Sprintf(", which pid %d is in", n.pid)
 	}
 	return ""
+}
+
+// usernsClues are the words and facts of an error message that point to userns (explain).
+var usernsClues = []clue.Clue{
+	{Words: []string{"max_user_namespaces"}, Prior: 0.95,
+		Why: "the message names user.max_user_namespaces"},
+	{Errno: clue.ENOSPC, Words: []string{"user namespace", "unshare user", "user ns", "userns", "clone_newuser", "newuser"}, Prior: 0.92,
+		Why: "creating a user namespace returns ENOSPC when the uid's user.max_user_namespaces is reached or 0"},
+	{Errno: clue.ENOSPC, Words: []string{"fork/exec /proc/self/exe"}, Prior: 0.88,
+		Why: "a runtime re-executing itself into new namespaces (rootlesskit, runsc, containerd's netns helper) got ENOSPC: a user namespace among them, user.max_user_namespaces"},
+	{Errno: clue.ENOSPC, Op: clue.OpUnshare, NotObj: clue.ObjCgroup, Prior: 0.86,
+		Why: "unshare/clone into new namespaces returns ENOSPC at a user.max_*_namespaces limit, most often max_user_namespaces (reached, or 0)"},
+	{Errno: clue.ENOSPC, Words: []string{"special execution directory"}, Prior: 0.8,
+		Why: "systemd sets up RuntimeDirectory= with an id-mapped mount in a new user namespace"},
+	{Errno: clue.ENOSPC, Words: []string{"max_*_namespaces"}, Prior: 0.9,
+		Why: "the message names /proc/sys/user/max_*_namespaces; user namespaces are the kind most often limited (0 on some distributions, the hardening guides' advice)"},
+	{Words: []string{"final child's pid from pipe"}, Prior: 0.5,
+		Why: "runc lost its container's init before it reported a pid: nsexec failing to unshare a user namespace ends like this"},
+}
+
+// namespacesClues are the words and facts of an error message that point to namespaces (explain).
+var namespacesClues = []clue.Clue{
+	{Words: []string{"max_mnt_namespaces", "max_ipc_namespaces", "max_net_namespaces", "max_pid_namespaces", "max_uts_namespaces", "max_cgroup_namespaces", "max_time_namespaces"}, Prior: 0.95,
+		Why: "the message names a user.max_*_namespaces limit"},
+	{Words: []string{"max_*_namespaces"}, Prior: 0.85,
+		Why: "the message names /proc/sys/user/max_*_namespaces"},
+	{Errno: clue.ENOSPC, Words: []string{"network namespace", "net namespace", "netns", "mount namespace", "mnt namespace", "pid namespace", "ipc namespace", "uts namespace", "cgroup namespace", "clone_newnet", "clone_newns", "clone_newpid"}, NotWords: []string{"/proc/self/exe"}, Prior: 0.88,
+		Why: "creating that namespace failed with ENOSPC: user.max_*_namespaces of its kind (a re-exec of /proc/self/exe creates a user namespace with it: userns)"},
+	{Errno: clue.ENOSPC, Op: clue.OpUnshare, NotObj: clue.ObjCgroup, Prior: 0.8,
+		Why: "or the limit of another kind unshared with it (max_net_namespaces, max_mnt_namespaces)"},
+	{Words: []string{"mount namespacing"}, Prior: 0.7,
+		Why: "systemd could not set up the unit's mount namespace"},
 }

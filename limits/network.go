@@ -100,6 +100,7 @@ import (
 
 	"github.com/enospc/enospc/census"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 var networkFamily = Family{
@@ -107,6 +108,7 @@ var networkFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "conntrack",
+			Clues: conntrackClues,
 			Title: "conntrack entries per network namespace (net.netfilter.nf_conntrack_max)",
 			Unit:  "entries",
 			Doc: "Connections netfilter tracks in one network namespace against net.netfilter.nf_conntrack_max, " +
@@ -121,6 +123,7 @@ var networkFamily = Family{
 		},
 		{
 			ID:    "neighbour",
+			Clues: neighbourClues,
 			Title: "neighbour (ARP/ND) entries (net.ipv4/ipv6.neigh.default.gc_thresh3)",
 			Unit:  "entries",
 			Doc: "Entries of the kernel's ARP and ND neighbour tables, one table each for all network " +
@@ -135,6 +138,7 @@ var networkFamily = Family{
 		},
 		{
 			ID:    "ports",
+			Clues: portsClues,
 			Title: "ephemeral ports per destination (net.ipv4.ip_local_port_range)",
 			Unit:  "ports",
 			Doc: "Local ports of one network namespace's TCP sockets to its busiest destination (address and " +
@@ -153,6 +157,7 @@ var networkFamily = Family{
 		},
 		{
 			ID:    "bridge.ports",
+			Clues: bridgePortsClues,
 			Title: "ports of a Linux bridge (1023: BR_MAX_PORTS less port 0)",
 			Unit:  "ports",
 			Doc: "Interfaces enslaved to one bridge (docker0, cni0, br-*) against the kernel's fixed 1023 " +
@@ -411,4 +416,48 @@ func (r *netReader) otherNamespaces(id ID, unit string) []Usage {
 	}
 	return []Usage{{Limit: string(id), Scope: "other net namespaces", Unit: unit, Severity: Unknown, NeedsRoot: true,
 		Reason: fmt.Sprintf("the network namespaces of %d processes could not be read; run as root", r.unseen)}}
+}
+
+// conntrackClues are the words and facts of an error message that point to conntrack (explain).
+var conntrackClues = []clue.Clue{
+	{Words: []string{"nf_conntrack: table full", "ip_conntrack: table full", "table full, dropping packet"}, Prior: 0.95,
+		Why: "the kernel logs \"nf_conntrack: table full, dropping packet\" at net.netfilter.nf_conntrack_max"},
+	{Words: []string{"nf_conntrack_max", "conntrack_max"}, Prior: 0.85,
+		Why: "the message names nf_conntrack_max"},
+}
+
+// neighbourClues are the words and facts of an error message that point to neighbour (explain).
+var neighbourClues = []clue.Clue{
+	{Words: []string{"neighbor table overflow", "neighbour table overflow"}, Prior: 0.95,
+		Why: "the kernel logs \"neighbour table overflow\" when the ARP or ND table reaches gc_thresh3"},
+	{Words: []string{"gc_thresh3", "gc_thresh"}, Prior: 0.85,
+		Why: "the message names the neighbour table's gc_thresh"},
+	{Errno: clue.ENOBUFS, Op: clue.OpNeigh, Prior: 0.72,
+		Why: "adding a neighbour entry returns ENOBUFS when the table is at gc_thresh3"},
+	{Errno: clue.ENOBUFS, NotOp: clue.OpNeigh, Prior: 0.5,
+		Why: "ENOBUFS from the network stack: a full neighbour table is the hidden limit that gives it"},
+	{Errno: clue.EINVAL, Words: []string{"sendmsg"}, Prior: 0.55,
+		Why: "sendmsg fails with EINVAL when no neighbour entry can be made at a full table"},
+}
+
+// portsClues are the words and facts of an error message that point to ports (explain).
+var portsClues = []clue.Clue{
+	{Words: []string{"ip_local_port_range", "ephemeral port", "local port range"}, Prior: 0.9,
+		Why: "the message names the ephemeral port range (net.ipv4.ip_local_port_range)"},
+	{Errno: clue.EADDRNOTAVAIL, Op: clue.OpConnect, NotOp: clue.OpBind, Prior: 0.9,
+		Why: "connect returns EADDRNOTAVAIL when the namespace's ephemeral ports towards that destination are all taken"},
+	{Errno: clue.EADDRNOTAVAIL, NotOp: clue.OpBind, Prior: 0.7,
+		Why: "EADDRNOTAVAIL is what connect returns when the ephemeral ports run out"},
+	{Errno: clue.EADDRNOTAVAIL, Op: clue.OpBind, Prior: 0.35,
+		Why: "bind fails with EADDRNOTAVAIL mostly because the address is not on the host"},
+	{Errno: clue.EADDRINUSE, Words: []string{":0->"}, Prior: 0.85,
+		Why: "a dial bound to port 0 fails with EADDRINUSE when no ephemeral port is free"},
+	{Errno: clue.EADDRINUSE, Op: clue.OpBind, NotWords: []string{":0->"}, Prior: 0.4,
+		Why: "bind before connect fails with EADDRINUSE when no ephemeral port is free; a listener's port taken gives the same"},
+}
+
+// bridgePortsClues are the words and facts of an error message that point to bridge.ports (explain).
+var bridgePortsClues = []clue.Clue{
+	{Errno: clue.EXFULL, Prior: 0.95,
+		Why: "adding a port to a bridge fails with EXFULL, \"exchange full\", at the kernel's 1023 ports per bridge"},
 }

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 
 	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 var processesFamily = Family{
@@ -27,6 +28,7 @@ var processesFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "pids",
+			Clues: pidsClues,
 			Raise: pidsRaise,
 			Title: "process ids (kernel.pid_max, pids.max)",
 			Unit:  "tasks",
@@ -46,6 +48,7 @@ var processesFamily = Family{
 		},
 		{
 			ID:    "threads",
+			Clues: threadsClues,
 			Raise: threadsRaise,
 			Title: "threads (kernel.threads-max)",
 			Unit:  "threads",
@@ -214,4 +217,33 @@ func threadsRemedy(u Usage) []string {
 		"find the process with the most threads (consumers)",
 		fmt.Sprintf("raise the limit: sysctl -w kernel.threads-max=%d", advised(threadsRaise, u, nil)),
 	}
+}
+
+// pidsClues are the words and facts of an error message that point to pids (explain).
+var pidsClues = []clue.Clue{
+	{Words: []string{"pids.max", "pids limit", "pid_max", "fork rejected by pids controller", "pids controller", "tasksmax", "pids-limit", "pod-max-pids", "podpidslimit"}, Prior: 0.92,
+		Why: "the message names the pids limit"},
+	{Errno: clue.EAGAIN, Op: clue.OpThread, Prior: 0.8,
+		Why: "creating a thread fails with EAGAIN at a pids cgroup's pids.max, the usual cap in containers and systemd units (TasksMax)"},
+	{Words: []string{"unable to create new native thread", "unable to create native thread"}, Prior: 0.8,
+		Why: "the JVM could not start a thread: pids.max in containers most often, or RLIMIT_NPROC"},
+	{Errno: clue.EAGAIN, Op: clue.OpFork, NotObj: clue.ObjCgroup, Prior: 0.76,
+		Why: "fork fails with EAGAIN at a pids cgroup's pids.max or kernel.pid_max"},
+	{Errno: clue.ENOMEM, Op: clue.OpThread, NotOp: clue.OpFork, Prior: 0.55,
+		Why: "a thread refused for lack of memory can also be a pids limit"},
+	{Errno: clue.EAGAIN, NotOp: clue.OpFork | clue.OpThread | clue.OpAIO | clue.OpMkdir, NotObj: clue.ObjCgroup, Prior: 0.35,
+		Why: "EAGAIN alone: fork and clone return it at pids.max"},
+}
+
+// threadsClues are the words and facts of an error message that point to threads (explain).
+var threadsClues = []clue.Clue{
+	{Errno: clue.EAGAIN, NotOp: clue.NamedCall, NotObj: clue.ObjCgroup, Prior: 0.2,
+		Why: "EAGAIN alone: clone returns it at kernel.threads-max, which the kernel sizes large from memory"},
+
+	{Words: []string{"threads-max", "threads_max"}, Prior: 0.9,
+		Why: "the message names kernel.threads-max"},
+	{Errno: clue.EAGAIN, Op: clue.OpThread, Prior: 0.7,
+		Why: "or at kernel.threads-max"},
+	{Errno: clue.EAGAIN, Op: clue.OpFork, NotObj: clue.ObjCgroup, Prior: 0.5,
+		Why: "or kernel.threads-max"},
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/enospc/enospc/census"
 	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 // How many processes have their limits or maps read.
@@ -57,6 +58,7 @@ var procLimitsFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "nproc",
+			Clues: nprocClues,
 			Title: "tasks per uid (RLIMIT_NPROC, ulimit -u)",
 			Unit:  "tasks",
 			Doc: "Processes and threads of one real uid against the lowest soft RLIMIT_NPROC of its biggest processes. " +
@@ -74,6 +76,7 @@ var procLimitsFamily = Family{
 		},
 		{
 			ID:    "files.process",
+			Clues: filesProcessClues,
 			Title: "open files per process (RLIMIT_NOFILE, ulimit -n)",
 			Unit:  "files",
 			Doc: "Open file descriptors of one process against its soft RLIMIT_NOFILE; the processes with the most " +
@@ -86,6 +89,7 @@ var procLimitsFamily = Family{
 		},
 		{
 			ID:    "mapcount",
+			Clues: mapcountClues,
 			Raise: mapcountRaise,
 			Title: "memory mappings per process (vm.max_map_count)",
 			Unit:  "mappings",
@@ -353,4 +357,48 @@ func mapcountRemedy(u Usage) []string {
 		fmt.Sprintf("raise it now: sysctl -w vm.max_map_count=%d (Elasticsearch needs at least 262144)", want),
 		fmt.Sprintf("keep it across reboots: echo 'vm.max_map_count = %d' > /etc/sysctl.d/90-enospc-mapcount.conf", want),
 	}
+}
+
+// nprocClues are the words and facts of an error message that point to nproc (explain).
+var nprocClues = []clue.Clue{
+	{Errno: clue.EAGAIN, NotOp: clue.NamedCall, NotObj: clue.ObjCgroup, Prior: 0.3,
+		Why: "EAGAIN alone: fork returns it at the uid's RLIMIT_NPROC"},
+
+	{Words: []string{"ulimit -u", "max user processes", "rlimit_nproc", "max number of threads", "number of threads for user"}, NotWords: clue.GoThreadBoilerplate, Prior: 0.9,
+		Why: "the message names the per-user process limit (RLIMIT_NPROC, ulimit -u), which counts threads"},
+	{Errno: clue.EAGAIN, Words: []string{"nproc"}, Prior: 0.88,
+		Why: "EAGAIN with the per-user process limit (nproc) named"},
+	{Errno: clue.EAGAIN, Op: clue.OpThread, Prior: 0.75,
+		Why: "or at the uid's RLIMIT_NPROC (ulimit -u)"},
+	{Words: clue.GoThreadBoilerplate, Prior: 0.82,
+		Why: "the Go runtime names ulimit -u after any refused thread: RLIMIT_NPROC in most of its reports, pids.max in containers"},
+	{Errno: clue.EAGAIN, Op: clue.OpFork, NotObj: clue.ObjCgroup, Prior: 0.55,
+		Why: "or the uid's RLIMIT_NPROC"},
+}
+
+// filesProcessClues are the words and facts of an error message that point to files.process (explain).
+var filesProcessClues = []clue.Clue{
+	{Words: []string{"ulimit -n", "max open files", "max file descriptors"}, Prior: 0.92,
+		Why: "the message names the process's open files limit (RLIMIT_NOFILE)"},
+	{Errno: clue.EMFILE, Words: []string{"nofile", "rlimit_nofile", "limitnofile"}, Prior: 0.92,
+		Why: "EMFILE with the process's RLIMIT_NOFILE named"},
+	{Errno: clue.EMFILE, Op: clue.OpFD, NotOp: clue.OpInotify | clue.OpWatch, NotWords: []string{"fanotify"}, Prior: 0.86,
+		Why: "accept, socket, open or pipe returns EMFILE at the process's RLIMIT_NOFILE: in the field a bare EMFILE is the process's own limit almost always; inotify's instances show up as EMFILE only from inotify_init and its watchers"},
+	{Errno: clue.EMFILE, NotOp: clue.OpInotify | clue.OpWatch | clue.OpFD, NotWords: []string{"fanotify"}, Prior: 0.74,
+		Why: "EMFILE, \"too many open files\": the process's RLIMIT_NOFILE"},
+}
+
+// mapcountClues are the words and facts of an error message that point to mapcount (explain).
+var mapcountClues = []clue.Clue{
+	{Errno: clue.ENOMEM, NotOp: clue.NamedCall, Prior: 0.3,
+		Why: "ENOMEM alone: mmap returns it at vm.max_map_count"},
+
+	{Words: []string{"max_map_count", "max virtual memory areas", "map count", "memory map areas"}, Prior: 0.93,
+		Why: "the message names vm.max_map_count, the mappings one process may have"},
+	{Words: []string{"map failed"}, Prior: 0.8,
+		Why: "Java's FileChannel.map fails with \"Map failed\" when mmap returns ENOMEM, most often at vm.max_map_count"},
+	{Errno: clue.ENOMEM, Op: clue.OpMmap, NotOp: clue.OpFork, Prior: 0.7,
+		Why: "mmap and mprotect return ENOMEM at vm.max_map_count as well as when memory is short"},
+	{Words: []string{"native memory allocation (mmap) failed"}, Prior: 0.7,
+		Why: "the JVM's mmap failed: vm.max_map_count, or memory"},
 }

@@ -68,6 +68,7 @@ import (
 	"time"
 
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 var quotaFamily = Family{
@@ -75,6 +76,7 @@ var quotaFamily = Family{
 	Limits: []Limit{
 		{
 			ID:    "quota",
+			Clues: quotaClues,
 			Title: "disk quota of a user, group or project (bytes)",
 			Unit:  "bytes",
 			Doc: "Bytes charged to a uid, gid or project id on a filesystem mounted with quotas (ext4 " +
@@ -90,6 +92,7 @@ var quotaFamily = Family{
 		},
 		{
 			ID:    "quota.inodes",
+			Clues: quotaInodesClues,
 			Title: "inode quota of a user, group or project",
 			Unit:  "inodes",
 			Doc: "Files, directories and other inodes charged to a uid, gid or project id on a filesystem " +
@@ -381,4 +384,24 @@ func clampInt64(v uint64) int64 {
 		return math.MaxInt64
 	}
 	return int64(v)
+}
+
+// quotaClues are the words and facts of an error message that point to quota (explain).
+var quotaClues = []clue.Clue{
+	{Errno: clue.EDQUOT, NotOp: clue.OpKeyring, Prior: 0.75,
+		Why: "EDQUOT from a file operation: a user, group or project quota of the filesystem; the block quota is the one usually full"},
+	{Errno: clue.ENOSPC, Words: []string{"storage-opt", "project quota", "prjquota", "pquota"}, Prior: 0.8,
+		Why: "overlay2 with --storage-opt size on XFS reports its project quota as ENOSPC"},
+	{Errno: clue.EDQUOT, Op: clue.OpKeyring, Prior: 0.2,
+		Why: "EDQUOT is also the filesystem quota's error"},
+}
+
+// quotaInodesClues are the words and facts of an error message that point to quota.inodes (explain).
+var quotaInodesClues = []clue.Clue{
+	{Errno: clue.EDQUOT, Op: clue.OpCreate | clue.OpMkdir, NotOp: clue.OpKeyring, Prior: 0.6,
+		Why: "creating a file fails with EDQUOT when its owner's inode quota is used up as well as at its block quota"},
+	{Errno: clue.EDQUOT, NotOp: clue.OpKeyring, Prior: 0.5,
+		Why: "or the inode quota of that user, group or project"},
+	{Errno: clue.EDQUOT, Words: []string{"file limit", "files quota", "inode quota"}, Prior: 0.85,
+		Why: "the message names the file (inode) quota"},
 }
