@@ -98,8 +98,7 @@ func TestDockerKeyringQuota(t *testing.T) {
 			refusal = out
 			break
 		}
-		f := strings.Fields(out)
-		ids[name] = f[len(f)-1]
+		ids[name] = runID(out)
 		names = append(names, name)
 	}
 	if refusal == "" {
