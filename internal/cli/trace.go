@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/trace"
+)
+
+func newTraceCmd(newHost func() *host.Host) *cobra.Command {
+	var (
+		output, container, pod string
+		only                   []string
+		duration, interval     time.Duration
+		hf                     *hostFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "trace",
+		Short: "Catch failing syscalls live (eBPF) and name the limit, process, container and pod",
+		Long: `trace attaches an eBPF program at sys_exit and catches the syscalls that fail
+with ENOSPC, EDQUOT, EMFILE or ENFILE, EAGAIN and ENOMEM from the calls where a
+limit returns them, and EADDRNOTAVAIL from connect. Repeats are folded in the
+kernel per process, syscall and errno; every interval each new failure is
+named: the limit and scope that refused it, the process, its container and pod.
+It needs CAP_BPF and CAP_PERFMON (root) and a kernel with BTF. An attached
+program slows every syscall of the host a little: trace is run on demand.
+Exit status: 0 nothing caught, 1 failures caught, 2 trace failed, 3 a usage
+error or tracing is not supported here (the line says why).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "table" && output != "json" {
+				return &exitError{3, fmt.Errorf("-o %q: want table or json", output)}
+			}
+			if pod != "" && !strings.Contains(pod, "/") {
+				return &exitError{3, fmt.Errorf("--pod %q: want NAMESPACE/NAME", pod)}
+			}
+			ctx := cmd.Context()
+			if duration > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, duration)
+				defer cancel()
+			}
+			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+			opts := trace.Options{Interval: interval, Only: only, Container: container, Pod: pod, Check: hf.options()}
+			var tw *tabwriter.Writer
+			opts.Started = func(attach string) {
+				fmt.Fprintf(errw, "enospc trace: attached at %s; Ctrl-C to stop\n", attach)
+				if output == "table" {
+					tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "LAST\tCOUNT\tLIMIT\tSCOPE\tSYSCALL\tERRNO\tPID\tCOMM\tUID\tCONTAINER\tPOD")
+					tw.Flush()
+				}
+			}
+			caught := 0
+			st, err := trace.Run(ctx, newHost(), opts, func(f trace.Failure) {
+				caught++
+				if output == "json" {
+					writeJSONLine(out, f)
+					return
+				}
+				writeTraceRow(tw, f)
+			})
+			var ns *trace.NotSupportedError
+			switch {
+			case errors.As(err, &ns):
+				return &exitError{3, err}
+			case err != nil:
+				return &exitError{2, err}
+			}
+			fmt.Fprintf(errw, "enospc trace: %d failures counted in the kernel, %d of them folded repeats, %d lost (map full); %d lines\n", st.Kept, st.Folded, st.Dropped, caught)
+			if caught > 0 {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&output, "output", "o", "table", "output format: table, or json (one object per line)")
+	f.DurationVar(&duration, "duration", 0, "stop after this long (0: until interrupted)")
+	f.DurationVar(&interval, "interval", time.Second, "how often the kernel's folded failures are read and named")
+	f.StringSliceVar(&only, "only", nil, "show only failures named as these limit IDs (comma separated; \"unexplained\" for those no limit explains)")
+	f.StringVar(&container, "container", "", "show only failures of this container (id, id prefix of 4 or more, or name)")
+	f.StringVar(&pod, "pod", "", "show only failures of this pod, NAMESPACE/NAME")
+	hf = addHostFlags(f)
+	return cmd
+}
+
+// writeJSONLine prints v as one line of JSON, host text made safe as in
+// writeJSON.
+func writeJSONLine(w io.Writer, v any) {
+	var b bytes.Buffer
+	if err := json.NewEncoder(&b).Encode(v); err != nil {
+		return
+	}
+	w.Write(quote.JSON(b.Bytes()))
+}
+
+func writeTraceRow(tw *tabwriter.Writer, f trace.Failure) {
+	if tw == nil {
+		return
+	}
+	ctr := f.ContainerName
+	if ctr == "" && f.Container != "" {
+		ctr = f.Container
+		if len(ctr) > 12 {
+			ctr = ctr[:12]
+		}
+	}
+	pod := ""
+	if f.Pod != "" {
+		pod = f.Namespace + "/" + f.Pod
+	}
+	dash := func(s string) string {
+		if s == "" {
+			return "-"
+		}
+		return quote.Terminal(s)
+	}
+	fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", f.Last.Local().Format("15:04:05.000"), f.Count, f.Limit, dash(f.Scope),
+		f.Syscall, f.Errno, f.PID, dash(f.Comm), f.UID, dash(ctr), dash(pod))
+	if f.Reason != "" {
+		fmt.Fprintf(tw, "\t\t  %s\n", quote.Terminal(f.Reason))
+	}
+	tw.Flush()
+}
