@@ -14,10 +14,10 @@
 package trace
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 
@@ -100,13 +100,13 @@ type Stats struct {
 
 // rawFailure is a folded failure as the kernel kept it.
 type rawFailure struct {
-	Count, FirstNs, LastNs               uint64
-	CgroupV2, CgroupPids, CgroupMemory   uint64
-	Args                                 [4]uint64
-	NofileCur, NprocCur, FSMagic         uint64
-	FSDev, TID, UID, MntNS               uint32
-	HasPath, HasFS                       bool
-	Comm, Path                           string
+	Count, FirstNs, LastNs             uint64
+	CgroupV2, CgroupPids, CgroupMemory uint64
+	Args                               [4]uint64
+	NofileCur, NprocCur, FSMagic       uint64
+	FSDev, TID, UID, MntNS             uint32
+	HasPath, HasFS                     bool
+	Comm, Path                         string
 }
 
 // seen is what the drain remembers of a key still in the map.
@@ -257,7 +257,13 @@ func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 // is gone.
 var errExited = errors.New("the process exited before it was looked at")
 
+// alive says whether pid is a live process: a zombie has let go of its
+// mounts, files and cgroups, and is as good as gone.
 func alive(h *host.Host, pid int) bool {
-	_, err := os.Stat(h.ProcPath(strconv.Itoa(pid)))
-	return err == nil
+	b, err := h.ReadProc(strconv.Itoa(pid), "stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
