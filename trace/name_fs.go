@@ -278,7 +278,12 @@ func readPidsEvents(p string) int64 {
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
+	return parsePidsEvents(string(b))
+}
+
+// parsePidsEvents reads the "max N" line of pids.events; 0 when absent.
+func parsePidsEvents(s string) int64 {
+	for _, line := range strings.Split(s, "\n") {
 		if v, ok := strings.CutPrefix(line, "max "); ok {
 			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
 			return n
