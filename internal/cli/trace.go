@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -53,13 +53,10 @@ error or tracing is not supported here (the line says why).`,
 			}
 			out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			opts := trace.Options{Interval: interval, Only: only, Container: container, Pod: pod, Check: hf.options()}
-			var tw *tabwriter.Writer
 			opts.Started = func(attach string) {
 				fmt.Fprintf(errw, "enospc trace: attached at %s; Ctrl-C to stop\n", attach)
 				if output == "table" {
-					tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "LAST\tCOUNT\tLIMIT\tSCOPE\tSYSCALL\tERRNO\tPID\tCOMM\tUID\tCONTAINER\tPOD")
-					tw.Flush()
+					fmt.Fprintf(out, traceRowFormat, "LAST", "COUNT", "LIMIT", "SCOPE", "SYSCALL", "ERRNO", "PID", "COMM", "UID", "CONTAINER", "POD")
 				}
 			}
 			caught := 0
@@ -69,7 +66,7 @@ error or tracing is not supported here (the line says why).`,
 					writeJSONLine(out, f)
 					return
 				}
-				writeTraceRow(tw, f)
+				writeTraceRow(out, f)
 			})
 			var ns *trace.NotSupportedError
 			switch {
@@ -106,10 +103,12 @@ func writeJSONLine(w io.Writer, v any) {
 	w.Write(quote.JSON(b.Bytes()))
 }
 
-func writeTraceRow(tw *tabwriter.Writer, f trace.Failure) {
-	if tw == nil {
-		return
-	}
+// traceRowFormat is a row of the table. Rows are printed as failures are
+// named, so the columns have fixed widths rather than widths fitted to
+// rows not yet seen.
+const traceRowFormat = "%-12s %7s  %-17s %-36s %-17s %-13s %7s  %-15s %6s  %-12s %s\n"
+
+func writeTraceRow(w io.Writer, f trace.Failure) {
 	ctr := f.ContainerName
 	if ctr == "" && f.Container != "" {
 		ctr = f.Container
@@ -127,10 +126,9 @@ func writeTraceRow(tw *tabwriter.Writer, f trace.Failure) {
 		}
 		return quote.Terminal(s)
 	}
-	fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\n", f.Last.Local().Format("15:04:05.000"), f.Count, f.Limit, dash(f.Scope),
-		f.Syscall, f.Errno, f.PID, dash(f.Comm), f.UID, dash(ctr), dash(pod))
+	fmt.Fprintf(w, traceRowFormat, f.Last.Local().Format("15:04:05.000"), strconv.FormatUint(f.Count, 10), f.Limit, dash(f.Scope),
+		f.Syscall, f.Errno, strconv.Itoa(f.PID), dash(f.Comm), strconv.Itoa(f.UID), dash(ctr), dash(pod))
 	if f.Reason != "" {
-		fmt.Fprintf(tw, "\t\t  %s\n", quote.Terminal(f.Reason))
+		fmt.Fprintf(w, "%22s%s\n", "", quote.Terminal(f.Reason))
 	}
-	tw.Flush()
 }
