@@ -148,7 +148,7 @@ func (v *tracerFailure) raw() rawFailure {
 		Count: v.Count, FirstNs: v.FirstNs, LastNs: v.LastNs,
 		CgroupV2: v.CgroupV2, CgroupPids: v.CgroupPids, CgroupMemory: v.CgroupMemory,
 		Args: v.Args, NofileCur: v.NofileCur, NprocCur: v.NprocCur,
-		FSMagic: v.FsMagic, FSDev: v.FsDev, TID: v.Tid, UID: v.Uid, MntNS: v.MntNs,
+		FSMagic: v.FsMagic, FSDev: v.FsDev, TID: v.Tid, UID: v.Uid, MntNS: v.MntNs, UserNS: v.UserNs,
 		HasPath: v.Flags&1 != 0, HasFS: v.Flags&2 != 0,
 		Comm: cstr(v.Comm[:]), Path: cstr(v.Path[:]),
 	}

@@ -46,9 +46,17 @@ type namer struct {
 	invBusy bool
 }
 
+// newNamer asks the runtimes once before the trace starts (each bounded
+// by its timeout), so that the first failures already have names.
 func newNamer(ctx context.Context, h *host.Host, opts Options) *namer {
 	n := &namer{h: h, opts: opts, cg: newCgroupPaths(h)}
-	n.refreshInventory(ctx)
+	if ro := opts.Check.Runtimes; ro != nil {
+		r := *ro
+		if r.SocketPath == nil {
+			r.SocketPath = h.RootPath
+		}
+		n.inv, n.invAt = attrib.Collect(ctx, r), time.Now()
+	}
 	return n
 }
 
@@ -286,6 +294,14 @@ func (n *namer) decide(ctx context.Context, p *pending) {
 		if p.raw.Args[0]&unix.CLONE_NEWUSER != 0 {
 			id = "userns"
 		}
+		if n.inChildUserNS(p) {
+			// A user namespace of its own is charged against that
+			// namespace's limits (and its ancestors'), which only a
+			// process inside can read.
+			f.Limit, f.Scope = id, fmt.Sprintf("uid %d in user ns %d", f.UID, p.raw.UserNS)
+			f.Reason = fmt.Sprintf("refused in user namespace %d, a child of the host's: its own /proc/sys/user limits (or an ancestor's) refused it", p.raw.UserNS)
+			return
+		}
 		ask(true, fullestOf(byScopeContains("uid "+strconv.Itoa(f.UID)+" ")), id)
 	case sc == "clone3" && e == eNOSPC, sc == "setns" && e == eNOSPC:
 		ask(false, fullestOf(byScopeContains("uid "+strconv.Itoa(f.UID)+" ")), "userns", "namespaces")
@@ -363,6 +379,26 @@ func fullest(pid int) func([]limits.Usage) *limits.Usage {
 		}
 		return fullestOf(func(limits.Usage) bool { return true })(rows)
 	}
+}
+
+// inChildUserNS says whether the failing task ran in a user namespace
+// other than the host's (pid 1's).
+func (n *namer) inChildUserNS(p *pending) bool {
+	host := n.hostNS("user")
+	return p.raw.UserNS != 0 && host != 0 && host != p.raw.UserNS
+}
+
+// hostNS is the inode number of the host's namespace of kind (pid 1's),
+// or of enospc's own when pid 1's cannot be read (no CAP_SYS_PTRACE over
+// it); 0 when neither can.
+func (n *namer) hostNS(kind string) uint32 {
+	var st unix.Stat_t
+	for _, pid := range []string{"1", "self"} {
+		if unix.Stat(n.h.ProcPath(pid, "ns", kind), &st) == nil {
+			return uint32(st.Ino)
+		}
+	}
+	return 0
 }
 
 // openFDs counts the process's open file descriptors, -1 when it is gone.

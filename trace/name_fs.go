@@ -18,7 +18,45 @@ import (
 const (
 	cgroupMagic  = 0x27e0eb
 	cgroup2Magic = 0x63677270
+	devptsMagic  = 0x1cd1
 )
+
+// cgroupsRow picks the row of a refused mkdir in cgroupfs: the v2
+// ancestor whose cgroup.max.descendants or cgroup.max.depth is reached,
+// else, in a v1 hierarchy, the memory cgroup ids.
+func cgroupsRow(mountPoint, object string, v1 bool) func([]limits.Usage) *limits.Usage {
+	return func(rows []limits.Usage) *limits.Usage {
+		var best *limits.Usage
+		for i := range rows {
+			u := &rows[i]
+			dir, ok := strings.CutSuffix(u.Scope, " descendants")
+			if !ok {
+				dir, ok = strings.CutSuffix(u.Scope, " depth")
+			}
+			if ok && strings.HasPrefix(path.Clean(object), dir+"/") && (best == nil || u.Ratio() > best.Ratio()) {
+				best = u
+			}
+		}
+		if best != nil || !v1 {
+			return best
+		}
+		return byScope("memory cgroup ids")(rows)
+	}
+}
+
+// ptysRow picks the row of a refused open of ptmx: the devpts instance
+// mounted at mountPoint when it has a max of its own, else the host's
+// kernel.pty.max.
+func ptysRow(mountPoint string) func([]limits.Usage) *limits.Usage {
+	return func(rows []limits.Usage) *limits.Usage {
+		if mountPoint != "" {
+			if u := byScope("devpts " + mountPoint)(rows); u != nil {
+				return u
+			}
+		}
+		return fullestOf(func(u limits.Usage) bool { return strings.HasPrefix(u.Scope, "host") })(rows)
+	}
+}
 
 // fsObject is the filesystem a failure wrote to, found now.
 type fsObject struct {
@@ -36,7 +74,7 @@ func (n *namer) filesystem(ctx context.Context, p *pending) {
 	si := classify(f.Syscall)
 	obj, why := n.findFS(p, si)
 	if f.Object == "/dev/ptmx" || f.Object == "/dev/pts/ptmx" {
-		p.ask, p.pick, p.sure, f.Limit = []string{"ptys"}, fullest(f.PID), true, "ptys"
+		p.ask, p.pick, p.sure, f.Limit = []string{"ptys"}, ptysRow(""), true, "ptys"
 		return
 	}
 	if !obj.found {
@@ -49,8 +87,12 @@ func (n *namer) filesystem(ctx context.Context, p *pending) {
 		f.Limit, f.Reason = Unexplained, join(f.Reason, fmt.Sprintf("statfs %s: %v", scope, err))
 		return
 	}
-	if st.Type == cgroupMagic || st.Type == cgroup2Magic {
-		p.ask, p.pick, p.sure, f.Limit = []string{"cgroups"}, fullest(f.PID), true, "cgroups"
+	switch st.Type {
+	case cgroupMagic, cgroup2Magic:
+		p.ask, p.pick, p.sure, f.Limit = []string{"cgroups"}, cgroupsRow(obj.mount.MountPoint, f.Object, st.Type == cgroupMagic), true, "cgroups"
+		return
+	case devptsMagic:
+		p.ask, p.pick, p.sure, f.Limit = []string{"ptys"}, ptysRow(obj.mount.MountPoint), true, "ptys"
 		return
 	}
 	bs := uint64(st.BlockSize)
@@ -121,7 +163,7 @@ func (n *namer) findFS(p *pending, si syscallInfo) (fsObject, string) {
 	}
 	// A process that exited in the host's mount namespace named a path
 	// the host resolves the same way (unless it had chrooted).
-	if f.Exited && r.HasPath && strings.HasPrefix(r.Path, "/") && r.MntNS != 0 && r.MntNS == n.hostMntNS() {
+	if f.Exited && r.HasPath && strings.HasPrefix(r.Path, "/") && r.MntNS != 0 && r.MntNS == n.hostNS("mnt") {
 		if mounts, err := limits.HostMounts(n.h); err == nil {
 			if dir := existingDir(strings.TrimSuffix(n.h.RootPath("/"), "/"), r.Path); dir != "" {
 				if m, ok := mountOf(dir, mounts); ok {
@@ -150,15 +192,6 @@ func (n *namer) resolve(pid string, r *rawFailure, si syscallInfo) string {
 		base = n.h.ProcPath(pid, "cwd")
 	}
 	return existingDir(base, r.Path)
-}
-
-// hostMntNS is the inode number of the host's mount namespace.
-func (n *namer) hostMntNS() uint32 {
-	var st unix.Stat_t
-	if err := unix.Stat(n.h.ProcPath("1", "ns", "mnt"), &st); err != nil {
-		return 0
-	}
-	return uint32(st.Ino)
 }
 
 // existingDir is the deepest existing directory of p under base: the

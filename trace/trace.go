@@ -104,7 +104,7 @@ type rawFailure struct {
 	CgroupV2, CgroupPids, CgroupMemory uint64
 	Args                               [4]uint64
 	NofileCur, NprocCur, FSMagic       uint64
-	FSDev, TID, UID, MntNS             uint32
+	FSDev, TID, UID, MntNS, UserNS     uint32
 	HasPath, HasFS                     bool
 	Comm, Path                         string
 }
@@ -116,6 +116,9 @@ type seen struct {
 	named       Failure
 	keep        bool
 }
+
+// lastDrainTimeout bounds the naming of what the last drain finds.
+const lastDrainTimeout = 15 * time.Second
 
 // idleDrains is how many drains a key may go without a new failure before
 // it is taken out of the map, making room for others.
@@ -151,7 +154,15 @@ func Run(ctx context.Context, h *host.Host, opts Options, emit func(Failure)) (S
 			p.detach()
 		case <-tick.C:
 		}
-		if err := drain(ctx, p, n, state, done, emit); err != nil {
+		dctx, cancel := ctx, context.CancelFunc(func() {})
+		if done {
+			// The last drain names what is left after the trace's own
+			// context has ended.
+			dctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), lastDrainTimeout)
+		}
+		err := drain(dctx, p, n, state, done, emit)
+		cancel()
+		if err != nil {
 			return Stats{}, err
 		}
 	}

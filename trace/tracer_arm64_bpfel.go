@@ -30,7 +30,7 @@ type tracerFailure struct {
 	Uid          uint32
 	Flags        uint32
 	MntNs        uint32
-	Pad          uint32
+	UserNs       uint32
 	Comm         [16]int8
 	Path         [128]int8
 }

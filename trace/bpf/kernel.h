@@ -64,8 +64,13 @@ typedef struct {
 	unsigned int val;
 } kuid_t;
 
+struct ns_common;
+
+struct user_namespace;
+
 struct cred {
 	kuid_t uid;
+	struct user_namespace *user_ns;
 };
 
 struct kernfs_node {
@@ -120,6 +125,10 @@ struct ns_common {
 };
 
 struct mnt_namespace {
+	struct ns_common ns;
+};
+
+struct user_namespace {
 	struct ns_common ns;
 };
 

@@ -56,7 +56,7 @@ struct failure {
 	__u32 uid;
 	__u32 flags;
 	__u32 mnt_ns;
-	__u32 pad;
+	__u32 user_ns;
 	char comm[16];
 	char path[PATH_LEN];
 };
@@ -228,8 +228,11 @@ static __always_inline int on_exit(struct pt_regs *regs, long ret)
 	f->nofile_cur = BPF_CORE_READ(sig, rlim[RLIMIT_NOFILE].rlim_cur);
 	f->nproc_cur = BPF_CORE_READ(sig, rlim[RLIMIT_NPROC].rlim_cur);
 	f->mnt_ns = 0;
-	if (bpf_core_field_exists(struct ns_common, inum))
+	f->user_ns = 0;
+	if (bpf_core_field_exists(struct ns_common, inum)) {
 		f->mnt_ns = BPF_CORE_READ(task, nsproxy, mnt_ns, ns.inum);
+		f->user_ns = BPF_CORE_READ(task, cred, user_ns, ns.inum);
+	}
 	bpf_get_current_comm(f->comm, sizeof(f->comm));
 	f->path[0] = 0;
 	__u32 parg = (cls >> PATH_ARG_SHIFT) & 7;
