@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -40,10 +39,8 @@ type namer struct {
 	opts Options
 	cg   *cgroupPaths
 
-	invMu   sync.Mutex
-	inv     *attrib.Inventory
-	invAt   time.Time
-	invBusy bool
+	inv   *attrib.Inventory
+	invAt time.Time
 }
 
 // newNamer asks the runtimes once before the trace starts (each bounded
@@ -60,34 +57,19 @@ func newNamer(ctx context.Context, h *host.Host, opts Options) *namer {
 	return n
 }
 
-// refreshInventory asks the runtimes again in the background, at most
-// every 10 seconds: a container started during the trace gets its name.
+// refreshInventory asks the runtimes again when a container is not in
+// the inventory (started during the trace), at most every 2 seconds, each
+// runtime bounded by its timeout.
 func (n *namer) refreshInventory(ctx context.Context) {
-	if n.opts.Check.Runtimes == nil {
+	ro := n.opts.Check.Runtimes
+	if ro == nil || time.Since(n.invAt) < 2*time.Second {
 		return
 	}
-	n.invMu.Lock()
-	defer n.invMu.Unlock()
-	if n.invBusy || time.Since(n.invAt) < 10*time.Second {
-		return
+	r := *ro
+	if r.SocketPath == nil {
+		r.SocketPath = n.h.RootPath
 	}
-	n.invBusy, n.invAt = true, time.Now()
-	ro := *n.opts.Check.Runtimes
-	if ro.SocketPath == nil {
-		ro.SocketPath = n.h.RootPath
-	}
-	go func() {
-		inv := attrib.Collect(ctx, ro)
-		n.invMu.Lock()
-		n.inv, n.invBusy = inv, false
-		n.invMu.Unlock()
-	}()
-}
-
-func (n *namer) inventory() *attrib.Inventory {
-	n.invMu.Lock()
-	defer n.invMu.Unlock()
-	return n.inv
+	n.inv, n.invAt = attrib.Collect(ctx, r), time.Now()
 }
 
 // keep applies the --only, --container and --pod filters.
@@ -124,7 +106,7 @@ func (n *namer) name(ctx context.Context, ps []*pending) {
 		return
 	}
 	co := n.opts.Check
-	co.Only, co.Inventory, co.Runtimes, co.By = ask, n.inventory(), nil, ""
+	co.Only, co.Inventory, co.Runtimes, co.By = ask, n.inv, nil, ""
 	rep, err := check.Run(ctx, n.h, co)
 	for _, p := range ps {
 		if len(p.ask) == 0 {
@@ -208,7 +190,10 @@ func (n *namer) identify(ctx context.Context, p *pending) {
 	// A path shaped like plain containerd's "/<ns>/<id>" is a container
 	// only when containerd lists it.
 	if ref.ID != "" {
-		if inv := n.inventory(); inv != nil {
+		if _, ok := n.inv.Lookup(ref.ID); !ok {
+			n.refreshInventory(ctx)
+		}
+		if inv := n.inv; inv != nil {
 			if c, ok := inv.Lookup(ref.ID); ok {
 				f.Container = ref.ID
 				f.ContainerName, f.Runtime = c.Name, c.Runtime
@@ -216,8 +201,6 @@ func (n *namer) identify(ctx context.Context, p *pending) {
 				if c.PodUID != "" {
 					f.PodUID = c.PodUID
 				}
-			} else {
-				n.refreshInventory(ctx)
 			}
 		}
 	}
