@@ -31,6 +31,10 @@ type pending struct {
 	ask  []string
 	pick func([]limits.Usage) *limits.Usage
 	sure bool
+	// childScope is the scope of a failure in a child user namespace,
+	// whose own limits (per-namespace ucounts) refused it when the host's
+	// row is not at its max: only a process inside can read them.
+	childScope string
 }
 
 // namer names failures: limit, scope, object, container, pod.
@@ -130,6 +134,16 @@ func (n *namer) name(ctx context.Context, ps []*pending) {
 // failure; below it, only a limit the syscall admits alone still does.
 func (p *pending) settle(u *limits.Usage, why string) {
 	f := &p.out
+	if p.childScope != "" && (u == nil || !(u.Max >= 0 && u.Used >= u.Max)) {
+		f.Limit, f.Scope = p.ask[0], p.childScope
+		if u != nil {
+			used, maxv := u.Used, u.Max
+			f.Used, f.Max, f.Unit = &used, &maxv, u.Unit
+			why = join(why, fmt.Sprintf("%s %s is below its max (%d of %d %s)", u.Limit, u.Scope, u.Used, u.Max, u.Unit))
+		}
+		f.Reason = join(f.Reason, join(why, "refused in a child user namespace, against its own limit (or an ancestor's), which only a process inside can read"))
+		return
+	}
 	if u == nil {
 		if !p.sure || f.Limit == "" {
 			f.Limit, f.Scope = Unexplained, ""
@@ -258,12 +272,14 @@ func (n *namer) decide(ctx context.Context, p *pending) {
 	switch {
 	case sc == "inotify_add_watch" && e == eNOSPC:
 		ask(true, byScope(uidScope), "inotify.watches")
+		p.childScope = n.childScope(p)
 	case (sc == "inotify_init" || sc == "inotify_init1") && e == eMFILE:
 		if n.atNofile(p) {
 			n.nofile(p)
 			return
 		}
 		ask(true, byScope(uidScope), "inotify.instances")
+		p.childScope = n.childScope(p)
 	case sc == "fanotify_init" && e == eMFILE, sc == "fanotify_mark" && e == eNOSPC:
 		ask(true, fullest(f.PID), "fanotify")
 	case sc == "epoll_ctl" && e == eNOSPC:
@@ -277,15 +293,8 @@ func (n *namer) decide(ctx context.Context, p *pending) {
 		if p.raw.Args[0]&unix.CLONE_NEWUSER != 0 {
 			id = "userns"
 		}
-		if n.inChildUserNS(p) {
-			// A user namespace of its own is charged against that
-			// namespace's limits (and its ancestors'), which only a
-			// process inside can read.
-			f.Limit, f.Scope = id, fmt.Sprintf("uid %d in user ns %d", f.UID, p.raw.UserNS)
-			f.Reason = fmt.Sprintf("refused in user namespace %d, a child of the host's: its own /proc/sys/user limits (or an ancestor's) refused it", p.raw.UserNS)
-			return
-		}
 		ask(true, fullestOf(byScopeContains("uid "+strconv.Itoa(f.UID)+" ")), id)
+		p.childScope = n.childScope(p)
 	case sc == "clone3" && e == eNOSPC, sc == "setns" && e == eNOSPC:
 		ask(false, fullestOf(byScopeContains("uid "+strconv.Itoa(f.UID)+" ")), "userns", "namespaces")
 	case (sc == "mount" || sc == "fsmount" || sc == "move_mount" || sc == "open_tree") && e == eNOSPC:
@@ -369,6 +378,15 @@ func fullest(pid int) func([]limits.Usage) *limits.Usage {
 func (n *namer) inChildUserNS(p *pending) bool {
 	host := n.hostNS("user")
 	return p.raw.UserNS != 0 && host != 0 && host != p.raw.UserNS
+}
+
+// childScope is the scope of a per-user-namespace limit for a task in a
+// child user namespace, "" for a task in the host's.
+func (n *namer) childScope(p *pending) string {
+	if !n.inChildUserNS(p) {
+		return ""
+	}
+	return fmt.Sprintf("uid %d in user ns %d", p.out.UID, p.raw.UserNS)
 }
 
 // hostNS is the inode number of the host's namespace of kind (pid 1's),

@@ -125,3 +125,75 @@ func TestPtys(t *testing.T) {
 		t.Errorf("used %v max %v, want 2 of 2 (the shell holds two)", deref(f.Used), deref(f.Max))
 	}
 }
+
+// A dedicated uid's keyring quota: add_key fails with EDQUOT at
+// kernel.keys.maxkeys or maxbytes, named keys.count or keys.bytes of the
+// uid, whichever is full.
+func TestKeyQuota(t *testing.T) {
+	uid := labkit.UID(4)
+	tr := startTrace(t)
+	h := helper(t, "keys", uid)
+	time.Sleep(time.Second)
+	fs := tr.stop(t)
+	f := find(t, fs, h.Process.Pid, []string{"add_key"}, "EDQUOT")
+	if f.Limit != "keys.count" && f.Limit != "keys.bytes" {
+		t.Errorf("limit %q, want keys.count or keys.bytes (%s)", f.Limit, f.Reason)
+	}
+	wantNamed(t, f, f.Limit, fmt.Sprintf("uid %d", uid), "helper")
+	if f.Used == nil || f.Max == nil || *f.Used < *f.Max-200 {
+		t.Errorf("used %v max %v: want the uid's quota nearly or fully used", deref(f.Used), deref(f.Max))
+	}
+}
+
+// inotify watches in a child user namespace whose own
+// max_inotify_watches is 10: the uid's row on the host is far from its
+// max, and the scope names the child namespace that refused.
+func TestInotifyWatchesInUserNamespace(t *testing.T) {
+	unshare := labkit.RequireTool(t, "unshare")
+	uid := labkit.UID(5)
+	tr := startTrace(t)
+	h := helperVia(t, "watches", uid, unshare, "-Ur", "/bin/sh", "-c", `echo 10 > /proc/sys/user/max_inotify_watches && exec "$0"`)
+	time.Sleep(time.Second)
+	fs := tr.stop(t)
+	f := find(t, fs, h.Process.Pid, []string{"inotify_add_watch"}, "ENOSPC")
+	t.Logf("caught: %s %s pid %d %s uid %d -> %s %q (%s)", f.Syscall, f.Errno, f.PID, f.Comm, f.UID, f.Limit, f.Scope, f.Reason)
+	if f.Limit != "inotify.watches" {
+		t.Errorf("limit %q, want inotify.watches", f.Limit)
+	}
+	if want := fmt.Sprintf("uid %d in user ns ", uid); !strings.HasPrefix(f.Scope, want) {
+		t.Errorf("scope %q, want the child user namespace (%q...)", f.Scope, want)
+	}
+	if f.UID != uid {
+		t.Errorf("uid %d, want the host uid %d (the namespace's root maps to it)", f.UID, uid)
+	}
+}
+
+// Without CAP_PERFMON the tracer says in one line why it cannot run and
+// what to use instead, exits 3, and has loaded nothing.
+func TestNotSupportedWithoutPerfmon(t *testing.T) {
+	setpriv := labkit.RequireTool(t, "setpriv")
+	cmd := exec.Command(setpriv, "--bounding-set=-all,+bpf", "--inh-caps=-all", "--ambient-caps=-all", labkit.Bin(), "trace", "--duration", "2s", "--no-runtimes")
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("exit %d, stderr %q", code, stderr.String())
+	if code != 3 {
+		t.Errorf("exit status %d, want 3 (not supported here)", code)
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "not supported here") || !strings.Contains(lines[0], "CAP_PERFMON") || !strings.Contains(lines[0], "enospc check") {
+		t.Errorf("stderr %q: want one line saying why and what to use instead", stderr.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout %q, want nothing", stdout.String())
+	}
+	if strings.Contains(stderr.String(), "attached") {
+		t.Errorf("it says it attached: %q", stderr.String())
+	}
+}

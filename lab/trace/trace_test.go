@@ -204,6 +204,13 @@ func TestTmpfsOutOfInodes(t *testing.T) {
 // it to say it was refused.
 func helper(t *testing.T, mode string, uid int) *exec.Cmd {
 	t.Helper()
+	return helperVia(t, mode, uid)
+}
+
+// helperVia is helper run through a command prefix (unshare -Ur sh -c ...
+// "$0"), which gets the helper's path as its last argument.
+func helperVia(t *testing.T, mode string, uid int, prefix ...string) *exec.Cmd {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -224,6 +231,9 @@ func helper(t *testing.T, mode string, uid int) *exec.Cmd {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin)
+	if len(prefix) > 0 {
+		cmd = exec.Command(prefix[0], append(prefix[1:], bin)...)
+	}
 	cmd.Dir = "/"
 	cmd.Env = []string{helperMode + "=" + mode}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}, Pdeathsig: syscall.SIGKILL}
