@@ -45,6 +45,9 @@ type Options struct {
 	Check check.Options
 	// Started, when set, is called once the program is attached.
 	Started func(attach string)
+	// Drained, when set, is called after every drain with the program's
+	// counters so far.
+	Drained func(Stats)
 }
 
 // Failure is one line of `enospc trace -o json`: failures of one syscall
@@ -164,6 +167,12 @@ func Run(ctx context.Context, h *host.Host, opts Options, emit func(Failure)) (S
 		cancel()
 		if err != nil {
 			return Stats{}, err
+		}
+		if opts.Drained != nil {
+			if st, err := p.stats(); err == nil {
+				st.Attach = p.attach
+				opts.Drained(st)
+			}
 		}
 	}
 	st, err := p.stats()

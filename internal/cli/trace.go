@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/internal/quote"
 	"github.com/enospc/enospc/trace"
@@ -131,4 +132,33 @@ func writeTraceRow(w io.Writer, f trace.Failure) {
 	if f.Reason != "" {
 		fmt.Fprintf(w, "%22s%s\n", "", quote.Terminal(f.Reason))
 	}
+}
+
+// Bounds of what serve --trace keeps.
+const (
+	serveTraceRecent = 200
+	serveTraceSeries = 200
+)
+
+// startServeTrace runs a trace beside serve until ctx ends, recording
+// into the Recorder it returns. A host where the trace cannot run gets one
+// line saying why, and serve goes on without it (enospc_trace_running 0).
+func startServeTrace(ctx context.Context, h *host.Host, co check.Options, errw io.Writer) *trace.Recorder {
+	rec := trace.NewRecorder(serveTraceRecent, serveTraceSeries)
+	opts := trace.Options{Interval: 5 * time.Second, Check: co}
+	opts.Started = func(attach string) {
+		rec.SetState(trace.TraceState{Running: true, Attach: attach})
+		fmt.Fprintf(errw, "enospc serve: tracing failing syscalls at %s\n", attach)
+	}
+	opts.Drained = func(st trace.Stats) { rec.SetState(trace.TraceState{Running: true, Attach: st.Attach, Stats: st}) }
+	go func() {
+		st, err := trace.Run(ctx, h, opts, rec.Add)
+		state := trace.TraceState{Stats: st}
+		if err != nil {
+			state.Error = err.Error()
+			fmt.Fprintln(errw, "enospc serve: trace:", quote.Terminal(err.Error()))
+		}
+		rec.SetState(state)
+	}()
+	return rec
 }
