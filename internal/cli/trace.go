@@ -16,6 +16,7 @@ import (
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits"
 	"github.com/enospc/enospc/trace"
 )
 
@@ -42,6 +43,11 @@ error or tracing is not supported here (the line says why).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
 				return &exitError{3, fmt.Errorf("-o %q: want table or json", output)}
+			}
+			for _, id := range only {
+				if _, ok := limits.Lookup(id); !ok && id != trace.Unexplained {
+					return &exitError{3, fmt.Errorf("--only %q: not a limit ID of enospc check, nor %q", id, trace.Unexplained)}
+				}
 			}
 			if pod != "" && !strings.Contains(pod, "/") {
 				return &exitError{3, fmt.Errorf("--pod %q: want NAMESPACE/NAME", pod)}
