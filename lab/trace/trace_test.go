@@ -235,7 +235,14 @@ func helperVia(t *testing.T, mode string, uid int, prefix ...string) *exec.Cmd {
 		cmd = exec.Command(prefix[0], append(prefix[1:], bin)...)
 	}
 	cmd.Dir = "/"
-	cmd.Env = []string{helperMode + "=" + mode}
+	// A temporary directory the helper's uid may write, removed here even
+	// when the helper is killed before it cleans up.
+	tmp := filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(tmp, 0o777)
+	cmd.Env = []string{helperMode + "=" + mode, "TMPDIR=" + tmp}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}, Pdeathsig: syscall.SIGKILL}
 	pr, err := cmd.StdoutPipe()
 	if err != nil {
