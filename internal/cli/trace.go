@@ -45,7 +45,7 @@ error or tracing is not supported here (the line says why).`,
 				return &exitError{3, fmt.Errorf("-o %q: want table or json", output)}
 			}
 			for _, id := range only {
-				if _, ok := limits.Lookup(id); !ok && id != trace.Unexplained {
+				if _, ok := limits.Lookup(limits.ID(id)); !ok && id != trace.Unexplained {
 					return &exitError{3, fmt.Errorf("--only %q: not a limit ID of enospc check, nor %q", id, trace.Unexplained)}
 				}
 			}
