@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -67,12 +68,14 @@ error or tracing is not supported here (the line says why).`,
 				}
 			}
 			caught := 0
+			sum := newTraceSummary()
 			st, err := trace.Run(ctx, newHost(), opts, func(f trace.Failure) {
 				caught++
 				if output == "json" {
 					writeJSONLine(out, f)
 					return
 				}
+				sum.add(f)
 				writeTraceRow(out, f)
 			})
 			var ns *trace.NotSupportedError
@@ -81,6 +84,9 @@ error or tracing is not supported here (the line says why).`,
 				return &exitError{3, err}
 			case err != nil:
 				return &exitError{2, err}
+			}
+			if output == "table" {
+				sum.write(out)
 			}
 			fmt.Fprintf(errw, "enospc trace: %d failures counted in the kernel, %d of them folded repeats, %d lost (map full); %d lines\n", st.Kept, st.Folded, st.Dropped, caught)
 			if caught > 0 {
@@ -137,6 +143,92 @@ func writeTraceRow(w io.Writer, f trace.Failure) {
 		f.Syscall, f.Errno, strconv.Itoa(f.PID), dash(f.Comm), strconv.Itoa(f.UID), dash(ctr), dash(pod))
 	if f.Reason != "" {
 		fmt.Fprintf(w, "%22s%s\n", "", quote.Terminal(f.Reason))
+	}
+}
+
+// traceSummary adds up what a trace caught by limit and scope, for the
+// last lines of the table: which limits refused calls, how often, and to
+// which programs. Bounded: past maxTraceSummary limits and scopes, or
+// programs of one, the rest are counted as others.
+type traceSummary struct {
+	rows   map[[2]string]*traceSum
+	order  [][2]string
+	others uint64
+}
+
+type traceSum struct {
+	count  uint64
+	pids   map[int]bool
+	comms  map[string]uint64
+	others uint64 // failures of programs past the bound
+}
+
+const maxTraceSummary = 100
+
+func newTraceSummary() *traceSummary { return &traceSummary{rows: map[[2]string]*traceSum{}} }
+
+func (s *traceSummary) add(f trace.Failure) {
+	k := [2]string{f.Limit, f.Scope}
+	r := s.rows[k]
+	if r == nil {
+		if len(s.rows) >= maxTraceSummary {
+			s.others += f.Count
+			return
+		}
+		r = &traceSum{pids: map[int]bool{}, comms: map[string]uint64{}}
+		s.rows[k] = r
+		s.order = append(s.order, k)
+	}
+	r.count += f.Count
+	if len(r.pids) < 10*maxTraceSummary {
+		r.pids[f.PID] = true
+	}
+	if _, ok := r.comms[f.Comm]; ok || len(r.comms) < maxTraceSummary {
+		r.comms[f.Comm] += f.Count
+	} else {
+		r.others += f.Count
+	}
+}
+
+// write prints one line a limit and scope, the most refused first.
+func (s *traceSummary) write(w io.Writer) {
+	if len(s.order) == 0 {
+		return
+	}
+	sort.SliceStable(s.order, func(i, j int) bool { return s.rows[s.order[i]].count > s.rows[s.order[j]].count })
+	fmt.Fprintln(w, "\nwhat refused the calls caught:")
+	for _, k := range s.order {
+		r := s.rows[k]
+		comms := make([]string, 0, len(r.comms))
+		for c := range r.comms {
+			comms = append(comms, c)
+		}
+		sort.Slice(comms, func(i, j int) bool {
+			if r.comms[comms[i]] != r.comms[comms[j]] {
+				return r.comms[comms[i]] > r.comms[comms[j]]
+			}
+			return comms[i] < comms[j]
+		})
+		var by []string
+		for i, c := range comms {
+			if i == 5 {
+				by = append(by, fmt.Sprintf("%d more programs", len(comms)-5))
+				break
+			}
+			by = append(by, fmt.Sprintf("%s %d", quote.Terminal(c), r.comms[c]))
+		}
+		if r.others > 0 {
+			by = append(by, fmt.Sprintf("others %d", r.others))
+		}
+		scope := ""
+		if k[1] != "" {
+			scope = " " + quote.Terminal(k[1])
+		}
+		fmt.Fprintf(w, "  %s%s: %d %s in %d %s (%s)\n", k[0], scope, r.count, plural(int(r.count), "failure", "failures"),
+			len(r.pids), plural(len(r.pids), "process", "processes"), strings.Join(by, ", "))
+	}
+	if s.others > 0 {
+		fmt.Fprintf(w, "  and %d failures of other limits and scopes\n", s.others)
 	}
 }
 
