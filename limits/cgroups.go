@@ -37,11 +37,17 @@ import (
 // memcgIDMax is the number of memory cgroup ids (MEM_CGROUP_ID_MAX).
 const memcgIDMax = 65535
 
+// The IDs of this file's limits.
+const (
+	Cgroups      ID = "cgroups"
+	CgroupsDying ID = "cgroups.dying"
+)
+
 var cgroupsFamily = Family{
 	Name: "cgroups",
 	Limits: []Limit{
 		{
-			ID:    "cgroups",
+			ID:    Cgroups,
 			Clues: cgroupsClues,
 			Title: "cgroup ids and hierarchy limits",
 			Unit:  "cgroups",
@@ -56,7 +62,7 @@ var cgroupsFamily = Family{
 			Remedy: cgroupsRemedy,
 		},
 		{
-			ID:    "cgroups.dying",
+			ID:    CgroupsDying,
 			Clues: cgroupsDyingClues,
 			Title: "dying memory cgroups",
 			Unit:  "cgroups",

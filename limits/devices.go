@@ -88,11 +88,20 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	AIO            ID = "aio"
+	Epoll          ID = "epoll"
+	FanotifyGroups ID = "fanotify.groups"
+	FanotifyMarks  ID = "fanotify.marks"
+	Ptys           ID = "ptys"
+)
+
 var devicesFamily = Family{
 	Name: "devices",
 	Limits: []Limit{
 		{
-			ID:    "ptys",
+			ID:    Ptys,
 			Clues: ptysClues,
 			Raise: ptysRaise,
 			Title: "pseudo-terminals (kernel.pty.max, devpts max=)",
@@ -113,7 +122,7 @@ var devicesFamily = Family{
 			Remedy: ptysRemedy,
 		},
 		{
-			ID:    "aio",
+			ID:    AIO,
 			Clues: aioClues,
 			Raise: aioRaise,
 			Title: "asynchronous I/O events (fs.aio-max-nr)",
@@ -131,7 +140,7 @@ var devicesFamily = Family{
 			Remedy: aioRemedy,
 		},
 		{
-			ID:    "epoll",
+			ID:    Epoll,
 			Clues: epollClues,
 			Raise: epollRaise,
 			Title: "epoll watches per user (fs.epoll.max_user_watches)",
@@ -147,7 +156,7 @@ var devicesFamily = Family{
 			Remedy: epollRemedy,
 		},
 		{
-			ID:    "fanotify.groups",
+			ID:    FanotifyGroups,
 			Clues: fanotifyGroupsClues,
 			Title: "fanotify groups per user (fs.fanotify.max_user_groups)",
 			Unit:  "groups",
@@ -163,7 +172,7 @@ var devicesFamily = Family{
 			Remedy: fanotifyRemedy,
 		},
 		{
-			ID:    "fanotify.marks",
+			ID:    FanotifyMarks,
 			Clues: fanotifyMarksClues,
 			Title: "fanotify marks per user (fs.fanotify.max_user_marks)",
 			Unit:  "marks",

@@ -18,10 +18,15 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	Files ID = "files"
+)
+
 var filesFamily = Family{
 	Name: "files",
 	Limits: []Limit{{
-		ID:    "files",
+		ID:    Files,
 		Clues: filesClues,
 		Raise: filesRaise,
 		Title: "open files on the host (fs.file-max)",

@@ -23,11 +23,17 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	Disk   ID = "disk"
+	Inodes ID = "inodes"
+)
+
 var filesystemsFamily = Family{
 	Name: "filesystems",
 	Limits: []Limit{
 		{
-			ID:    "disk",
+			ID:    Disk,
 			Clues: diskClues,
 			Title: "filesystem blocks",
 			Unit:  "bytes",
@@ -42,7 +48,7 @@ var filesystemsFamily = Family{
 			Remedy: diskRemedy,
 		},
 		{
-			ID:    "inodes",
+			ID:    Inodes,
 			Clues: inodesClues,
 			Title: "filesystem inodes",
 			Unit:  "inodes",

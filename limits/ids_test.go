@@ -12,24 +12,59 @@ import (
 	"testing"
 )
 
-// TestIDsInCatalog checks that the ID constants and the catalog are the
-// same set: a constant for every limit, a limit for every constant.
+// TestIDsInCatalog reads the ID constants the families declare (a const
+// of type ID in this package's files) and checks that they and the
+// catalog are the same set: a constant for every limit, a limit for every
+// constant, each declared once.
 func TestIDsInCatalog(t *testing.T) {
-	var catalog []ID
-	for _, f := range Catalog() {
-		for _, l := range f.Limits {
-			catalog = append(catalog, l.ID)
+	fset := token.NewFileSet()
+	consts := map[string]string{} // value -> where
+	files, _ := filepath.Glob("*.go")
+	for _, p := range files {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, p, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			g, ok := d.(*ast.GenDecl)
+			if !ok || g.Tok != token.CONST {
+				continue
+			}
+			for _, sp := range g.Specs {
+				vs := sp.(*ast.ValueSpec)
+				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "ID" {
+					continue
+				}
+				for _, v := range vs.Values {
+					lit, ok := v.(*ast.BasicLit)
+					if !ok {
+						continue
+					}
+					val, _ := strconv.Unquote(lit.Value)
+					if where, dup := consts[val]; dup {
+						t.Errorf("%s: %q declared again (first at %s)", fset.Position(lit.Pos()), val, where)
+					}
+					consts[val] = fset.Position(lit.Pos()).String()
+				}
+			}
 		}
 	}
-	for _, id := range IDs {
-		if !slices.Contains(catalog, id) {
-			t.Errorf("constant %q names no limit of the catalog", id)
+	catalog := IDs()
+	for v, where := range consts {
+		if !slices.Contains(catalog, ID(v)) {
+			t.Errorf("%s: constant %q names no limit of the catalog", where, v)
 		}
 	}
 	for _, id := range catalog {
-		if !slices.Contains(IDs, id) {
-			t.Errorf("limit %q has no constant in ids.go", id)
+		if _, ok := consts[string(id)]; !ok {
+			t.Errorf("limit %q has no ID constant", id)
 		}
+	}
+	if len(consts) < 30 {
+		t.Errorf("only %d ID constants found: the test no longer reads them", len(consts))
 	}
 }
 
@@ -41,7 +76,7 @@ func TestIDsInCatalog(t *testing.T) {
 // matched.
 func TestIDsUsedOutsideLimits(t *testing.T) {
 	known := map[string]bool{}
-	for _, id := range IDs {
+	for _, id := range IDs() {
 		known[string(id)] = true
 	}
 	isField := func(e ast.Expr, names ...string) bool {

@@ -28,11 +28,17 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	InotifyInstances ID = "inotify.instances"
+	InotifyWatches   ID = "inotify.watches"
+)
+
 var inotifyFamily = Family{
 	Name: "inotify",
 	Limits: []Limit{
 		{
-			ID:    "inotify.watches",
+			ID:    InotifyWatches,
 			Clues: inotifyWatchesClues,
 			Raise: inotifyWatchesRaise,
 			Title: "inotify watches per user (fs.inotify.max_user_watches)",
@@ -53,7 +59,7 @@ var inotifyFamily = Family{
 			Remedy: inotifyRemedy,
 		},
 		{
-			ID:    "inotify.instances",
+			ID:    InotifyInstances,
 			Clues: inotifyInstancesClues,
 			Raise: inotifyInstancesRaise,
 			Title: "inotify instances per user (fs.inotify.max_user_instances)",

@@ -87,11 +87,19 @@ import (
 	"github.com/enospc/enospc/census"
 )
 
+// The IDs of this file's limits.
+const (
+	IPCMsg ID = "ipc.msg"
+	IPCSem ID = "ipc.sem"
+	IPCShm ID = "ipc.shm"
+	Mqueue ID = "mqueue"
+)
+
 var ipcFamily = Family{
 	Name: "ipc",
 	Limits: []Limit{
 		{
-			ID:    "ipc.shm",
+			ID:    IPCShm,
 			Clues: ipcShmClues,
 			Title: "System V shared memory (kernel.shmmni, kernel.shmall)",
 			Unit:  "segments",
@@ -109,7 +117,7 @@ var ipcFamily = Family{
 			Remedy: ipcRemedy,
 		},
 		{
-			ID:    "ipc.sem",
+			ID:    IPCSem,
 			Clues: ipcSemClues,
 			Title: "System V semaphores (kernel.sem SEMMNI, SEMMNS)",
 			Unit:  "sets",
@@ -130,7 +138,7 @@ var ipcFamily = Family{
 			Remedy: ipcRemedy,
 		},
 		{
-			ID:    "ipc.msg",
+			ID:    IPCMsg,
 			Clues: ipcMsgClues,
 			Title: "System V message queues (kernel.msgmni)",
 			Unit:  "queues",
@@ -145,7 +153,7 @@ var ipcFamily = Family{
 			Remedy: ipcRemedy,
 		},
 		{
-			ID:    "mqueue",
+			ID:    Mqueue,
 			Clues: mqueueClues,
 			Title: "POSIX message queues (fs.mqueue.queues_max)",
 			Unit:  "queues",

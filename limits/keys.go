@@ -45,11 +45,18 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	KeysBytes    ID = "keys.bytes"
+	KeysCount    ID = "keys.count"
+	LeakKeyrings ID = "leak.keyrings"
+)
+
 var keysFamily = Family{
 	Name: "keyrings",
 	Limits: []Limit{
 		{
-			ID:    "keys.count",
+			ID:    KeysCount,
 			Clues: keysCountClues,
 			Raise: keysRaise,
 			Title: "keys per user (kernel.keys.maxkeys)",
@@ -62,7 +69,7 @@ var keysFamily = Family{
 			Remedy:     keysRemedy,
 		},
 		{
-			ID:    "keys.bytes",
+			ID:    KeysBytes,
 			Clues: keysBytesClues,
 			Raise: keysRaise,
 			Title: "key bytes per user (kernel.keys.maxbytes)",
@@ -74,7 +81,7 @@ var keysFamily = Family{
 			Remedy:     keysRemedy,
 		},
 		{
-			ID:    "leak.keyrings",
+			ID:    LeakKeyrings,
 			Clues: leakKeyringsClues,
 			Title: "session keyrings of containers that no longer run",
 			Unit:  "keys",

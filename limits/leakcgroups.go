@@ -24,8 +24,13 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	LeakCgroups ID = "leak.cgroups"
+)
+
 var leakCgroupsLimit = Limit{
-	ID:    "leak.cgroups",
+	ID:    LeakCgroups,
 	Clues: leakCgroupsClues,
 	Title: "cgroups of containers that no longer exist",
 	Unit:  "cgroups",

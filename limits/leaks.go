@@ -30,10 +30,15 @@ import (
 // fifoGrace is how old a fifo directory must be before it can be an orphan.
 const fifoGrace = time.Minute
 
+// The IDs of this file's limits.
+const (
+	LeakFifo ID = "leak.fifo"
+)
+
 var leaksFamily = Family{
 	Name: "leaks",
 	Limits: []Limit{{
-		ID:    "leak.fifo",
+		ID:    LeakFifo,
 		Clues: leakFifoClues,
 		Title: "orphaned containerd fifo directories",
 		Unit:  "inodes",

@@ -18,10 +18,15 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	Mounts ID = "mounts"
+)
+
 var mountsFamily = Family{
 	Name: "mounts",
 	Limits: []Limit{{
-		ID:    "mounts",
+		ID:    Mounts,
 		Clues: mountsClues,
 		Raise: mountsRaise,
 		Title: "mounts per mount namespace (fs.mount-max)",

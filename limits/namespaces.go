@@ -85,11 +85,17 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	Namespaces ID = "namespaces"
+	Userns     ID = "userns"
+)
+
 var namespacesFamily = Family{
 	Name: "namespaces",
 	Limits: []Limit{
 		{
-			ID:    "userns",
+			ID:    Userns,
 			Clues: usernsClues,
 			Title: "user namespaces per user (user.max_user_namespaces)",
 			Unit:  "namespaces",
@@ -112,7 +118,7 @@ var namespacesFamily = Family{
 			Remedy: namespacesRemedy,
 		},
 		{
-			ID:    "namespaces",
+			ID:    Namespaces,
 			Clues: namespacesClues,
 			Title: "mount, ipc, net, pid, uts, cgroup and time namespaces per user (user.max_*_namespaces)",
 			Unit:  "namespaces",

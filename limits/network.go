@@ -103,11 +103,19 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	BridgePorts ID = "bridge.ports"
+	Conntrack   ID = "conntrack"
+	Neighbour   ID = "neighbour"
+	Ports       ID = "ports"
+)
+
 var networkFamily = Family{
 	Name: "network",
 	Limits: []Limit{
 		{
-			ID:    "conntrack",
+			ID:    Conntrack,
 			Clues: conntrackClues,
 			Title: "conntrack entries per network namespace (net.netfilter.nf_conntrack_max)",
 			Unit:  "entries",
@@ -122,7 +130,7 @@ var networkFamily = Family{
 			Remedy: conntrackRemedy,
 		},
 		{
-			ID:    "neighbour",
+			ID:    Neighbour,
 			Clues: neighbourClues,
 			Title: "neighbour (ARP/ND) entries (net.ipv4/ipv6.neigh.default.gc_thresh3)",
 			Unit:  "entries",
@@ -137,7 +145,7 @@ var networkFamily = Family{
 			Remedy: neighbourRemedy,
 		},
 		{
-			ID:    "ports",
+			ID:    Ports,
 			Clues: portsClues,
 			Title: "ephemeral ports per destination (net.ipv4.ip_local_port_range)",
 			Unit:  "ports",
@@ -156,7 +164,7 @@ var networkFamily = Family{
 			Remedy: portsRemedy,
 		},
 		{
-			ID:    "bridge.ports",
+			ID:    BridgePorts,
 			Clues: bridgePortsClues,
 			Title: "ports of a Linux bridge (1023: BR_MAX_PORTS less port 0)",
 			Unit:  "ports",

@@ -23,11 +23,17 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	Pids    ID = "pids"
+	Threads ID = "threads"
+)
+
 var processesFamily = Family{
 	Name: "processes",
 	Limits: []Limit{
 		{
-			ID:    "pids",
+			ID:    Pids,
 			Clues: pidsClues,
 			Raise: pidsRaise,
 			Title: "process ids (kernel.pid_max, pids.max)",
@@ -47,7 +53,7 @@ var processesFamily = Family{
 			Remedy: pidsRemedy,
 		},
 		{
-			ID:    "threads",
+			ID:    Threads,
 			Clues: threadsClues,
 			Raise: threadsRaise,
 			Title: "threads (kernel.threads-max)",

@@ -53,11 +53,18 @@ const (
 	mapcountRead   = 5 // over the host, the largest VmSize
 )
 
+// The IDs of this file's limits.
+const (
+	FilesProcess ID = "files.process"
+	Mapcount     ID = "mapcount"
+	NProc        ID = "nproc"
+)
+
 var procLimitsFamily = Family{
 	Name: "process limits",
 	Limits: []Limit{
 		{
-			ID:    "nproc",
+			ID:    NProc,
 			Clues: nprocClues,
 			Title: "tasks per uid (RLIMIT_NPROC, ulimit -u)",
 			Unit:  "tasks",
@@ -75,7 +82,7 @@ var procLimitsFamily = Family{
 			Remedy: nprocRemedy,
 		},
 		{
-			ID:    "files.process",
+			ID:    FilesProcess,
 			Clues: filesProcessClues,
 			Title: "open files per process (RLIMIT_NOFILE, ulimit -n)",
 			Unit:  "files",
@@ -88,7 +95,7 @@ var procLimitsFamily = Family{
 			Remedy: nofileRemedy,
 		},
 		{
-			ID:    "mapcount",
+			ID:    Mapcount,
 			Clues: mapcountClues,
 			Raise: mapcountRaise,
 			Title: "memory mappings per process (vm.max_map_count)",

@@ -71,11 +71,17 @@ import (
 	"github.com/enospc/enospc/limits/clue"
 )
 
+// The IDs of this file's limits.
+const (
+	Quota       ID = "quota"
+	QuotaInodes ID = "quota.inodes"
+)
+
 var quotaFamily = Family{
 	Name: "quota",
 	Limits: []Limit{
 		{
-			ID:    "quota",
+			ID:    Quota,
 			Clues: quotaClues,
 			Title: "disk quota of a user, group or project (bytes)",
 			Unit:  "bytes",
@@ -91,7 +97,7 @@ var quotaFamily = Family{
 			Remedy: quotaRemedy,
 		},
 		{
-			ID:    "quota.inodes",
+			ID:    QuotaInodes,
 			Clues: quotaInodesClues,
 			Title: "inode quota of a user, group or project",
 			Unit:  "inodes",
