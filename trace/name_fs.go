@@ -8,9 +8,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/limits"
 )
 
@@ -195,8 +197,25 @@ func (n *namer) resolve(pid string, r *rawFailure, si syscallInfo) string {
 }
 
 // existingDir is the deepest existing directory of p under base: the
-// last element is what failed to be made, its directory holds it.
+// last element is what failed to be made, its directory holds it. The
+// path is a process's: a stat along it can block in the kernel (a FUSE
+// daemon that never answers, a dead NFS server), so it is bounded
+// (host.Bounded) and gives "" when it does not answer.
 func existingDir(base, p string) string {
+	var dir string
+	if err := host.Bounded(context.Background(), base+"\x00"+p, lookupTimeout, func() error {
+		dir = existingDirNow(base, p)
+		return nil
+	}); err != nil {
+		return ""
+	}
+	return dir
+}
+
+// lookupTimeout bounds the lookup of one failed call's path.
+const lookupTimeout = time.Second
+
+func existingDirNow(base, p string) string {
 	rel := path.Clean("/" + p)
 	for d := path.Dir(rel); ; d = path.Dir(d) {
 		full := base + d
