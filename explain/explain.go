@@ -17,9 +17,12 @@ type Cause struct {
 	Confidence float64 `json:"confidence"`
 	// Confirmed is true when the host shows this limit at or near its max
 	// now (a warning or critical row).
-	Confirmed bool     `json:"confirmed"`
-	Evidence  []string `json:"evidence"`
-	Remedy    []string `json:"remedy"`
+	Confirmed bool `json:"confirmed"`
+	// ByKernel is true when the kernel itself reported a failure of this
+	// limit with the message's errno (enospc trace; ConfirmByKernel).
+	ByKernel bool     `json:"by_kernel,omitempty"`
+	Evidence []string `json:"evidence"`
+	Remedy   []string `json:"remedy"`
 	// Rows are the host's rows of this limit, worst first (at most 3).
 	Rows []limits.Usage `json:"rows,omitempty"`
 }

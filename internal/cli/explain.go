@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -16,8 +17,9 @@ import (
 
 func newExplainCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
-		output  string
-		offline bool
+		output   string
+		offline  bool
+		failures string
 	)
 	cmd := &cobra.Command{
 		Use:   "explain MESSAGE|-",
@@ -56,6 +58,16 @@ message or the host could not be read.`,
 			if cut != "" {
 				res.AddNote("stdin: " + cut)
 			}
+			if failures != "" {
+				fs, skipped, err := readFailuresFile(failures)
+				if err != nil {
+					return &exitError{3, err}
+				}
+				if skipped > 0 {
+					res.AddNote(fmt.Sprintf("%s: %d lines that are no failure skipped", failures, skipped))
+				}
+				res.ConfirmByKernel(fs)
+			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
 				if err := writeJSON(out, res); err != nil {
@@ -76,7 +88,22 @@ message or the host could not be read.`,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().BoolVar(&offline, "offline", false, "rank the causes from the message alone, without checking this host")
+	cmd.Flags().StringVar(&failures, "failures", "", "confirm the causes against the failing syscalls the kernel reported: a file of enospc trace -o json's lines, or of serve --trace's /api/v1/failures")
 	return cmd
+}
+
+// readFailuresFile reads the failures --failures names.
+func readFailuresFile(path string) ([]explain.KernelFailure, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--failures: %w", err)
+	}
+	defer f.Close()
+	fs, skipped, err := explain.ReadFailures(f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--failures %s: %w", path, err)
+	}
+	return fs, skipped, nil
 }
 
 func writeExplain(w io.Writer, res *explain.Result) {
@@ -97,6 +124,8 @@ func writeExplain(w io.Writer, res *explain.Result) {
 	for i, c := range res.Causes {
 		status := "possible"
 		switch {
+		case c.ByKernel:
+			status = "CONFIRMED by the kernel"
 		case c.Confirmed:
 			status = "CONFIRMED on this host"
 		case !res.Checked:
