@@ -117,6 +117,10 @@ type Result struct {
 	Failed  string `json:"-"`
 	// Cleanup is what the cleanup could not remove.
 	Cleanup error `json:"-"`
+	// Leftovers is how many objects the runtime left that churn's client
+	// made (fifo directories): the leak itself, left for inspection;
+	// Cleanup removes them.
+	Leftovers int `json:"-"`
 	// Elapsed is the whole loop; Sampling the part of it spent sampling.
 	Elapsed, Sampling time.Duration `json:"-"`
 	Samples           int           `json:"-"`
@@ -171,6 +175,11 @@ type driver interface {
 	remove(ctx context.Context, id string) error
 	// cleanup removes everything churn made, of this run or an earlier one.
 	cleanup(ctx context.Context) error
+	// leftovers are what the runtime left that churn's client made (the
+	// fifo directories of tasks whose shim died); removeLeftovers removes
+	// them, once cleanup has removed every container.
+	leftovers() int
+	removeLeftovers() error
 	footprint(ctx context.Context) []Reading
 	checkOptions(*check.Options)
 	close()
@@ -290,7 +299,10 @@ func Cleanup(ctx context.Context, h *host.Host, opts Options) error {
 		return err
 	}
 	defer d.close()
-	return d.cleanup(ctx)
+	if err := d.cleanup(ctx); err != nil {
+		return err
+	}
+	return d.removeLeftovers()
 }
 
 // maxGivenUpInARow stops the loop: the runtime no longer makes containers
@@ -317,6 +329,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Result, error) {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 		defer cancel()
 		res.Cleanup = d.cleanup(cctx)
+		res.Leftovers = d.leftovers()
 	}()
 	if err := d.prepare(ctx); err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -424,6 +425,12 @@ func (d *containerdDriver) cleanup(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+func (d *containerdDriver) leftovers() int {
+	return len(churnFifoDirs(d.h.RootPath(d.opts.FifoDir)))
+}
+
+func (d *containerdDriver) removeLeftovers() error { return d.removeFifoDirs() }
+
 func (d *containerdDriver) footprint(ctx context.Context) []Reading {
 	if d.fp == nil {
 		return nil
@@ -435,6 +442,59 @@ func (d *containerdDriver) close() {
 	if d.cli != nil {
 		d.cli.Close()
 	}
+}
+
+// churnFifoDirs lists the directories under the fifo dir that churn's
+// client made and left: every entry a fifo named for one of churn's
+// containers (IDPrefix...-stdin, -stdout, -stderr). A directory holding
+// anything else is not churn's and is never listed.
+func churnFifoDirs(fifoDir string) []string {
+	ents, err := os.ReadDir(fifoDir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(fifoDir, e.Name())
+		files, err := os.ReadDir(dir)
+		if err != nil || len(files) == 0 {
+			continue
+		}
+		ours := true
+		for _, f := range files {
+			name := f.Name()
+			base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "-stdin"), "-stdout"), "-stderr")
+			if f.Type() != fs.ModeNamedPipe || base == name || !strings.HasPrefix(base, IDPrefix) {
+				ours = false
+				break
+			}
+		}
+		if ours {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// removeFifoDirs removes the fifo directories churn's client left (the
+// leak a kill-shim run measures), once no container of churn's remains.
+func (d *containerdDriver) removeFifoDirs() error {
+	var errs []error
+	for _, dir := range churnFifoDirs(d.h.RootPath(d.opts.FifoDir)) {
+		files, _ := os.ReadDir(dir)
+		for _, f := range files {
+			if f.Type() == fs.ModeNamedPipe {
+				os.Remove(filepath.Join(dir, f.Name()))
+			}
+		}
+		if err := os.Remove(dir); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // namespaceExists asks containerd's list: Labels answers for a

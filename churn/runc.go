@@ -143,6 +143,9 @@ func (d *runcDriver) cleanup(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+func (d *runcDriver) leftovers() int         { return 0 }
+func (d *runcDriver) removeLeftovers() error { return nil }
+
 func (d *runcDriver) footprint(ctx context.Context) []Reading {
 	if d.fp == nil {
 		return nil

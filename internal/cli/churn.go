@@ -108,6 +108,9 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 			if res.Cleanup != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "enospc: cleanup:", quote.Terminal(res.Cleanup.Error()))
 			}
+			if res.Leftovers > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "enospc: the runtime left %d fifo directories of churn's tasks (the leak measured), kept for inspection; --cleanup-only removes them\n", res.Leftovers)
+			}
 			if res.Failed != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "enospc: loop failed:", quote.Terminal(res.Failed))
 			}
