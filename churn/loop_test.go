@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -199,5 +200,19 @@ func TestCell(t *testing.T) {
 		if got := cell(in); got != want {
 			t.Errorf("cell(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestWritePlots(t *testing.T) {
+	f := &fakeRuntime{perCycle: 4}
+	res, _ := runFake(t, f, Options{Runtime: "fake", Cycles: 20, SampleEvery: 5})
+	dir := t.TempDir()
+	files, err := res.WritePlots(dir, "svg")
+	if err != nil || len(files) != 1 {
+		t.Fatalf("plots %v, %v; want one, of the leaking series", files, err)
+	}
+	b, _ := os.ReadFile(files[0])
+	if !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("runtime.files")) {
+		t.Errorf("%s is not the chart of runtime.files", files[0])
 	}
 }

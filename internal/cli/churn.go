@@ -28,6 +28,8 @@ func newChurnCmd(newHost func() *host.Host) *cobra.Command {
 		cleanupOnly bool
 		all         bool
 		progress    bool
+		plotDir     string
+		plotFormat  string
 	)
 	cmd := &cobra.Command{
 		Use:   "churn --runtime containerd|runc [flags] [-- COMMAND ARGS...]",
@@ -54,6 +56,9 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 			case "table", "json":
 			default:
 				return &exitError{3, fmt.Errorf("-o %q: want table or json", output)}
+			}
+			if plotFormat != "png" && plotFormat != "svg" {
+				return &exitError{3, fmt.Errorf("--plot-format %q: want png or svg", plotFormat)}
 			}
 			o.Steps, o.Args = steps, args
 			o.Runc.Root = o.Containerd.RuncRoot
@@ -96,6 +101,15 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 			}
 			if err := mf.Close(); err != nil {
 				return &exitError{2, err}
+			}
+			if plotDir != "" {
+				files, err := res.WritePlots(plotDir, plotFormat)
+				for _, f := range files {
+					fmt.Fprintln(cmd.ErrOrStderr(), "plot:", quote.Terminal(f))
+				}
+				if err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "enospc:", quote.Terminal(err.Error()))
+				}
 			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
@@ -145,6 +159,8 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 	f.StringVarP(&output, "output", "o", "table", "output: table or json")
 	f.BoolVar(&cleanupOnly, "cleanup-only", false, "remove what earlier runs of churn left (containers, tasks, snapshots, images, its namespace) and exit")
 	f.BoolVar(&all, "all", false, "table: every series measured, not only those that moved")
+	f.StringVar(&plotDir, "plot", "", "write a chart of every leaking series (use and max by cycle, and the projection) into this directory")
+	f.StringVar(&plotFormat, "plot-format", "png", "the charts' format: png or svg")
 	f.BoolVar(&progress, "progress", false, "a line on stderr per sample")
 	f.DurationVar(&o.FamilyTimeout, "family-timeout", 0, "give up on one family of limits whose read blocks, in a sample (default check's)")
 	f.Float64Var(&o.MinPerCycle, "min-per-cycle", 0.5, "the smallest growth per cycle called a leak (bytes series: --min-bytes-per-cycle)")
