@@ -214,7 +214,7 @@ func perCycle(series map[int]int64) churn.Slope {
 	return churn.Estimate(xs, ys, 0.95)
 }
 
-func mountTmpfs(t *testing.T, dir string, nrInodes int) {
+func mountTmpfs(t testing.TB, dir string, nrInodes int) {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ type containerdLab struct {
 	args []string
 }
 
-func newContainerdLab(t *testing.T, fifoInodes int) *containerdLab {
+func newContainerdLab(t testing.TB, fifoInodes int) *containerdLab {
 	ns := fmt.Sprintf("enospc-lab-churn-%d", os.Getpid())
 	c := labkit.StartContainerd(t, ns)
 	mountTmpfs(t, c.FifoDir, fifoInodes)
