@@ -529,3 +529,46 @@ func TestChurnRuncHook(t *testing.T) {
 		})
 	}
 }
+
+// The end of containerd#2421, on a fifo tmpfs of 128 inodes: the kill-shim
+// leak fills it in about 31 cycles, then every run fails with "no space
+// left on device" while the tmpfs has bytes to spare. churn reports the
+// leak it measured on the way, and that the loop failed (exit 2).
+func TestChurnContainerdKillShimExhausts(t *testing.T) {
+	const nrInodes = 128
+	l := newContainerdLab(t, nrInodes)
+	dir := t.TempDir()
+	r, code, _ := runChurn(t, 10*time.Minute, dir, append(l.args, "--cycles", "100", "--sample-every", "5", "--fault", "kill-shim")...)
+	if code != 2 {
+		t.Fatalf("exit %d, want 2 (the loop failed)", code)
+	}
+	st := statfs(t, l.c.FifoDir)
+	t.Logf("fifo tmpfs: %d of %d inodes free, %d of %d blocks free", st.Ffree, st.Files, st.Bfree, st.Blocks)
+	if st.Ffree > 3 || st.Bfree == 0 {
+		t.Errorf("the tmpfs is not out of inodes with blocks to spare")
+	}
+	var enospc []string
+	for _, row := range stepRows(t, r.StepsCSV) {
+		if strings.Contains(row[6], "no space left on device") {
+			enospc = append(enospc, row[0]+" "+row[2]+": "+row[6])
+		}
+	}
+	if len(enospc) == 0 {
+		t.Fatal("no step failed with \"no space left on device\"")
+	}
+	t.Logf("first failure: cycle %s (%d attempts failed so)", enospc[0], len(enospc))
+	if r.Cycles >= 100 {
+		t.Errorf("the loop ran all %d cycles on a full tmpfs", r.Cycles)
+	}
+	fifo := findLeak(r, "leak.fifo", func(s string) bool { return s == l.c.FifoDir })
+	if fifo == nil || fifo.CI[0] > 4 || fifo.CI[1] < 4 {
+		t.Errorf("leak.fifo %+v, want 4 inodes per cycle inside its interval", fifo)
+	}
+	l.assertGone(t)
+	if _, err := labkit.Run(2*time.Minute, labkit.Bin(), append([]string{"churn", "--cleanup-only"}, l.args...)...); err != nil {
+		t.Fatalf("churn --cleanup-only: %v", err)
+	}
+	if ents, _ := os.ReadDir(l.c.FifoDir); len(ents) != 0 {
+		t.Errorf("--cleanup-only left %d fifo directories", len(ents))
+	}
+}
