@@ -87,11 +87,9 @@ type containerdDriver struct {
 	run   string // the run's label value
 	h     *host.Host
 
-	cli   *containerd.Client
-	img   containerd.Image
-	fp    *footprint
-	mu    sync.Mutex
-	tasks map[string]containerd.Task
+	cli *containerd.Client
+	img containerd.Image
+	fp  *footprint
 }
 
 // Labels churn puts on what it creates.
@@ -103,7 +101,7 @@ const (
 func newContainerdDriver(h *host.Host, o Options) *containerdDriver {
 	co := o.Containerd
 	co.defaults()
-	return &containerdDriver{opts: co, image: o.Image, args: o.Args, run: o.runID, h: h, tasks: map[string]containerd.Task{}}
+	return &containerdDriver{opts: co, image: o.Image, args: o.Args, run: o.runID, h: h}
 }
 
 func (d *containerdDriver) ctx(ctx context.Context) context.Context {

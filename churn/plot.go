@@ -41,7 +41,7 @@ func (s *Series) Plot() chart.Plot {
 // WritePlots writes a chart of every leaking series into dir as format
 // ("png" or "svg") and returns the files written.
 func (r *Result) WritePlots(dir, format string) ([]string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
 	var files []string

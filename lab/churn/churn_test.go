@@ -572,3 +572,48 @@ func TestChurnContainerdKillShimExhausts(t *testing.T) {
 		t.Errorf("--cleanup-only left %d fifo directories", len(ents))
 	}
 }
+
+// Ctrl-C in the middle of the loop: churn stops, removes what it made
+// (containers, tasks, snapshots, its namespace) and exits 2.
+func TestChurnContainerdInterrupted(t *testing.T) {
+	l := newContainerdLab(t, 4096)
+	dir := t.TempDir()
+	cmd := exec.Command(labkit.Bin(), append([]string{"churn", "-o", "json", "--cycles", "100000", "--parallel", "2",
+		"--steps-csv", filepath.Join(dir, "steps.csv"), "--samples-csv", filepath.Join(dir, "samples.csv")}, l.args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Interrupted once containers are on their way.
+	running := func() bool {
+		ents, _ := os.ReadDir(filepath.Join(l.c.State, "io.containerd.runtime.v2.task", l.ns))
+		return len(ents) > 0
+	}
+	for end := time.Now().Add(2 * time.Minute); !running(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			cmd.Process.Kill()
+			t.Fatalf("no task started within 2 minutes\n%s", stderr.String())
+		}
+	}
+	time.Sleep(2 * time.Second)
+	cmd.Process.Signal(os.Interrupt)
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("churn did not end within 3 minutes of SIGINT\n%s", stderr.String())
+	}
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 2 {
+		t.Errorf("exit %v after SIGINT, want 2\n%s", err, stderr.String())
+	}
+	t.Logf("stderr: %s", strings.TrimSpace(stderr.String()))
+	l.assertGone(t)
+	if ents, _ := os.ReadDir(l.c.FifoDir); len(ents) != 0 {
+		t.Errorf("%d fifo directories left after the interrupted loop", len(ents))
+	}
+}
