@@ -429,8 +429,13 @@ func (l *loop) cycle(ctx context.Context, c int) bool {
 				case <-time.After(l.opts.RetryDelay):
 				}
 			}
+			// A step under way is not cut short by ctx (Ctrl-C): a create
+			// the client gave up on goes on in the runtime, and would
+			// leave a task no cleanup saw. It ends within stepTimeout.
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), stepTimeout)
 			start := time.Now()
-			err := l.d.step(ctx, id, step)
+			err := l.d.step(sctx, id, step)
+			cancel()
 			l.record(stepRecord{cycle: c, time: start, step: step, attempt: attempt, took: time.Since(start), err: err})
 			if err == nil {
 				ok = true
@@ -511,6 +516,9 @@ func (l *loop) sample(ctx context.Context, cycle int) {
 		fmt.Fprintf(l.opts.Progress, "cycle %d/%d: sampled in %s\n", cycle, l.opts.Cycles, time.Since(start).Round(time.Millisecond))
 	}
 }
+
+// stepTimeout bounds one attempt at a step.
+const stepTimeout = 2 * time.Minute
 
 // fifoGraceWaiver is more than check's grace for young fifo directories.
 const fifoGraceWaiver = time.Hour
