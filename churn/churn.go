@@ -47,7 +47,7 @@ const IDPrefix = "enospc-churn-"
 
 // Options shape a churn run.
 type Options struct {
-	// Runtime is "containerd" or "runc".
+	// Runtime is "containerd", "docker" or "runc".
 	Runtime string
 	// Cycles is how many cycles to run.
 	Cycles int
@@ -73,6 +73,7 @@ type Options struct {
 	Args  []string
 
 	Containerd ContainerdOptions
+	Docker     DockerOptions
 	Runc       RuncOptions
 
 	// StepsCSV and SamplesCSV receive the CSV of every step attempt and
@@ -198,10 +199,12 @@ func newDriver(h *host.Host, o Options) (driver, error) {
 		return newContainerdDriver(h, o), nil
 	case "runc":
 		return newRuncDriver(h, o), nil
-	case "docker", "cri":
-		return nil, fmt.Errorf("runtime %q: %w yet (containerd and runc are)", o.Runtime, ErrRuntimeNotSupported)
+	case "docker":
+		return newDockerDriver(h, o), nil
+	case "cri":
+		return nil, fmt.Errorf("runtime %q: %w yet (containerd, docker and runc are)", o.Runtime, ErrRuntimeNotSupported)
 	}
-	return nil, fmt.Errorf("runtime %q: want containerd or runc", o.Runtime)
+	return nil, fmt.Errorf("runtime %q: want containerd, docker or runc", o.Runtime)
 }
 
 func (o *Options) validate() error {

@@ -319,13 +319,18 @@ func (d *containerdDriver) killShim(ctx context.Context, id string) error {
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill shim %d: %w", pids[0], err)
 	}
+	// containerd drops the task from its list before the cleanup of the
+	// dead shim (a `shim delete` of its own) has removed the task's
+	// bundle: the cycle goes on when both are gone.
+	bundle := d.h.RootPath(filepath.Join(d.opts.State, "io.containerd.runtime.v2.task", d.opts.Namespace, id))
 	end := time.Now().Add(30 * time.Second)
 	for {
-		if _, err := d.task(ctx, id, nil); errdefs.IsNotFound(err) {
+		_, err := d.task(ctx, id, nil)
+		if _, serr := os.Stat(bundle); errdefs.IsNotFound(err) && os.IsNotExist(serr) {
 			return nil
 		}
 		if time.Now().After(end) {
-			return fmt.Errorf("containerd still lists the task of %s 30s after its shim died", id)
+			return fmt.Errorf("containerd still has the task of %s 30s after its shim died", id)
 		}
 		select {
 		case <-ctx.Done():
@@ -509,8 +514,8 @@ func namespaceExists(ctx context.Context, ns namespaces.Store, name string) (boo
 // the containerd at address: those whose command line says so.
 func shimPIDs(h *host.Host, address, ns, id string) []int {
 	var out []int
-	for _, p := range shims(h, address) {
-		if p.arg("-namespace") == ns && (id == "" || p.arg("-id") == id) {
+	for _, p := range shims(h) {
+		if p.arg("-address") == address && p.arg("-namespace") == ns && (id == "" || p.arg("-id") == id) {
 			out = append(out, p.pid)
 		}
 	}
@@ -545,9 +550,8 @@ type shimScan struct {
 
 var shimScans sync.Map // procfs root -> *shimScan
 
-// shims lists the containerd shim processes started by the containerd at
-// address (their -address argument).
-func shims(h *host.Host, address string) []shimProc {
+// shims lists the containerd shim processes.
+func shims(h *host.Host) []shimProc {
 	v, _ := shimScans.LoadOrStore(h.Proc, &shimScan{notShims: map[int]bool{}})
 	sc := v.(*shimScan)
 	sc.mu.Lock()
@@ -579,10 +583,7 @@ func shims(h *host.Host, address string) []shimProc {
 		if err != nil {
 			continue
 		}
-		p := shimProc{pid: pid, args: strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")}
-		if p.arg("-address") == address {
-			out = append(out, p)
-		}
+		out = append(out, shimProc{pid: pid, args: strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")})
 	}
 	for pid := range sc.notShims {
 		if !seen[pid] {

@@ -50,11 +50,14 @@ type footprint struct {
 	daemon  int    // pid, 0 until found
 	dirs    []string
 	fifoDir string
-	shims   bool
+	// shimsOf picks the daemon's shims among containerd's shims; nil
+	// counts none.
+	shimsOf func(shimProc) bool
 }
 
 func newContainerdFootprint(h *host.Host, o ContainerdOptions) *footprint {
-	return &footprint{h: h, address: o.Address, dirs: []string{o.State, o.Root}, fifoDir: o.FifoDir, shims: true}
+	return &footprint{h: h, address: o.Address, dirs: []string{o.State, o.Root}, fifoDir: o.FifoDir,
+		shimsOf: func(p shimProc) bool { return p.arg("-address") == o.Address }}
 }
 
 func (f *footprint) read(ctx context.Context) []Reading {
@@ -71,8 +74,14 @@ func (f *footprint) read(ctx context.Context) []Reading {
 		if f.daemon != 0 {
 			out = append(out, daemonReadings(f.h, f.daemon, scope)...)
 		}
-		if f.shims {
-			out = append(out, Reading{Limit: FootShims, Scope: scope, Unit: "processes", Value: int64(len(shims(f.h, f.address)))})
+		if f.shimsOf != nil {
+			n := 0
+			for _, p := range shims(f.h) {
+				if f.shimsOf(p) {
+					n++
+				}
+			}
+			out = append(out, Reading{Limit: FootShims, Scope: scope, Unit: "processes", Value: int64(n)})
 		}
 	}
 	for _, d := range f.dirs {

@@ -182,7 +182,7 @@ func TestOptions(t *testing.T) {
 	if err := o.validate(); err != nil || strings.Join(o.Steps, ",") != "run,kill-shim,delete" {
 		t.Errorf("kill-shim steps %v, %v", o.Steps, err)
 	}
-	for _, rt := range []string{"docker", "cri"} {
+	for _, rt := range []string{"cri"} {
 		_, err := Run(context.Background(), host.New("/proc", "/sys", "/"), Options{Runtime: rt, Cycles: 1})
 		if !errors.Is(err, ErrRuntimeNotSupported) || !errors.Is(err, ErrOptions) {
 			t.Errorf("%s: %v, want a refusal", rt, err)

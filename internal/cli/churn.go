@@ -32,7 +32,7 @@ func newChurnCmd(newHost func() *host.Host) *cobra.Command {
 		plotFormat  string
 	)
 	cmd := &cobra.Command{
-		Use:   "churn --runtime containerd|runc [flags] [-- COMMAND ARGS...]",
+		Use:   "churn --runtime containerd|docker|runc [flags] [-- COMMAND ARGS...]",
 		Short: "Run the container lifecycle loop against a runtime and measure what each cycle leaks",
 		Long: `churn drives a real runtime through the loop of containerd#2421 (run,
 pause, resume, kill, delete), cycle after cycle, and every --sample-every
@@ -45,7 +45,8 @@ samples CSV.
 
 containerd is driven through its Go client in a namespace of its own
 (created, labelled, and removed at the end), with each task's stdio through
-fifos as ctr makes them; runc through its command line on --bundle.
+fifos as ctr makes them; dockerd through the Engine API, its containers
+labelled as churn's; runc through its command line on --bundle.
 Everything churn made is removed at the end, on Ctrl-C, and by
 --cleanup-only; containers it did not make are never touched.
 
@@ -135,7 +136,7 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Runtime, "runtime", "", "the runtime to drive: containerd or runc (docker and cri are not supported yet)")
+	f.StringVar(&o.Runtime, "runtime", "", "the runtime to drive: containerd, docker or runc (cri is not supported yet)")
 	f.IntVar(&o.Cycles, "cycles", 100, "cycles to run")
 	f.StringSliceVar(&steps, "steps", churn.DefaultSteps, "the steps of a cycle, in order: run first, delete included")
 	f.IntVar(&o.Parallel, "parallel", 1, "cycles run at once")
@@ -143,7 +144,7 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 	f.StringSliceVar(&o.Only, "only", nil, "sample only these limit IDs (the runtime's footprint is always read)")
 	f.StringVar(&o.Fault, "fault", "", "inject a fault each cycle: kill-shim (SIGKILL the task's shim in place of the kill step)")
 	f.IntVar(&o.Retries, "retries", 10, "retries of a failed step before its cycle is given up (-1: none)")
-	f.StringVar(&o.Image, "image", "", "the image of the containers (containerd); pulled into churn's namespace unless --image-tar brings it")
+	f.StringVar(&o.Image, "image", "", "the image of the containers: containerd pulls it into churn's namespace unless --image-tar brings it; docker must hold it")
 	f.StringVar(&o.Containerd.ImageTar, "image-tar", "", "an image archive (OCI layout or docker save) imported into churn's namespace first")
 	f.StringVar(&o.Containerd.Address, "address", "/run/containerd/containerd.sock", "containerd's socket")
 	f.StringVar(&o.Containerd.Namespace, "namespace", "enospc-churn", "the containerd namespace churn creates, works in and removes")
@@ -152,6 +153,13 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 	f.StringVar(&o.Containerd.FifoDir, "fifo-dir", "/run/containerd/fifo", "where the client makes each task's fifo directory, as ctr --fifo-dir")
 	f.StringVar(&o.Containerd.State, "containerd-state", "/run/containerd", "containerd's state directory")
 	f.StringVar(&o.Containerd.Root, "containerd-root", "/var/lib/containerd", "containerd's root directory")
+	dockerHost := "/var/run/docker.sock"
+	if h := os.Getenv("DOCKER_HOST"); strings.HasPrefix(h, "unix://") {
+		dockerHost = h
+	}
+	f.StringVar(&o.Docker.Host, "docker-host", dockerHost, "dockerd's Engine API socket (default from DOCKER_HOST)")
+	f.StringVar(&o.Docker.Root, "docker-root", "/var/lib/docker", "dockerd's --data-root")
+	f.StringVar(&o.Docker.Exec, "docker-exec-root", "/run/docker", "dockerd's --exec-root")
 	f.StringVar(&o.Runc.Bundle, "bundle", "", "the OCI bundle of every runc container")
 	f.StringVar(&o.Runc.Binary, "runc", "runc", "runc's binary")
 	f.StringVar(&stepsCSV, "steps-csv", "", "where the steps CSV goes (default churn-RUNTIME-TIME-steps.csv)")

@@ -617,3 +617,32 @@ func TestChurnContainerdInterrupted(t *testing.T) {
 		t.Errorf("%d fifo directories left after the interrupted loop", len(ents))
 	}
 }
+
+// A clean docker loop through the Engine API on a private dockerd: the
+// seed's steps; nothing of the runtime's leaks; memory cgroups measured.
+func TestChurnDockerClean(t *testing.T) {
+	const cycles = 60
+	d := labkit.StartDockerd(t)
+	d.ImportBusybox(t, "enospc.lab/busybox:lab")
+	r, code, _ := runChurn(t, 15*time.Minute, t.TempDir(), "--runtime", "docker", "--docker-host", d.Sock,
+		"--docker-root", d.Root, "--docker-exec-root", d.Exec, "--image", "enospc.lab/busybox:lab",
+		"--cycles", strconv.Itoa(cycles), "--sample-every", "5", "--", "sleep", "3600")
+	if code == 2 || code == 3 {
+		t.Fatalf("the loop failed: exit %d", code)
+	}
+	if r.Runtime != "docker" || r.Cycles != cycles || r.Steps < 5*cycles {
+		t.Errorf("result: %+v", r)
+	}
+	if own := ownLeaks(t, r, d.Dir); len(own) > 0 {
+		t.Errorf("a clean docker loop reported leaks of its own: %+v", own)
+	}
+	s := samples(t, r.SamplesCSV)
+	memoryCgroups(t, s, cycles)
+	if n := len(s[[2]string{churn.FootShims, "daemon on " + d.Sock}]); n != cycles/5+1 {
+		t.Errorf("dockerd's shims sampled %d times, want %d", n, cycles/5+1)
+	}
+	out, err := d.Docker(20*time.Second, "ps", "-aq", "--filter", "label="+churn.LabelChurn+"=true")
+	if err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("churn left containers: %q %v", out, err)
+	}
+}
