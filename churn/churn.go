@@ -162,7 +162,10 @@ type Series struct {
 	Limit, Scope, Unit string
 	Points             []Point
 	Slope              Slope
-	Leaking            bool
+	// Later is the slope over the later half of the samples, when the
+	// whole run's says the series grows.
+	Later   Slope
+	Leaking bool
 	// Exhaustion is the cycles left at the estimated rate, -1 for none.
 	Exhaustion int64
 }
@@ -571,6 +574,12 @@ func (l *loop) analyse() {
 			minimum = l.opts.MinBytesPerCycle
 		}
 		s.Leaking = s.Slope.Lo > 0 && s.Slope.PerCycle >= minimum
+		// A leak grows through the whole run: growth that stops half way
+		// (a daemon's heap warming up, a cache filling) is not one.
+		if h := n / 2; s.Leaking && n-h >= 3 {
+			s.Later = Estimate(xs[h:], ys[h:], l.opts.Confidence)
+			s.Leaking = s.Later.Lo > 0
+		}
 		s.Exhaustion = -1
 		if p := s.Points[n-1]; p.Max > 0 && s.Slope.PerCycle > 0 {
 			s.Exhaustion = int64(math.Max(0, math.Floor(float64(p.Max-p.Used)/s.Slope.PerCycle)))

@@ -136,11 +136,18 @@ func findLeak(r *result, limit string, scope func(string) bool) *leak {
 }
 
 // ownLeaks are the leaks in what belongs to the test: the runtime's
-// footprint, leak.*, and every scope below the test's directories.
+// footprint but its RSS, leak.*, and every scope below the test's
+// directories.
 // Leaks elsewhere are of the host, shared with other work, and are logged.
 func ownLeaks(t *testing.T, r *result, dirs ...string) []leak {
 	var own []leak
 	for _, l := range r.Leaks {
+		if l.Limit == churn.FootRSS {
+			// Measured and reported, not asserted: a Go daemon's heap
+			// grows for longer than a lab loop runs before it settles.
+			t.Logf("the daemon's RSS grew through the run: %.4g bytes per cycle [%.4g, %.4g]", l.PerCycle, l.CI[0], l.CI[1])
+			continue
+		}
 		mine := strings.HasPrefix(l.Limit, "runtime.") || strings.HasPrefix(l.Limit, "leak.")
 		for _, d := range dirs {
 			mine = mine || strings.Contains(l.Scope, d)
@@ -618,9 +625,12 @@ func TestChurnContainerdInterrupted(t *testing.T) {
 	}
 }
 
-// A clean docker loop through the Engine API on a private dockerd: the
-// seed's steps; nothing of the runtime's leaks; memory cgroups measured.
-func TestChurnDockerClean(t *testing.T) {
+// A docker loop through the Engine API on a private dockerd, the seed's
+// steps, containers without a network. Debian 12's dockerd (20.10) leaves
+// a file per container under <exec-root>/netns (on /run/docker/netns in a
+// default install: /run's inodes, as in containerd#2421): churn must see
+// exactly that, one per cycle, and nothing else of the runtime's.
+func TestChurnDocker(t *testing.T) {
 	const cycles = 60
 	d := labkit.StartDockerd(t)
 	d.ImportBusybox(t, "enospc.lab/busybox:lab")
@@ -633,8 +643,34 @@ func TestChurnDockerClean(t *testing.T) {
 	if r.Runtime != "docker" || r.Cycles != cycles || r.Steps < 5*cycles {
 		t.Errorf("result: %+v", r)
 	}
-	if own := ownLeaks(t, r, d.Dir); len(own) > 0 {
-		t.Errorf("a clean docker loop reported leaks of its own: %+v", own)
+	// The netns directory, counted here; a file still mounted would pin
+	// its network namespace.
+	ents, _ := os.ReadDir(filepath.Join(d.Exec, "netns"))
+	mounted := 0
+	for _, e := range ents {
+		var st unix.Statfs_t
+		if unix.Statfs(filepath.Join(d.Exec, "netns", e.Name()), &st) == nil && st.Type == unix.NSFS_MAGIC {
+			mounted++
+		}
+	}
+	t.Logf("%s/netns holds %d files after %d cycles, %d of them a mounted network namespace", d.Exec, len(ents), cycles, mounted)
+	own := ownLeaks(t, r, d.Dir)
+	execFiles := findLeak(r, churn.FootFiles, func(s string) bool { return s == d.Exec })
+	switch {
+	case len(ents) == 0 && execFiles == nil:
+		t.Logf("this dockerd leaves no netns file")
+	case len(ents) != cycles:
+		t.Errorf("%d netns files after %d cycles, want none or one per cycle", len(ents), cycles)
+	case execFiles == nil || execFiles.PerCycle != 1 || execFiles.CI[0] > 1 || execFiles.CI[1] < 1:
+		t.Errorf("files of %s: %+v, want 1 per cycle, as the netns directory grew", d.Exec, execFiles)
+	}
+	for _, l := range own {
+		if l != *execFiles {
+			t.Errorf("a leak of the runtime's besides the netns files: %+v", l)
+		}
+	}
+	if mounted > 0 {
+		t.Errorf("%d netns files still mounted: network namespaces pinned", mounted)
 	}
 	s := samples(t, r.SamplesCSV)
 	memoryCgroups(t, s, cycles)
