@@ -47,11 +47,12 @@ const IDPrefix = "enospc-churn-"
 
 // Options shape a churn run.
 type Options struct {
-	// Runtime is "containerd", "docker" or "runc".
+	// Runtime is "containerd", "cri", "docker" or "runc".
 	Runtime string
 	// Cycles is how many cycles to run.
 	Cycles int
-	// Steps of each cycle, in order (DefaultSteps when empty).
+	// Steps of each cycle, in order (DefaultSteps when empty; for the
+	// CRI, which has no pause, run, kill, delete).
 	Steps []string
 	// Parallel cycles run at once (1 when 0).
 	Parallel int
@@ -74,6 +75,7 @@ type Options struct {
 
 	Containerd ContainerdOptions
 	Docker     DockerOptions
+	CRI        CRIOptions
 	Runc       RuncOptions
 
 	// StepsCSV and SamplesCSV receive the CSV of every step attempt and
@@ -189,9 +191,6 @@ type driver interface {
 	close()
 }
 
-// ErrRuntimeNotSupported is returned for a runtime churn cannot drive yet.
-var ErrRuntimeNotSupported = errors.New("runtime not supported")
-
 // ErrOptions wraps what is wrong with the options given, as opposed to a
 // runtime that could not be driven.
 var ErrOptions = errors.New("invalid options")
@@ -205,9 +204,9 @@ func newDriver(h *host.Host, o Options) (driver, error) {
 	case "docker":
 		return newDockerDriver(h, o), nil
 	case "cri":
-		return nil, fmt.Errorf("runtime %q: %w yet (containerd, docker and runc are)", o.Runtime, ErrRuntimeNotSupported)
+		return newCRIDriver(h, o), nil
 	}
-	return nil, fmt.Errorf("runtime %q: want containerd, docker or runc", o.Runtime)
+	return nil, fmt.Errorf("runtime %q: want containerd, cri, docker or runc", o.Runtime)
 }
 
 func (o *Options) validate() error {
@@ -216,6 +215,9 @@ func (o *Options) validate() error {
 	}
 	if len(o.Steps) == 0 {
 		o.Steps = slices.Clone(DefaultSteps)
+		if o.Runtime == "cri" {
+			o.Steps = []string{StepRun, StepKill, StepDelete}
+		}
 	}
 	seen := map[string]bool{}
 	for _, s := range o.Steps {
@@ -226,6 +228,9 @@ func (o *Options) validate() error {
 		}
 		if seen[s] {
 			return fmt.Errorf("step %q given twice", s)
+		}
+		if o.Runtime == "cri" && (s == StepPause || s == StepResume) {
+			return fmt.Errorf("step %q: the CRI has no pause", s)
 		}
 		seen[s] = true
 	}

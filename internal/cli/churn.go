@@ -32,7 +32,7 @@ func newChurnCmd(newHost func() *host.Host) *cobra.Command {
 		plotFormat  string
 	)
 	cmd := &cobra.Command{
-		Use:   "churn --runtime containerd|docker|runc [flags] [-- COMMAND ARGS...]",
+		Use:   "churn --runtime containerd|cri|docker|runc [flags] [-- COMMAND ARGS...]",
 		Short: "Run the container lifecycle loop against a runtime and measure what each cycle leaks",
 		Long: `churn drives a real runtime through the loop of containerd#2421 (run,
 pause, resume, kill, delete), cycle after cycle, and every --sample-every
@@ -46,7 +46,9 @@ samples CSV.
 containerd is driven through its Go client in a namespace of its own
 (created, labelled, and removed at the end), with each task's stdio through
 fifos as ctr makes them; dockerd through the Engine API, its containers
-labelled as churn's; runc through its command line on --bundle.
+labelled as churn's; a CRI server (containerd's CRI plugin, CRI-O) as
+kubelet calls it, a pod per cycle on the node's network; runc through its
+command line on --bundle.
 Everything churn made is removed at the end, on Ctrl-C, and by
 --cleanup-only; containers it did not make are never touched.
 
@@ -61,8 +63,12 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 			if plotFormat != "png" && plotFormat != "svg" {
 				return &exitError{3, fmt.Errorf("--plot-format %q: want png or svg", plotFormat)}
 			}
-			o.Steps, o.Args = steps, args
+			o.Args = args
+			if cmd.Flags().Changed("steps") {
+				o.Steps = steps
+			}
 			o.Runc.Root = o.Containerd.RuncRoot
+			o.CRI.State, o.CRI.Root = o.Containerd.State, o.Containerd.Root
 			h := newHost()
 			ctx := cmd.Context()
 			if cleanupOnly {
@@ -136,9 +142,9 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Runtime, "runtime", "", "the runtime to drive: containerd, docker or runc (cri is not supported yet)")
+	f.StringVar(&o.Runtime, "runtime", "", "the runtime to drive: containerd, cri, docker or runc")
 	f.IntVar(&o.Cycles, "cycles", 100, "cycles to run")
-	f.StringSliceVar(&steps, "steps", churn.DefaultSteps, "the steps of a cycle, in order: run first, delete included")
+	f.StringSliceVar(&steps, "steps", churn.DefaultSteps, "the steps of a cycle, in order: run first, delete included (cri: run,kill,delete, the CRI has no pause)")
 	f.IntVar(&o.Parallel, "parallel", 1, "cycles run at once")
 	f.IntVar(&o.SampleEvery, "sample-every", 10, "cycles between two samples of every limit")
 	f.StringSliceVar(&o.Only, "only", nil, "sample only these limit IDs (the runtime's footprint is always read)")
@@ -160,6 +166,8 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 	f.StringVar(&o.Docker.Host, "docker-host", dockerHost, "dockerd's Engine API socket (default from DOCKER_HOST)")
 	f.StringVar(&o.Docker.Root, "docker-root", "/var/lib/docker", "dockerd's --data-root")
 	f.StringVar(&o.Docker.Exec, "docker-exec-root", "/run/docker", "dockerd's --exec-root")
+	f.StringVar(&o.CRI.Endpoint, "cri-endpoint", "/run/containerd/containerd.sock", "the CRI's socket (containerd's, or CRI-O's /var/run/crio/crio.sock)")
+	f.StringVar(&o.CRI.CgroupParent, "cri-cgroup-parent", "/enospc-churn", "the cgroup parent of the pods churn runs through the CRI")
 	f.StringVar(&o.Runc.Bundle, "bundle", "", "the OCI bundle of every runc container")
 	f.StringVar(&o.Runc.Binary, "runc", "runc", "runc's binary")
 	f.StringVar(&stepsCSV, "steps-csv", "", "where the steps CSV goes (default churn-RUNTIME-TIME-steps.csv)")

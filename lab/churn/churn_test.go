@@ -301,6 +301,12 @@ func memoryCgroups(t *testing.T, s map[[2]string]map[int]int64, cycles int) {
 			sl := perCycle(series)
 			t.Logf("memory cgroups %s (%s): %d at cycle 0, %d at cycle %d: %.3g per cycle [%.3g, %.3g]",
 				strings.TrimPrefix(lim, "cgroups."), k[1], series[0], series[cycles], cycles, sl.PerCycle, sl.Lo, sl.Hi)
+			// Live cgroups that pile up are a runtime's (or its client's)
+			// leak; the dying ones are the kernel's to reclaim, and are
+			// reported.
+			if lim == "cgroups.live" && sl.Lo > 0 && sl.PerCycle >= 0.5 {
+				t.Errorf("live memory cgroups grow %.3g per cycle", sl.PerCycle)
+			}
 		}
 		if !found {
 			t.Errorf("no %s series of the memory hierarchy in the samples", lim)
@@ -680,5 +686,67 @@ func TestChurnDocker(t *testing.T) {
 	out, err := d.Docker(20*time.Second, "ps", "-aq", "--filter", "label="+churn.LabelChurn+"=true")
 	if err != nil || strings.TrimSpace(out) != "" {
 		t.Errorf("churn left containers: %q %v", out, err)
+	}
+}
+
+// The CRI as kubelet calls it, on containerd's CRI plugin of a private
+// containerd: a pod per cycle (RunPodSandbox, CreateContainer,
+// StartContainer, StopContainer, RemoveContainer, StopPodSandbox,
+// RemovePodSandbox). Nothing of the runtime's leaks, no pod is left.
+func TestChurnCRI(t *testing.T) {
+	const (
+		cycles = 40
+		image  = "enospc.lab/busybox:lab"
+		pause  = "enospc.lab/pause:lab"
+	)
+	c := labkit.StartContainerdWith(t, labkit.ContainerdOptions{CRI: true, SandboxImage: pause}, "k8s.io")
+	rootfs := filepath.Join(c.Dir, "rootfs")
+	labkit.BusyboxRootfs(t, rootfs)
+	// The CRI's images live in containerd's namespace k8s.io.
+	for _, img := range []struct {
+		ref string
+		cmd []string
+	}{{image, []string{"sh"}}, {pause, []string{"sleep", "3600"}}} {
+		tar := filepath.Join(c.Dir, filepath.Base(img.ref)+".tar")
+		labkit.OCIImageTar(t, rootfs, img.ref, tar, img.cmd)
+		if _, err := c.Ctr(2*time.Minute, "-n", "k8s.io", "images", "import", "--snapshotter", "native", tar); err != nil {
+			t.Fatalf("%v\n%s", err, c.Log())
+		}
+	}
+	parent := fmt.Sprintf("/enospc-lab-churn-cri-%d", os.Getpid())
+	t.Cleanup(func() {
+		labkit.KillCgroups(t, parent)
+		labkit.RemoveCgroups(t, parent)
+	})
+	r, code, _ := runChurn(t, 15*time.Minute, t.TempDir(), "--runtime", "cri", "--cri-endpoint", c.Sock,
+		"--cri-cgroup-parent", parent, "--containerd-state", c.State, "--containerd-root", c.Root, "--image", image,
+		"--cycles", strconv.Itoa(cycles), "--sample-every", "5", "--", "sleep", "3600")
+	if code == 2 || code == 3 {
+		t.Fatalf("the loop failed: exit %d\n%s", code, c.Log())
+	}
+	// run, kill, delete: the CRI has no pause.
+	if r.Runtime != "cri" || r.Cycles != cycles || r.Steps < 3*cycles {
+		t.Errorf("result: %+v", r)
+	}
+	if own := ownLeaks(t, r, c.Dir, parent); len(own) > 0 {
+		t.Errorf("a clean CRI loop reported leaks of its own: %+v", own)
+	}
+	rows := stepRows(t, r.StepsCSV)
+	for _, row := range rows {
+		if row[2] == churn.StepPause {
+			t.Fatalf("a pause step through the CRI: %v", row)
+		}
+	}
+	s := samples(t, r.SamplesCSV)
+	memoryCgroups(t, s, cycles)
+	if n := len(s[[2]string{churn.FootShims, "daemon on " + c.Sock}]); n != cycles/5+1 {
+		t.Errorf("the CRI's shims sampled %d times, want %d", n, cycles/5+1)
+	}
+	out, err := c.Ctr(20*time.Second, "-n", "k8s.io", "containers", "ls", "-q")
+	if err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("churn left containers (pods' included) in k8s.io: %q %v", out, err)
+	}
+	if shims := labkit.PidsWithArg(c.Sock); len(shims) > 0 {
+		t.Errorf("churn left shims %v running", shims)
 	}
 }

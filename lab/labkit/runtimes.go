@@ -72,6 +72,21 @@ func TempDir(t testing.TB, pattern string) string {
 // unmounts what is mounted below its directory.
 func StartContainerd(t testing.TB, nss ...string) *Containerd {
 	t.Helper()
+	return StartContainerdWith(t, ContainerdOptions{}, nss...)
+}
+
+// ContainerdOptions shape a private containerd.
+type ContainerdOptions struct {
+	// CRI enables containerd's CRI plugin on the same socket, with this
+	// sandbox (pause) image, the native snapshotter, the private runc
+	// root, and CNI directories of its own (pods use the node's network).
+	CRI          bool
+	SandboxImage string
+}
+
+// StartContainerdWith is StartContainerd shaped by opts.
+func StartContainerdWith(t testing.TB, opts ContainerdOptions, nss ...string) *Containerd {
+	t.Helper()
 	bin := RequireTool(t, "containerd")
 	ctr := RequireTool(t, "ctr")
 	RequireTool(t, "containerd-shim-runc-v2")
@@ -90,10 +105,32 @@ func StartContainerd(t testing.TB, nss ...string) *Containerd {
 		Sock: filepath.Join(dir, "ctd.sock"), FifoDir: filepath.Join(dir, "fifo"), RuncRoot: filepath.Join(dir, "runc"),
 		done: make(chan struct{}),
 	}
+	disabled, cri := `"io.containerd.grpc.v1.cri", `, ""
+	if opts.CRI {
+		disabled = ""
+		cri = fmt.Sprintf(`
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+  enable_selinux = false
+  # Without CAP_SYS_RESOURCE the pause container's oom_score_adj of -998
+  # is refused: keep to ours.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = %q
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+`, opts.SandboxImage, c.RuncRoot, filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "conf"))
+	}
 	config := fmt.Sprintf(`version = 2
 root = %q
 state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+disabled_plugins = [`+disabled+`"io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
 [grpc]
   address = %q
@@ -105,7 +142,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   address = ""
 [plugins."io.containerd.internal.v1.opt"]
   path = %q
-`, c.Root, c.State, c.Sock, c.Sock+".ttrpc", filepath.Join(dir, "opt"))
+`+cri, c.Root, c.State, c.Sock, c.Sock+".ttrpc", filepath.Join(dir, "opt"))
 	conf := filepath.Join(dir, "config.toml")
 	if err := os.WriteFile(conf, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
