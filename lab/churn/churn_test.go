@@ -750,3 +750,83 @@ func TestChurnCRI(t *testing.T) {
 		t.Errorf("churn left shims %v running", shims)
 	}
 }
+
+// A docker loop with userns-remap: container root is a dedicated host uid,
+// whose key quota runc charges a session keyring per container (the
+// Jenkins agent of the field reports). Whether the loop leaves keyrings
+// behind is measured: the uid's keys at every sample, against what
+// /proc/key-users shows while containers run and after the loop.
+func TestChurnDockerUsernsRemapKeys(t *testing.T) {
+	const cycles = 40
+	d := labkit.StartDockerdWith(t, labkit.DockerdOptions{UsernsRemap: true})
+	d.ImportBusybox(t, "enospc.lab/busybox:lab")
+	uid := d.RemapUID
+	// What the uid holds while the loop runs, polled here.
+	stop := make(chan struct{})
+	peak := make(chan int64, 1)
+	go func() {
+		var m int64
+		defer func() { peak <- m }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			m = max(m, keyUserKeys(uid))
+		}
+	}()
+	r, code, _ := runChurn(t, 15*time.Minute, t.TempDir(), "--runtime", "docker", "--docker-host", d.Sock,
+		"--docker-root", d.Root, "--docker-exec-root", d.Exec, "--image", "enospc.lab/busybox:lab",
+		"--cycles", strconv.Itoa(cycles), "--sample-every", "5", "--", "sleep", "3600")
+	close(stop)
+	maxKeys := <-peak
+	if code == 2 || code == 3 {
+		t.Fatalf("the loop failed: exit %d", code)
+	}
+	t.Logf("uid %d (container root) held up to %d keys while the loop ran", uid, maxKeys)
+	if maxKeys == 0 {
+		t.Fatalf("uid %d never held a key: runc did not charge the containers' session keyrings to it, nothing to measure", uid)
+	}
+	scope := "uid " + strconv.Itoa(uid)
+	s := samples(t, r.SamplesCSV)
+	keys := s[[2]string{"keys.count", scope}]
+	after := keyUserKeys(uid)
+	// A uid without keys has no line in /proc/key-users, and no row: 0.
+	var cs []int
+	for c := range keys {
+		cs = append(cs, c)
+	}
+	slices.Sort(cs)
+	t.Logf("keys.count of %s at the samples (cycle: keys, absent = 0): %v", scope, keys)
+	lk := findLeak(r, "keys.count", func(s string) bool { return s == scope })
+	if lk != nil {
+		t.Logf("MEASURED: docker with userns-remap leaks %.3g keys per container [%.3g, %.3g] for the remapped uid", lk.PerCycle, lk.CI[0], lk.CI[1])
+	} else {
+		t.Logf("MEASURED: docker with userns-remap leaves no keyring per container: the remapped uid's keys at the samples, with no container running, stay %v", keys)
+	}
+	last := keys[cycles]
+	if last != after {
+		t.Errorf("the last sample counts %d keys of uid %d, /proc/key-users %d after the loop", last, uid, after)
+	}
+	if lk == nil && len(cs) > 0 && keys[cs[len(cs)-1]]-keys[cs[0]] >= int64(cycles)/2 {
+		t.Errorf("the uid's keys grew from %d to %d and churn saw no leak", keys[cs[0]], keys[cs[len(cs)-1]])
+	}
+}
+
+// keyUserKeys is uid's nkeys in /proc/key-users, 0 without a line.
+func keyUserKeys(uid int) int64 {
+	b, err := os.ReadFile("/proc/key-users")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == strconv.Itoa(uid)+":" {
+			n, _, _ := strings.Cut(f[2], "/")
+			v, _ := strconv.ParseInt(n, 10, 64)
+			return v
+		}
+	}
+	return 0
+}
