@@ -21,6 +21,7 @@ import (
 
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/quote"
 	"github.com/enospc/enospc/limits"
 )
 
@@ -494,7 +495,7 @@ func (l *loop) sample(ctx context.Context, cycle int) {
 	rep, err := check.Run(ctx, &h, opts)
 	if err != nil {
 		if ctx.Err() == nil {
-			fmt.Fprintf(l.progress(), "sample at cycle %d: %v\n", cycle, err)
+			fmt.Fprintf(l.progress(), "sample at cycle %d: %s\n", cycle, quote.Terminal(err.Error()))
 		}
 	} else {
 		// The memory cgroups still alive, next to the dying ones: the

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/client"
@@ -92,7 +93,7 @@ func (d *dockerDriver) step(ctx context.Context, id, step string) error {
 	switch step {
 	case StepRun:
 		st, err := d.cli.ContainerInspect(ctx, id)
-		if client.IsErrNotFound(err) {
+		if errdefs.IsNotFound(err) {
 			_, err = d.cli.ContainerCreate(ctx, &container.Config{
 				Image:  d.image,
 				Cmd:    d.args,
@@ -122,7 +123,7 @@ func (d *dockerDriver) step(ctx context.Context, id, step string) error {
 // remove force-removes one of churn's containers, checked by its label.
 func (d *dockerDriver) remove(ctx context.Context, id string) error {
 	st, err := d.cli.ContainerInspect(ctx, id)
-	if client.IsErrNotFound(err) {
+	if errdefs.IsNotFound(err) {
 		return nil
 	}
 	if err != nil {
@@ -137,7 +138,7 @@ func (d *dockerDriver) remove(ctx context.Context, id string) error {
 	end := time.Now().Add(30 * time.Second)
 	for {
 		err := d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true})
-		if err == nil || client.IsErrNotFound(err) {
+		if err == nil || errdefs.IsNotFound(err) {
 			return nil
 		}
 		if time.Now().After(end) || ctx.Err() != nil {
