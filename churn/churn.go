@@ -581,13 +581,17 @@ func (l *loop) analyse() {
 		}
 		s.Leaking = s.Slope.Lo > 0 && s.Slope.PerCycle >= minimum
 		// A leak grows through the whole run: growth that stops half way
-		// (a daemon's heap warming up, a cache filling) is not one.
-		if h := n / 2; s.Leaking && n-h >= 3 {
+		// (a daemon's heap warming up, a cache filling) is not one,
+		// unless it stopped at the limit's max, which is where a leak
+		// ends (containerd#2421's /run).
+		last := s.Points[n-1]
+		full := last.Max > 0 && float64(last.Max-last.Used) <= s.Slope.Hi
+		if h := n / 2; s.Leaking && !full && n-h >= 3 {
 			s.Later = Estimate(xs[h:], ys[h:], l.opts.Confidence)
 			s.Leaking = s.Later.Lo > 0
 		}
 		s.Exhaustion = -1
-		if p := s.Points[n-1]; p.Max > 0 && s.Slope.PerCycle > 0 {
+		if p := last; p.Max > 0 && s.Slope.PerCycle > 0 {
 			s.Exhaustion = int64(math.Max(0, math.Floor(float64(p.Max-p.Used)/s.Slope.PerCycle)))
 		}
 		l.res.Series = append(l.res.Series, s)

@@ -112,7 +112,7 @@ func (d *criDriver) prepare(ctx context.Context) error {
 		}
 	}
 	d.fp = &footprint{h: d.h, address: d.opts.Endpoint, dirs: []string{d.opts.State, d.opts.Root},
-		shimsOf: func(p shimProc) bool { return p.arg("-namespace") == "k8s.io" }}
+		shimsOf: func(p shimProc) bool { return p.arg("-namespace") == "k8s.io" }, cgroup: d.opts.CgroupParent}
 	return nil
 }
 

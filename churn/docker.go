@@ -23,6 +23,10 @@ type DockerOptions struct {
 	// Root and Exec are dockerd's --data-root and --exec-root, whose
 	// files churn counts ("" /var/lib/docker, /run/docker).
 	Root, Exec string
+	// CgroupParent is dockerd's --cgroup-parent with the cgroupfs driver
+	// ("" /docker), under which its containers' memory cgroups are
+	// counted.
+	CgroupParent string
 }
 
 // dockerDriver drives dockerd through the Docker Engine API as the docker
@@ -51,6 +55,9 @@ func newDockerDriver(h *host.Host, o Options) *dockerDriver {
 	}
 	if do.Exec == "" {
 		do.Exec = "/run/docker"
+	}
+	if do.CgroupParent == "" {
+		do.CgroupParent = "/docker"
 	}
 	return &dockerDriver{opts: do, image: o.Image, args: o.Args, run: o.runID, h: h}
 }
@@ -83,7 +90,7 @@ func (d *dockerDriver) prepare(ctx context.Context) error {
 	// Shims of docker's containers serve containerd's namespace moby,
 	// whatever containerd dockerd uses.
 	d.fp = &footprint{h: d.h, address: d.opts.Host, dirs: []string{d.opts.Root, d.opts.Exec},
-		shimsOf: func(p shimProc) bool { return p.arg("-namespace") == "moby" }}
+		shimsOf: func(p shimProc) bool { return p.arg("-namespace") == "moby" }, cgroup: d.opts.CgroupParent}
 	return nil
 }
 

@@ -36,6 +36,7 @@ const (
 	FootShims    = "runtime.shims"
 	FootFiles    = "runtime.files"
 	FootFifoDirs = "runtime.fifo_dirs"
+	FootCgroups  = "runtime.cgroups"
 )
 
 // maxFilesCounted bounds the walk of one state directory.
@@ -53,11 +54,16 @@ type footprint struct {
 	// shimsOf picks the daemon's shims among containerd's shims; nil
 	// counts none.
 	shimsOf func(shimProc) bool
+	// cgroup is the cgroup (a path in the hierarchy) under which the
+	// runtime makes its containers' cgroups; "" for none known.
+	cgroup string
 }
 
 func newContainerdFootprint(h *host.Host, o ContainerdOptions) *footprint {
 	return &footprint{h: h, address: o.Address, dirs: []string{o.State, o.Root}, fifoDir: o.FifoDir,
-		shimsOf: func(p shimProc) bool { return p.arg("-address") == o.Address }}
+		shimsOf: func(p shimProc) bool { return p.arg("-address") == o.Address },
+		// containerd's default spec: /<namespace>/<id>.
+		cgroup: "/" + o.Namespace}
 }
 
 func (f *footprint) read(ctx context.Context) []Reading {
@@ -88,6 +94,9 @@ func (f *footprint) read(ctx context.Context) []Reading {
 		n, err := countFiles(ctx, f.h.RootPath(d))
 		out = append(out, Reading{Limit: FootFiles, Scope: d, Unit: "files", Value: n, Err: err})
 	}
+	if f.cgroup != "" {
+		out = append(out, memoryCgroups(f.h, f.cgroup))
+	}
 	if f.fifoDir != "" {
 		ents, err := os.ReadDir(f.h.RootPath(f.fifoDir))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -96,6 +105,36 @@ func (f *footprint) read(ctx context.Context) []Reading {
 		out = append(out, Reading{Limit: FootFifoDirs, Scope: f.fifoDir, Unit: "directories", Value: int64(len(ents)), Err: err})
 	}
 	return out
+}
+
+// memoryCgroups counts the live memory cgroups at and under rel: in the
+// memory hierarchy of cgroup v1, else in the unified one. A runtime's
+// containers each have one while they live; what stays after they are
+// gone is the runtime's (or its client's) leak, on the host's 65,535
+// memory cgroup ids.
+func memoryCgroups(h *host.Host, rel string) Reading {
+	r := Reading{Limit: FootCgroups, Scope: "memory cgroups under " + rel, Unit: "cgroups", Max: 65535}
+	root := h.SysPath("fs", "cgroup", "memory")
+	if _, err := os.Stat(root); err != nil {
+		root = h.SysPath("fs", "cgroup")
+	}
+	err := filepath.WalkDir(filepath.Join(root, rel), func(_ string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			r.Value++
+			if r.Value >= maxFilesCounted {
+				return fmt.Errorf("more than %d cgroups", maxFilesCounted)
+			}
+		}
+		return nil
+	})
+	r.Err = err
+	return r
 }
 
 func alive(h *host.Host, pid int) bool {

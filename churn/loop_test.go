@@ -65,6 +65,8 @@ func (f *fakeRuntime) footprint(context.Context) []Reading {
 		// A daemon's heap warming up: it grows over the first 20 cycles,
 		// then stays. Not a leak.
 		{Limit: FootRSS, Scope: "daemon", Unit: "bytes", Value: 40e6 + 1e5*int64(min(f.runs, 20))},
+		// A leak that fills its limit at cycle 25, and stays full.
+		{Limit: FootFifoDirs, Scope: "fifo", Unit: "inodes", Value: min(4*int64(f.runs), 100), Max: 100},
 	}
 }
 func (f *fakeRuntime) checkOptions(*check.Options) {}
@@ -124,6 +126,8 @@ func TestLoop(t *testing.T) {
 	if retried != 4 {
 		t.Errorf("%d retries in the CSV, want 4", retried)
 	}
+	// The files growing 2 per cycle; the fifo directories that filled
+	// their max at cycle 25 are too few samples for an interval above 0.
 	if len(res.Leaks) != 1 {
 		t.Fatalf("leaks %+v, want the files growing 2 per cycle", res.Leaks)
 	}
@@ -152,6 +156,23 @@ func TestLoopWarmUp(t *testing.T) {
 		if s.Limit == FootRSS && (s.Leaking || s.Slope.Lo <= 0 || s.Later.PerCycle != 0) {
 			t.Errorf("warm-up: slope %+v, later %+v, leaking %v; want growth over the run, none later, no leak", s.Slope, s.Later, s.Leaking)
 		}
+	}
+}
+
+// A leak that reached its max stops growing, and is still a leak.
+func TestLoopExhausted(t *testing.T) {
+	res, _ := runFake(t, &fakeRuntime{}, Options{Runtime: "fake", Cycles: 40, SampleEvery: 2})
+	var found bool
+	for _, l := range res.Leaks {
+		if l.Limit == FootFifoDirs {
+			found = true
+			if l.CyclesToExhaustion == nil || *l.CyclesToExhaustion != 0 {
+				t.Errorf("cycles to exhaustion %v, want 0", l.CyclesToExhaustion)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("leaks %+v: the series that filled its max is not among them", res.Leaks)
 	}
 }
 
@@ -224,9 +245,10 @@ func TestWritePlots(t *testing.T) {
 	res, _ := runFake(t, f, Options{Runtime: "fake", Cycles: 20, SampleEvery: 5})
 	dir := t.TempDir()
 	files, err := res.WritePlots(dir, "svg")
-	// The files, and the heap still warming up after 20 cycles.
-	if err != nil || len(files) != 2 {
-		t.Fatalf("plots %v, %v; want two, of the leaking series", files, err)
+	// The files, the heap still warming up after 20 cycles, the fifo
+	// directories.
+	if err != nil || len(files) != 3 {
+		t.Fatalf("plots %v, %v; want three, of the leaking series", files, err)
 	}
 	b, _ := os.ReadFile(files[0])
 	if !bytes.Contains(b, []byte("<svg")) || !bytes.Contains(b, []byte("runtime.files")) {

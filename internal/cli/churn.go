@@ -166,6 +166,7 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 	f.StringVar(&o.Docker.Host, "docker-host", dockerHost, "dockerd's Engine API socket (default from DOCKER_HOST)")
 	f.StringVar(&o.Docker.Root, "docker-root", "/var/lib/docker", "dockerd's --data-root")
 	f.StringVar(&o.Docker.Exec, "docker-exec-root", "/run/docker", "dockerd's --exec-root")
+	f.StringVar(&o.Docker.CgroupParent, "docker-cgroup-parent", "/docker", "dockerd's --cgroup-parent (cgroupfs driver), where its containers' memory cgroups are counted")
 	f.StringVar(&o.CRI.Endpoint, "cri-endpoint", "/run/containerd/containerd.sock", "the CRI's socket (containerd's, or CRI-O's /var/run/crio/crio.sock)")
 	f.StringVar(&o.CRI.CgroupParent, "cri-cgroup-parent", "/enospc-churn", "the cgroup parent of the pods churn runs through the CRI")
 	f.StringVar(&o.Runc.Bundle, "bundle", "", "the OCI bundle of every runc container")
