@@ -308,7 +308,7 @@ func (o *Options) validate() error {
 func Cleanup(ctx context.Context, h *host.Host, opts Options) error {
 	d, err := newDriver(h, opts)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	defer d.close()
 	if err := d.cleanup(ctx); err != nil {
