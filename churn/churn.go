@@ -282,7 +282,7 @@ func (o *Options) validate() error {
 		o.MinBytesPerCycle = 4096
 	}
 	for _, id := range o.Only {
-		if _, ok := limits.Lookup(id); !ok {
+		if _, ok := limits.Lookup(limits.ID(id)); !ok {
 			return fmt.Errorf("unknown limit %q", id)
 		}
 	}
@@ -508,14 +508,14 @@ func (l *loop) sample(ctx context.Context, cycle int) {
 			}
 			l.add(cycle, now, u.Limit, u.Scope, u.Unit, u.Used, u.Max)
 			switch {
-			case u.Limit == "cgroups" && u.Scope == "memory cgroup ids":
+			case u.Limit == string(limits.Cgroups) && u.Scope == "memory cgroup ids":
 				ids = u
-			case u.Limit == "cgroups.dying" && strings.Contains(u.Scope, "memory"):
+			case u.Limit == string(limits.CgroupsDying) && strings.Contains(u.Scope, "memory"):
 				dying = u
 			}
 		}
 		if ids != nil && dying != nil {
-			l.add(cycle, now, "cgroups.live", dying.Scope, ids.Unit, ids.Used-dying.Used, ids.Max)
+			l.add(cycle, now, CgroupsLive, dying.Scope, ids.Unit, ids.Used-dying.Used, ids.Max)
 		}
 	}
 	for _, r := range l.d.footprint(ctx) {
@@ -531,6 +531,10 @@ func (l *loop) sample(ctx context.Context, cycle int) {
 
 // stepTimeout bounds one attempt at a step.
 const stepTimeout = 2 * time.Minute
+
+// CgroupsLive is the series of the memory cgroups alive: the ids in use
+// (cgroups) less the dying ones (cgroups.dying).
+const CgroupsLive = "cgroups.live"
 
 // fifoGraceWaiver is more than check's grace for young fifo directories.
 const fifoGraceWaiver = time.Hour

@@ -27,7 +27,8 @@ line, a CI job's output; quoted, escaped or split over lines) or - for stdin,
 ranks the limits that produce it, and checks each on this host: a cause at or
 near its max now is confirmed. --offline ranks from the message alone.
 Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
-2 nothing recognised, 3 the message or the host could not be read.`,
+2 nothing recognised or the message names a cause outside the catalog, 3 the
+message or the host could not be read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
@@ -64,7 +65,8 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 				writeExplain(out, res)
 			}
 			switch {
-			case len(res.Causes) == 0:
+			case len(res.Causes) == 0,
+				res.Outside != nil && !(res.Checked && res.Causes[0].Confirmed):
 				return &exitError{code: 2}
 			case res.Checked && !res.Causes[0].Confirmed:
 				return &exitError{code: 1}
@@ -78,6 +80,16 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 }
 
 func writeExplain(w io.Writer, res *explain.Result) {
+	if o := res.Outside; o != nil {
+		fmt.Fprintf(w, "outside the catalog  %3.0f%%  %s\n", 100*o.Confidence, quote.Terminal(o.Title))
+		for _, e := range o.Evidence {
+			fmt.Fprintf(w, "     because %s\n", quote.Terminal(e))
+		}
+		fmt.Fprintf(w, "     → %s\n", quote.Terminal(o.Remedy))
+	}
+	if len(res.Causes) == 0 && res.Outside != nil {
+		return
+	}
 	if len(res.Causes) == 0 {
 		fmt.Fprintln(w, quote.Terminal(res.Note))
 		return

@@ -23,6 +23,7 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		interval, timeout time.Duration
 		top, maxConns     int
 		exposeHolders     bool
+		withTrace         bool
 		hf                *hostFlags
 	)
 	cmd := &cobra.Command{
@@ -35,6 +36,8 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
                    enospc_snapshot_age_seconds and enospc_snapshot_stale
   /api/v1/check    the JSON of enospc check -o json, holders hidden
   /api/v1/history  the ratio of every row since the server started
+  /api/v1/failures with --trace: the failing syscalls caught, named, newest
+                   first (also enospc_syscall_failures_total in /metrics)
   /healthz         ok, or 503 and why (no snapshot yet, or a stale one)
   /                a page of every limit, worst first, with holders and history
 The host is checked in the background, at start and then every --interval;
@@ -61,14 +64,18 @@ Nothing is changed over HTTP.`,
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&opts)
 			}
-			srv := serve.New(serve.Options{NewHost: newHost, Check: opts, Interval: interval, Timeout: timeout, TopScopes: top, ExposeHolders: exposeHolders,
-				FirstWait: min(timeout, firstWait)})
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			sopts := serve.Options{NewHost: newHost, Check: opts, Interval: interval, Timeout: timeout, TopScopes: top, ExposeHolders: exposeHolders,
+				FirstWait: min(timeout, firstWait)}
+			if withTrace {
+				sopts.Failures = startServeTrace(ctx, newHost(), opts, cmd.ErrOrStderr())
+			}
+			srv := serve.New(sopts)
 			ln, err := serve.Listen(listen, maxConns)
 			if err != nil {
 				return &exitError{3, err}
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
 			go srv.Run(ctx)
 			hs := serve.NewHTTPServer(srv.Handler(), serve.DefaultHTTPLimits)
 			fmt.Fprintf(cmd.ErrOrStderr(), "enospc serve: checking every %s; listening on http://%s\n", interval, ln.Addr())
@@ -94,6 +101,7 @@ Nothing is changed over HTTP.`,
 	f.IntVar(&top, "top-scopes", 10, "series per limit; the other scopes are summed into scope=\"other\"")
 	f.IntVar(&maxConns, "max-connections", serve.DefaultHTTPLimits.MaxConns, "connections served at once; more wait to be accepted")
 	f.BoolVar(&exposeHolders, "expose-holders", false, "serve the holders' pids and process names and the names of users' keys and IPC objects")
+	f.BoolVar(&withTrace, "trace", false, "also run enospc trace (eBPF, CAP_BPF and CAP_PERFMON): enospc_syscall_failures_total and /api/v1/failures")
 	// --cache was how long a snapshot was served before a request ran the
 	// next check. Refused with the reason rather than unknown, so that
 	// an old command line says what replaced it.
