@@ -125,6 +125,10 @@ type Result struct {
 	// made (fifo directories): the leak itself, left for inspection;
 	// Cleanup removes them.
 	Leftovers int `json:"-"`
+	// ShimSockets is how many sockets of the shims the fault killed
+	// containerd left in ShimSocketDir (the host's /run): counted, then
+	// removed.
+	ShimSockets int `json:"-"`
 	// Elapsed is the whole loop; Sampling the part of it spent sampling.
 	Elapsed, Sampling time.Duration `json:"-"`
 	Samples           int           `json:"-"`
@@ -342,6 +346,11 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Result, error) {
 		defer cancel()
 		res.Cleanup = d.cleanup(cctx)
 		res.Leftovers = d.leftovers()
+		if cd, ok := d.(*containerdDriver); ok {
+			n, err := cd.removeShimSockets()
+			res.ShimSockets = n
+			res.Cleanup = errors.Join(res.Cleanup, err)
+		}
 	}()
 	if err := d.prepare(ctx); err != nil {
 		return nil, err

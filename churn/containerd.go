@@ -2,6 +2,8 @@ package churn
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -90,6 +92,24 @@ type containerdDriver struct {
 	cli *containerd.Client
 	img containerd.Image
 	fp  *footprint
+
+	// killed are the containers whose shim the fault killed: containerd
+	// 1.6 leaves each one's socket in ShimSocketDir, and churn removes
+	// them at the end (its cleanup cannot find them later: a socket is
+	// named by a hash).
+	mu     sync.Mutex
+	killed []string
+}
+
+// ShimSocketDir is where containerd (1.6, 1.7) puts its shims' sockets,
+// whatever its configured state directory: defaults.DefaultStateDir + "/s".
+const ShimSocketDir = "/run/containerd/s"
+
+// shimSocket is the socket of the shim of task id: containerd's
+// shim.SocketAddress, sha256 of <grpc address>/<namespace>/<id>.
+func (d *containerdDriver) shimSocket(id string) string {
+	sum := sha256.Sum256([]byte(filepath.Join(d.opts.Address, d.opts.Namespace, id)))
+	return d.h.RootPath(filepath.Join(ShimSocketDir, hex.EncodeToString(sum[:])))
 }
 
 // Labels churn puts on what it creates.
@@ -319,6 +339,9 @@ func (d *containerdDriver) killShim(ctx context.Context, id string) error {
 	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
 		return fmt.Errorf("kill shim %d: %w", pids[0], err)
 	}
+	d.mu.Lock()
+	d.killed = append(d.killed, id)
+	d.mu.Unlock()
 	// containerd drops the task from its list before the cleanup of the
 	// dead shim (a `shim delete` of its own) has removed the task's
 	// bundle: the cycle goes on when both are gone.
@@ -430,6 +453,28 @@ func (d *containerdDriver) cleanup(ctx context.Context) error {
 
 func (d *containerdDriver) leftovers() int {
 	return len(churnFifoDirs(d.h.RootPath(d.opts.FifoDir)))
+}
+
+// removeShimSockets removes the sockets the killed shims left, once their
+// tasks are gone; it returns how many there were.
+func (d *containerdDriver) removeShimSockets() (int, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	var errs []error
+	for _, id := range d.killed {
+		p := d.shimSocket(id)
+		fi, err := os.Lstat(p)
+		if err != nil || fi.Mode().Type() != fs.ModeSocket {
+			continue
+		}
+		n++
+		if err := os.Remove(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	d.killed = nil
+	return n, errors.Join(errs...)
 }
 
 func (d *containerdDriver) removeLeftovers() error { return d.removeFifoDirs() }

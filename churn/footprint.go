@@ -37,6 +37,9 @@ const (
 	FootFiles    = "runtime.files"
 	FootFifoDirs = "runtime.fifo_dirs"
 	FootCgroups  = "runtime.cgroups"
+	// FootShimSockets counts ShimSocketDir, which every containerd of the
+	// host shares.
+	FootShimSockets = "runtime.shim_sockets"
 )
 
 // maxFilesCounted bounds the walk of one state directory.
@@ -57,13 +60,16 @@ type footprint struct {
 	// cgroup is the cgroup (a path in the hierarchy) under which the
 	// runtime makes its containers' cgroups; "" for none known.
 	cgroup string
+	// shimSockets counts containerd's shim socket directory (the host's,
+	// shared by every containerd).
+	shimSockets bool
 }
 
 func newContainerdFootprint(h *host.Host, o ContainerdOptions) *footprint {
 	return &footprint{h: h, address: o.Address, dirs: []string{o.State, o.Root}, fifoDir: o.FifoDir,
 		shimsOf: func(p shimProc) bool { return p.arg("-address") == o.Address },
 		// containerd's default spec: /<namespace>/<id>.
-		cgroup: "/" + o.Namespace}
+		cgroup: "/" + o.Namespace, shimSockets: true}
 }
 
 func (f *footprint) read(ctx context.Context) []Reading {
@@ -96,6 +102,13 @@ func (f *footprint) read(ctx context.Context) []Reading {
 	}
 	if f.cgroup != "" {
 		out = append(out, memoryCgroups(f.h, f.cgroup))
+	}
+	if f.shimSockets {
+		ents, err := os.ReadDir(f.h.RootPath(ShimSocketDir))
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil
+		}
+		out = append(out, Reading{Limit: FootShimSockets, Scope: ShimSocketDir, Unit: "sockets", Value: int64(len(ents)), Err: err})
 	}
 	if f.fifoDir != "" {
 		ents, err := os.ReadDir(f.h.RootPath(f.fifoDir))

@@ -132,6 +132,9 @@ up after its retries, the runtime unreachable), 3 a usage error.`,
 			if res.Leftovers > 0 {
 				fmt.Fprintf(cmd.ErrOrStderr(), "enospc: the runtime left %d fifo directories of churn's tasks (the leak measured), kept for inspection; --cleanup-only removes them\n", res.Leftovers)
 			}
+			if res.ShimSockets > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "enospc: containerd left %d sockets of the killed shims in %s (an inode of /run each), removed\n", res.ShimSockets, churn.ShimSocketDir)
+			}
 			if res.Failed != "" {
 				fmt.Fprintln(cmd.ErrOrStderr(), "enospc: loop failed:", quote.Terminal(res.Failed))
 			}
