@@ -447,6 +447,13 @@ func (d *containerdDriver) cleanup(ctx context.Context) error {
 	// garbage collector removes the blobs and snapshots no one refers to.
 	if err := ns.Delete(d.ctx(ctx), d.opts.Namespace); err != nil && !errdefs.IsNotFound(err) {
 		errs = append(errs, fmt.Errorf("remove namespace %s: %w", d.opts.Namespace, err))
+	} else {
+		// runc made /<namespace> in every hierarchy as the parent of the
+		// containers' cgroups (containerd's default spec), and nothing
+		// removes it with the namespace. rmdir removes an empty one only.
+		for _, root := range cgroupRoots(d.h) {
+			os.Remove(filepath.Join(root, d.opts.Namespace))
+		}
 	}
 	return errors.Join(errs...)
 }

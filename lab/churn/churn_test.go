@@ -290,6 +290,10 @@ func (l *containerdLab) assertGone(t *testing.T) {
 	if ents, _ := os.ReadDir(filepath.Join(l.c.State, "io.containerd.runtime.v2.task", l.ns)); len(ents) > 0 {
 		t.Errorf("churn left %d task state directories", len(ents))
 	}
+	// The namespace's cgroup, parent of its containers' (runc made it).
+	if ms, _ := filepath.Glob("/sys/fs/cgroup/*/" + l.ns); len(ms) > 0 {
+		t.Errorf("churn left the namespace's cgroups %v", ms)
+	}
 }
 
 // memoryCgroups logs the live and dying memory cgroups per cycle, the
