@@ -1,0 +1,518 @@
+//go:build lab
+
+package labkit
+
+// Runtimes for the lab, for packages outside lab/runtime: a private
+// containerd (its own root, state, sockets, plugin dir), a busybox root
+// filesystem from the host's busybox-static, and an OCI image layout tar
+// of it for containerd's import. They follow lab/runtime's helpers of the
+// same job (containerd_test.go, rootfs_test.go), which predate this file
+// and can move onto it.
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Containerd is one private containerd daemon.
+type Containerd struct {
+	Dir      string // everything below here is private to the test
+	Root     string
+	State    string
+	Sock     string
+	FifoDir  string
+	RuncRoot string
+	cmd      *exec.Cmd
+	done     chan struct{}
+}
+
+// TempDir makes a directory (mode 0755) removed, with what is mounted
+// below it, when the test ends.
+func TempDir(t testing.TB, pattern string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		t.Fatalf("temp dir: %v", err)
+	}
+	t.Cleanup(func() {
+		UnmountUnder(t, dir)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Errorf("cleanup: remove %s: %v", dir, err)
+		}
+	})
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatalf("chmod %s: %v", dir, err)
+	}
+	return dir
+}
+
+// StartContainerd starts a containerd on private directories (the native
+// snapshotter, no CRI), waits until it answers, and registers a cleanup
+// that stops it, kills any shim of its socket, SIGKILLs what is left in
+// the cgroups of the containerd namespaces in nss and removes them, and
+// unmounts what is mounted below its directory.
+func StartContainerd(t testing.TB, nss ...string) *Containerd {
+	t.Helper()
+	return StartContainerdWith(t, ContainerdOptions{}, nss...)
+}
+
+// ContainerdOptions shape a private containerd.
+type ContainerdOptions struct {
+	// CRI enables containerd's CRI plugin on the same socket, with this
+	// sandbox (pause) image, the native snapshotter, the private runc
+	// root, and CNI directories of its own (pods use the node's network).
+	CRI          bool
+	SandboxImage string
+}
+
+// StartContainerdWith is StartContainerd shaped by opts.
+func StartContainerdWith(t testing.TB, opts ContainerdOptions, nss ...string) *Containerd {
+	t.Helper()
+	bin := RequireTool(t, "containerd")
+	ctr := RequireTool(t, "ctr")
+	RequireTool(t, "containerd-shim-runc-v2")
+	RequireTool(t, "runc")
+	// containerd 1.6 makes these on the host whatever its config says;
+	// removed at the end when this test made them and they are empty.
+	var hostDirs []string
+	for _, d := range []string{"/run/containerd", "/run/containerd/s"} {
+		if _, err := os.Stat(d); os.IsNotExist(err) {
+			hostDirs = append(hostDirs, d)
+		}
+	}
+	dir := TempDir(t, "enospc-lab-ctd-")
+	c := &Containerd{
+		Dir: dir, Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state"),
+		Sock: filepath.Join(dir, "ctd.sock"), FifoDir: filepath.Join(dir, "fifo"), RuncRoot: filepath.Join(dir, "runc"),
+		done: make(chan struct{}),
+	}
+	disabled, cri := `"io.containerd.grpc.v1.cri", `, ""
+	if opts.CRI {
+		disabled = ""
+		cri = fmt.Sprintf(`
+[plugins."io.containerd.grpc.v1.cri"]
+  sandbox_image = %q
+  enable_selinux = false
+  # Without CAP_SYS_RESOURCE the pause container's oom_score_adj of -998
+  # is refused: keep to ours.
+  restrict_oom_score_adj = true
+  [plugins."io.containerd.grpc.v1.cri".containerd]
+    snapshotter = "native"
+    default_runtime_name = "runc"
+    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+      runtime_type = "io.containerd.runc.v2"
+      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+        Root = %q
+  [plugins."io.containerd.grpc.v1.cri".cni]
+    bin_dir = %q
+    conf_dir = %q
+`, opts.SandboxImage, c.RuncRoot, filepath.Join(dir, "cni", "bin"), filepath.Join(dir, "cni", "conf"))
+	}
+	config := fmt.Sprintf(`version = 2
+root = %q
+state = %q
+disabled_plugins = [`+disabled+`"io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs"]
+[grpc]
+  address = %q
+[ttrpc]
+  address = %q
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = %q
+`+cri, c.Root, c.State, c.Sock, c.Sock+".ttrpc", filepath.Join(dir, "opt"))
+	conf := filepath.Join(dir, "config.toml")
+	if err := os.WriteFile(conf, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd = exec.Command(bin, "--config", conf, "--log-level", "warn")
+	c.cmd.Stdout, c.cmd.Stderr = logf, logf
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start containerd: %v", err)
+	}
+	go func() { c.cmd.Wait(); logf.Close(); close(c.done) }()
+	t.Cleanup(func() {
+		c.stop(t)
+		for _, pid := range PidsWithArg(c.Sock) {
+			t.Logf("cleanup: killing leftover shim pid %d", pid)
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		for _, ns := range nss {
+			KillCgroups(t, ns)
+		}
+		UnmountUnder(t, dir)
+		for _, ns := range nss {
+			RemoveCgroups(t, ns)
+		}
+		for i := len(hostDirs) - 1; i >= 0; i-- {
+			os.Remove(hostDirs[i])
+		}
+	})
+	for end := time.Now().Add(30 * time.Second); ; {
+		select {
+		case <-c.done:
+			t.Fatalf("containerd exited at start: %s\n%s", c.cmd.ProcessState, c.Log())
+		default:
+		}
+		if _, err := os.Stat(c.Sock); err == nil {
+			if _, err := Run(10*time.Second, ctr, "-a", c.Sock, "version"); err == nil {
+				return c
+			}
+		}
+		if time.Now().After(end) {
+			t.Fatalf("containerd did not answer on %s within 30s\n%s", c.Sock, c.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// PID is the daemon's pid.
+func (c *Containerd) PID() int { return c.cmd.Process.Pid }
+
+func (c *Containerd) stop(t testing.TB) {
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	syscall.Kill(c.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(15 * time.Second):
+		syscall.Kill(c.cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-c.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("cleanup: containerd pid %d does not die", c.cmd.Process.Pid)
+		}
+	}
+}
+
+// Log is the end of the daemon's log.
+func (c *Containerd) Log() string {
+	b, _ := os.ReadFile(filepath.Join(c.Dir, "containerd.log"))
+	if len(b) > 4000 {
+		b = b[len(b)-4000:]
+	}
+	return string(b)
+}
+
+// Ctr runs ctr against this containerd.
+func (c *Containerd) Ctr(timeout time.Duration, args ...string) (string, error) {
+	return Run(timeout, "ctr", append([]string{"-a", c.Sock}, args...)...)
+}
+
+// BusyboxApplets are linked into BusyboxRootfs.
+var BusyboxApplets = []string{"sh", "sleep", "cat", "ls", "true", "false", "echo", "mkdir", "rm", "touch", "mktemp"}
+
+// BusyboxRootfs fills dir with /bin/busybox from busybox-static, its
+// applets as symlinks, and the directories runc mounts on.
+func BusyboxRootfs(t testing.TB, dir string) {
+	t.Helper()
+	RequireTool(t, "busybox")
+	for _, d := range []string{"bin", "dev", "etc", "proc", "sys", "tmp", "root"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatalf("rootfs: %v", err)
+		}
+	}
+	src, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatalf("LAB CANNOT RUN: read /bin/busybox (apt-get install busybox-static): %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "busybox"), src, 0o755); err != nil {
+		t.Fatalf("rootfs: %v", err)
+	}
+	for _, a := range BusyboxApplets {
+		if err := os.Symlink("busybox", filepath.Join(dir, "bin", a)); err != nil {
+			t.Fatalf("rootfs: %v", err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
+		t.Fatalf("rootfs: %v", err)
+	}
+}
+
+// OCIImageTar writes to out an OCI image layout tar of one linux image
+// whose single gzip layer is rootfs and whose command is cmd, named name
+// (io.containerd.image.name) for containerd's import.
+func OCIImageTar(t testing.TB, rootfs, name, out string, cmd []string) {
+	t.Helper()
+	var layer bytes.Buffer
+	if err := tarTree(&layer, rootfs); err != nil {
+		t.Fatalf("image layer: %v", err)
+	}
+	diffID := sha256.Sum256(layer.Bytes())
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(layer.Bytes())
+	if err := zw.Close(); err != nil {
+		t.Fatalf("image layer: %v", err)
+	}
+	type desc struct {
+		MediaType   string            `json:"mediaType"`
+		Digest      string            `json:"digest"`
+		Size        int64             `json:"size"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+		Platform    map[string]string `json:"platform,omitempty"`
+	}
+	blobs := map[string][]byte{}
+	put := func(mt string, b []byte) desc {
+		sum := sha256.Sum256(b)
+		d := "sha256:" + hex.EncodeToString(sum[:])
+		blobs[d] = b
+		return desc{MediaType: mt, Digest: d, Size: int64(len(b))}
+	}
+	config, _ := json.Marshal(map[string]any{
+		"architecture": goruntime.GOARCH, "os": "linux",
+		"config": map[string]any{"Env": []string{"PATH=/bin"}, "Cmd": cmd, "WorkingDir": "/"},
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{"sha256:" + hex.EncodeToString(diffID[:])}},
+	})
+	manifest, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": put("application/vnd.oci.image.config.v1+json", config),
+		"layers": []desc{put("application/vnd.oci.image.layer.v1.tar+gzip", gz.Bytes())},
+	})
+	md := put("application/vnd.oci.image.manifest.v1+json", manifest)
+	md.Platform = map[string]string{"architecture": goruntime.GOARCH, "os": "linux"}
+	md.Annotations = map[string]string{"io.containerd.image.name": name, "org.opencontainers.image.ref.name": "lab"}
+	index, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []desc{md}})
+
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatalf("image tar: %v", err)
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	add := func(name string, b []byte) {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg, ModTime: time.Unix(1704067200, 0)}); err != nil {
+			t.Fatalf("image tar: %v", err)
+		}
+		tw.Write(b)
+	}
+	add("oci-layout", []byte(`{"imageLayoutVersion":"1.0.0"}`))
+	add("index.json", index)
+	ds := make([]string, 0, len(blobs))
+	for d := range blobs {
+		ds = append(ds, d)
+	}
+	sort.Strings(ds)
+	for _, d := range ds {
+		add("blobs/sha256/"+strings.TrimPrefix(d, "sha256:"), blobs[d])
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatalf("image tar: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("image tar: %v", err)
+	}
+}
+
+// tarTree writes the tree under root as a tar, owned by uid 0.
+func tarTree(w io.Writer, root string) error {
+	tw := tar.NewWriter(w)
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil || rel == "." {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		link := ""
+		if info.Mode()&fs.ModeSymlink != 0 {
+			if link, err = os.Readlink(path); err != nil {
+				return err
+			}
+		}
+		hdr, err := tar.FileInfoHeader(info, link)
+		if err != nil {
+			return err
+		}
+		hdr.Name = rel
+		if info.IsDir() {
+			hdr.Name += "/"
+		}
+		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "root", "root"
+		hdr.ModTime = time.Unix(1704067200, 0)
+		if err := tw.WriteHeader(hdr); err != nil {
+			return err
+		}
+		if info.Mode().IsRegular() {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			_, err = tw.Write(b)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tw.Close()
+}
+
+// Run runs a command with a time bound and returns its combined output.
+func Run(timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		return string(out), fmt.Errorf("%s %s: timed out after %s: %s", name, strings.Join(args, " "), timeout, out)
+	}
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// PidsWithArg lists the processes one of whose arguments is arg exactly.
+func PidsWithArg(arg string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, a := range strings.Split(string(b), "\x00") {
+			if a == arg {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// UnmountUnder detaches every mount below dir, deepest first.
+func UnmountUnder(t testing.TB, dir string) {
+	t.Helper()
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+		return
+	}
+	defer f.Close()
+	var mps []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := fields[4]
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			mps = append(mps, mp)
+		}
+	}
+	sort.Slice(mps, func(i, j int) bool { return len(mps[i]) > len(mps[j]) })
+	for _, mp := range mps {
+		if err := syscall.Unmount(mp, syscall.MNT_DETACH); err != nil && err != syscall.EINVAL && err != syscall.ENOENT {
+			t.Errorf("cleanup: umount %s: %v", mp, err)
+		}
+	}
+}
+
+func cgroupRoots() []string {
+	roots, _ := filepath.Glob("/sys/fs/cgroup/*")
+	return append(roots, "/sys/fs/cgroup")
+}
+
+// KillCgroups SIGKILLs every process left in the cgroup directory rel of
+// any hierarchy, and waits (15 s at most) until they are gone.
+func KillCgroups(t testing.TB, rel string) {
+	t.Helper()
+	for end := time.Now().Add(15 * time.Second); ; {
+		var pids []int
+		for _, root := range cgroupRoots() {
+			filepath.WalkDir(filepath.Join(root, rel), func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() || d.Name() != "cgroup.procs" {
+					return nil
+				}
+				b, _ := os.ReadFile(p)
+				for _, f := range strings.Fields(string(b)) {
+					if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+						pids = append(pids, pid)
+					}
+				}
+				return nil
+			})
+		}
+		if len(pids) == 0 {
+			return
+		}
+		if time.Now().After(end) {
+			t.Errorf("cleanup: processes %v stay in cgroup %s", pids, rel)
+			return
+		}
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// RemoveCgroups removes the cgroup directory rel and what is below it
+// from every hierarchy, deepest first.
+func RemoveCgroups(t testing.TB, rel string) {
+	t.Helper()
+	for _, root := range cgroupRoots() {
+		top := filepath.Join(root, rel)
+		if _, err := os.Stat(top); err != nil {
+			continue
+		}
+		var dirs []string
+		filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				dirs = append(dirs, p)
+			}
+			return nil
+		})
+		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
+		for _, d := range dirs {
+			if err := os.Remove(d); err != nil && !os.IsNotExist(err) {
+				t.Errorf("cleanup: rmdir cgroup %s: %v", d, err)
+			}
+		}
+	}
+}
