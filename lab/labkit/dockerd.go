@@ -310,7 +310,7 @@ func (d *Dockerd) ImportBusybox(t testing.TB, ref string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tarTree(f, rootfs); err != nil {
+	if err := TarTree(f, rootfs); err != nil {
 		f.Close()
 		t.Fatalf("busybox tar: %v", err)
 	}

@@ -231,7 +231,7 @@ func (c *Containerd) Ctr(timeout time.Duration, args ...string) (string, error) 
 }
 
 // BusyboxApplets are linked into BusyboxRootfs.
-var BusyboxApplets = []string{"sh", "sleep", "cat", "ls", "true", "false", "echo", "mkdir", "rm", "touch", "mktemp"}
+var BusyboxApplets = []string{"sh", "sleep", "cat", "ls", "true", "false", "echo", "id", "ps", "mkdir", "rm", "ln", "env", "grep", "inotifyd", "seq", "touch", "mktemp"}
 
 // BusyboxRootfs fills dir with /bin/busybox from busybox-static, its
 // applets as symlinks, and the directories runc mounts on.
@@ -242,6 +242,9 @@ func BusyboxRootfs(t testing.TB, dir string) {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatalf("rootfs: %v", err)
 		}
+	}
+	if err := os.Chmod(filepath.Join(dir, "tmp"), 0o1777); err != nil {
+		t.Fatalf("rootfs: %v", err)
 	}
 	src, err := os.ReadFile("/bin/busybox")
 	if err != nil {
@@ -255,8 +258,10 @@ func BusyboxRootfs(t testing.TB, dir string) {
 			t.Fatalf("rootfs: %v", err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(dir, "etc", "passwd"), []byte("root:x:0:0:root:/root:/bin/sh\n"), 0o644); err != nil {
-		t.Fatalf("rootfs: %v", err)
+	for name, body := range map[string]string{"etc/passwd": "root:x:0:0:root:/root:/bin/sh\n", "etc/group": "root:x:0:\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatalf("rootfs: %v", err)
+		}
 	}
 }
 
@@ -266,7 +271,7 @@ func BusyboxRootfs(t testing.TB, dir string) {
 func OCIImageTar(t testing.TB, rootfs, name, out string, cmd []string) {
 	t.Helper()
 	var layer bytes.Buffer
-	if err := tarTree(&layer, rootfs); err != nil {
+	if err := TarTree(&layer, rootfs); err != nil {
 		t.Fatalf("image layer: %v", err)
 	}
 	diffID := sha256.Sum256(layer.Bytes())
@@ -335,8 +340,8 @@ func OCIImageTar(t testing.TB, rootfs, name, out string, cmd []string) {
 	}
 }
 
-// tarTree writes the tree under root as a tar, owned by uid 0.
-func tarTree(w io.Writer, root string) error {
+// TarTree writes the tree under root as a tar, owned by uid 0.
+func TarTree(w io.Writer, root string) error {
 	tw := tar.NewWriter(w)
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -366,15 +371,17 @@ func tarTree(w io.Writer, root string) error {
 		}
 		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "root", "root"
 		hdr.ModTime = time.Unix(1704067200, 0)
+		hdr.Format = tar.FormatPAX
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
 		if info.Mode().IsRegular() {
-			b, err := os.ReadFile(path)
+			f, err := os.Open(path)
 			if err != nil {
 				return err
 			}
-			_, err = tw.Write(b)
+			_, err = io.Copy(tw, f)
+			f.Close()
 			return err
 		}
 		return nil
@@ -440,7 +447,7 @@ func UnmountUnder(t testing.TB, dir string) {
 		if len(fields) < 5 {
 			continue
 		}
-		mp := fields[4]
+		mp := unescapeMount(fields[4])
 		if mp == dir || strings.HasPrefix(mp, dir+"/") {
 			mps = append(mps, mp)
 		}
@@ -515,4 +522,24 @@ func RemoveCgroups(t testing.TB, rel string) {
 			}
 		}
 	}
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }

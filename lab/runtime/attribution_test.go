@@ -55,7 +55,7 @@ func TestAttributionCRIPodInotify(t *testing.T) {
 	)
 	c := startContainerd(t)
 	rootfs := filepath.Join(c.Dir, "rootfs")
-	busyboxRootfs(t, rootfs)
+	labkit.BusyboxRootfs(t, rootfs)
 	buildWatcher(t, rootfs)
 	c.ImportBusybox(t, image)
 

@@ -66,7 +66,7 @@ func startContainerdWith(t testing.TB, opts containerdOptions) *containerd {
 	ctrBin := labkit.RequireTool(t, "ctr")
 	labkit.RequireTool(t, "containerd-shim-runc-v2")
 	labkit.RequireTool(t, "runc")
-	if out, err := run(10*time.Second, bin, "--version"); err == nil {
+	if out, err := labkit.Run(10*time.Second, bin, "--version"); err == nil {
 		t.Logf("%s", strings.TrimSpace(out))
 	}
 
@@ -79,7 +79,7 @@ func startContainerdWith(t testing.TB, opts containerdOptions) *containerd {
 		}
 	}
 
-	dir := labDir(t, "enospc-lab-ctd-")
+	dir := labkit.TempDir(t, "enospc-lab-ctd-")
 	c := &containerd{
 		Dir:      dir,
 		Root:     filepath.Join(dir, "root"),
@@ -202,7 +202,7 @@ func (c *containerd) log() string {
 
 // Ctr runs ctr against this containerd in the test's namespace.
 func (c *containerd) Ctr(timeout time.Duration, args ...string) (string, error) {
-	return run(timeout, c.ctr, append([]string{"-a", c.Sock, "-n", c.NS}, args...)...)
+	return labkit.Run(timeout, c.ctr, append([]string{"-a", c.Sock, "-n", c.NS}, args...)...)
 }
 
 // CtrDetached runs a ctr command that leaves a task running (ctr run -d):
@@ -228,10 +228,10 @@ func (c *containerd) ImportBusybox(t testing.TB, image string) {
 	t.Helper()
 	rootfs := filepath.Join(c.Dir, "rootfs")
 	if _, err := os.Stat(filepath.Join(rootfs, "bin", "busybox")); err != nil {
-		busyboxRootfs(t, rootfs)
+		labkit.BusyboxRootfs(t, rootfs)
 	}
 	tarPath := filepath.Join(c.Dir, "busybox-oci.tar")
-	ociImageTar(t, rootfs, image, "lab", tarPath, []string{"sh"})
+	labkit.OCIImageTar(t, rootfs, image, tarPath, []string{"sh"})
 	if out, err := c.Ctr(2*time.Minute, "images", "import", "--snapshotter", "native", tarPath); err != nil {
 		t.Fatalf("ctr images import: %v\n%s", err, c.log())
 	} else {
@@ -331,14 +331,14 @@ func (c *containerd) cleanup(t testing.TB) {
 	}
 	// Shims outlive containerd. Ours are those started with our socket
 	// as their -address; kill them, and their containers with them.
-	for _, pid := range pidsWithArg(c.Sock) {
+	for _, pid := range labkit.PidsWithArg(c.Sock) {
 		t.Logf("cleanup: killing leftover shim pid %d", pid)
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
 	// Containers whose shim was killed here, or that no runtime stopped.
-	killCgroups(t, c.NS)
-	unmountUnder(t, c.Dir)
-	removeCgroups(t, c.NS)
+	labkit.KillCgroups(t, c.NS)
+	labkit.UnmountUnder(t, c.Dir)
+	labkit.RemoveCgroups(t, c.NS)
 	// A shim that was killed leaves its socket in the host's shim socket
 	// dir. Its name is containerd 1.6's shim.SocketAddress:
 	// sha256(<grpc address>/<namespace>/<id>).
@@ -354,7 +354,7 @@ func (c *containerd) cleanup(t testing.TB) {
 // ShimPID returns the pid of the runc v2 shim of container id, 0 when none
 // runs.
 func (c *containerd) ShimPID(id string) int {
-	for _, pid := range pidsWithArg(c.Sock) {
+	for _, pid := range labkit.PidsWithArg(c.Sock) {
 		b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "cmdline"))
 		if err != nil {
 			continue
@@ -367,28 +367,4 @@ func (c *containerd) ShimPID(id string) int {
 		}
 	}
 	return 0
-}
-
-// pidsWithArg lists the processes one of whose command-line arguments is
-// arg exactly.
-func pidsWithArg(arg string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		for _, a := range strings.Split(string(b), "\x00") {
-			if a == arg {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
 }

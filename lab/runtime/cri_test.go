@@ -39,7 +39,7 @@ func TestCRIPodAttribution(t *testing.T) {
 	)
 	c := startContainerdWith(t, containerdOptions{CRI: true, SandboxImage: pause})
 	rootfs := filepath.Join(c.Dir, "rootfs")
-	busyboxRootfs(t, rootfs)
+	labkit.BusyboxRootfs(t, rootfs)
 	buildWatcher(t, rootfs)
 	// The CRI's images live in containerd's "k8s.io" namespace.
 	for _, img := range []struct {
@@ -47,15 +47,15 @@ func TestCRIPodAttribution(t *testing.T) {
 		cmd []string
 	}{{image, []string{"sh"}}, {pause, []string{"sleep", "3600"}}} {
 		tarPath := filepath.Join(c.Dir, filepath.Base(img.ref)+".tar")
-		ociImageTar(t, rootfs, img.ref, "lab", tarPath, img.cmd)
-		if out, err := run(2*time.Minute, c.ctr, "-a", c.Sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", tarPath); err != nil {
+		labkit.OCIImageTar(t, rootfs, img.ref, tarPath, img.cmd)
+		if out, err := labkit.Run(2*time.Minute, c.ctr, "-a", c.Sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", tarPath); err != nil {
 			t.Fatalf("ctr -n k8s.io images import %s: %v %s\n%s", img.ref, err, out, c.log())
 		}
 	}
 	t.Cleanup(func() {
-		out, _ := run(30*time.Second, c.ctr, "-a", c.Sock, "-n", "k8s.io", "images", "ls", "-q")
+		out, _ := labkit.Run(30*time.Second, c.ctr, "-a", c.Sock, "-n", "k8s.io", "images", "ls", "-q")
 		for _, ref := range strings.Fields(out) {
-			run(30*time.Second, c.ctr, "-a", c.Sock, "-n", "k8s.io", "images", "rm", ref)
+			labkit.Run(30*time.Second, c.ctr, "-a", c.Sock, "-n", "k8s.io", "images", "rm", ref)
 		}
 	})
 

@@ -99,11 +99,11 @@ func startDockerd(t *testing.T, opts dockerdOptions) *dockerd {
 		}
 	}
 	labkit.RequireTool(t, "runc")
-	if out, err := run(10*time.Second, dockerdPath, "--version"); err == nil {
+	if out, err := labkit.Run(10*time.Second, dockerdPath, "--version"); err == nil {
 		t.Logf("%s", strings.TrimSpace(out))
 	}
 
-	dir := labDir(t, "enospc-lab-dockerd-")
+	dir := labkit.TempDir(t, "enospc-lab-dockerd-")
 	d := &dockerd{
 		Dir:          dir,
 		Host:         "unix://" + filepath.Join(dir, "docker.sock"),
@@ -269,13 +269,13 @@ func (d *dockerd) ImportBusybox(t *testing.T, ref string) {
 	}
 	defer os.RemoveAll(work)
 	rootfs := filepath.Join(work, "rootfs")
-	busyboxRootfs(t, rootfs)
+	labkit.BusyboxRootfs(t, rootfs)
 	tarPath := filepath.Join(work, "rootfs.tar")
 	f, err := os.Create(tarPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tarTree(f, rootfs); err != nil {
+	if err := labkit.TarTree(f, rootfs); err != nil {
 		f.Close()
 		t.Fatalf("busybox tar: %v", err)
 	}
@@ -348,9 +348,9 @@ func (d *dockerd) cleanup(t *testing.T) {
 		t.Logf("cleanup: killing leftover pid %d", pid)
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
-	killCgroups(t, d.CgroupParent)
-	unmountUnder(t, d.Dir)
-	removeCgroups(t, d.CgroupParent)
+	labkit.KillCgroups(t, d.CgroupParent)
+	labkit.UnmountUnder(t, d.Dir)
+	labkit.RemoveCgroups(t, d.CgroupParent)
 	if b, err := os.ReadFile(ipForward); err == nil && string(b) != d.ipForward {
 		t.Errorf("cleanup: dockerd changed net.ipv4.ip_forward from %q to %q; restoring", strings.TrimSpace(d.ipForward), strings.TrimSpace(string(b)))
 		os.WriteFile(ipForward, []byte(d.ipForward), 0o644)
@@ -442,11 +442,11 @@ func (d *dockerd) addRemapUser(t *testing.T) {
 		if !added {
 			return
 		}
-		if _, err := run(30*time.Second, userdel, name); err != nil {
+		if _, err := labkit.Run(30*time.Second, userdel, name); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 		if _, err := user.LookupGroup(name); err == nil {
-			if _, err := run(30*time.Second, "groupdel", name); err != nil {
+			if _, err := labkit.Run(30*time.Second, "groupdel", name); err != nil {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
@@ -475,7 +475,7 @@ func (d *dockerd) addRemapUser(t *testing.T) {
 		}
 	})
 
-	if _, err := run(30*time.Second, useradd, "--system", "--no-create-home", "--no-log-init", "--user-group",
+	if _, err := labkit.Run(30*time.Second, useradd, "--system", "--no-create-home", "--no-log-init", "--user-group",
 		"--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "--comment", "enospc lab dockerd userns-remap", name); err != nil {
 		t.Fatalf("LAB CANNOT RUN: %v", err)
 	}

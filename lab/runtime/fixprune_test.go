@@ -73,7 +73,7 @@ func TestFixPruneOnlyProvenKeyrings(t *testing.T) {
 	holdSessionKeyring(t, 0, "_ses."+ids["genuine"])
 	holdSessionKeyring(t, forgerUID, "_ses."+ids["stranger"])
 
-	state := filepath.Join(labDir(t, "enospc-lab-prune-"), "state")
+	state := filepath.Join(labkit.TempDir(t, "enospc-lab-prune-"), "state")
 	stdout, stderr, code := labkit.RunFix(t, "--apply", "--yes", "--prune", "--only", "leak.keyrings", "--state-dir", state,
 		"--docker-host", d.Host, "--containerd-address", d.Containerd.Sock, "--crio-socket", "")
 	t.Logf("enospc fix --apply --yes --prune --only leak.keyrings (exit %d):\n%s%s", code, stdout, stderr)

@@ -116,7 +116,7 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then 
 	)
 	runc := labkit.RequireTool(t, "runc")
 	labkit.RequireTool(t, "busybox")
-	if out, err := run(10*time.Second, runc, "--version"); err == nil {
+	if out, err := labkit.Run(10*time.Second, runc, "--version"); err == nil {
 		t.Logf("%s", strings.Split(out, "\n")[0])
 	}
 
@@ -144,9 +144,9 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then 
 	t.Logf("uid %d: kernel.keys.maxkeys=%d maxbytes=%d; a session keyring costs %d bytes, so %s runs out first, after %d containers",
 		uid, maxKeys, maxBytes, perKey, want, min(byCount, byBytes))
 
-	dir := labDir(t, "enospc-lab-keys-")
+	dir := labkit.TempDir(t, "enospc-lab-keys-")
 	rootfs := filepath.Join(dir, "rootfs")
-	busyboxRootfs(t, rootfs)
+	labkit.BusyboxRootfs(t, rootfs)
 	runcRoot := filepath.Join(dir, "runc")
 	if err := os.Mkdir(runcRoot, 0o700); err != nil {
 		t.Fatal(err)
@@ -170,16 +170,16 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then 
 				t.Errorf("cleanup: runc delete gave up after %s; containers may be left in %s", cleanBudget, runcRoot)
 				break
 			}
-			out, err := run(20*time.Second, runc, "--root", runcRoot, "delete", "--force", c)
+			out, err := labkit.Run(20*time.Second, runc, "--root", runcRoot, "delete", "--force", c)
 			if err != nil && !strings.Contains(out, "does not exist") && !strings.Contains(out, "not exist") {
 				t.Errorf("cleanup: %v", err)
 			}
 		}
-		if out, err := run(20*time.Second, runc, "--root", runcRoot, "list", "-q"); err != nil || strings.TrimSpace(out) != "" {
+		if out, err := labkit.Run(20*time.Second, runc, "--root", runcRoot, "list", "-q"); err != nil || strings.TrimSpace(out) != "" {
 			t.Errorf("cleanup: runc list after delete: %q %v", out, err)
 		}
-		killCgroups(t, cgroupParent)
-		removeCgroups(t, cgroupParent)
+		labkit.KillCgroups(t, cgroupParent)
+		labkit.RemoveCgroups(t, cgroupParent)
 	})
 
 	var (
