@@ -1,0 +1,428 @@
+// Package history is the node's memory of its limits: serve records every
+// row at each check into an embedded Prometheus TSDB under its history
+// directory, and check, explain and `enospc history` read it back, while
+// serve writes, for a row's rate, its time until exhaustion and its peak.
+//
+// The directory holds two TSDBs (the Prometheus storage engine, which
+// promtool reads too): raw/ keeps every sample for RawRetention, and
+// coarse/ keeps one sample per CoarseStep for Retention: the highest use
+// of the step, at the time it was reached, so that a peak is never
+// averaged away. Each row is three series, enospc_limit_used,
+// enospc_limit_max and enospc_limit_severity, labelled limit and scope.
+//
+// One writer, many readers: Open takes the TSDB's lock file (a second
+// serve on the same directory is refused); OpenReadOnly takes no lock and
+// reads the immutable blocks and replays the write-ahead log into a
+// private head of its own, so a reader never waits for the writer nor
+// changes anything it writes. Crash safety is the TSDB's: a sample is in
+// the write-ahead log once Record returns, and a torn tail is repaired
+// when the writer opens the directory again.
+package history
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+
+	"github.com/enospc/enospc/limits"
+)
+
+const (
+	// DefaultRetention is how long rows are kept, at CoarseStep.
+	DefaultRetention = 14 * 24 * time.Hour
+	// RawRetention is how long every sample is kept.
+	RawRetention = 48 * time.Hour
+	// CoarseStep is the resolution of data older than RawRetention.
+	CoarseStep = 5 * time.Minute
+)
+
+// Names of the series of a row.
+const (
+	metricUsed     = "enospc_limit_used"
+	metricMax      = "enospc_limit_max"
+	metricSeverity = "enospc_limit_severity"
+)
+
+// ErrNoHistory is returned by OpenReadOnly for a directory that holds no
+// history.
+var ErrNoHistory = errors.New("no history recorded there")
+
+// Options tune a store.
+type Options struct {
+	// Retention is how long rows are kept (DefaultRetention when zero).
+	Retention time.Duration
+}
+
+// Store is a history directory, opened by Open to record or by
+// OpenReadOnly to read.
+type Store struct {
+	dir       string
+	retention time.Duration
+
+	// The writer's databases.
+	raw, coarse *tsdb.DB
+	mu          sync.Mutex // serialises Record
+	// refs are the series references of each database, by name, limit
+	// and scope: a reference is only meaningful to the database that
+	// gave it.
+	rawRefs, coarseRefs map[string]storage.SeriesRef
+	coarseUpTo  int64 // ms: coarse windows before this are written
+
+	// A reader's.
+	roRaw, roCoarse *tsdb.DBReadOnly
+	sandbox         string
+}
+
+// Open opens (creating it if need be, mode 0700) the history directory
+// for recording. Only one process may hold it open this way.
+func Open(dir string, o Options) (*Store, error) {
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	if o.Retention < RawRetention {
+		return nil, fmt.Errorf("history retention %s is shorter than the %s kept at full resolution", o.Retention, RawRetention)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("history directory: %w", err)
+	}
+	s := &Store{dir: dir, retention: o.Retention, rawRefs: map[string]storage.SeriesRef{}, coarseRefs: map[string]storage.SeriesRef{}}
+	var err error
+	if s.raw, err = openDB(filepath.Join(dir, "raw"), RawRetention, 6*time.Hour); err != nil {
+		return nil, err
+	}
+	if s.coarse, err = openDB(filepath.Join(dir, "coarse"), o.Retention, 24*time.Hour); err != nil {
+		s.raw.Close()
+		return nil, err
+	}
+	// Coarse windows are written once the raw samples of a whole window
+	// are in; after a restart, from the end of the last one written.
+	if mt := s.coarse.Head().MaxTime(); mt != math.MinInt64 {
+		s.coarseUpTo = (mt/stepMs + 1) * stepMs
+	} else if bs := s.coarse.Blocks(); len(bs) > 0 {
+		s.coarseUpTo = (bs[len(bs)-1].Meta().MaxTime/stepMs + 1) * stepMs
+	}
+	return s, nil
+}
+
+const stepMs = int64(CoarseStep / time.Millisecond)
+
+func openDB(dir string, retention, maxBlock time.Duration) (*tsdb.DB, error) {
+	o := tsdb.DefaultOptions()
+	o.RetentionDuration = retention.Milliseconds()
+	o.MaxBlockDuration = maxBlock.Milliseconds()
+	o.WALSegmentSize = 16 << 20
+	db, err := tsdb.Open(dir, nil, nil, o, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open history %s: %w", dir, err)
+	}
+	return db, nil
+}
+
+// OpenReadOnly opens a history directory that a serve may be writing, to
+// read it. It writes only a private scratch directory (in dir when it
+// may, for the hard links of the head's chunk files, else in the system's
+// temporary directory), removed by Close.
+func OpenReadOnly(dir string) (*Store, error) {
+	if _, err := os.Stat(filepath.Join(dir, "raw")); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%s: %w", dir, ErrNoHistory)
+		}
+		return nil, fmt.Errorf("history directory: %w", err)
+	}
+	sandbox, err := os.MkdirTemp(dir, ".reader-")
+	if err != nil {
+		sandbox, err = os.MkdirTemp("", "enospc-history-")
+		if err != nil {
+			return nil, fmt.Errorf("history scratch directory: %w", err)
+		}
+	}
+	s := &Store{dir: dir, sandbox: sandbox}
+	if s.roRaw, err = tsdb.OpenDBReadOnly(filepath.Join(dir, "raw"), sandbox, nil); err != nil {
+		os.RemoveAll(sandbox)
+		return nil, fmt.Errorf("open history: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "coarse")); err == nil {
+		if s.roCoarse, err = tsdb.OpenDBReadOnly(filepath.Join(dir, "coarse"), sandbox, nil); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("open history: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Close closes the store; a writer's samples are all on disk (in the
+// write-ahead log) already.
+func (s *Store) Close() error {
+	var errs []error
+	for _, db := range []*tsdb.DB{s.raw, s.coarse} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	for _, db := range []*tsdb.DBReadOnly{s.roRaw, s.roCoarse} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	if s.sandbox != "" {
+		errs = append(errs, os.RemoveAll(s.sandbox))
+	}
+	return errors.Join(errs...)
+}
+
+// Record appends every row of one check taken at t, and writes the coarse
+// samples of every CoarseStep window that t closes. Unknown rows are
+// recorded as their severity only. A row whose time is not after its last
+// sample (a clock set back) is left out.
+func (s *Store) Record(t time.Time, rows []limits.Usage) error {
+	if s.raw == nil {
+		return errors.New("history opened read-only")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ms := t.UnixMilli()
+	app := s.raw.Appender(context.Background())
+	for _, r := range rows {
+		appendTo(app, s.rawRefs, metricSeverity, r.Limit, r.Scope, ms, float64(r.Severity))
+		if r.Severity == limits.Unknown && r.Max == 0 {
+			continue
+		}
+		appendTo(app, s.rawRefs, metricUsed, r.Limit, r.Scope, ms, float64(r.Used))
+		appendTo(app, s.rawRefs, metricMax, r.Limit, r.Scope, ms, float64(r.Max))
+	}
+	if err := app.Commit(); err != nil {
+		return fmt.Errorf("record history: %w", err)
+	}
+	return s.downsample(ms)
+}
+
+func appendTo(app storage.Appender, refs map[string]storage.SeriesRef, name, limit, scope string, ms int64, v float64) {
+	k := name + "\x00" + limit + "\x00" + scope
+	ref, err := app.Append(refs[k], labels.FromStrings(labels.MetricName, name, "limit", limit, "scope", scope), ms, v)
+	if err == nil {
+		refs[k] = ref
+	}
+	// An out-of-order or duplicate sample (the clock went back) is the
+	// only error Append returns before Commit: that sample is dropped.
+}
+
+// downsample writes the coarse samples of the windows that end at or
+// before now: per row and window, the highest use with the time it was
+// reached, the max and the worst severity then.
+func (s *Store) downsample(now int64) error {
+	end := now / stepMs * stepMs
+	start := s.coarseUpTo
+	if oldest := end - RawRetention.Milliseconds(); start < oldest {
+		start = oldest
+	}
+	if start >= end {
+		return nil
+	}
+	series, err := query(s.raw, start, end-1, nil, "")
+	if err != nil {
+		return fmt.Errorf("downsample history: %w", err)
+	}
+	app := s.coarse.Appender(context.Background())
+	for _, sr := range series {
+		for _, w := range coarsen(sr.Samples) {
+			ms := w.T.UnixMilli()
+			appendTo(app, s.coarseRefs, metricSeverity, sr.Limit, sr.Scope, ms, float64(w.Severity))
+			if w.HasUse {
+				appendTo(app, s.coarseRefs, metricUsed, sr.Limit, sr.Scope, ms, float64(w.Used))
+				appendTo(app, s.coarseRefs, metricMax, sr.Limit, sr.Scope, ms, float64(w.Max))
+			}
+		}
+	}
+	if err := app.Commit(); err != nil {
+		return fmt.Errorf("downsample history: %w", err)
+	}
+	s.coarseUpTo = end
+	return nil
+}
+
+// coarsen reduces samples (sorted by time) to one a CoarseStep window:
+// the one of highest use (the first, when several are), with the worst
+// severity of the window.
+func coarsen(in []Sample) []Sample {
+	var out []Sample
+	for i := 0; i < len(in); {
+		w := in[i].T.UnixMilli() / stepMs
+		best := in[i]
+		worst := in[i].Severity
+		j := i + 1
+		for ; j < len(in) && in[j].T.UnixMilli()/stepMs == w; j++ {
+			if in[j].HasUse && (!best.HasUse || in[j].Used > best.Used) {
+				best = in[j]
+			}
+			worst = max(worst, in[j].Severity)
+		}
+		best.Severity = worst
+		out = append(out, best)
+		i = j
+	}
+	return out
+}
+
+// Sample is one row at one check.
+type Sample struct {
+	T time.Time
+	// HasUse is false for an unknown row, which has no numbers.
+	HasUse    bool
+	Used, Max int64
+	Severity  limits.Severity
+}
+
+// Series is one row's samples, oldest first.
+type Series struct {
+	Limit, Scope string
+	Samples      []Sample
+}
+
+// Query selects rows by limit (only: empty for all) and scope (empty for
+// all) from since to until (until zero: now); a row's samples older than
+// its full-resolution ones come from the coarse store.
+func (s *Store) Query(only []string, scope string, since, until time.Time) ([]Series, error) {
+	if until.IsZero() {
+		until = time.Now()
+	}
+	return s.query(only, scope, since, since, until)
+}
+
+// query reads raw samples from rawSince and coarse ones from since.
+func (s *Store) query(only []string, scope string, rawSince, since, until time.Time) ([]Series, error) {
+	maxt := until.UnixMilli()
+	var raw, coarse []Series
+	var err error
+	if s.raw != nil {
+		if raw, err = query(s.raw, rawSince.UnixMilli(), maxt, only, scope); err == nil {
+			coarse, err = query(s.coarse, since.UnixMilli(), maxt, only, scope)
+		}
+	} else {
+		if raw, err = query(s.roRaw, rawSince.UnixMilli(), maxt, only, scope); err == nil && s.roCoarse != nil {
+			coarse, err = query(s.roCoarse, since.UnixMilli(), maxt, only, scope)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("query history: %w", err)
+	}
+	return merge(raw, coarse), nil
+}
+
+// merge puts the coarse samples older than a row's first raw sample
+// before its raw ones.
+func merge(raw, coarse []Series) []Series {
+	byKey := map[[2]string]int{}
+	for i, r := range raw {
+		byKey[[2]string{r.Limit, r.Scope}] = i
+	}
+	for _, c := range coarse {
+		i, ok := byKey[[2]string{c.Limit, c.Scope}]
+		if !ok {
+			byKey[[2]string{c.Limit, c.Scope}] = len(raw)
+			raw = append(raw, c)
+			continue
+		}
+		first := raw[i].Samples[0].T
+		n := sort.Search(len(c.Samples), func(j int) bool { return !c.Samples[j].T.Before(first) })
+		if n > 0 {
+			raw[i].Samples = append(c.Samples[:n:n], raw[i].Samples...)
+		}
+	}
+	sortSeries(raw)
+	return raw
+}
+
+func sortSeries(ss []Series) {
+	sort.Slice(ss, func(i, j int) bool {
+		if ss[i].Limit != ss[j].Limit {
+			return ss[i].Limit < ss[j].Limit
+		}
+		return ss[i].Scope < ss[j].Scope
+	})
+}
+
+// querier is what a writing and a read-only TSDB have in common.
+type querier interface {
+	Querier(mint, maxt int64) (storage.Querier, error)
+}
+
+func query(db querier, mint, maxt int64, only []string, scope string) ([]Series, error) {
+	q, err := db.Querier(mint, maxt)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, metricUsed+"|"+metricMax+"|"+metricSeverity)}
+	if len(only) > 0 {
+		quoted := make([]string, len(only))
+		for i, o := range only {
+			quoted[i] = regexp.QuoteMeta(o)
+		}
+		ms = append(ms, labels.MustNewMatcher(labels.MatchRegexp, "limit", strings.Join(quoted, "|")))
+	}
+	if scope != "" {
+		ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, "scope", scope))
+	}
+	set := q.Select(context.Background(), false, nil, ms...)
+	type key [2]string
+	rows := map[key]map[int64]*Sample{}
+	var it chunkenc.Iterator
+	for set.Next() {
+		sr := set.At()
+		ls := sr.Labels()
+		k := key{ls.Get("limit"), ls.Get("scope")}
+		name := ls.Get(labels.MetricName)
+		m := rows[k]
+		if m == nil {
+			m = map[int64]*Sample{}
+			rows[k] = m
+		}
+		it = sr.Iterator(it)
+		for it.Next() == chunkenc.ValFloat {
+			t, v := it.At()
+			smp := m[t]
+			if smp == nil {
+				smp = &Sample{T: time.UnixMilli(t).UTC(), Severity: limits.Unknown}
+				m[t] = smp
+			}
+			switch name {
+			case metricUsed:
+				smp.Used, smp.HasUse = int64(v), true
+			case metricMax:
+				smp.Max = int64(v)
+			case metricSeverity:
+				smp.Severity = limits.Severity(v)
+			}
+		}
+		if err := it.Err(); err != nil {
+			return nil, err
+		}
+	}
+	if err := set.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]Series, 0, len(rows))
+	for k, m := range rows {
+		sr := Series{Limit: k[0], Scope: k[1], Samples: make([]Sample, 0, len(m))}
+		for _, smp := range m {
+			sr.Samples = append(sr.Samples, *smp)
+		}
+		sort.Slice(sr.Samples, func(i, j int) bool { return sr.Samples[i].T.Before(sr.Samples[j].T) })
+		out = append(out, sr)
+	}
+	sortSeries(out)
+	return out, nil
+}
