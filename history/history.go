@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
@@ -79,7 +80,7 @@ type Store struct {
 	// and scope: a reference is only meaningful to the database that
 	// gave it.
 	rawRefs, coarseRefs map[string]storage.SeriesRef
-	coarseUpTo  int64 // ms: coarse windows before this are written
+	coarseUpTo          int64 // ms: coarse windows before this are written
 
 	// A reader's.
 	roRaw, roCoarse *tsdb.DBReadOnly
@@ -211,7 +212,7 @@ func (s *Store) Record(t time.Time, rows []limits.Usage) error {
 
 func appendTo(app storage.Appender, refs map[string]storage.SeriesRef, name, limit, scope string, ms int64, v float64) {
 	k := name + "\x00" + limit + "\x00" + scope
-	ref, err := app.Append(refs[k], labels.FromStrings(labels.MetricName, name, "limit", limit, "scope", scope), ms, v)
+	ref, err := app.Append(refs[k], labels.FromStrings(model.MetricNameLabel, name, "limit", limit, "scope", scope), ms, v)
 	if err == nil {
 		refs[k] = ref
 	}
@@ -365,7 +366,7 @@ func query(db querier, mint, maxt int64, only []string, scope string) ([]Series,
 		return nil, err
 	}
 	defer q.Close()
-	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, metricUsed+"|"+metricMax+"|"+metricSeverity)}
+	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, metricUsed+"|"+metricMax+"|"+metricSeverity)}
 	if len(only) > 0 {
 		quoted := make([]string, len(only))
 		for i, o := range only {
@@ -384,7 +385,7 @@ func query(db querier, mint, maxt int64, only []string, scope string) ([]Series,
 		sr := set.At()
 		ls := sr.Labels()
 		k := key{ls.Get("limit"), ls.Get("scope")}
-		name := ls.Get(labels.MetricName)
+		name := ls.Get(model.MetricNameLabel)
 		m := rows[k]
 		if m == nil {
 			m = map[int64]*Sample{}
