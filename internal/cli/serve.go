@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/enospc/enospc/history"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/serve"
 )
@@ -23,6 +24,8 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		interval, timeout time.Duration
 		top, maxConns     int
 		exposeHolders     bool
+		historyDir        string
+		historyRetention  time.Duration
 		hf                *hostFlags
 	)
 	cmd := &cobra.Command{
@@ -35,6 +38,12 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
                    enospc_snapshot_age_seconds and enospc_snapshot_stale
   /api/v1/check    the JSON of enospc check -o json, holders hidden
   /api/v1/history  the ratio of every row since the server started
+With --history-dir (default /var/lib/enospc; "" turns it off) every check's
+rows are recorded there, kept --history-retention (14 days; every sample
+for 48 h, then one per 5 minutes), and each row gains its rate, time until
+full and peak (enospc_limit_eta_seconds; "history" in /api/v1/check). A
+directory that cannot be written (a full disk) turns recording off, says
+why here and in enospc_history_recording 0; serving goes on.
   /healthz         ok, or 503 and why (no snapshot yet, or a stale one)
   /                a page of every limit, worst first, with holders and history
 The host is checked in the background, at start and then every --interval;
@@ -54,6 +63,9 @@ Nothing is changed over HTTP.`,
 			if interval <= 0 || timeout <= 0 {
 				return &exitError{3, fmt.Errorf("--interval and --timeout must be positive")}
 			}
+			if historyRetention < history.RawRetention {
+				return &exitError{3, fmt.Errorf("--history-retention must be at least %s", history.RawRetention)}
+			}
 			if maxConns <= 0 {
 				return &exitError{3, fmt.Errorf("--max-connections must be positive")}
 			}
@@ -62,7 +74,8 @@ Nothing is changed over HTTP.`,
 				cfg.CheckHook(&opts)
 			}
 			srv := serve.New(serve.Options{NewHost: newHost, Check: opts, Interval: interval, Timeout: timeout, TopScopes: top, ExposeHolders: exposeHolders,
-				FirstWait: min(timeout, firstWait)})
+				FirstWait: min(timeout, firstWait), HistoryDir: historyDir, HistoryRetention: historyRetention, Log: cmd.ErrOrStderr()})
+			defer srv.Close()
 			ln, err := serve.Listen(listen, maxConns)
 			if err != nil {
 				return &exitError{3, err}
@@ -93,6 +106,8 @@ Nothing is changed over HTTP.`,
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on one check after this long")
 	f.IntVar(&top, "top-scopes", 10, "series per limit; the other scopes are summed into scope=\"other\"")
 	f.IntVar(&maxConns, "max-connections", serve.DefaultHTTPLimits.MaxConns, "connections served at once; more wait to be accepted")
+	f.StringVar(&historyDir, "history-dir", "/var/lib/enospc", "record every check's rows in this directory, for rates, times until full and enospc history; empty: record nothing")
+	f.DurationVar(&historyRetention, "history-retention", history.DefaultRetention, "keep the recorded history this long")
 	f.BoolVar(&exposeHolders, "expose-holders", false, "serve the holders' pids and process names and the names of users' keys and IPC objects")
 	// --cache was how long a snapshot was served before a request ran the
 	// next check. Refused with the reason rather than unknown, so that
