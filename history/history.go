@@ -21,6 +21,7 @@ package history
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -284,6 +285,37 @@ type Sample struct {
 	HasUse    bool
 	Used, Max int64
 	Severity  limits.Severity
+}
+
+// sampleJSON is a Sample in JSON: used and max are null for an unknown
+// row.
+type sampleJSON struct {
+	T        time.Time       `json:"time"`
+	Used     *int64          `json:"used"`
+	Max      *int64          `json:"max"`
+	Severity limits.Severity `json:"severity"`
+}
+
+// MarshalJSON writes {"time", "used", "max", "severity"}.
+func (s Sample) MarshalJSON() ([]byte, error) {
+	j := sampleJSON{T: s.T, Severity: s.Severity}
+	if s.HasUse {
+		j.Used, j.Max = &s.Used, &s.Max
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Sample) UnmarshalJSON(b []byte) error {
+	var j sampleJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*s = Sample{T: j.T, Severity: j.Severity, HasUse: j.Used != nil && j.Max != nil}
+	if s.HasUse {
+		s.Used, s.Max = *j.Used, *j.Max
+	}
+	return nil
 }
 
 // Series is one row's samples, oldest first.
