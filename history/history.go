@@ -213,7 +213,13 @@ func (s *Store) Record(t time.Time, rows []limits.Usage) error {
 
 func appendTo(app storage.Appender, refs map[string]storage.SeriesRef, name, limit, scope string, ms int64, v float64) {
 	k := name + "\x00" + limit + "\x00" + scope
-	ref, err := app.Append(refs[k], labels.FromStrings(model.MetricNameLabel, name, "limit", limit, "scope", scope), ms, v)
+	ref := refs[k]
+	var ls labels.Labels
+	if ref == 0 {
+		// A known series is appended by its reference alone.
+		ls = labels.FromStrings(model.MetricNameLabel, name, "limit", limit, "scope", scope)
+	}
+	ref, err := app.Append(ref, ls, ms, v)
 	if err == nil {
 		refs[k] = ref
 	}
