@@ -424,7 +424,7 @@ func TestKubernetesManifests(t *testing.T) {
 	// enospc: root with four capabilities, on the pod's loopback.
 	cmdline := append(slices.Clone(c.Command), c.Args...)
 	const listen = "127.0.0.1:9877"
-	wantCmd := []string{"/enospc", "serve", "--listen", listen, "--proc", "/host/proc", "--sys", "/host/sys", "--root", "/host"}
+	wantCmd := []string{"/enospc", "serve", "--listen", listen, "--proc", "/host/proc", "--sys", "/host/sys", "--root", "/host", "--history-dir", historyDir}
 	if !slices.Equal(cmdline, wantCmd) {
 		t.Errorf("command line %q, want %q", cmdline, wantCmd)
 	}
@@ -475,6 +475,11 @@ func TestKubernetesManifests(t *testing.T) {
 				continue
 			}
 			mountOf[hp] = vm.MountPath
+			// The history is the one host path enospc writes, at the
+			// same path in the container, given to --history-dir.
+			if hp == historyDir && vm.MountPath == historyDir && !vm.ReadOnly {
+				continue
+			}
 			if !vm.ReadOnly {
 				t.Errorf("host path %s is mounted writable at %s", hp, vm.MountPath)
 			}
@@ -804,6 +809,10 @@ func fixturePaths(t *testing.T) map[string]string {
 	return map[string]string{"--proc": abs + "/proc", "--sys": abs + "/sys", "--root": abs + "/root"}
 }
 
+// historyDir is where the DaemonSet keeps serve's history, on the node and
+// in the container.
+const historyDir = "/var/lib/enospc"
+
 // served is what the DaemonSet's command line serves on the fixture host.
 type served struct {
 	metrics string
@@ -828,6 +837,7 @@ func serveDaemonSet(t *testing.T) served {
 		}
 		subst := fixturePaths(t)
 		subst["--listen"] = "127.0.0.1:0"
+		subst["--history-dir"] = t.TempDir()
 		serveResult, serveErr = runServe(onFixture(t, c.Args, subst))
 	})
 	if serveErr != nil {
