@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -1027,8 +1028,13 @@ func TestAlertRules(t *testing.T) {
 		"EnospcLimitNearlyExhausted":     {"critical", "2m", []string{"enospc_limit_used / enospc_limit_max > 0.95", "enospc_limit_max > 0"}},
 		"EnospcLimitExhaustionPredicted": {"warning", "15m", []string{"predict_linear(enospc_limit_used[1h], 24*3600) >= enospc_limit_max"}},
 		"EnospcCheckFailing":             {"warning", "15m", []string{"enospc_check_success == 0", "enospc_scrape_collector_success == 0"}},
+		"EnospcLimitETAWithinDay":        {"warning", "15m", []string{"enospc_limit_eta_seconds < 24*3600"}},
+		"EnospcLimitETAWithin4h":         {"critical", "5m", []string{"enospc_limit_eta_seconds < 4*3600"}},
 	}
-	exported := serveDaemonSet(t).names
+	exported := maps.Clone(serveDaemonSet(t).names)
+	// Exported for rising rows only, which the fixture host (one check)
+	// never has; serve/history_test.go asserts that serve exports it.
+	exported["enospc_limit_eta_seconds"] = true
 	seen := map[string]bool{}
 	for _, r := range rf.Groups[0].Rules {
 		w, ok := want[r.Alert]
