@@ -237,7 +237,9 @@ func openBolt(dir string) (store, error) {
 	return &boltStore{db: db, r: rand.New(rand.NewPCG(1, 2))}, nil
 }
 
-func boltKey(i int) []byte { return fmt.Appendf(nil, "inodes\x00/run/containerd/io.containerd.runtime.v2.task/k8s.io/%d", i) }
+func boltKey(i int) []byte {
+	return fmt.Appendf(nil, "inodes\x00/run/containerd/io.containerd.runtime.v2.task/k8s.io/%d", i)
+}
 
 func (s *boltStore) write(t time.Time) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -358,4 +360,3 @@ func (s *sqliteStore) close() error {
 	}
 	return s.db.Close()
 }
-
