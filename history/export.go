@@ -46,11 +46,16 @@ func Load(dir string, only []string, scope string, since, until time.Time) (*Rep
 		return nil, err
 	}
 	defer s.Close()
+	return s.Report(only, scope, since, until)
+}
+
+// Report is Load on an open store.
+func (s *Store) Report(only []string, scope string, since, until time.Time) (*Report, error) {
 	series, err := s.Query(only, scope, since, until)
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Dir: dir, Since: since.UTC(), Until: until.UTC(), Series: make([]RowReport, 0, len(series))}
+	rep := &Report{Dir: s.dir, Since: since.UTC(), Until: until.UTC(), Series: make([]RowReport, 0, len(series))}
 	for _, sr := range series {
 		rr := RowReport{Limit: sr.Limit, Scope: sr.Scope, Samples: sr.Samples}
 		if l, ok := limits.Lookup(sr.Limit); ok {

@@ -48,7 +48,7 @@ const (
 	// RawRetention is how long every sample is kept.
 	RawRetention = 48 * time.Hour
 	// CoarseStep is the resolution of data older than RawRetention.
-	CoarseStep = 5 * time.Minute
+	CoarseStep = 10 * time.Minute
 )
 
 // Names of the series of a row.

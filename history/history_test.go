@@ -149,9 +149,9 @@ func TestDownsampleKeepsPeak(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	// 20 minutes at 30 s, with one spike at minute 7.
+	// 25 minutes at 30 s, with one spike at minute 7.
 	spike := t0.Add(7 * time.Minute)
-	for i := range 40 {
+	for i := range 50 {
 		at := t0.Add(time.Duration(i) * 30 * time.Second)
 		u := int64(100)
 		if at.Equal(spike) {
@@ -165,14 +165,17 @@ func TestDownsampleKeepsPeak(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c) != 1 || len(c[0].Samples) != 3 {
-		t.Fatalf("coarse: %+v, want 3 windows of 5 minutes", c)
+	if len(c) != 1 || len(c[0].Samples) != 2 {
+		t.Fatalf("coarse: %+v, want 2 windows of 10 minutes", c)
 	}
-	if w := c[0].Samples[1]; w.Used != 999 || !w.T.Equal(spike) {
-		t.Errorf("window 2: %+v, want the spike at %v", w, spike)
+	if w := c[0].Samples[0]; w.Used != 999 || !w.T.Equal(spike) {
+		t.Errorf("window 1: %+v, want the spike at %v", w, spike)
+	}
+	if w := c[0].Samples[1]; w.Used != 100 || !w.T.Equal(t0.Add(CoarseStep)) {
+		t.Errorf("window 2: %+v, want its first sample of 100", w)
 	}
 	// Annotate finds the peak and the (flat) rate.
-	now := t0.Add(20 * time.Minute)
+	now := t0.Add(25 * time.Minute)
 	rows := []limits.Usage{row("pids", "all", 100, 1000), row("pids", "never recorded", 1, 2)}
 	if err := s.Annotate(now, rows); err != nil {
 		t.Fatal(err)

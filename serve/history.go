@@ -1,11 +1,14 @@
 package serve
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"net/http"
 	"sync"
 	"time"
 
+	"github.com/enospc/enospc/chart"
 	"github.com/enospc/enospc/history"
 	"github.com/enospc/enospc/limits"
 )
@@ -103,4 +106,63 @@ func (r *recorder) close() error {
 	err := r.store.Close()
 	r.store = nil
 	return err
+}
+
+// chartSince bounds the span a chart of the page may ask for.
+const chartSince = 14 * 24 * time.Hour
+
+// serveChart draws one row's history as SVG: GET
+// /api/v1/chart?limit=L&scope=S[&since=48h], what `enospc history -o svg`
+// draws. The page shows it when a row is clicked.
+func (s *Server) serveChart(w http.ResponseWriter, r *http.Request) {
+	if s.rec == nil {
+		http.Error(w, "no history: serve runs without --history-dir", http.StatusNotFound)
+		return
+	}
+	q := r.URL.Query()
+	limit, scope := q.Get("limit"), q.Get("scope")
+	if _, ok := limits.Lookup(limit); !ok || scope == "" {
+		http.Error(w, "want ?limit=<a limit ID>&scope=<its scope>", http.StatusBadRequest)
+		return
+	}
+	since := 48 * time.Hour
+	if v := q.Get("since"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > chartSince {
+			http.Error(w, fmt.Sprintf("since: want a duration up to %s", chartSince), http.StatusBadRequest)
+			return
+		}
+		since = d
+	}
+	now := s.opts.Now()
+	rep, err := s.rec.report(limit, scope, now.Add(-since), now)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	p, err := rep.Plot()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	var b bytes.Buffer
+	if err := chart.Render(&b, p, "svg", 0, 0); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "no-store")
+	// The chart is an image: nothing in it may run or load.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Write(b.Bytes())
+}
+
+// report reads one row's history from the open store.
+func (r *recorder) report(limit, scope string, since, until time.Time) (*history.Report, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.store == nil {
+		return nil, fmt.Errorf("history recording is off: %s", r.off)
+	}
+	return r.store.Report([]string{limit}, scope, since, until)
 }

@@ -3,6 +3,9 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"encoding/xml"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,7 +36,8 @@ func TestHistoryTrend(t *testing.T) {
 		return h
 	}
 	var log strings.Builder
-	srv := New(Options{NewHost: newHost, Check: check.Options{Inventory: attrib.NewInventory()}, HistoryDir: dir, Log: &log})
+	clock := func() time.Time { return start.Add(time.Duration(n) * 30 * time.Second) }
+	srv := New(Options{NewHost: newHost, Check: check.Options{Inventory: attrib.NewInventory()}, HistoryDir: dir, Log: &log, Now: clock})
 	for range 12 {
 		srv.CheckOnce(context.Background())
 	}
@@ -65,6 +69,31 @@ func TestHistoryTrend(t *testing.T) {
 	metrics := string(srv.snap.Load().metrics)
 	if !strings.Contains(metrics, "enospc_limit_eta_seconds{limit=\"inodes\"") || !strings.Contains(metrics, "enospc_history_recording 1") {
 		t.Errorf("metrics lack the ETA or recording:\n%s", metrics)
+	}
+	// The page's chart of a row: an SVG image of its history.
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	var scope string
+	for _, f := range rep.Findings {
+		if f.Limit == "inodes" {
+			scope = f.Scope
+			break
+		}
+	}
+	code, ctype, body := get(t, ts.URL+"/api/v1/chart?"+url.Values{"limit": {"inodes"}, "scope": {scope}}.Encode())
+	if code != 200 || ctype != "image/svg+xml" || !strings.Contains(body, "<svg") || !strings.Contains(body, "projection") {
+		t.Errorf("/api/v1/chart: %d %s %.300s", code, ctype, body)
+	}
+	if err := xml.Unmarshal([]byte(body), new(struct{})); err != nil {
+		t.Errorf("/api/v1/chart is not XML: %v", err)
+	}
+	for _, q := range []string{"limit=nope&scope=x", "limit=inodes", "limit=inodes&scope=x&since=1000h"} {
+		if code, _, _ := get(t, ts.URL+"/api/v1/chart?"+q); code != 400 {
+			t.Errorf("/api/v1/chart?%s: %d, want 400", q, code)
+		}
+	}
+	if code, _, _ := get(t, ts.URL+"/api/v1/chart?limit=inodes&scope=never"); code != 404 {
+		t.Errorf("/api/v1/chart of a row never recorded: %d, want 404", code)
 	}
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)

@@ -310,6 +310,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	mux.HandleFunc("GET /api/v1/check", s.serveCheck)
 	mux.HandleFunc("GET /api/v1/history", s.serveHistory)
+	mux.HandleFunc("GET /api/v1/chart", s.serveChart)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.Handle("GET /static/", http.FileServerFS(staticFS))

@@ -40,7 +40,7 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
   /api/v1/history  the ratio of every row since the server started
 With --history-dir (default /var/lib/enospc; "" turns it off) every check's
 rows are recorded there, kept --history-retention (14 days; every sample
-for 48 h, then one per 5 minutes), and each row gains its rate, time until
+for 48 h, then one per 10 minutes), and each row gains its rate, time until
 full and peak (enospc_limit_eta_seconds; "history" in /api/v1/check). A
 directory that cannot be written (a full disk) turns recording off, says
 why here and in enospc_history_recording 0; serving goes on.
