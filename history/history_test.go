@@ -211,3 +211,22 @@ func TestOpenReadOnlyNoHistory(t *testing.T) {
 		t.Fatal("an empty directory opened")
 	}
 }
+
+func TestEpisodes(t *testing.T) {
+	var smp []Sample
+	used := []int64{10, 96, 100, 99, 50, 95, 40}
+	for i, u := range used {
+		smp = append(smp, Sample{T: t0.Add(time.Duration(i) * time.Minute), HasUse: true, Used: u, Max: 100})
+	}
+	smp = append(smp[:5], append([]Sample{{T: t0.Add(4*time.Minute + 30*time.Second)}}, smp[5:]...)...)
+	got := episodes(Series{Scope: "s", Samples: smp}, 0.95)
+	if len(got) != 2 {
+		t.Fatalf("%+v", got)
+	}
+	if e := got[0]; !e.From.Equal(t0.Add(time.Minute)) || !e.To.Equal(t0.Add(3*time.Minute)) || e.Peak != 100 || !e.Full {
+		t.Errorf("first %+v", e)
+	}
+	if e := got[1]; !e.From.Equal(t0.Add(5*time.Minute)) || !e.To.Equal(e.From) || e.Peak != 95 || e.Full {
+		t.Errorf("second %+v", e)
+	}
+}

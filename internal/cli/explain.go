@@ -4,11 +4,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/explain"
+	"github.com/enospc/enospc/history"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/internal/quote"
 	"github.com/enospc/enospc/limits"
@@ -16,8 +18,11 @@ import (
 
 func newExplainCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
-		output  string
-		offline bool
+		output     string
+		offline    bool
+		historyDir string
+		since      time.Duration
+		at         string
 	)
 	cmd := &cobra.Command{
 		Use:   "explain MESSAGE|-",
@@ -26,6 +31,10 @@ func newExplainCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 line, a CI job's output; quoted, escaped or split over lines) or - for stdin,
 ranks the limits that produce it, and checks each on this host: a cause at or
 near its max now is confirmed. --offline ranks from the message alone.
+With --history-dir (the one serve --history-dir records) a cause that was at
+or near its max in the last --since (24h), or within 10 minutes of --at
+TIME (RFC 3339, the time the error was logged), is confirmed as past, with
+when and for how long.
 Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 2 nothing recognised, 3 the message or the host could not be read.`,
 		Args: cobra.ExactArgs(1),
@@ -44,6 +53,26 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 				return &exitError{3, fmt.Errorf("empty message")}
 			}
 			opts := explain.Options{Offline: offline}
+			if historyDir != "" && !offline {
+				from, until := time.Now().Add(-since), time.Now()
+				if at != "" {
+					t, err := time.Parse(time.RFC3339, at)
+					if err != nil {
+						return &exitError{3, fmt.Errorf("--at %q: want RFC 3339 (2026-12-06T03:00:00Z)", at)}
+					}
+					from, until = t.Add(-pastAround), t.Add(pastAround)
+				} else if since <= 0 {
+					return &exitError{3, fmt.Errorf("--since must be positive")}
+				}
+				st, err := history.OpenReadOnly(historyDir)
+				if err != nil {
+					return &exitError{3, err}
+				}
+				defer st.Close()
+				opts.Past = func(limit string) ([]history.Episode, error) {
+					return st.Episodes(limit, from, until, limits.DefaultThresholds.Warn)
+				}
+			}
 			opts.Check.Runtimes = &attrib.Defaults
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&opts.Check)
@@ -66,7 +95,7 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 			switch {
 			case len(res.Causes) == 0:
 				return &exitError{code: 2}
-			case res.Checked && !res.Causes[0].Confirmed:
+			case res.Checked && !res.Causes[0].Confirmed && len(res.Causes[0].Past) == 0:
 				return &exitError{code: 1}
 			}
 			return nil
@@ -74,8 +103,15 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().BoolVar(&offline, "offline", false, "rank the causes from the message alone, without checking this host")
+	cmd.Flags().StringVar(&historyDir, "history-dir", "", "also look back in the history serve records there (serve --history-dir)")
+	cmd.Flags().DurationVar(&since, "since", 24*time.Hour, "with --history-dir: how far back a cause counts as past")
+	cmd.Flags().StringVar(&at, "at", "", "with --history-dir: the time the error was seen (RFC 3339); a cause near its max within 10 minutes of it counts")
 	return cmd
 }
+
+// pastAround is the window --at looks in, either side: a few samples of
+// serve's 30 s interval, and a log's clock a little off.
+const pastAround = 10 * time.Minute
 
 func writeExplain(w io.Writer, res *explain.Result) {
 	if len(res.Causes) == 0 {
@@ -87,6 +123,8 @@ func writeExplain(w io.Writer, res *explain.Result) {
 		switch {
 		case c.Confirmed:
 			status = "CONFIRMED on this host"
+		case len(c.Past) > 0:
+			status = "CONFIRMED as past (history)"
 		case !res.Checked:
 			status = "not checked (offline)"
 		}

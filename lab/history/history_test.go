@@ -169,6 +169,57 @@ func TestRateAndETAOfAFillingTmpfs(t *testing.T) {
 	if !strings.HasPrefix(png, "\x89PNG") {
 		t.Errorf("history -o png is not a PNG: %q", png[:min(len(png), 16)])
 	}
+
+	// Freed again, the tmpfs is not near its max now: explain on the
+	// error the fill got confirms it as past, from the history, with
+	// when it was full.
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
+	freed := time.Now()
+	waitFor(t, "serve to record the freed tmpfs", 30*time.Second, func() (bool, string) {
+		var rep check.Report
+		if err := getJSON("http://"+addr+"/api/v1/check", &rep); err != nil {
+			return false, err.Error()
+		}
+		for _, f := range rep.Findings {
+			if f.Limit == "inodes" && f.Scope == scope {
+				return f.Used < nrInodes/10 && rep.Time.After(freed), fmt.Sprintf("%d/%d at %s", f.Used, f.Max, rep.Time)
+			}
+		}
+		return false, "no row"
+	})
+	var res struct {
+		Causes []struct {
+			Limit     string            `json:"limit"`
+			Confirmed bool              `json:"confirmed"`
+			Past      []history.Episode `json:"past"`
+		} `json:"causes"`
+		Note string `json:"note"`
+	}
+	cmd := exec.Command(labkit.Bin(), "explain", "-o", "json", "--history-dir", histDir, "--since", "1h", end.err.Error())
+	out2, _ := cmd.Output() // exit 0: a cause confirmed as past
+	if err := json.Unmarshal(out2, &res); err != nil || len(res.Causes) == 0 {
+		t.Fatalf("explain %q: %v\n%s", end.err, err, out2)
+	}
+	top := res.Causes[0]
+	t.Logf("explain %q: %s confirmed=%v past=%+v; %s", end.err, top.Limit, top.Confirmed, top.Past, res.Note)
+	var ep *history.Episode
+	for i, e := range top.Past {
+		if e.Scope == scope {
+			ep = &top.Past[i]
+		}
+	}
+	if top.Limit != "inodes" || top.Confirmed || ep == nil || !ep.Full || ep.Peak != nrInodes {
+		t.Fatalf("explain after the tmpfs was freed: top cause %+v, want inodes confirmed as past, full on %s", top, scope)
+	}
+	if ep.From.Before(end.at.Add(-5*time.Second)) || ep.From.After(end.at.Add(5*time.Second)) || ep.To.Before(ep.From) || ep.To.After(freed.Add(5*time.Second)) {
+		t.Errorf("episode %s..%s, want it from the fill's end %s to the freeing %s", ep.From, ep.To, end.at, freed)
+	}
 }
 
 // TestKill9WhileRecording: 20 times, serve records at 1 s intervals and
