@@ -83,9 +83,9 @@ type Store struct {
 	rawRefs, coarseRefs map[string]storage.SeriesRef
 	coarseUpTo          int64 // ms: coarse windows before this are written
 
-	// A reader's.
-	roRaw, roCoarse *tsdb.DBReadOnly
-	sandbox         string
+	// A reader's scratch directory (nil databases: a reader opens them
+	// for each query, see readQuery).
+	sandbox string
 }
 
 // Open opens (creating it if need be, mode 0700) the history directory
@@ -151,18 +151,7 @@ func OpenReadOnly(dir string) (*Store, error) {
 			return nil, fmt.Errorf("history scratch directory: %w", err)
 		}
 	}
-	s := &Store{dir: dir, sandbox: sandbox}
-	if s.roRaw, err = tsdb.OpenDBReadOnly(filepath.Join(dir, "raw"), sandbox, nil); err != nil {
-		os.RemoveAll(sandbox)
-		return nil, fmt.Errorf("open history: %w", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "coarse")); err == nil {
-		if s.roCoarse, err = tsdb.OpenDBReadOnly(filepath.Join(dir, "coarse"), sandbox, nil); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("open history: %w", err)
-		}
-	}
-	return s, nil
+	return &Store{dir: dir, sandbox: sandbox}, nil
 }
 
 // Close closes the store; a writer's samples are all on disk (in the
@@ -170,11 +159,6 @@ func OpenReadOnly(dir string) (*Store, error) {
 func (s *Store) Close() error {
 	var errs []error
 	for _, db := range []*tsdb.DB{s.raw, s.coarse} {
-		if db != nil {
-			errs = append(errs, db.Close())
-		}
-	}
-	for _, db := range []*tsdb.DBReadOnly{s.roRaw, s.roCoarse} {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
@@ -350,8 +334,8 @@ func (s *Store) query(only []string, scope string, rawSince, since, until time.T
 			coarse, err = query(s.coarse, since.UnixMilli(), maxt, only, scope)
 		}
 	} else {
-		if raw, err = query(s.roRaw, rawSince.UnixMilli(), maxt, only, scope); err == nil && s.roCoarse != nil {
-			coarse, err = query(s.roCoarse, since.UnixMilli(), maxt, only, scope)
+		if raw, err = s.readQuery("raw", rawSince.UnixMilli(), maxt, only, scope); err == nil {
+			coarse, err = s.readQuery("coarse", since.UnixMilli(), maxt, only, scope)
 		}
 	}
 	if err != nil {
@@ -393,6 +377,27 @@ func sortSeries(ss []Series) {
 	})
 }
 
+// readQuery queries one database of a reader. A read-only TSDB replays
+// the write-ahead log into a head for its first querier and takes no
+// second one, so each query opens it afresh, in a sandbox of its own.
+func (s *Store) readQuery(name string, mint, maxt int64, only []string, scope string) ([]Series, error) {
+	dir := filepath.Join(s.dir, name)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) && name == "coarse" {
+		return nil, nil // nothing coarse written yet
+	}
+	sandbox, err := os.MkdirTemp(s.sandbox, name+"-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(sandbox)
+	db, err := tsdb.OpenDBReadOnly(dir, sandbox, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return query(db, mint, maxt, only, scope)
+}
+
 // querier is what a writing and a read-only TSDB have in common.
 type querier interface {
 	Querier(mint, maxt int64) (storage.Querier, error)
@@ -416,35 +421,40 @@ func query(db querier, mint, maxt int64, only []string, scope string) ([]Series,
 		ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, "scope", scope))
 	}
 	set := q.Select(context.Background(), false, nil, ms...)
+	// Each series comes once, its samples in time order: a row's three
+	// are merged by time, without a map of samples (a trend reads
+	// millions of them at every check).
 	type key [2]string
-	rows := map[key]map[int64]*Sample{}
+	type point struct {
+		t int64
+		v float64
+	}
+	rows := map[key]*[3][]point{}
+	var order []key
 	var it chunkenc.Iterator
 	for set.Next() {
 		sr := set.At()
 		ls := sr.Labels()
 		k := key{ls.Get("limit"), ls.Get("scope")}
-		name := ls.Get(model.MetricNameLabel)
-		m := rows[k]
-		if m == nil {
-			m = map[int64]*Sample{}
-			rows[k] = m
+		var which int
+		switch ls.Get(model.MetricNameLabel) {
+		case metricUsed:
+			which = 0
+		case metricMax:
+			which = 1
+		default:
+			which = 2
+		}
+		r := rows[k]
+		if r == nil {
+			r = &[3][]point{}
+			rows[k] = r
+			order = append(order, k)
 		}
 		it = sr.Iterator(it)
 		for it.Next() == chunkenc.ValFloat {
 			t, v := it.At()
-			smp := m[t]
-			if smp == nil {
-				smp = &Sample{T: time.UnixMilli(t).UTC(), Severity: limits.Unknown}
-				m[t] = smp
-			}
-			switch name {
-			case metricUsed:
-				smp.Used, smp.HasUse = int64(v), true
-			case metricMax:
-				smp.Max = int64(v)
-			case metricSeverity:
-				smp.Severity = limits.Severity(v)
-			}
+			r[which] = append(r[which], point{t, v})
 		}
 		if err := it.Err(); err != nil {
 			return nil, err
@@ -454,12 +464,37 @@ func query(db querier, mint, maxt int64, only []string, scope string) ([]Series,
 		return nil, err
 	}
 	out := make([]Series, 0, len(rows))
-	for k, m := range rows {
-		sr := Series{Limit: k[0], Scope: k[1], Samples: make([]Sample, 0, len(m))}
-		for _, smp := range m {
-			sr.Samples = append(sr.Samples, *smp)
+	for _, k := range order {
+		r := rows[k]
+		sr := Series{Limit: k[0], Scope: k[1], Samples: make([]Sample, 0, max(len(r[0]), len(r[2])))}
+		var idx [3]int
+		for {
+			t := int64(math.MaxInt64)
+			for w := range 3 {
+				if idx[w] < len(r[w]) && r[w][idx[w]].t < t {
+					t = r[w][idx[w]].t
+				}
+			}
+			if t == math.MaxInt64 {
+				break
+			}
+			smp := Sample{T: time.UnixMilli(t).UTC(), Severity: limits.Unknown}
+			for w := range 3 {
+				if idx[w] < len(r[w]) && r[w][idx[w]].t == t {
+					v := r[w][idx[w]].v
+					idx[w]++
+					switch w {
+					case 0:
+						smp.Used, smp.HasUse = int64(v), true
+					case 1:
+						smp.Max = int64(v)
+					case 2:
+						smp.Severity = limits.Severity(v)
+					}
+				}
+			}
+			sr.Samples = append(sr.Samples, smp)
 		}
-		sort.Slice(sr.Samples, func(i, j int) bool { return sr.Samples[i].T.Before(sr.Samples[j].T) })
 		out = append(out, sr)
 	}
 	sortSeries(out)

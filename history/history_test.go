@@ -230,3 +230,30 @@ func TestEpisodes(t *testing.T) {
 		t.Errorf("second %+v", e)
 	}
 }
+
+// A reader answers any number of queries (explain asks one a candidate
+// limit).
+func TestReaderQueriesAgain(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i := range 30 {
+		if err := s.Record(t0.Add(time.Duration(i)*30*time.Second), []limits.Usage{row("inodes", "/run", int64(50+i), 100), row("pids", "all", 5, 10)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := OpenReadOnly(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for _, limit := range []string{"inodes", "pids", "inodes"} {
+		eps, err := r.Episodes(limit, t0, t0.Add(time.Hour), 0.5)
+		if err != nil || len(eps) != 1 {
+			t.Fatalf("%s: %+v %v", limit, eps, err)
+		}
+	}
+}

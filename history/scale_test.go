@@ -82,3 +82,42 @@ func du(dir string) int64 {
 	})
 	return n
 }
+
+// BenchmarkAnnotate2000 is what serve adds to each check with a history:
+// the trend of 2,000 rows from 6 h of samples at 30 s (and the coarse
+// ones of 24 h).
+//
+//	go test -run - -bench Annotate2000 ./history/
+func BenchmarkAnnotate2000(b *testing.B) {
+	const rows = 2000
+	s, err := Open(b.TempDir(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	batch := make([]limits.Usage, rows)
+	for i := range batch {
+		batch[i] = limits.Usage{Limit: "inodes", Scope: fmt.Sprintf("/run/containerd/io.containerd.runtime.v2.task/k8s.io/%064d/rootfs (overlay overlay)", i),
+			Used: int64(1000 + 7*i), Max: 65536, Severity: limits.OK}
+	}
+	const steps = 6 * 120
+	for j := range steps {
+		for i := range batch {
+			batch[i].Used += int64(i % 3)
+		}
+		if err := s.Record(t0.Add(time.Duration(j)*30*time.Second), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	now := t0.Add(steps * 30 * time.Second)
+	b.ResetTimer()
+	for b.Loop() {
+		if err := s.Annotate(now, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if h := batch[1].History; h == nil || h.RatePerHour < 119 || h.RatePerHour > 121 {
+		b.Fatalf("row 1: trend %+v, want +120/h", h)
+	}
+}

@@ -206,16 +206,20 @@ func TestRateAndETAOfAFillingTmpfs(t *testing.T) {
 	if err := json.Unmarshal(out2, &res); err != nil || len(res.Causes) == 0 {
 		t.Fatalf("explain %q: %v\n%s", end.err, err, out2)
 	}
-	top := res.Causes[0]
-	t.Logf("explain %q: %s confirmed=%v past=%+v; %s", end.err, top.Limit, top.Confirmed, top.Past, res.Note)
+	// Other inodes rows of this shared machine may be near their max now
+	// (then inodes is confirmed on the host as well): what is asserted is
+	// the past episode of this tmpfs.
 	var ep *history.Episode
-	for i, e := range top.Past {
-		if e.Scope == scope {
-			ep = &top.Past[i]
+	for _, c := range res.Causes {
+		t.Logf("explain %q: %s confirmed=%v past=%+v; %s", end.err, c.Limit, c.Confirmed, c.Past, res.Note)
+		for i, e := range c.Past {
+			if c.Limit == "inodes" && e.Scope == scope {
+				ep = &c.Past[i]
+			}
 		}
 	}
-	if top.Limit != "inodes" || top.Confirmed || ep == nil || !ep.Full || ep.Peak != nrInodes {
-		t.Fatalf("explain after the tmpfs was freed: top cause %+v, want inodes confirmed as past, full on %s", top, scope)
+	if ep == nil || !ep.Full || ep.Peak != nrInodes {
+		t.Fatalf("explain after the tmpfs was freed: %+v, want inodes confirmed as past, full on %s", res.Causes, scope)
 	}
 	if ep.From.Before(end.at.Add(-5*time.Second)) || ep.From.After(end.at.Add(5*time.Second)) || ep.To.Before(ep.From) || ep.To.After(freed.Add(5*time.Second)) {
 		t.Errorf("episode %s..%s, want it from the fill's end %s to the freeing %s", ep.From, ep.To, end.at, freed)
