@@ -157,11 +157,11 @@ func pastWords(eps []history.Episode) string {
 			best = e
 		}
 	}
-	what := fmt.Sprintf("at %d of %d", best.Peak, best.Max)
+	what, from := fmt.Sprintf("at %d of %d", best.Peak, best.Max), best.From
 	if best.Full {
-		what = "full"
+		what, from = "full", best.FullFrom
 	}
-	s := fmt.Sprintf("%s on %s from %s for %s", what, best.Scope, best.From.UTC().Format(time.RFC3339), best.To.Sub(best.From).Round(time.Second))
+	s := fmt.Sprintf("%s on %s from %s for %s", what, best.Scope, from.UTC().Format(time.RFC3339), best.To.Sub(from).Round(time.Second))
 	if len(eps) > 1 {
 		s += fmt.Sprintf(", and %d more times", len(eps)-1)
 	}

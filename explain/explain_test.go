@@ -95,7 +95,7 @@ func TestExplainConfirmsPast(t *testing.T) {
 		if limit != "inodes" {
 			return nil, nil
 		}
-		return []history.Episode{{Scope: "/run (tmpfs tmpfs)", From: from, To: from.Add(4 * time.Minute), Peak: 1000, Max: 1000, Full: true}}, nil
+		return []history.Episode{{Scope: "/run (tmpfs tmpfs)", From: from, To: from.Add(4 * time.Minute), Peak: 1000, Max: 1000, Full: true, FullFrom: from}}, nil
 	}
 	res, err := Explain(context.Background(), h, "mkdir /run/containerd/io.containerd.runtime.v2.task/k8s.io/abc: no space left on device", Options{Past: past})
 	if err != nil {

@@ -11,8 +11,9 @@ type Episode struct {
 	// Peak is the highest use of the episode, of Max.
 	Peak int64 `json:"peak"`
 	Max  int64 `json:"max"`
-	// Full is true when the row reached its max.
-	Full bool `json:"full"`
+	// Full is true when the row reached its max, first at FullFrom.
+	Full     bool      `json:"full"`
+	FullFrom time.Time `json:"full_from,omitzero"`
 }
 
 // Episodes are the times limit's rows were at or above ratio of their max
@@ -39,14 +40,19 @@ func episodes(sr Series, ratio float64) []Episode {
 		near := smp.Max > 0 && float64(smp.Used) >= ratio*float64(smp.Max)
 		switch {
 		case near && cur == nil:
-			out = append(out, Episode{Scope: sr.Scope, From: smp.T, To: smp.T, Peak: smp.Used, Max: smp.Max, Full: smp.Used >= smp.Max})
+			out = append(out, Episode{Scope: sr.Scope, From: smp.T, To: smp.T, Peak: smp.Used, Max: smp.Max})
 			cur = &out[len(out)-1]
+			if smp.Used >= smp.Max {
+				cur.Full, cur.FullFrom = true, smp.T
+			}
 		case near:
 			cur.To = smp.T
 			if smp.Used > cur.Peak {
 				cur.Peak, cur.Max = smp.Used, smp.Max
 			}
-			cur.Full = cur.Full || smp.Used >= smp.Max
+			if !cur.Full && smp.Used >= smp.Max {
+				cur.Full, cur.FullFrom = true, smp.T
+			}
 		default:
 			cur = nil
 		}

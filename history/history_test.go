@@ -223,7 +223,7 @@ func TestEpisodes(t *testing.T) {
 	if len(got) != 2 {
 		t.Fatalf("%+v", got)
 	}
-	if e := got[0]; !e.From.Equal(t0.Add(time.Minute)) || !e.To.Equal(t0.Add(3*time.Minute)) || e.Peak != 100 || !e.Full {
+	if e := got[0]; !e.From.Equal(t0.Add(time.Minute)) || !e.To.Equal(t0.Add(3*time.Minute)) || e.Peak != 100 || !e.Full || !e.FullFrom.Equal(t0.Add(2*time.Minute)) {
 		t.Errorf("first %+v", e)
 	}
 	if e := got[1]; !e.From.Equal(t0.Add(5*time.Minute)) || !e.To.Equal(e.From) || e.Peak != 95 || e.Full {
