@@ -80,7 +80,7 @@ type Store struct {
 	// refs are the series references of each database, by name, limit
 	// and scope: a reference is only meaningful to the database that
 	// gave it.
-	rawRefs, coarseRefs map[string]storage.SeriesRef
+	rawRefs, coarseRefs map[seriesKey]storage.SeriesRef
 	coarseUpTo          int64 // ms: coarse windows before this are written
 
 	// A reader's scratch directory (nil databases: a reader opens them
@@ -100,7 +100,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("history directory: %w", err)
 	}
-	s := &Store{dir: dir, retention: o.Retention, rawRefs: map[string]storage.SeriesRef{}, coarseRefs: map[string]storage.SeriesRef{}}
+	s := &Store{dir: dir, retention: o.Retention, rawRefs: map[seriesKey]storage.SeriesRef{}, coarseRefs: map[seriesKey]storage.SeriesRef{}}
 	var err error
 	if s.raw, err = openDB(filepath.Join(dir, "raw"), RawRetention, 6*time.Hour); err != nil {
 		return nil, err
@@ -195,8 +195,11 @@ func (s *Store) Record(t time.Time, rows []limits.Usage) error {
 	return s.downsample(ms)
 }
 
-func appendTo(app storage.Appender, refs map[string]storage.SeriesRef, name, limit, scope string, ms int64, v float64) {
-	k := name + "\x00" + limit + "\x00" + scope
+// seriesKey names one series of a row.
+type seriesKey struct{ name, limit, scope string }
+
+func appendTo(app storage.Appender, refs map[seriesKey]storage.SeriesRef, name, limit, scope string, ms int64, v float64) {
+	k := seriesKey{name, limit, scope}
 	ref := refs[k]
 	var ls labels.Labels
 	if ref == 0 {
@@ -223,7 +226,7 @@ func (s *Store) downsample(now int64) error {
 	if start >= end {
 		return nil
 	}
-	series, err := query(s.raw, start, end-1, nil, "")
+	series, err := query(s.raw, start, end-1, nil, "", allNames)
 	if err != nil {
 		return fmt.Errorf("downsample history: %w", err)
 	}
@@ -321,21 +324,21 @@ func (s *Store) Query(only []string, scope string, since, until time.Time) ([]Se
 	if until.IsZero() {
 		until = time.Now()
 	}
-	return s.query(only, scope, since, since, until)
+	return s.query(only, scope, since, since, until, allNames)
 }
 
 // query reads raw samples from rawSince and coarse ones from since.
-func (s *Store) query(only []string, scope string, rawSince, since, until time.Time) ([]Series, error) {
+func (s *Store) query(only []string, scope string, rawSince, since, until time.Time, names string) ([]Series, error) {
 	maxt := until.UnixMilli()
 	var raw, coarse []Series
 	var err error
 	if s.raw != nil {
-		if raw, err = query(s.raw, rawSince.UnixMilli(), maxt, only, scope); err == nil {
-			coarse, err = query(s.coarse, since.UnixMilli(), maxt, only, scope)
+		if raw, err = query(s.raw, rawSince.UnixMilli(), maxt, only, scope, names); err == nil {
+			coarse, err = query(s.coarse, since.UnixMilli(), maxt, only, scope, names)
 		}
 	} else {
-		if raw, err = s.readQuery("raw", rawSince.UnixMilli(), maxt, only, scope); err == nil {
-			coarse, err = s.readQuery("coarse", since.UnixMilli(), maxt, only, scope)
+		if raw, err = s.readQuery("raw", rawSince.UnixMilli(), maxt, only, scope, names); err == nil {
+			coarse, err = s.readQuery("coarse", since.UnixMilli(), maxt, only, scope, names)
 		}
 	}
 	if err != nil {
@@ -380,7 +383,7 @@ func sortSeries(ss []Series) {
 // readQuery queries one database of a reader. A read-only TSDB replays
 // the write-ahead log into a head for its first querier and takes no
 // second one, so each query opens it afresh, in a sandbox of its own.
-func (s *Store) readQuery(name string, mint, maxt int64, only []string, scope string) ([]Series, error) {
+func (s *Store) readQuery(name string, mint, maxt int64, only []string, scope, names string) ([]Series, error) {
 	dir := filepath.Join(s.dir, name)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) && name == "coarse" {
 		return nil, nil // nothing coarse written yet
@@ -395,7 +398,7 @@ func (s *Store) readQuery(name string, mint, maxt int64, only []string, scope st
 		return nil, err
 	}
 	defer db.Close()
-	return query(db, mint, maxt, only, scope)
+	return query(db, mint, maxt, only, scope, names)
 }
 
 // querier is what a writing and a read-only TSDB have in common.
@@ -403,13 +406,20 @@ type querier interface {
 	Querier(mint, maxt int64) (storage.Querier, error)
 }
 
-func query(db querier, mint, maxt int64, only []string, scope string) ([]Series, error) {
+// allNames selects every series of a row; usedOnly only its use, which is
+// all a trend reads.
+const (
+	allNames = metricUsed + "|" + metricMax + "|" + metricSeverity
+	usedOnly = metricUsed
+)
+
+func query(db querier, mint, maxt int64, only []string, scope, names string) ([]Series, error) {
 	q, err := db.Querier(mint, maxt)
 	if err != nil {
 		return nil, err
 	}
 	defer q.Close()
-	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, metricUsed+"|"+metricMax+"|"+metricSeverity)}
+	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, names)}
 	if len(only) > 0 {
 		quoted := make([]string, len(only))
 		for i, o := range only {

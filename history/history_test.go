@@ -161,7 +161,7 @@ func TestDownsampleKeepsPeak(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := query(s.coarse, t0.UnixMilli(), t0.Add(time.Hour).UnixMilli(), nil, "")
+	c, err := query(s.coarse, t0.UnixMilli(), t0.Add(time.Hour).UnixMilli(), nil, "", allNames)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ const (
 	// the window are thinned to at most this many, evenly in time, so
 	// that a row costs at most maxRatePoints²/2 slopes whatever the
 	// interval.
-	maxRatePoints = 64
+	maxRatePoints = 32
 )
 
 // Trend computes a row's trend at now from its samples (oldest first),
@@ -105,7 +105,7 @@ func (s *Store) Annotate(now time.Time, rows []limits.Usage) error {
 	// The rate needs RateWindow at full resolution; the peak, from the
 	// coarse samples before that, loses nothing: each is its window's
 	// highest use at the time it was reached.
-	series, err := s.query(nil, "", now.Add(-RateWindow), now.Add(-PeakWindow), now)
+	series, err := s.query(nil, "", now.Add(-RateWindow), now.Add(-PeakWindow), now, usedOnly)
 	if err != nil {
 		return err
 	}

@@ -176,9 +176,11 @@ func TestRateAndETAOfAFillingTmpfs(t *testing.T) {
 		t.Errorf("history -o png is not a PNG: %q", png[:min(len(png), 16)])
 	}
 
-	// Freed again, the tmpfs is not near its max now: explain on the
+	// Full for a few seconds more, then freed again: the tmpfs is not
+	// near its max now, and explain on the
 	// error the fill got confirms it as past, from the history, with
 	// when it was full.
+	time.Sleep(5 * time.Second)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -229,6 +231,9 @@ func TestRateAndETAOfAFillingTmpfs(t *testing.T) {
 	}
 	// Full from the fill's end (within serve's 1 s interval) until it was
 	// freed.
+	if d := ep.To.Sub(ep.FullFrom); d < 3*time.Second {
+		t.Errorf("episode full for %s, want the 5 s it was held full (within the interval)", d)
+	}
 	if ep.FullFrom.Before(end.at.Add(-2*time.Second)) || ep.FullFrom.After(end.at.Add(3*time.Second)) || ep.To.Before(ep.FullFrom) || ep.To.After(freed.Add(3*time.Second)) || ep.From.Before(fillStart) {
 		t.Errorf("episode %s (full from %s) .. %s, want it full from the fill's end %s until the freeing %s", ep.From, ep.FullFrom, ep.To, end.at, freed)
 	}
