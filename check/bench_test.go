@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
@@ -16,8 +17,12 @@ import (
 func BenchmarkCheck(b *testing.B) {
 	h := host.New("/proc", "/sys", "/")
 	ctx := context.Background()
+	// ENOSPC_BENCH_FIFO_DIR and ENOSPC_BENCH_CONTAINERD_STATE point the
+	// check where scripts/badnight puts its fifo directories and runtime
+	// state, as its `check --fifo-dir --containerd-state` does.
+	opts := Options{FifoDir: os.Getenv("ENOSPC_BENCH_FIFO_DIR"), ContainerdState: os.Getenv("ENOSPC_BENCH_CONTAINERD_STATE")}
 	for b.Loop() {
-		rep, err := Run(ctx, h, Options{})
+		rep, err := Run(ctx, h, opts)
 		if err != nil {
 			b.Fatal(err)
 		}

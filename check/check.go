@@ -41,7 +41,7 @@ type Report struct {
 // FamilyStat is one family's share of a check.
 type FamilyStat struct {
 	Name     string
-	Limits   []string
+	Limits   []limits.ID
 	Duration time.Duration
 }
 
@@ -68,6 +68,9 @@ type Options struct {
 	FamilyTimeout time.Duration
 	// Catalog is the families to read; nil means limits.Catalog().
 	Catalog []limits.Family
+	// AllHolders lists every holder of every row, not the top few: fix
+	// re-verifies what it removes with it (limits.Env.AllHolders).
+	AllHolders bool
 	// History, when set, gives the findings of a check taken at now their
 	// trend (limits.Usage.History) from the node's recorded history; a
 	// row the trend says will be exhausted soon is then graded up
@@ -85,27 +88,74 @@ const DefaultFamilyTimeout = 10 * time.Second
 
 // Run takes the snapshot.
 func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
-	if opts.Thresholds == (limits.Thresholds{}) {
-		opts.Thresholds = limits.DefaultThresholds
+	if err := opts.normalize(); err != nil {
+		return nil, err
 	}
-	if w, c := opts.Thresholds.Warn, opts.Thresholds.Crit; !(w > 0 && w <= c) || math.IsInf(c, 0) || math.IsNaN(c) {
-		return nil, fmt.Errorf("thresholds: want 0 < warn <= crit, have warn %g crit %g", opts.Thresholds.Warn, opts.Thresholds.Crit)
-	}
-	if opts.FifoDir == "" {
-		opts.FifoDir = "/run/containerd/fifo"
-	}
-	if opts.ContainerdState == "" {
-		opts.ContainerdState = "/run/containerd"
+	want := map[limits.ID]bool{}
+	for _, s := range opts.Only {
+		id := limits.ID(s)
+		if _, ok := limits.Lookup(id); !ok {
+			return nil, fmt.Errorf("unknown limit %q", s)
+		}
+		want[id] = true
 	}
 	if err := bounded(ctx, func() error { _, err := os.Stat(h.Proc); return err }); err != nil {
 		return nil, fmt.Errorf("procfs %s: %w", h.Proc, err)
 	}
-	switch opts.By {
-	case "", "container", "pod":
-	default:
-		return nil, fmt.Errorf("--by %q: want container or pod", opts.By)
+	r, err := start(ctx, h, opts)
+	if err != nil {
+		return nil, err
 	}
-	// The runtimes are asked while /proc is walked.
+	fams := opts.Catalog
+	if fams == nil {
+		fams = limits.Catalog()
+	}
+	results, took, abandoned, err := readFamilies(ctx, r.env, fams, want, opts.FamilyTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if !abandoned {
+		// Every family has returned: what they shared can serve the
+		// next check.
+		defer r.env.Release()
+	}
+	return r.report(fams, want, results, took), nil
+}
+
+// normalize fills in the defaults and rejects what cannot be checked.
+func (o *Options) normalize() error {
+	if o.Thresholds == (limits.Thresholds{}) {
+		o.Thresholds = limits.DefaultThresholds
+	}
+	if w, c := o.Thresholds.Warn, o.Thresholds.Crit; !(w > 0 && w <= c) || math.IsInf(c, 0) || math.IsNaN(c) {
+		return fmt.Errorf("thresholds: want 0 < warn <= crit, have warn %g crit %g", o.Thresholds.Warn, o.Thresholds.Crit)
+	}
+	if o.FifoDir == "" {
+		o.FifoDir = "/run/containerd/fifo"
+	}
+	if o.ContainerdState == "" {
+		o.ContainerdState = "/run/containerd"
+	}
+	switch o.By {
+	case "", "container", "pod":
+		return nil
+	}
+	return fmt.Errorf("grouping by %q: want container or pod", o.By)
+}
+
+// run is one check in the making: the environment every family reads
+// from, and the attributor, made once the runtimes have answered.
+type run struct {
+	ctx  context.Context
+	h    *host.Host
+	opts Options
+	env  *limits.Env
+	inv  *attrib.Inventory
+	attr func() *limits.Attributor
+}
+
+// start asks the runtimes (in the background) while it walks /proc.
+func start(ctx context.Context, h *host.Host, opts Options) (*run, error) {
 	invDone := make(chan *attrib.Inventory, 1)
 	switch {
 	case opts.Inventory != nil:
@@ -120,7 +170,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		invDone <- nil
 	}
 	live := h.Live()
-	env := &limits.Env{
+	r := &run{ctx: ctx, h: h, opts: opts, env: &limits.Env{
 		Ctx:             ctx,
 		Host:            h,
 		Thresholds:      opts.Thresholds,
@@ -129,59 +179,43 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		ContainerdState: opts.ContainerdState,
 		FifoDir:         opts.FifoDir,
 		AllKeys:         opts.AllKeys,
-		ListedOnly:      opts.By == "",
-	}
+		AllHolders:      opts.AllHolders,
+		ListedOnly:      opts.By == "" && !opts.AllHolders,
+	}}
 	if err := bounded(ctx, func() error {
-		env.Census, env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})
+		r.env.Census, r.env.CensusErr = census.Take(ctx, h, census.Options{FifoDirs: []string{opts.FifoDir}, Live: live})
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("the walk of %s did not finish: %w", h.Proc, err)
 	}
-	var inv *attrib.Inventory
-	attrOnce := sync.OnceValue(func() *limits.Attributor {
-		inv = <-invDone
-		a := limits.NewAttributor(env.Census, inv)
+	r.attr = sync.OnceValue(func() *limits.Attributor {
+		r.inv = <-invDone
+		a := limits.NewAttributor(r.env.Census, r.inv)
 		timeout := attrib.Defaults.Timeout
 		if opts.Runtimes != nil && opts.Runtimes.Timeout > 0 {
 			timeout = opts.Runtimes.Timeout
 		}
-		inv.SettleStates(ctx, timeout, a.HasProcesses)
+		r.inv.SettleStates(ctx, timeout, a.HasProcesses)
 		return a
 	})
-	env.Attribution = attrOnce
+	r.env.Attribution = r.attr
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	return r, nil
+}
 
-	want := map[string]bool{}
-	for _, id := range opts.Only {
-		if _, ok := limits.Lookup(id); !ok {
-			return nil, fmt.Errorf("unknown limit %q", id)
-		}
-		want[id] = true
-	}
-	fams := opts.Catalog
-	if fams == nil {
-		fams = limits.Catalog()
-	}
-	results, took, abandoned, err := readFamilies(ctx, env, fams, want, opts.FamilyTimeout)
-	if err != nil {
-		return nil, err
-	}
-	if !abandoned {
-		// Every family has returned: what they shared can serve the
-		// next check.
-		defer env.Release()
-	}
-
-	attr := attrOnce()
+// report grades the families' rows, names their holders, groups them
+// when asked, attaches remedies and sorts them worst first.
+func (r *run) report(fams []limits.Family, want map[limits.ID]bool, results [][]limits.Usage, took []time.Duration) *Report {
+	attr, h, opts := r.attr(), r.h, r.opts
 	nrows := 0
 	for _, rows := range results {
 		nrows += len(rows)
 	}
 	rep := &Report{Host: h.Hostname(), Kernel: h.KernelRelease(), Time: h.Now().UTC(), Findings: make([]limits.Usage, 0, nrows)}
-	if inv != nil {
-		rep.Runtimes, rep.Notes = inv.Sources, inv.Notes()
+	if r.inv != nil {
+		rep.Runtimes, rep.Notes = r.inv.Sources, r.inv.Notes()
 	}
 	rep.Notes = append(rep.Notes, Drift(h)...)
 	for i, f := range fams {
@@ -196,7 +230,7 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 	}
 	for _, rows := range results {
 		for _, u := range rows {
-			if len(want) > 0 && !want[u.Limit] {
+			if len(want) > 0 && !want[limits.ID(u.Limit)] {
 				continue
 			}
 			u.Grade(opts.Thresholds)
@@ -216,7 +250,11 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		rep.By, rep.Groups = opts.By, GroupHoldings(rep.Findings, opts.By)
 	}
 	for i := range rep.Findings {
-		rep.Findings[i].CutConsumers()
+		if opts.AllHolders {
+			rep.Findings[i].KeepAllConsumers()
+		} else {
+			rep.Findings[i].CutConsumers()
+		}
 	}
 	if opts.By == "" {
 		// Only the consumers a row lists are shown: only they are named.
@@ -226,13 +264,13 @@ func Run(ctx context.Context, h *host.Host, opts Options) (*Report, error) {
 		u := &rep.Findings[i]
 		u.Remedy = []string{}
 		if u.Severity == limits.Warning || u.Severity == limits.Critical {
-			if l, ok := limits.Lookup(u.Limit); ok {
+			if l, ok := limits.Lookup(limits.ID(u.Limit)); ok {
 				u.Remedy = l.Remedy(*u)
 			}
 		}
 	}
 	Sort(rep.Findings)
-	return rep, nil
+	return rep
 }
 
 // bounded runs fn and returns its error, or ctx's once ctx ends first: a
@@ -250,7 +288,7 @@ func bounded(ctx context.Context, fn func() error) error {
 	}
 }
 
-func familyWanted(f limits.Family, want map[string]bool) bool {
+func familyWanted(f limits.Family, want map[limits.ID]bool) bool {
 	for _, l := range f.Limits {
 		if want[l.ID] {
 			return true
@@ -267,7 +305,7 @@ func familyWanted(f limits.Family, want map[string]bool) bool {
 // this host's procfs) while that read is still blocked, so a serve that
 // checks every 30 s does not pile up blocked goroutines and threads. A
 // cancelled ctx (SIGTERM) ends the check at once with its error.
-func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, want map[string]bool, timeout time.Duration) (results [][]limits.Usage, took []time.Duration, abandoned bool, err error) {
+func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, want map[limits.ID]bool, timeout time.Duration) (results [][]limits.Usage, took []time.Duration, abandoned bool, err error) {
 	if timeout <= 0 {
 		timeout = DefaultFamilyTimeout
 	}
@@ -343,7 +381,7 @@ drain:
 func unknownRows(f limits.Family, reason string) []limits.Usage {
 	rows := make([]limits.Usage, 0, len(f.Limits))
 	for _, l := range f.Limits {
-		rows = append(rows, limits.Usage{Limit: l.ID, Scope: "all", Unit: l.Unit, Severity: limits.Unknown, Reason: reason})
+		rows = append(rows, limits.Usage{Limit: string(l.ID), Scope: "all", Unit: l.Unit, Severity: limits.Unknown, Reason: reason})
 	}
 	return rows
 }
@@ -360,7 +398,7 @@ func readFamily(env *limits.Env, f limits.Family) (rows []limits.Usage) {
 		if r := recover(); r != nil {
 			rows = nil
 			for _, l := range f.Limits {
-				rows = append(rows, limits.Usage{Limit: l.ID, Scope: "all", Unit: l.Unit, Severity: limits.Unknown,
+				rows = append(rows, limits.Usage{Limit: string(l.ID), Scope: "all", Unit: l.Unit, Severity: limits.Unknown,
 					Reason: fmt.Sprintf("internal error reading %s: %v", f.Name, r)})
 			}
 		}

@@ -1382,7 +1382,7 @@ func TestNPDLogMonitor(t *testing.T) {
 			}
 			r := lm.Rules[i]
 			i++
-			if r.Reason != ReasonPrefix+l.ID || r.Type != "temporary" {
+			if r.Reason != ReasonPrefix+string(l.ID) || r.Type != "temporary" {
 				t.Errorf("rule %d: %s %s, want temporary %s%s", i, r.Type, r.Reason, ReasonPrefix, l.ID)
 			}
 			// NPD compiles pattern + `\z` (CompilePattern).
@@ -1441,7 +1441,7 @@ func TestNPDLogMonitor(t *testing.T) {
 	}
 	for m, id := range kernel {
 		for _, r := range rules {
-			if r.limit.ID == id && !npdMatch(r.re, m) {
+			if string(r.limit.ID) == id && !npdMatch(r.re, m) {
 				t.Errorf("%s does not fire on the kernel's %q", ReasonPrefix+id, m)
 			}
 		}

@@ -86,7 +86,7 @@ func NewLogMonitor(fams []limits.Family, ident string) LogMonitor {
 		for _, l := range f.Limits {
 			m.Rules = append(m.Rules, LogMonitorRule{
 				Type:    "temporary",
-				Reason:  ReasonPrefix + l.ID,
+				Reason:  ReasonPrefix + string(l.ID),
 				Pattern: Pattern(l),
 			})
 		}

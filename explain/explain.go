@@ -20,6 +20,9 @@ type Cause struct {
 	// Confirmed is true when the host shows this limit at or near its max
 	// now (a warning or critical row).
 	Confirmed bool `json:"confirmed"`
+	// ByKernel is true when the kernel itself reported a failure of this
+	// limit with the message's errno (enospc trace; ConfirmByKernel).
+	ByKernel bool `json:"by_kernel,omitempty"`
 	// Past are the times the node's history (explain --history-dir) saw
 	// this limit at or near its max in the window asked for: the cause
 	// confirmed as past.
@@ -35,6 +38,11 @@ type Result struct {
 	Message    string  `json:"message"`
 	Normalized string  `json:"normalized"`
 	Causes     []Cause `json:"causes"`
+	// Outside is what the message names instead of a hidden limit, when
+	// it is worded like one but names something outside the catalog (a
+	// cpuset without CPUs, a runtime's lock slots, the OOM killer, an
+	// application's own limit): then no cause is given at 0.5 or more.
+	Outside *Outside `json:"outside,omitempty"`
 	// Checked is true when the candidates were checked on the host.
 	Checked bool `json:"checked"`
 	// Note says what to make of it: nothing recognised, nothing exhausted
@@ -76,15 +84,19 @@ func Explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Resu
 func explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Result, error) {
 	norm := Normalize(msg)
 	res := &Result{Message: msg, Normalized: norm, Causes: []Cause{}}
-	cands := Candidates(norm)
-	if len(cands) == 0 {
+	cands, out := Assess(norm)
+	res.Outside = out
+	if out != nil {
+		res.Note = "the message names a cause outside the catalog (outside): no hidden limit is blamed for it"
+	}
+	if len(cands) == 0 && out == nil {
 		res.Note = "no known error in this message: enospc knows \"no space left on device\", \"disk quota exceeded\", \"too many open files\", \"resource temporarily unavailable\" and the wordings of the tools that print them"
 		return res, nil
 	}
 	var only []string
 	for _, c := range cands {
 		cause := Cause{Limit: c.Limit, Confidence: round2(c.Confidence), Evidence: c.Evidence, Remedy: []string{}}
-		if l, ok := limits.Lookup(c.Limit); ok {
+		if l, ok := limits.Lookup(limits.ID(c.Limit)); ok {
 			cause.Title = l.Title
 			only = append(only, c.Limit)
 		}
@@ -140,9 +152,12 @@ func explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Resu
 		}
 		return a.Confidence > b.Confidence
 	})
-	if first := res.Causes[0]; !first.Confirmed && len(first.Past) > 0 {
-		res.Note = fmt.Sprintf("%s is not near its max now but was: %s", first.Limit, pastWords(first.Past))
-	} else if !first.Confirmed {
+	switch {
+	case res.Causes[0].Confirmed && out != nil:
+		res.Note = fmt.Sprintf("the words name a cause outside the catalog (outside), but %s is at or near its max on this host now: the host's evidence comes first", res.Causes[0].Limit)
+	case !res.Causes[0].Confirmed && len(res.Causes[0].Past) > 0:
+		res.Note = fmt.Sprintf("%s is not near its max now but was: %s", res.Causes[0].Limit, pastWords(res.Causes[0].Past))
+	case !res.Causes[0].Confirmed && out == nil:
 		res.Note = fmt.Sprintf("none of these limits is at or near its max on this host now: the error is past, or from another host; the most likely cause is %s, watch it with enospc check --only %s", res.Causes[0].Limit, res.Causes[0].Limit)
 	}
 	return res, nil

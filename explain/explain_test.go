@@ -72,11 +72,24 @@ func TestExplainNothingKnown(t *testing.T) {
 func FuzzNormalizeCandidates(f *testing.F) {
 	f.Add(`{"log":"a \\\"b\\\" no space left on device\n"}`)
 	f.Add("\xff\x00 disk quota exceeded keyring")
+	f.Add("write /sys/fs/cgroup/cpuset/x/cgroup.procs: no space left on device")
+	f.Add("accept4: too many open files (os error 24) errno=28 (99: ")
 	f.Fuzz(func(t *testing.T, msg string) {
-		for _, c := range Candidates(Normalize(msg)) {
+		n := Normalize(msg)
+		cands, out := Assess(n)
+		for _, c := range cands {
 			if c.Confidence <= 0 || c.Confidence > 1 || c.Limit == "" {
 				t.Fatalf("candidate %+v", c)
 			}
+			if out != nil && c.Confidence >= 0.5 {
+				t.Fatalf("outside %s, yet %s at %.2f", out.Kind, c.Limit, c.Confidence)
+			}
+		}
+		if out != nil && (out.Confidence <= 0 || out.Confidence > 1 || out.Kind == "") {
+			t.Fatalf("outside %+v", out)
+		}
+		if l := Label(n); (out != nil) != strings.HasPrefix(l, "outside:") || (l == "") != (out == nil && (len(cands) == 0 || cands[0].Confidence < labelMin)) {
+			t.Fatalf("Label %q for %+v, %+v", l, cands, out)
 		}
 	})
 }

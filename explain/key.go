@@ -1,15 +1,18 @@
 package explain
 
-import "regexp/syntax"
+import (
+	"regexp/syntax"
+	"sync"
+)
 
 // A log dense with errors says the same few things over and over, with
 // other pids, ids and times: Key gives such messages one key, under which
-// `enospc logs` keeps the answer of Candidates, so that the rules run once
+// `enospc logs` keeps the answer of Label, so that the rules run once
 // per kind of message instead of once per line.
 //
-// The key is exact, not a guess. Candidates reads a message only through
-// strings.Contains of the rules' words (TestRulesReadWordsOnly holds that)
-// and the catalog's regexps. The mask replaces every run of digits, and
+// The key is exact, not a guess. The model reads a message only through
+// the words of its vocabulary, found in one pass (TestModelReadsWordsOnly
+// holds that), and the catalog's regexps. The mask replaces every run of digits, and
 // every hex id standing alone between punctuation or spaces, with "0";
 // a word without digits is found in the masked text exactly where it was
 // found in the message, unless it starts or ends with hex letters next to
@@ -18,18 +21,20 @@ import "regexp/syntax"
 // key as it is in the message: whether each sensitive word is there, and
 // whether each regexp not shown safe matches.
 
-// sensitiveWords are the rules' words that the mask could make or break,
-// each of them looked up in the message itself. TestRulesReadWordsOnly
-// fails when a rule uses another.
-var sensitiveWords = []string{
-	"errno=28", "errno 28", "os error 28", "failed with 28", "(28:",
-	"errno=122", "os error 122",
-	"errno=23", "os error 23",
-	"errno=24", "os error 24",
-	"errno=11", "os error 11",
-	"errno=99", "os error 99", "errno 99",
-	"ah00023", "clone3", ":0->", "gc_thresh3", "df -i",
-}
+// sensitiveWords are the model's words that the mask could make or break
+// (maskSafeWord false: "errno 28", "(99:", ":0->"), each of them looked up
+// in the message itself. They are read from the vocabulary, so that a word
+// added to the clues cannot make the key inexact.
+var sensitiveWords = sync.OnceValue(func() []string {
+	v := vocab()
+	var out []string
+	for _, w := range v.index.words {
+		if !maskSafeWord(w) {
+			out = append(out, w)
+		}
+	}
+	return out
+})
 
 // Key returns a key under which normalized messages (see Normalize) get
 // the same Candidates, ok false when t is not the lower-case ASCII text
@@ -49,7 +54,7 @@ func AppendKey(b []byte, t string) ([]byte, bool) {
 	p.keyWords.find(t, &found)
 	b = appendMasked(b, t)
 	b = append(b, 0)
-	for id := range sensitiveWords {
+	for id := range sensitiveWords() {
 		b = append(b, bit(found.has(id)))
 	}
 	for _, ks := range p.unsafe {

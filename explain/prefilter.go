@@ -63,7 +63,7 @@ var catalog = sync.OnceValue(func() *prefilters {
 	}
 	for _, f := range limits.Catalog() {
 		for _, l := range f.Limits {
-			g := signatureGroup{limit: l.ID}
+			g := signatureGroup{limit: string(l.ID)}
 			for _, ls := range l.Signatures {
 				sig := signature{re: ls.Regexp()}
 				for _, clause := range needOf(sig.re) {
@@ -80,7 +80,7 @@ var catalog = sync.OnceValue(func() *prefilters {
 	}
 	p.words = newWordIndex(words)
 	keyIDs := map[string]int{}
-	keyWords := append([]string(nil), sensitiveWords...)
+	keyWords := append([]string(nil), sensitiveWords()...)
 	for i, w := range keyWords {
 		keyIDs[w] = i
 	}

@@ -53,7 +53,7 @@ type Entry struct {
 	Seq int `json:"seq"`
 	// Kind is "sysctl" (undoable), "persist" (the persist file, undoable)
 	// or "cleanup" (a removal, recorded).
-	Kind   string `json:"kind,omitempty"`
+	Kind   Kind   `json:"kind,omitempty"`
 	Limit  string `json:"limit,omitempty"`
 	Path   string `json:"path,omitempty"`
 	Sysctl string `json:"sysctl,omitempty"`
@@ -63,9 +63,10 @@ type Entry struct {
 	Container string `json:"container,omitempty"`
 	// Prev is what the persist file held before (nil: it did not exist).
 	Prev *string `json:"prev,omitempty"`
-	// State: "pending" (journaled, maybe written), "done", "skipped",
-	// "failed", "undone"; for cleanups "removed", "partial".
-	State string    `json:"state"`
+	// State: StatePending (journaled, maybe written), StateDone,
+	// StateSkipped, StateFailed, StateUndone; for cleanups StateRemoved,
+	// StatePartial.
+	State State     `json:"state"`
 	Note  string    `json:"note,omitempty"`
 	Time  time.Time `json:"time"`
 }
@@ -190,7 +191,7 @@ func writeSysctl(h *host.Host, name string, v int64) error {
 func recoverJournal(h *host.Host, j *Journal) error {
 	for i := range j.Entries {
 		e := &j.Entries[i]
-		if e.State != "pending" {
+		if e.State != StatePending {
 			continue
 		}
 		switch e.Kind {
@@ -198,16 +199,16 @@ func recoverJournal(h *host.Host, j *Journal) error {
 			cur, err := h.SysctlInt(e.Sysctl)
 			switch {
 			case err != nil:
-				e.State, e.Note = "failed", "after a crash: "+err.Error()
+				e.State, e.Note = StateFailed, "after a crash: "+err.Error()
 			case cur == e.New:
-				e.State, e.Note = "done", "finished after a crash"
+				e.State, e.Note = StateDone, "finished after a crash"
 			case cur == e.Old:
-				e.State, e.Note = "skipped", "not written before a crash"
+				e.State, e.Note = StateSkipped, "not written before a crash"
 			default:
-				e.State, e.Note = "skipped", fmt.Sprintf("after a crash the value is %d, neither the old nor the new one: left as is", cur)
+				e.State, e.Note = StateSkipped, fmt.Sprintf("after a crash the value is %d, neither the old nor the new one: left as is", cur)
 			}
 		case "persist":
-			e.State, e.Note = "done", "after a crash, written or not: undo restores what was there"
+			e.State, e.Note = StateDone, "after a crash, written or not: undo restores what was there"
 		default:
 			continue
 		}
@@ -255,40 +256,40 @@ func Apply(h *host.Host, p Plan, o Options) (*Result, error) {
 	defer unlock()
 	res := newResult(j)
 	for _, a := range p.Actions {
-		if a.Kind != "sysctl" {
+		if a.Kind != KindSysctl {
 			continue
 		}
-		e := Entry{Kind: "sysctl", Sysctl: a.Sysctl, Old: a.From, New: a.To, Time: o.Now().UTC()}
+		e := Entry{Kind: KindSysctl, Sysctl: a.Sysctl, Old: a.From, New: a.To, Time: o.Now().UTC()}
 		if !plannable[a.Sysctl] {
-			e.State, e.Note = "skipped", "not a sysctl enospc raises"
+			e.State, e.Note = StateSkipped, "not a sysctl enospc raises"
 			res.Entries = append(res.Entries, e)
 			continue
 		}
 		cur, err := h.SysctlInt(a.Sysctl)
 		switch {
 		case err != nil:
-			e.State, e.Note = "failed", err.Error()
+			e.State, e.Note = StateFailed, err.Error()
 		case cur >= a.To:
-			e.State, e.Note = "skipped", fmt.Sprintf("already %d", cur)
+			e.State, e.Note = StateSkipped, fmt.Sprintf("already %d", cur)
 		case cur != a.From:
-			e.State, e.Note = "skipped", fmt.Sprintf("changed to %d since the plan (%d): plan again", cur, a.From)
+			e.State, e.Note = StateSkipped, fmt.Sprintf("changed to %d since the plan (%d): plan again", cur, a.From)
 		}
 		if e.State != "" {
 			res.Entries = append(res.Entries, e)
 			continue
 		}
-		e.State = "pending"
+		e.State = StatePending
 		k, err := j.add(e)
 		if err != nil {
 			return res, fmt.Errorf("journal: %w (nothing written for %s)", err, a.Sysctl)
 		}
 		if err := writeSysctl(h, a.Sysctl, a.To); err != nil {
-			k.State, k.Note = "failed", err.Error()
+			k.State, k.Note = StateFailed, err.Error()
 		} else if got, err := h.SysctlInt(a.Sysctl); err != nil || got != a.To {
 			// The kernel took another value (its range) or none.
-			k.State, k.Note = "failed", fmt.Sprintf("wrote %d, the kernel has %d (%v)", a.To, got, err)
+			k.State, k.Note = StateFailed, fmt.Sprintf("wrote %d, the kernel has %d (%v)", a.To, got, err)
 		} else {
-			k.State = "done"
+			k.State = StateDone
 		}
 		if err := j.update(k); err != nil {
 			return res, fmt.Errorf("journal: %w", err)
@@ -316,9 +317,9 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 	journaled := false
 	for _, e := range j.Entries {
 		switch {
-		case e.Kind == "sysctl" && e.State == "done":
+		case e.Kind == KindSysctl && e.State == StateDone:
 			values[e.Sysctl] = e.New
-		case e.Kind == "persist" && e.Path == hostPath && e.State == "done":
+		case e.Kind == KindPersist && e.Path == hostPath && e.State == StateDone:
 			journaled = true
 		}
 	}
@@ -331,7 +332,7 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 	}
 	var k *Entry
 	if !journaled {
-		e := Entry{Kind: "persist", Path: hostPath, State: "pending", Time: o.Now().UTC()}
+		e := Entry{Kind: KindPersist, Path: hostPath, State: StatePending, Time: o.Now().UTC()}
 		if err == nil {
 			s := string(old)
 			e.Prev = &s
@@ -375,7 +376,7 @@ func persist(h *host.Host, j *Journal, o Options) (string, error) {
 		return "", err
 	}
 	if k != nil {
-		k.State = "done"
+		k.State = StateDone
 		if err := j.update(k); err != nil {
 			return "", fmt.Errorf("journal: %w", err)
 		}
@@ -447,7 +448,7 @@ func Undo(h *host.Host, o Options) (*Result, error) {
 	res := newResult(j)
 	for i := len(j.Entries) - 1; i >= 0; i-- {
 		e := &j.Entries[i]
-		if e.State != "done" {
+		if e.State != StateDone {
 			continue
 		}
 		switch e.Kind {
@@ -462,7 +463,7 @@ func Undo(h *host.Host, o Options) (*Result, error) {
 				if err := writeSysctl(h, e.Sysctl, e.Old); err != nil {
 					e.Note = "undo: " + err.Error()
 				} else {
-					e.State, e.Note = "undone", ""
+					e.State, e.Note = StateUndone, ""
 				}
 			}
 			res.Entries = append(res.Entries, *e)
@@ -480,7 +481,7 @@ func Undo(h *host.Host, o Options) (*Result, error) {
 				return res, fmt.Errorf("restore %s: %w", path, err)
 			}
 			res.Persist = path
-			e.State, e.Note = "undone", ""
+			e.State, e.Note = StateUndone, ""
 		default:
 			continue
 		}

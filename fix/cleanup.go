@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/enospc/enospc/census"
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/limits"
@@ -30,7 +29,7 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 	o.defaults()
 	wanted := map[string]bool{}
 	for _, a := range p.Actions {
-		if a.Kind == "cleanup" {
+		if a.Kind == KindCleanup {
 			wanted[a.Limit] = true
 		}
 	}
@@ -57,7 +56,7 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 	}
 	if wanted["leak.fifo"] {
 		if err := cleanFifos(ctx, h, copts, record); err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.fifo", State: "failed", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.fifo", State: StateFailed, Note: err.Error()})
 		}
 	}
 	if wanted["leak.cgroups"] {
@@ -69,41 +68,49 @@ func Cleanup(ctx context.Context, h *host.Host, copts check.Options, p Plan, o O
 			verify = kernelKeyring(h)
 		}
 		if err := pruneKeyrings(ctx, h, copts, verify, record); err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.keyrings", State: "failed", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.keyrings", State: StateFailed, Note: err.Error()})
 		}
 	}
 	return res, journalErr
 }
 
-func cleanFifos(ctx context.Context, h *host.Host, copts check.Options, record func(Entry)) error {
-	fifoDir, state := copts.FifoDir, copts.ContainerdState
-	if fifoDir == "" {
-		fifoDir = "/run/containerd/fifo"
-	}
-	if state == "" {
-		state = "/run/containerd"
-	}
-	// A fresh census: who holds which fifo now.
-	c, err := census.Take(ctx, h, census.Options{FifoDirs: []string{fifoDir}, Live: h.Live()})
+// reverify looks at the host again for one leak, the way check does
+// (check.Run of that limit alone), listing every holder of its rows: the
+// one way every cleanup and prune re-verifies what it is about to remove.
+func reverify(ctx context.Context, h *host.Host, copts check.Options, id limits.ID) ([]limits.Consumer, error) {
+	copts.Only = []string{string(id)}
+	copts.AllHolders = true
+	rep, err := check.Run(ctx, h, copts)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	held := map[string]bool{}
-	for _, p := range c.Processes {
-		for _, f := range p.Fifos {
-			held[filepath.Dir(f)] = true
+	var cs []limits.Consumer
+	for _, u := range rep.Findings {
+		if u.Limit != string(id) {
+			continue
 		}
+		if u.Severity == limits.Unknown {
+			return nil, fmt.Errorf("%s %s: %s", id, u.Scope, u.Reason)
+		}
+		cs = append(cs, u.Consumers...)
 	}
-	orphans, _, err := limits.OrphanFifoDirs(h.RootPath(fifoDir), fifoDir, h.RootPath(state), held, h.Now())
+	return cs, nil
+}
+
+// cleanFifos removes the orphaned fifo directories leak.fifo lists now:
+// no process holds one of their fifos, containerd has no state for their
+// task, and they are older than a minute.
+func cleanFifos(ctx context.Context, h *host.Host, copts check.Options, record func(Entry)) error {
+	orphans, err := reverify(ctx, h, copts, limits.LeakFifo)
 	if err != nil {
 		return err
 	}
 	for _, d := range orphans {
-		path := h.RootPath(d.Path)
+		path := h.RootPath(d.Name)
 		// Only what a client's fifo dir holds: its task's fifos.
 		ents, err := os.ReadDir(path)
 		if err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.fifo", Path: d.Path, State: "skipped", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.fifo", Path: d.Name, State: StateSkipped, Note: err.Error()})
 			continue
 		}
 		ok := true
@@ -111,40 +118,38 @@ func cleanFifos(ctx context.Context, h *host.Host, copts check.Options, record f
 			ok = ok && isTaskFifo(e)
 		}
 		if !ok {
-			record(Entry{Kind: "cleanup", Limit: "leak.fifo", Path: d.Path, State: "skipped", Note: "holds more than fifos: left for a person to look at"})
+			record(Entry{Kind: KindCleanup, Limit: "leak.fifo", Path: d.Name, State: StateSkipped, Note: "holds more than fifos: left for a person to look at"})
 			continue
 		}
 		if err := os.RemoveAll(path); err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.fifo", Path: d.Path, State: "failed", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.fifo", Path: d.Name, State: StateFailed, Note: err.Error()})
 			continue
 		}
-		record(Entry{Kind: "cleanup", Limit: "leak.fifo", Path: d.Path, State: "removed", Note: fmt.Sprintf("%d inodes, task %s", d.Inodes, strings.Join(d.Tasks, ","))})
+		record(Entry{Kind: KindCleanup, Limit: "leak.fifo", Path: d.Name, State: StateRemoved, Note: fmt.Sprintf("%d inodes, task %s", d.Count, d.Container)})
 	}
 	return nil
 }
 
 // cleanCgroups runs leak.cgroups again and removes each listed container
-// cgroup from every hierarchy, deepest first; rounds until none is left
-// (the list is cut to the top holders), bounded.
+// cgroup from every hierarchy, deepest first; it looks again until no new
+// one is listed (removing a cgroup can leave its parent an empty
+// container cgroup), bounded.
 func cleanCgroups(ctx context.Context, h *host.Host, copts check.Options, record func(Entry)) {
-	copts.Only = []string{"leak.cgroups"}
 	tried := map[string]bool{}
 	for round := 0; round < 100; round++ {
-		rep, err := check.Run(ctx, h, copts)
+		cs, err := reverify(ctx, h, copts, limits.LeakCgroups)
 		if err != nil {
-			record(Entry{Kind: "cleanup", Limit: "leak.cgroups", State: "failed", Note: err.Error()})
+			record(Entry{Kind: KindCleanup, Limit: "leak.cgroups", State: StateFailed, Note: err.Error()})
 			return
 		}
 		progress := false
-		for _, f := range rep.Findings {
-			for _, c := range f.Consumers {
-				if c.Name == "" || tried[c.Name] {
-					continue
-				}
-				tried[c.Name] = true
-				progress = true
-				record(removeCgroupEverywhere(h, c.Name))
+		for _, c := range cs {
+			if c.Name == "" || tried[c.Name] {
+				continue
 			}
+			tried[c.Name] = true
+			progress = true
+			record(removeCgroupEverywhere(h, c.Name))
 		}
 		if !progress {
 			return
@@ -161,10 +166,10 @@ func cleanCgroups(ctx context.Context, h *host.Host, copts check.Options, record
 // subtree. On v1 and hybrid hosts the first component is the hierarchy's
 // mount point, and the rest is the same in each.
 func removeCgroupEverywhere(h *host.Host, path string) Entry {
-	e := Entry{Kind: "cleanup", Limit: "leak.cgroups", Path: path}
+	e := Entry{Kind: KindCleanup, Limit: "leak.cgroups", Path: path}
 	rest, ok := strings.CutPrefix(path, cgroupRoot+"/")
 	if !ok || filepath.Clean(path) != path {
-		e.State, e.Note = "skipped", "not below "+cgroupRoot
+		e.State, e.Note = StateSkipped, "not below "+cgroupRoot
 		return e
 	}
 	var roots []string
@@ -174,7 +179,7 @@ func removeCgroupEverywhere(h *host.Host, path string) Entry {
 	} else {
 		hier, r, ok := strings.Cut(rest, "/")
 		if !ok || !isFile(h.RootPath(cgroupRoot+"/"+hier+"/cgroup.procs")) {
-			e.State, e.Note = "skipped", "not in a cgroup hierarchy mounted under "+cgroupRoot
+			e.State, e.Note = StateSkipped, "not in a cgroup hierarchy mounted under "+cgroupRoot
 			return e
 		}
 		rel = r
@@ -221,13 +226,13 @@ func removeCgroupEverywhere(h *host.Host, path string) Entry {
 	}
 	switch {
 	case removed > 0 && busy == 0:
-		e.State, e.Note = "removed", fmt.Sprintf("%d cgroup directories", removed)
+		e.State, e.Note = StateRemoved, fmt.Sprintf("%d cgroup directories", removed)
 	case removed > 0:
-		e.State, e.Note = "partial", fmt.Sprintf("%d cgroup directories removed; %d refused (%v): left in place", removed, busy, firstErr)
+		e.State, e.Note = StatePartial, fmt.Sprintf("%d cgroup directories removed; %d refused (%v): left in place", removed, busy, firstErr)
 	case busy > 0:
-		e.State, e.Note = "skipped", fmt.Sprintf("rmdir refused (%v): not empty any more", firstErr)
+		e.State, e.Note = StateSkipped, fmt.Sprintf("rmdir refused (%v): not empty any more", firstErr)
 	default:
-		e.State, e.Note = "skipped", "gone already"
+		e.State, e.Note = StateSkipped, "gone already"
 	}
 	return e
 }

@@ -58,7 +58,7 @@ func TestRemoveCgroupExactPath(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h, root := cgroupTree(t, tc.dirs, tc.hierarchies)
 			e := removeCgroupEverywhere(h, tc.leaked)
-			if e.State != "removed" {
+			if e.State != StateRemoved {
 				t.Errorf("%+v", e)
 			}
 			for _, p := range tc.gone {
@@ -75,7 +75,7 @@ func TestRemoveCgroupExactPath(t *testing.T) {
 	}
 	h, _ := cgroupTree(t, []string{"/sys/fs/cgroup/a"}, []string{"/sys/fs/cgroup"})
 	for _, p := range []string{"/sys/fs/cgroup/a/../a", "/sys/fs/cgroupx/a", "/etc"} {
-		if e := removeCgroupEverywhere(h, p); e.State != "skipped" || !strings.Contains(e.Note, "not below") {
+		if e := removeCgroupEverywhere(h, p); e.State != StateSkipped || !strings.Contains(e.Note, "not below") {
 			t.Errorf("%s: %+v", p, e)
 		}
 	}

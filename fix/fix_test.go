@@ -54,7 +54,7 @@ func TestMakePlan(t *testing.T) {
 	p := MakePlan(jenkins, h, nil)
 	got := map[string]Action{}
 	for _, a := range p.Actions {
-		got[a.Sysctl+a.Kind] = a
+		got[a.Sysctl+string(a.Kind)] = a
 	}
 	if a := got["kernel.keys.maxbytessysctl"]; a.From != 20000 || a.To < 4*19926 {
 		t.Errorf("maxbytes: %+v", a)
@@ -96,7 +96,7 @@ func TestApplyPersistUndo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	states := map[string]string{}
+	states := map[string]State{}
 	for _, e := range res.Entries {
 		states[e.Sysctl] = e.State
 	}
@@ -125,7 +125,7 @@ func TestApplyPersistUndo(t *testing.T) {
 		t.Errorf("maxbytes not restored: %+v", und.Entries)
 	}
 	for _, e := range und.Entries {
-		if e.Sysctl == "fs.inotify.max_user_watches" && (e.State != "done" || !strings.Contains(e.Note, "left as is")) {
+		if e.Sysctl == "fs.inotify.max_user_watches" && (e.State != StateDone || !strings.Contains(e.Note, "left as is")) {
 			t.Errorf("watches: %+v", e)
 		}
 	}
@@ -143,8 +143,8 @@ func TestCrashRecovery(t *testing.T) {
 	h, dir := testHost(t, map[string]string{"fs.inotify.max_user_watches": "524288", "fs.file-max": "1000"})
 	o := Options{StateDir: filepath.Join(dir, "state")}
 	writeJournal(t, o, []Entry{
-		{Seq: 1, Kind: "sysctl", Sysctl: "fs.inotify.max_user_watches", Old: 8192, New: 524288, State: "pending"},
-		{Seq: 2, Kind: "sysctl", Sysctl: "fs.file-max", Old: 1000, New: 4000, State: "pending"},
+		{Seq: 1, Kind: KindSysctl, Sysctl: "fs.inotify.max_user_watches", Old: 8192, New: 524288, State: StatePending},
+		{Seq: 2, Kind: KindSysctl, Sysctl: "fs.file-max", Old: 1000, New: 4000, State: StatePending},
 	}, "")
 	res, err := Undo(h, o)
 	if err != nil {
@@ -168,7 +168,7 @@ func TestLockRefusesSecondRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	_, err = Apply(h, Plan{Actions: []Action{{Kind: "sysctl", Sysctl: "fs.file-max", From: 1000, To: 4000}}}, o)
+	_, err = Apply(h, Plan{Actions: []Action{{Kind: KindSysctl, Sysctl: "fs.file-max", From: 1000, To: 4000}}}, o)
 	if err == nil || !strings.Contains(err.Error(), "another enospc fix runs") || time.Since(start) < 300*time.Millisecond {
 		t.Fatalf("second run: %v after %s", err, time.Since(start))
 	}
@@ -190,14 +190,14 @@ func TestCleanupFifos(t *testing.T) {
 	fifo := filepath.Join(dir, "root", "run", "containerd", "fifo")
 	before, _ := os.ReadDir(fifo)
 	copts := check.Options{Inventory: nil}
-	p := Plan{Actions: []Action{{Kind: "cleanup", Limit: "leak.fifo"}}}
+	p := Plan{Actions: []Action{{Kind: KindCleanup, Limit: "leak.fifo"}}}
 	res, err := Cleanup(context.Background(), h, copts, p, Options{StateDir: filepath.Join(dir, "state")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	removed := 0
 	for _, e := range res.Entries {
-		if e.State == "removed" {
+		if e.State == StateRemoved {
 			removed++
 		}
 	}
@@ -232,7 +232,7 @@ func TestPruneActions(t *testing.T) {
 		{Limit: "leak.keyrings", Scope: "uid 1002", Leaked: 0},
 	}}
 	a := PruneActions(rep)
-	if len(a) != 1 || a[0].Kind != "cleanup" || a[0].Scope != "uid 1001" || !strings.Contains(a[0].Text, "2 exited docker containers") {
+	if len(a) != 1 || a[0].Kind != KindCleanup || a[0].Scope != "uid 1001" || !strings.Contains(a[0].Text, "2 exited docker containers") {
 		t.Fatalf("%+v", a)
 	}
 }

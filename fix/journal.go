@@ -184,10 +184,8 @@ var (
 // name.
 var plannable = func() map[string]bool {
 	m := map[string]bool{}
-	for _, r := range rules {
-		for _, scope := range []string{"uid 0", "uid 1"} {
-			m[r.name(limits.Usage{Scope: scope})] = true
-		}
+	for _, name := range limits.RaisedSysctls() {
+		m[name] = true
 	}
 	return m
 }()

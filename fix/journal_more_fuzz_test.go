@@ -31,10 +31,10 @@ func FuzzParseJournal(f *testing.F) {
 	at := time.Date(2026, 11, 22, 8, 0, 0, 123456789, time.UTC)
 	prev := "kernel.keys.maxkeys = 2000\n"
 	real := []Entry{
-		{Seq: 1, Kind: "sysctl", Limit: "keys", Path: "/proc/sys/kernel/keys/maxkeys", Sysctl: "kernel.keys.maxkeys", Old: 200, New: 2000, State: "pending", Time: at},
-		{Seq: 1, Kind: "sysctl", Limit: "keys", Path: "/proc/sys/kernel/keys/maxkeys", Sysctl: "kernel.keys.maxkeys", Old: 200, New: 2000, State: "done", Time: at},
-		{Seq: 2, Kind: "persist", Path: "/etc/sysctl.d/90-enospc.conf", Prev: &prev, State: "done", Time: at},
-		{Seq: 3, Kind: "cleanup", Limit: "ipc.sem", Container: "3f2a1b9c0d4e", State: "removed", Note: "dmsetup udevcomplete_all", Time: at.In(time.FixedZone("", 3600))},
+		{Seq: 1, Kind: KindSysctl, Limit: "keys", Path: "/proc/sys/kernel/keys/maxkeys", Sysctl: "kernel.keys.maxkeys", Old: 200, New: 2000, State: StatePending, Time: at},
+		{Seq: 1, Kind: KindSysctl, Limit: "keys", Path: "/proc/sys/kernel/keys/maxkeys", Sysctl: "kernel.keys.maxkeys", Old: 200, New: 2000, State: StateDone, Time: at},
+		{Seq: 2, Kind: KindPersist, Path: "/etc/sysctl.d/90-enospc.conf", Prev: &prev, State: StateDone, Time: at},
+		{Seq: 3, Kind: KindCleanup, Limit: "ipc.sem", Container: "3f2a1b9c0d4e", State: StateRemoved, Note: "dmsetup udevcomplete_all", Time: at.In(time.FixedZone("", 3600))},
 	}
 	whole := journalOf(f, real)
 	f.Add(whole)

@@ -37,12 +37,12 @@ func TestJournalAppendOnly(t *testing.T) {
 		}
 	}
 	for i := 0; i < 300; i++ {
-		k, err := j.add(Entry{Kind: "cleanup", Limit: "leak.fifo", Path: "/run/containerd/fifo/x", State: "pending"})
+		k, err := j.add(Entry{Kind: KindCleanup, Limit: "leak.fifo", Path: "/run/containerd/fifo/x", State: StatePending})
 		if err != nil {
 			t.Fatal(err)
 		}
 		grow(*k)
-		k.State = "removed"
+		k.State = StateRemoved
 		if err := j.update(k); err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func TestJournalAppendOnly(t *testing.T) {
 		t.Error("the first lines were rewritten")
 	}
 	read, err := ReadJournal(journalPath(o))
-	if err != nil || len(read.Entries) != 300 || read.Entries[299].State != "removed" || read.Torn != "" {
+	if err != nil || len(read.Entries) != 300 || read.Entries[299].State != StateRemoved || read.Torn != "" {
 		t.Fatalf("read back: %v, %d entries", err, len(read.Entries))
 	}
 }
@@ -65,7 +65,7 @@ func TestJournalAppendOnly(t *testing.T) {
 // reported, cut off before the next line; a bad line before the last is
 // not a crash's doing and stops everything.
 func TestJournalTornLastLine(t *testing.T) {
-	done := Entry{Seq: 1, Kind: "sysctl", Sysctl: "fs.file-max", Old: 1000, New: 4000, State: "done"}
+	done := Entry{Seq: 1, Kind: KindSysctl, Sysctl: "fs.file-max", Old: 1000, New: 4000, State: StateDone}
 	for _, tail := range []string{
 		`{"seq":2,"kind":"sysctl","sysctl":"fs.inotify.max_us`,
 		"{\"seq\":2,\"kind\":\"sysctl\"\x00\x00\x00\n", // blocks never written, then the newline
@@ -74,7 +74,7 @@ func TestJournalTornLastLine(t *testing.T) {
 		o := Options{StateDir: filepath.Join(dir, "state")}
 		writeJournal(t, o, []Entry{done}, tail)
 		// Apply goes on after the torn line, on a line of its own.
-		res, err := Apply(h, Plan{Actions: []Action{{Kind: "sysctl", Sysctl: "fs.inotify.max_user_watches", From: 8192, To: 524288}}}, o)
+		res, err := Apply(h, Plan{Actions: []Action{{Kind: KindSysctl, Sysctl: "fs.inotify.max_user_watches", From: 8192, To: 524288}}}, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,7 +82,7 @@ func TestJournalTornLastLine(t *testing.T) {
 			t.Errorf("torn line not reported: %q", res.Notes)
 		}
 		j, err := ReadJournal(journalPath(o))
-		if err != nil || j.Torn != "" || len(j.Entries) != 2 || j.Entries[1].State != "done" {
+		if err != nil || j.Torn != "" || len(j.Entries) != 2 || j.Entries[1].State != StateDone {
 			t.Fatalf("after apply: %v %+v", err, j)
 		}
 		if _, err := Undo(h, o); err != nil {
@@ -107,21 +107,21 @@ func TestJournalTornLastLine(t *testing.T) {
 // refused whole, before anything is written.
 func TestUndoRefusesForeignEntries(t *testing.T) {
 	prev := "kernel.yama.ptrace_scope = 1\n"
-	good := Entry{Seq: 1, Kind: "sysctl", Sysctl: "fs.file-max", Old: 1000, New: 4000, State: "done"}
+	good := Entry{Seq: 1, Kind: KindSysctl, Sysctl: "fs.file-max", Old: 1000, New: 4000, State: StateDone}
 	for name, e := range map[string]Entry{
-		"a sysctl enospc never raises":  {Kind: "sysctl", Sysctl: "kernel.yama.ptrace_scope", Old: 0, New: 1, State: "done"},
-		"a path in a sysctl name":       {Kind: "sysctl", Sysctl: "fs..file-max", Old: 0, New: 1, State: "done"},
-		"a sysctl with a path":          {Kind: "sysctl", Sysctl: "fs.file-max", Path: "/etc/passwd", Old: 0, New: 1, State: "done"},
-		"a persist file elsewhere":      {Kind: "persist", Path: "/etc/passwd", Prev: &prev, State: "done"},
-		"a persist file up and out":     {Kind: "persist", Path: "/etc/sysctl.d/../cron.d/90-enospc.conf", Prev: &prev, State: "done"},
-		"another sysctl.d file":         {Kind: "persist", Path: "/etc/sysctl.d/10-yama.conf", Prev: &prev, State: "done"},
-		"a fifo removal elsewhere":      {Kind: "cleanup", Limit: "leak.fifo", Path: "/etc", State: "removed"},
-		"a fifo removal up and out":     {Kind: "cleanup", Limit: "leak.fifo", Path: "/run/containerd/fifo/../../etc", State: "removed"},
-		"a cgroup removal elsewhere":    {Kind: "cleanup", Limit: "leak.cgroups", Path: "/sys/fs/cgroupx/a", State: "removed"},
-		"a container that is no id":     {Kind: "cleanup", Limit: "leak.keyrings", Container: "victim", State: "removed"},
-		"a cleanup of something else":   {Kind: "cleanup", Limit: "disk", Path: "/", State: "removed"},
-		"a kind enospc never journals":  {Kind: "exec", Path: "/bin/sh", State: "done"},
-		"an entry before its first one": {Kind: "sysctl", Sysctl: "fs.file-max", Old: 1000, New: 4000, State: "done", Seq: 7},
+		"a sysctl enospc never raises":  {Kind: KindSysctl, Sysctl: "kernel.yama.ptrace_scope", Old: 0, New: 1, State: StateDone},
+		"a path in a sysctl name":       {Kind: KindSysctl, Sysctl: "fs..file-max", Old: 0, New: 1, State: StateDone},
+		"a sysctl with a path":          {Kind: KindSysctl, Sysctl: "fs.file-max", Path: "/etc/passwd", Old: 0, New: 1, State: StateDone},
+		"a persist file elsewhere":      {Kind: KindPersist, Path: "/etc/passwd", Prev: &prev, State: StateDone},
+		"a persist file up and out":     {Kind: KindPersist, Path: "/etc/sysctl.d/../cron.d/90-enospc.conf", Prev: &prev, State: StateDone},
+		"another sysctl.d file":         {Kind: KindPersist, Path: "/etc/sysctl.d/10-yama.conf", Prev: &prev, State: StateDone},
+		"a fifo removal elsewhere":      {Kind: KindCleanup, Limit: "leak.fifo", Path: "/etc", State: StateRemoved},
+		"a fifo removal up and out":     {Kind: KindCleanup, Limit: "leak.fifo", Path: "/run/containerd/fifo/../../etc", State: StateRemoved},
+		"a cgroup removal elsewhere":    {Kind: KindCleanup, Limit: "leak.cgroups", Path: "/sys/fs/cgroupx/a", State: StateRemoved},
+		"a container that is no id":     {Kind: KindCleanup, Limit: "leak.keyrings", Container: "victim", State: StateRemoved},
+		"a cleanup of something else":   {Kind: KindCleanup, Limit: "disk", Path: "/", State: StateRemoved},
+		"a kind enospc never journals":  {Kind: "exec", Path: "/bin/sh", State: StateDone},
+		"an entry before its first one": {Kind: KindSysctl, Sysctl: "fs.file-max", Old: 1000, New: 4000, State: StateDone, Seq: 7},
 	} {
 		t.Run(name, func(t *testing.T) {
 			h, dir := testHost(t, map[string]string{"fs.file-max": "4000"})
@@ -149,12 +149,12 @@ func TestUndoRefusesForeignEntries(t *testing.T) {
 	o.defaults()
 	for _, e := range []Entry{
 		good,
-		{Kind: "persist", Path: DefaultPersistFile},
-		{Kind: "persist", Path: "/etc/sysctl.d/99-enospc-keys.conf"},
-		{Kind: "cleanup", Limit: "leak.fifo", Path: "/run/containerd/fifo/123"},
-		{Kind: "cleanup", Limit: "leak.cgroups", Path: "/sys/fs/cgroup/system.slice/docker-" + cid('a') + ".scope"},
-		{Kind: "cleanup", Limit: "leak.keyrings", Container: cid('a')},
-		{Kind: "cleanup", Limit: "leak.keyrings", State: "failed", Note: "no docker"},
+		{Kind: KindPersist, Path: DefaultPersistFile},
+		{Kind: KindPersist, Path: "/etc/sysctl.d/99-enospc-keys.conf"},
+		{Kind: KindCleanup, Limit: "leak.fifo", Path: "/run/containerd/fifo/123"},
+		{Kind: KindCleanup, Limit: "leak.cgroups", Path: "/sys/fs/cgroup/system.slice/docker-" + cid('a') + ".scope"},
+		{Kind: KindCleanup, Limit: "leak.keyrings", Container: cid('a')},
+		{Kind: KindCleanup, Limit: "leak.keyrings", State: StateFailed, Note: "no docker"},
 	} {
 		if err := validEntry(e, o); err != nil {
 			t.Errorf("%+v: %v", e, err)
@@ -162,7 +162,7 @@ func TestUndoRefusesForeignEntries(t *testing.T) {
 	}
 	// Apply does not write a persist file it could not undo.
 	h, dir := testHost(t, map[string]string{"fs.file-max": "1000"})
-	_, err := Apply(h, Plan{Actions: []Action{{Kind: "sysctl", Sysctl: "fs.file-max", From: 1000, To: 4000}}},
+	_, err := Apply(h, Plan{Actions: []Action{{Kind: KindSysctl, Sysctl: "fs.file-max", From: 1000, To: 4000}}},
 		Options{StateDir: filepath.Join(dir, "state"), Persist: true, PersistFile: "/etc/cron.d/x"})
 	if err == nil || !strings.HasPrefix(err.Error(), "PersistFile: ") || sysctl(t, h, "fs.file-max") != 1000 {
 		t.Errorf("apply with a foreign persist file: %v", err)
@@ -171,7 +171,7 @@ func TestUndoRefusesForeignEntries(t *testing.T) {
 
 // A state dir or journal that another user could have written is refused.
 func TestStateDirMustBePrivate(t *testing.T) {
-	entries := []Entry{{Seq: 1, Kind: "sysctl", Sysctl: "fs.file-max", Old: 1000, New: 4000, State: "done"}}
+	entries := []Entry{{Seq: 1, Kind: KindSysctl, Sysctl: "fs.file-max", Old: 1000, New: 4000, State: StateDone}}
 	for name, spoil := range map[string]func(t *testing.T, o Options){
 		"state dir writable by others": func(t *testing.T, o Options) { os.Chmod(o.StateDir, 0o777) },
 		"state dir writable by group":  func(t *testing.T, o Options) { os.Chmod(o.StateDir, 0o770) },
@@ -225,7 +225,7 @@ const crashDirEnv = "ENOSPC_TEST_PERSIST_CRASH_DIR"
 // A run killed between the persist file's rename and its journal entry's
 // "done": undo still gives the file back what it held, or removes it.
 func TestPersistSurvivesACrash(t *testing.T) {
-	plan := Plan{Actions: []Action{{Kind: "sysctl", Sysctl: "fs.inotify.max_user_watches", From: 8192, To: 524288}}}
+	plan := Plan{Actions: []Action{{Kind: KindSysctl, Sysctl: "fs.inotify.max_user_watches", From: 8192, To: 524288}}}
 	if dir := os.Getenv(crashDirEnv); dir != "" {
 		h := host.New(filepath.Join(dir, "proc"), filepath.Join(dir, "sys"), filepath.Join(dir, "root"))
 		o := Options{StateDir: filepath.Join(dir, "state"), Persist: true, step: func(step string) error {

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits"
 )
 
 // kernelKeyring looks a session keyring up in the kernel rather than in
@@ -23,7 +24,7 @@ func kernelKeyring(h *host.Host) keyringCheck {
 		if !h.Live() {
 			return fmt.Errorf("not the live kernel: the keyring cannot be looked up")
 		}
-		want := "_ses." + id
+		want := limits.SessionKeyring(id)
 		b, err := host.ReadFileAsUID(h.ProcPath("keys"), uid)
 		if err != nil {
 			return err

@@ -20,7 +20,7 @@ import (
 func Kubernetes(p Plan, image, pauseImage string) (string, error) {
 	var sets []string
 	for _, a := range p.Actions {
-		if a.Kind == "sysctl" {
+		if a.Kind == KindSysctl {
 			sets = append(sets, fmt.Sprintf("%s=%d", a.Sysctl, a.To))
 		}
 	}

@@ -14,9 +14,9 @@ import (
 // the init container is privileged.
 func TestKubernetesManifests(t *testing.T) {
 	p := Plan{Host: "node-1", Actions: []Action{
-		{Kind: "sysctl", Sysctl: "kernel.keys.maxbytes", From: 20000, To: 2000000},
-		{Kind: "sysctl", Sysctl: "fs.inotify.max_user_watches", From: 8192, To: 524288},
-		{Kind: "guidance", Limit: "cgroups.dying"},
+		{Kind: KindSysctl, Sysctl: "kernel.keys.maxbytes", From: 20000, To: 2000000},
+		{Kind: KindSysctl, Sysctl: "fs.inotify.max_user_watches", From: 8192, To: 524288},
+		{Kind: KindGuidance, Limit: "cgroups.dying"},
 	}}
 	out, err := Kubernetes(p, "busybox:1.36", "registry.k8s.io/pause:3.9")
 	if err != nil {
@@ -52,7 +52,7 @@ func TestKubernetesManifests(t *testing.T) {
 	if *spec.AutomountServiceAccountToken || len(spec.Tolerations) != 1 || spec.Tolerations[0].Operator != corev1.TolerationOpExists {
 		t.Errorf("pod spec: token %v, tolerations %+v", *spec.AutomountServiceAccountToken, spec.Tolerations)
 	}
-	if _, err := Kubernetes(Plan{Actions: []Action{{Kind: "guidance"}}}, "busybox", "pause"); err == nil {
+	if _, err := Kubernetes(Plan{Actions: []Action{{Kind: KindGuidance}}}, "busybox", "pause"); err == nil {
 		t.Error("manifests for a plan that raises nothing")
 	}
 }

@@ -34,7 +34,7 @@ func PruneActions(rep *check.Report) []Action {
 		if n == 0 {
 			continue
 		}
-		out = append(out, Action{Kind: "cleanup", Limit: "leak.keyrings", Scope: u.Scope,
+		out = append(out, Action{Kind: KindCleanup, Limit: "leak.keyrings", Scope: u.Scope,
 			Why:  fmt.Sprintf("leak.keyrings %s: %d keyrings of containers that no longer run (%s)", u.Scope, u.Leaked, u.Reason),
 			Risk: "the containers and their writable layers are deleted, as docker container prune does; each is inspected right before, and a running one, or one whose keyring is not provably its own, is left",
 			Text: fmt.Sprintf("remove the %d exited docker containers that hold them (--prune)", n)})
@@ -64,20 +64,13 @@ func pruneKeyrings(ctx context.Context, h *host.Host, copts check.Options, verif
 		ro.SocketPath = h.RootPath
 	}
 	copts.Runtimes = &ro
-	copts.Only = []string{"leak.keyrings"}
 	// Every uid's keyrings, however many keys the host holds: each
 	// exited container's keyring is then pruned or refused with its
 	// reason, none left out unsaid.
 	copts.AllKeys = true
-	rep, err := check.Run(ctx, h, copts)
+	cs, err := reverify(ctx, h, copts, limits.LeakKeyrings)
 	if err != nil {
 		return err
-	}
-	var cs []limits.Consumer
-	for _, u := range rep.Findings {
-		if u.Limit == "leak.keyrings" {
-			cs = append(cs, u.Consumers...)
-		}
 	}
 	d, err := attrib.DialDocker(ro)
 	if err != nil {
@@ -105,9 +98,9 @@ func pruneContainers(ctx context.Context, h *host.Host, d *attrib.Docker, timeou
 			continue
 		}
 		seen[c.Container] = true
-		e := Entry{Kind: "cleanup", Limit: "leak.keyrings", Container: c.Container}
+		e := Entry{Kind: KindCleanup, Limit: "leak.keyrings", Container: c.Container}
 		if !isDockerID(c.Container) {
-			e.State, e.Note = "skipped", "not a docker container id"
+			e.State, e.Note = StateSkipped, "not a docker container id"
 			record(e)
 			continue
 		}
@@ -119,23 +112,23 @@ func pruneContainers(ctx context.Context, h *host.Host, d *attrib.Docker, timeou
 		info, err := d.Inspect(cctx, c.Container)
 		switch {
 		case err != nil:
-			e.State, e.Note = "skipped", err.Error()
+			e.State, e.Note = StateSkipped, err.Error()
 		case info.ID != c.Container:
 			// docker resolves names and id prefixes too.
-			e.State, e.Note = "skipped", fmt.Sprintf("the daemon answered for %s, not this id", info.ID)
+			e.State, e.Note = StateSkipped, fmt.Sprintf("the daemon answered for %s, not this id", info.ID)
 		case info.Live:
-			e.State, e.Note = "skipped", "runs again: left"
+			e.State, e.Note = StateSkipped, "runs again: left"
 		case usernsErr != nil:
-			e.State, e.Note = "skipped", "docker info: "+usernsErr.Error()
+			e.State, e.Note = StateSkipped, "docker info: "+usernsErr.Error()
 		default:
 			if why := keyringOwner(h, *userns, info, *c.UID); why != "" {
-				e.State, e.Note = "skipped", why
+				e.State, e.Note = StateSkipped, why
 			} else if err := verify(c.Container, *c.UID); err != nil {
-				e.State, e.Note = "skipped", fmt.Sprintf("keyring _ses.%s of uid %d: %v", c.Container, *c.UID, err)
+				e.State, e.Note = StateSkipped, fmt.Sprintf("keyring _ses.%s of uid %d: %v", c.Container, *c.UID, err)
 			} else if err := d.Remove(cctx, c.Container); err != nil {
-				e.State, e.Note = "failed", err.Error()
+				e.State, e.Note = StateFailed, err.Error()
 			} else {
-				e.State, e.Note = "removed", info.Name
+				e.State, e.Note = StateRemoved, info.Name
 			}
 		}
 		cancel()

@@ -146,7 +146,7 @@ func TestPruneOnlyProvenOwners(t *testing.T) {
 		}
 		return nil
 	}}
-	res, err := Cleanup(context.Background(), h, copts, Plan{Actions: []Action{{Kind: "cleanup", Limit: "leak.keyrings"}}}, o)
+	res, err := Cleanup(context.Background(), h, copts, Plan{Actions: []Action{{Kind: KindCleanup, Limit: "leak.keyrings"}}}, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,13 +157,13 @@ func TestPruneOnlyProvenOwners(t *testing.T) {
 	if fmt.Sprint(slices.Sorted(slices.Values(f.deleted))) != fmt.Sprint([]string{genuine, user}) {
 		t.Errorf("DELETEs %v, want %s and %s only; entries %+v", f.deleted, genuine[:6], user[:6], res.Entries)
 	}
-	if e := got[forged]; e.State != "skipped" || !strings.Contains(e.Note, "uid 261005") {
+	if e := got[forged]; e.State != StateSkipped || !strings.Contains(e.Note, "uid 261005") {
 		t.Errorf("forged keyring: %+v", e)
 	}
-	if e := got[kernelSaysNo]; e.State != "skipped" || !strings.Contains(e.Note, "no such keyring") {
+	if e := got[kernelSaysNo]; e.State != StateSkipped || !strings.Contains(e.Note, "no such keyring") {
 		t.Errorf("forged /proc/keys line: %+v", e)
 	}
-	if e := got[genuine]; e.State != "removed" {
+	if e := got[genuine]; e.State != StateRemoved {
 		t.Errorf("genuine: %+v", e)
 	}
 	// The journal holds each decision, and passes its own checks.
@@ -234,7 +234,7 @@ func TestPruneAsksTheRootedDaemon(t *testing.T) {
 	pruneContainers(context.Background(), h, d, 5*time.Second,
 		[]limits.Consumer{{Container: id, Runtime: "docker", State: "exited", UID: &uid}},
 		func(string, int) error { return nil }, func(e Entry) { got = append(got, e) })
-	if len(f.deleted) != 0 || len(got) != 1 || got[0].State != "skipped" {
+	if len(f.deleted) != 0 || len(got) != 1 || got[0].State != StateSkipped {
 		t.Errorf("deleted %v; entries %+v", f.deleted, got)
 	}
 	if _, err := attrib.DialDocker(attrib.Options{DockerHost: "tcp://10.0.0.1:2375"}); err == nil {

@@ -37,7 +37,7 @@ type RowReport struct {
 // read-only so that a serve may be writing it.
 func Load(dir string, only []string, scope string, since, until time.Time) (*Report, error) {
 	for _, id := range only {
-		if _, ok := limits.Lookup(id); !ok {
+		if _, ok := limits.Lookup(limits.ID(id)); !ok {
 			return nil, fmt.Errorf("unknown limit %q", id)
 		}
 	}
@@ -58,7 +58,7 @@ func (s *Store) Report(only []string, scope string, since, until time.Time) (*Re
 	rep := &Report{Dir: s.dir, Since: since.UTC(), Until: until.UTC(), Series: make([]RowReport, 0, len(series))}
 	for _, sr := range series {
 		rr := RowReport{Limit: sr.Limit, Scope: sr.Scope, Samples: sr.Samples}
-		if l, ok := limits.Lookup(sr.Limit); ok {
+		if l, ok := limits.Lookup(limits.ID(sr.Limit)); ok {
 			rr.Unit = l.Unit
 		}
 		if last, ok := lastUse(sr.Samples); ok {

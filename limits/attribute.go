@@ -285,12 +285,25 @@ func processesNaming(h *host.Host, ids map[string]bool) map[string]bool {
 	return found
 }
 
+// runc names the session keyring of a container "_ses.<container id>":
+// the one place enospc knows it.
+const sessionKeyringPrefix = "_ses."
+
+// SessionKeyring is the description of container id's session keyring.
+func SessionKeyring(id string) string { return sessionKeyringPrefix + id }
+
 // sessionKeyringContainer returns the container id of runc's session
 // keyring description "_ses.<id>", else "".
 func sessionKeyringContainer(desc string) string {
-	id, ok := strings.CutPrefix(desc, "_ses.")
+	id, ok := strings.CutPrefix(desc, sessionKeyringPrefix)
 	if !ok || id == "" {
 		return ""
 	}
 	return id
+}
+
+// IsSessionKeyring tells whether a holder of a key row is a container's
+// session keyring (the key rows name a key "<type> <description>").
+func (c Consumer) IsSessionKeyring() bool {
+	return strings.HasPrefix(c.Name, "keyring "+sessionKeyringPrefix)
 }

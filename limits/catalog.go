@@ -10,7 +10,10 @@ import (
 // Catalog is every family: the first ones listed here, then those that
 // register themselves from their own file (register, in init).
 func Catalog() []Family {
-	return append([]Family{
+	// The one ordered list of the catalog: a family is in it because it
+	// is named here, not because its file registered itself. The order is
+	// the order of the report's rows of equal severity and use.
+	return []Family{
 		filesystemsFamily,
 		keysFamily,
 		inotifyFamily,
@@ -19,15 +22,14 @@ func Catalog() []Family {
 		filesFamily,
 		mountsFamily,
 		leaksFamily,
-	}, registered...)
+		devicesFamily,
+		ipcFamily,
+		namespacesFamily,
+		networkFamily,
+		procLimitsFamily,
+		quotaFamily,
+	}
 }
-
-// registered are the families added by register, in file-name order.
-var registered []Family
-
-// register adds a family to the catalog; call it from an init function of
-// the family's file.
-func register(f Family) { registered = append(registered, f) }
 
 var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]+(\.[a-z_]+)*$`) })
 
@@ -35,7 +37,7 @@ var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile
 // limits without title, doc, unit, error signatures or remedy.
 func Validate(fams []Family) error {
 	var errs []error
-	seen := map[string]bool{}
+	seen := map[ID]bool{}
 	for _, f := range fams {
 		if f.Name == "" || f.Read == nil {
 			errs = append(errs, fmt.Errorf("family %q: needs a name and a Read", f.Name))
@@ -44,7 +46,7 @@ func Validate(fams []Family) error {
 			errs = append(errs, fmt.Errorf("family %q: no limits", f.Name))
 		}
 		for _, l := range f.Limits {
-			if !idPattern().MatchString(l.ID) {
+			if !idPattern().MatchString(string(l.ID)) {
 				errs = append(errs, fmt.Errorf("limit %q: malformed id", l.ID))
 			}
 			if seen[l.ID] {
@@ -65,22 +67,33 @@ func Validate(fams []Family) error {
 			if l.Remedy == nil {
 				errs = append(errs, fmt.Errorf("limit %q: no remedy", l.ID))
 			}
+			if len(l.Clues) == 0 {
+				errs = append(errs, fmt.Errorf("limit %q: no clues for explain", l.ID))
+			}
+			for _, c := range l.Clues {
+				if !(c.Prior > 0 && c.Prior < 1) || c.Why == "" {
+					errs = append(errs, fmt.Errorf("limit %q: a clue needs a prior in (0, 1) and where it comes from", l.ID))
+				}
+				if c.Errno == 0 && c.Op == 0 && c.Obj == 0 && c.Prog == 0 && c.Words == nil {
+					errs = append(errs, fmt.Errorf("limit %q: a clue that holds for every message", l.ID))
+				}
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
 // Lookup finds a limit by ID.
-func Lookup(id string) (Limit, bool) {
+func Lookup(id ID) (Limit, bool) {
 	l, ok := limitsByID()[id]
 	return l, ok
 }
 
 // limitsByID indexes the catalog once: a check looks up the limit of
 // every row it grades warning or worse, hundreds on a bad night. The
-// families have all registered (in init) by the first call.
-var limitsByID = sync.OnceValue(func() map[string]Limit {
-	m := map[string]Limit{}
+// catalog is a fixed list: the index never goes stale.
+var limitsByID = sync.OnceValue(func() map[ID]Limit {
+	m := map[ID]Limit{}
 	for _, f := range Catalog() {
 		for _, l := range f.Limits {
 			if _, dup := m[l.ID]; !dup {

@@ -3,6 +3,8 @@ package limits
 import (
 	"strings"
 	"testing"
+
+	"github.com/enospc/enospc/limits/clue"
 )
 
 func TestCatalogValid(t *testing.T) {
@@ -12,11 +14,12 @@ func TestCatalogValid(t *testing.T) {
 }
 
 func TestValidateRejects(t *testing.T) {
-	good := func(id string) Limit {
+	good := func(id ID) Limit {
 		return Limit{
 			ID: id, Title: "t", Doc: "d", Unit: "u",
 			Signatures: []*Signature{NewSignature(`x`)},
 			Remedy:     func(Usage) []string { return nil },
+			Clues:      []clue.Clue{{Words: []string{"x"}, Prior: 0.5, Why: "w"}},
 		}
 	}
 	fam := func(name string, ls ...Limit) Family {
@@ -30,6 +33,10 @@ func TestValidateRejects(t *testing.T) {
 	badSig.Signatures = []*Signature{NewSignature(`(?i)unclosed (group`)}
 	noRemedy := good("d")
 	noRemedy.Remedy = nil
+	noClues := good("n")
+	noClues.Clues = nil
+	badClue := good("p")
+	badClue.Clues = []clue.Clue{{Errno: clue.ENOSPC, Prior: 1.5, Why: "w"}, {Prior: 0.5, Why: "everything"}}
 	noRead := fam("r", good("e"))
 	noRead.Read = nil
 
@@ -47,6 +54,8 @@ func TestValidateRejects(t *testing.T) {
 		{"missing remedy", []Family{fam("one", noRemedy)}, []string{`limit "d": no remedy`}},
 		{"malformed ids", []Family{fam("one", good("Keys.Count"), good("keys..count"), good("keys-count"), good(""))},
 			[]string{`limit "Keys.Count": malformed id`, `limit "keys..count": malformed id`, `limit "keys-count": malformed id`, `limit "": malformed id`}},
+		{"no clues", []Family{fam("one", noClues)}, []string{`limit "n": no clues for explain`}},
+		{"bad clues", []Family{fam("one", badClue)}, []string{`limit "p": a clue needs a prior in (0, 1)`, `limit "p": a clue that holds for every message`}},
 		{"no Read", []Family{noRead}, []string{`family "r": needs a name and a Read`}},
 		{"no name", []Family{fam("", good("a"))}, []string{`family "": needs a name and a Read`}},
 		{"no limits", []Family{fam("empty")}, []string{`family "empty": no limits`}},
@@ -75,7 +84,7 @@ func TestValidateRejects(t *testing.T) {
 // them: from the field reports (the README quotes them), the project's design notes, and runs on this
 // kernel against small private limits (a 64k tmpfs with 4 inodes, a
 // process limit of 1 for a dedicated uid).
-var realMessages = map[string][]string{
+var realMessages = map[ID][]string{
 	"disk": {
 		`dd: error writing '/tmp/mtest/x': No space left on device`,
 	},
@@ -146,7 +155,7 @@ var realMessages = map[string][]string{
 }
 
 // foreignMessages must not match a limit: they belong to other causes.
-var foreignMessages = map[string][]string{
+var foreignMessages = map[ID][]string{
 	"keys.count":        {realMessages["inotify.watches"][0], realMessages["cgroups"][0]},
 	"keys.bytes":        {realMessages["inotify.watches"][0], realMessages["cgroups"][0]},
 	"inotify.watches":   {realMessages["keys.bytes"][0], realMessages["cgroups"][0], realMessages["disk"][0]},
@@ -167,7 +176,7 @@ func matches(l Limit, msg string) bool {
 }
 
 func TestSignaturesMatchRealMessages(t *testing.T) {
-	ids := map[string]bool{}
+	ids := map[ID]bool{}
 	for _, f := range Catalog() {
 		for _, l := range f.Limits {
 			ids[l.ID] = true

@@ -31,16 +31,24 @@ import (
 	"github.com/prometheus/procfs"
 
 	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 // memcgIDMax is the number of memory cgroup ids (MEM_CGROUP_ID_MAX).
 const memcgIDMax = 65535
 
+// The IDs of this file's limits.
+const (
+	Cgroups      ID = "cgroups"
+	CgroupsDying ID = "cgroups.dying"
+)
+
 var cgroupsFamily = Family{
 	Name: "cgroups",
 	Limits: []Limit{
 		{
-			ID:    "cgroups",
+			ID:    Cgroups,
+			Clues: cgroupsClues,
 			Title: "cgroup ids and hierarchy limits",
 			Unit:  "cgroups",
 			Doc: "Memory cgroup ids in use (live and dying) against the kernel's 65535, and, on cgroup v2, " +
@@ -54,7 +62,8 @@ var cgroupsFamily = Family{
 			Remedy: cgroupsRemedy,
 		},
 		{
-			ID:    "cgroups.dying",
+			ID:    CgroupsDying,
+			Clues: cgroupsDyingClues,
 			Title: "dying memory cgroups",
 			Unit:  "cgroups",
 			Doc: "Removed memory cgroups that still hold charged memory and so keep their id. Thousands of " +
@@ -329,4 +338,36 @@ func dyingRemedy(u Usage) []string {
 		out = append(out, "this kernel leaks kmem-accounted ids until reboot: boot with cgroup.memory=nokmem or run runc and kubelet built with nokmem; upgrade the kernel")
 	}
 	return out
+}
+
+// cgroupsClues are the words and facts of an error message that point to cgroups (explain).
+var cgroupsClues = []clue.Clue{
+	{Errno: clue.EAGAIN | clue.ENOSPC, NotOp: clue.NamedCall, NotObj: clue.ObjCgroup, Prior: 0.12,
+		Why: "mkdir in cgroupfs returns ENOSPC or EAGAIN at the cgroup limits"},
+
+	{Words: []string{"cgroup.max.descendants", "cgroup.max.depth", "max.descendants"}, Prior: 0.9,
+		Why: "the message names cgroup.max.descendants or max.depth"},
+	{Errno: clue.EAGAIN, Op: clue.OpMkdir | clue.OpCreate, Obj: clue.ObjCgroup, Prior: 0.85,
+		Why: "mkdir in cgroupfs returns EAGAIN at cgroup.max.descendants or max.depth (cgroup-v2.rst)"},
+	{Errno: clue.ENOSPC, Op: clue.OpMkdir, Obj: clue.ObjCgroup, NotObj: clue.ObjCgCpuset, Prior: 0.62,
+		Why: "mkdir in cgroupfs returns ENOSPC when the controller's 65535 ids run out; live cgroups hold them too"},
+	{Errno: clue.ENOSPC, Obj: clue.ObjCgMemory, NotOp: clue.OpMkdir | clue.OpCgAttach | clue.OpWatch, Prior: 0.64,
+		Why: "a memory cgroup could not be created: its 65535 ids, held by live cgroups where many pods run"},
+}
+
+// cgroupsDyingClues are the words and facts of an error message that point to cgroups.dying (explain).
+var cgroupsDyingClues = []clue.Clue{
+	{Errno: clue.ENOMEM, NotOp: clue.NamedCall, Prior: 0.25,
+		Why: "mkdir of a memory cgroup returns ENOMEM when dying cgroups leak kmem (3.10 kernels)"},
+
+	{Errno: clue.ENOSPC, Op: clue.OpMkdir, Obj: clue.ObjCgroup, NotObj: clue.ObjCgCpuset, NotOp: clue.OpWatch, Prior: 0.72,
+		Why: "mkdir of a memory cgroup fails with ENOSPC when the 65535 ids run out; in the field's reports dying cgroups (kmem, page cache) hold most of them on hosts that churn containers"},
+	{Errno: clue.ENOSPC, Obj: clue.ObjCgMemory, NotOp: clue.OpMkdir | clue.OpCgAttach | clue.OpWatch, Prior: 0.66,
+		Why: "a memory cgroup's ids are held by dying cgroups on hosts that churn containers"},
+	{Errno: clue.ENOMEM, Op: clue.OpMkdir, Obj: clue.ObjCgroup, Prior: 0.82,
+		Why: "mkdir of a memory cgroup fails with ENOMEM on the 3.10 kernels of RHEL/CentOS 7 when kmem accounting of dying cgroups leaks (docker/for-linux#841, cgroup.memory=nokmem)"},
+	{Words: []string{"slub: unable to allocate memory on node"}, Prior: 0.75,
+		Why: "SLUB cannot grow a per-cgroup kmem cache: the kmem accounting of memory cgroups on old kernels, the same leak"},
+	{Errno: clue.ENOSPC, Words: []string{"dying", "kmem", "zombie cgroup", "nr_dying_descendants"}, Prior: 0.86,
+		Why: "the message points at dying cgroups or kmem accounting"},
 }

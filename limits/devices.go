@@ -80,19 +80,30 @@ import (
 	"io/fs"
 	"os"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
+)
+
+// The IDs of this file's limits.
+const (
+	AIO            ID = "aio"
+	Epoll          ID = "epoll"
+	FanotifyGroups ID = "fanotify.groups"
+	FanotifyMarks  ID = "fanotify.marks"
+	Ptys           ID = "ptys"
 )
 
 var devicesFamily = Family{
 	Name: "devices",
 	Limits: []Limit{
 		{
-			ID:    "ptys",
+			ID:    Ptys,
+			Clues: ptysClues,
+			Raise: ptysRaise,
 			Title: "pseudo-terminals (kernel.pty.max, devpts max=)",
 			Unit:  "ptys",
 			Doc: "Pseudo-terminal pairs: kernel.pty.nr against kernel.pty.max minus kernel.pty.reserve, the part " +
@@ -111,7 +122,9 @@ var devicesFamily = Family{
 			Remedy: ptysRemedy,
 		},
 		{
-			ID:    "aio",
+			ID:    AIO,
+			Clues: aioClues,
+			Raise: aioRaise,
 			Title: "asynchronous I/O events (fs.aio-max-nr)",
 			Unit:  "events",
 			Doc: "AIO events reserved by io_setup on the whole host (fs.aio-nr) against fs.aio-max-nr. " +
@@ -127,7 +140,9 @@ var devicesFamily = Family{
 			Remedy: aioRemedy,
 		},
 		{
-			ID:    "epoll",
+			ID:    Epoll,
+			Clues: epollClues,
+			Raise: epollRaise,
 			Title: "epoll watches per user (fs.epoll.max_user_watches)",
 			Unit:  "watches",
 			Doc: "File descriptors registered in epoll instances by one uid, against fs.epoll.max_user_watches. " +
@@ -141,7 +156,8 @@ var devicesFamily = Family{
 			Remedy: epollRemedy,
 		},
 		{
-			ID:    "fanotify.groups",
+			ID:    FanotifyGroups,
+			Clues: fanotifyGroupsClues,
 			Title: "fanotify groups per user (fs.fanotify.max_user_groups)",
 			Unit:  "groups",
 			Doc: "fanotify groups (fanotify_init calls) one uid may hold, 128 by default. Security agents, " +
@@ -156,7 +172,8 @@ var devicesFamily = Family{
 			Remedy: fanotifyRemedy,
 		},
 		{
-			ID:    "fanotify.marks",
+			ID:    FanotifyMarks,
+			Clues: fanotifyMarksClues,
 			Title: "fanotify marks per user (fs.fanotify.max_user_marks)",
 			Unit:  "marks",
 			Doc: "Marks (watched inodes, mounts, filesystems) of all fanotify groups of one uid, against " +
@@ -171,8 +188,6 @@ var devicesFamily = Family{
 	},
 	Read: readDevices,
 }
-
-func init() { register(devicesFamily) }
 
 func readDevices(env *Env) []Usage {
 	out := readPtys(env)
@@ -289,6 +304,38 @@ func isPtyIndex(name string) bool {
 	return true
 }
 
+// ptyNumbers are kernel.pty.max and kernel.pty.reserve as the host row
+// says them in its reason (its Max is what containers may use: the max
+// less the reserve).
+func ptyNumbers(u Usage) (ptyMax, reserve int64) {
+	ptyMax, reserve = u.Max+1024, 1024
+	if m := ptyReasonNumbers().FindStringSubmatch(u.Reason); m != nil {
+		ptyMax, _ = strconv.ParseInt(m[1], 10, 64)
+		reserve, _ = strconv.ParseInt(m[2], 10, 64)
+	}
+	return ptyMax, reserve
+}
+
+// ptysRaise raises kernel.pty.max, for the host's ptys only (a devpts
+// instance of a container has its own max= option): twice the max, and
+// room for twice today's use beside the reserve.
+var ptysRaise = &Raise{
+	For:     func(u Usage) bool { return strings.HasPrefix(u.Scope, "host") },
+	Risk:    "low",
+	Sysctls: []string{"kernel.pty.max"},
+	Settings: func(u Usage, cur func(string) (int64, error)) ([]Setting, error) {
+		c, err := cur("kernel.pty.max")
+		if err != nil {
+			return nil, err
+		}
+		_, reserve := ptyNumbers(u)
+		if v := roundUp(max(c*2, u.Used*2+reserve), 1024); v > c {
+			return []Setting{{Name: "kernel.pty.max", To: v}}, nil
+		}
+		return nil, nil
+	},
+}
+
 func ptysRemedy(u Usage) []string {
 	if mp, ok := strings.CutPrefix(u.Scope, "devpts "); ok {
 		suggest := max(u.Max*2, u.Used*2, 16)
@@ -298,32 +345,13 @@ func ptysRemedy(u Usage) []string {
 			fmt.Sprintf("keep it: put max=%d in the options of whatever mounts %s (its /etc/fstab line, the devpts mount of a container's config.json)", suggest, mp),
 		}
 	}
-	ptyMax, reserve := u.Max+1024, int64(1024)
-	if m := ptyReasonNumbers().FindStringSubmatch(u.Reason); m != nil {
-		ptyMax, _ = strconv.ParseInt(m[1], 10, 64)
-		reserve, _ = strconv.ParseInt(m[2], 10, 64)
-	}
-	suggest := roundUp(max(ptyMax*2, u.Used*2+reserve), 1024)
+	_, reserve := ptyNumbers(u)
+	suggest := advised(ptysRaise, u, nil)
 	return []string{
 		"find who holds them: lsof /dev/ptmx (or ls -l /proc/*/fd | grep -c ptmx): leaked docker exec -t sessions, ssh sessions, expect/unbuffer loops",
 		fmt.Sprintf("raise the limit now: sysctl -w kernel.pty.max=%d (containers may use it minus kernel.pty.reserve %d)", suggest, reserve),
 		fmt.Sprintf("keep it across reboots: echo 'kernel.pty.max = %d' > /etc/sysctl.d/90-enospc-ptys.conf", suggest),
 	}
-}
-
-// processCount is "1 process" or "N processes".
-func processCount(n int) string {
-	if n == 1 {
-		return "1 process"
-	}
-	return strconv.Itoa(n) + " processes"
-}
-
-func roundUp(v, step int64) int64 {
-	if step <= 0 || v%step == 0 {
-		return v
-	}
-	return (v/step + 1) * step
 }
 
 func readAIO(env *Env) Usage {
@@ -338,31 +366,18 @@ func readAIO(env *Env) Usage {
 	return Usage{Limit: "aio", Scope: "host", Used: nr, Max: limit, Unit: "events", Consumers: []Consumer{}, zeroIsFull: true}
 }
 
+// aioRaise: four times the limit, at least the 1048576 databases ask for.
+var aioRaise = raiseTo("fs.aio-max-nr", func(u Usage, cur int64) int64 { return max(cur*4, 1048576) },
+	"low: pinned memory per AIO context, only when used")
+
 func aioRemedy(u Usage) []string {
-	suggest := max(u.Max*4, 1048576)
+	suggest := advised(aioRaise, u, nil)
 	return []string{
 		"find who reserved them: grep -l '/\\[aio\\]' /proc/[0-9]*/maps (each io_setup context is one /[aio] mapping; databases with native AIO, fio, ScyllaDB)",
 		fmt.Sprintf("raise the limit now: sysctl -w fs.aio-max-nr=%d (it costs no memory until used)", suggest),
 		fmt.Sprintf("keep it across reboots: echo 'fs.aio-max-nr = %d' > /etc/sysctl.d/90-enospc-aio.conf", suggest),
 		"or ask for fewer: innodb_use_native_aio=0 or a smaller innodb_write_io_threads/innodb_read_io_threads, fewer fio jobs or a lower iodepth",
 	}
-}
-
-// withoutConfig adds to a missing sysctl's error the kernel option whose
-// absence removes it.
-func withoutConfig(err error, config string) error {
-	if err != nil && errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w (a kernel built without %s has no such file)", err, config)
-	}
-	return err
-}
-
-// censusMissing is why census-based rows are unknown.
-func censusMissing(env *Env) error {
-	if env.CensusErr != nil {
-		return env.CensusErr
-	}
-	return errors.New("no process census")
 }
 
 func readEpoll(env *Env) []Usage {
@@ -400,7 +415,7 @@ func readEpoll(env *Env) []Usage {
 	var out []Usage
 	for _, uid := range sortedUIDs(byUID) {
 		a := byUID[uid]
-		u := Usage{Limit: "epoll", Scope: "uid " + strconv.Itoa(uid), Used: a.watches, Max: limit, Unit: "watches"}
+		u := Usage{Limit: "epoll", Scope: UIDScope(uid), Used: a.watches, Max: limit, Unit: "watches"}
 		u.setConsumers(a.holders, topConsumers)
 		noteUnreadableFDs(env, &u)
 		out = append(out, u)
@@ -408,34 +423,12 @@ func readEpoll(env *Env) []Usage {
 	return out
 }
 
-func sortedUIDs[T any](m map[int]T) []int {
-	uids := make([]int, 0, len(m))
-	for uid := range m {
-		uids = append(uids, uid)
-	}
-	sort.Ints(uids)
-	return uids
-}
-
-// noteUnreadableFDs marks a census-counted row as a lower bound when some
-// processes' fds could not be read.
-func noteUnreadableFDs(env *Env, u *Usage) {
-	if env.Census.FDUnreadable == 0 {
-		return
-	}
-	u.NeedsRoot = !env.Root
-	note := fmt.Sprintf("the fds of %d processes could not be read, so this is a lower bound", env.Census.FDUnreadable)
-	if !env.Root {
-		note += "; run as root for a full count"
-	}
-	if u.Reason != "" {
-		note = u.Reason + "; " + note
-	}
-	u.Reason = note
-}
+// epollRaise: twice the limit, at least 1048576.
+var epollRaise = raiseTo("fs.epoll.max_user_watches", func(u Usage, cur int64) int64 { return max(cur*2, 1048576) },
+	"low: about 160 bytes of kernel memory per watch")
 
 func epollRemedy(u Usage) []string {
-	suggest := max(u.Max*2, 1048576)
+	suggest := advised(epollRaise, u, nil)
 	out := []string{}
 	if len(u.Consumers) > 0 {
 		c := u.Consumers[0]
@@ -511,7 +504,7 @@ func readFanotify(env *Env) []Usage {
 	var out []Usage
 	for _, uid := range sortedUIDs(byUID) {
 		a := byUID[uid]
-		scope := "uid " + strconv.Itoa(uid)
+		scope := UIDScope(uid)
 		g := Usage{Limit: "fanotify.groups", Scope: scope, Used: a.groups, Max: maxGroups, Unit: "groups", zeroIsFull: true}
 		g.setConsumers(a.groupHolders, topConsumers)
 		m := Usage{Limit: "fanotify.marks", Scope: scope, Used: a.marks, Max: maxMarks, Unit: "marks", zeroIsFull: true}
@@ -535,25 +528,6 @@ func readFanotify(env *Env) []Usage {
 	return out
 }
 
-// kernelBefore reports whether a kernel release ("5.10.0-28-amd64") is
-// older than major.minor; ok is false when it does not start with one.
-func kernelBefore(release string, major, minor int) (before, ok bool) {
-	maj, rest, found := strings.Cut(release, ".")
-	if !found {
-		return false, false
-	}
-	mn := rest
-	if i := strings.IndexFunc(rest, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
-		mn = rest[:i]
-	}
-	a, err1 := strconv.Atoi(maj)
-	b, err2 := strconv.Atoi(mn)
-	if err1 != nil || err2 != nil || a < 0 || b < 0 {
-		return false, false
-	}
-	return a < major || (a == major && b < minor), true
-}
-
 func fanotifyRemedy(u Usage) []string {
 	name, floor, what := "fs.fanotify.max_user_groups", int64(1024), "groups"
 	if u.Limit == "fanotify.marks" {
@@ -573,4 +547,58 @@ func fanotifyRemedy(u Usage) []string {
 		fmt.Sprintf("raise the limit now: sysctl -w %s=%d (a container's own user namespace has its own, /proc/sys/user/max_fanotify_%s)", name, suggest, what),
 		fmt.Sprintf("keep it across reboots: echo '%s = %d' > /etc/sysctl.d/90-enospc-fanotify.conf", name, suggest),
 	)
+}
+
+// ptysClues are the words and facts of an error message that point to ptys (explain).
+var ptysClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpPty, Prior: 0.92,
+		Why: "opening /dev/ptmx returns ENOSPC at kernel.pty.max (less kernel.pty.reserve in containers) or a devpts instance's max="},
+	{Words: []string{"out of pty devices", "out of pty's", "out of ptys", "no more ptys", "kernel.pty.max", "pty/max", "pty.nr"}, Prior: 0.9,
+		Why: "the program ran out of pseudo-terminals: kernel.pty.max or a devpts max="},
+	{Words: []string{"refused to allocate pty", "pty allocation request failed"}, Prior: 0.78,
+		Why: "sshd could not allocate a pty: kernel.pty.max in most reports, though a permission or devpts mount problem reads the same"},
+	{Errno: clue.ENOSPC, Words: []string{"console", " tty", "terminal"}, Prior: 0.5,
+		Why: "a terminal could not be set up with ENOSPC: the pty limits"},
+}
+
+// aioClues are the words and facts of an error message that point to aio (explain).
+var aioClues = []clue.Clue{
+	{Errno: clue.EAGAIN, NotOp: clue.NamedCall, Prior: 0.25,
+		Why: "EAGAIN alone: io_setup returns it at fs.aio-max-nr"},
+
+	{Errno: clue.EAGAIN, Op: clue.OpAIO, Prior: 0.92,
+		Why: "io_setup returns EAGAIN when fs.aio-nr plus the events asked for passes fs.aio-max-nr (io_setup(2))"},
+	{Words: []string{"cannot initialize aiosub-system", "cannot initialize aio sub-system", "cannot initialise aio"}, Prior: 0.85,
+		Why: "InnoDB could not set up native AIO: io_setup was refused, as at fs.aio-max-nr"},
+	{Op: clue.OpAIO, Prior: 0.6,
+		Why: "an AIO setup failed: fs.aio-max-nr is the usual limit"},
+}
+
+// epollClues are the words and facts of an error message that point to epoll (explain).
+var epollClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpEpoll, Prior: 0.92,
+		Why: "epoll_ctl ADD returns ENOSPC when the uid's registrations reach fs.epoll.max_user_watches (epoll_ctl(2))"},
+	{Words: []string{"epoll.max_user_watches", "epoll/max_user_watches", "epollctl failed with 28"}, Prior: 0.93,
+		Why: "the message names fs.epoll.max_user_watches"},
+}
+
+// fanotifyGroupsClues are the words and facts of an error message that point to fanotify.groups (explain).
+var fanotifyGroupsClues = []clue.Clue{
+	{Errno: clue.EMFILE, NotOp: clue.NamedCall | clue.OpFD, Prior: 0.1,
+		Why: "fanotify_init returns EMFILE at max_user_groups"},
+
+	{Errno: clue.EMFILE, Words: []string{"fanotify"}, Prior: 0.92,
+		Why: "fanotify_init returns EMFILE when the uid's fs.fanotify.max_user_groups is reached"},
+	{Errno: clue.EMFILE, Op: clue.OpFanInit, Prior: 0.9,
+		Why: "fanotify_init returns EMFILE at the uid's fs.fanotify.max_user_groups"},
+	{Words: []string{"max_user_groups", "max_fanotify_groups"}, Prior: 0.92,
+		Why: "the message names fs.fanotify.max_user_groups"},
+}
+
+// fanotifyMarksClues are the words and facts of an error message that point to fanotify.marks (explain).
+var fanotifyMarksClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Words: []string{"fanotify"}, Prior: 0.92,
+		Why: "fanotify_mark returns ENOSPC when the uid's fs.fanotify.max_user_marks is reached"},
+	{Words: []string{"max_user_marks", "max_fanotify_marks"}, Prior: 0.92,
+		Why: "the message names fs.fanotify.max_user_marks"},
 }

@@ -14,12 +14,21 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/enospc/enospc/limits/clue"
+)
+
+// The IDs of this file's limits.
+const (
+	Files ID = "files"
 )
 
 var filesFamily = Family{
 	Name: "files",
 	Limits: []Limit{{
-		ID:    "files",
+		ID:    Files,
+		Clues: filesClues,
+		Raise: filesRaise,
 		Title: "open files on the host (fs.file-max)",
 		Unit:  "files",
 		Doc:   "File handles allocated by all processes against fs.file-max.",
@@ -78,9 +87,20 @@ func readFiles(env *Env) []Usage {
 	return []Usage{u}
 }
 
+// filesRaise doubles fs.file-max.
+var filesRaise = raiseTo("fs.file-max", func(u Usage, cur int64) int64 { return cur * 2 }, "low: struct file memory, only when used")
+
 func filesRemedy(u Usage) []string {
 	return []string{
 		"find the process holding the most files (consumers) and whether it leaks descriptors",
-		fmt.Sprintf("raise the limit: sysctl -w fs.file-max=%d", u.Max*2),
+		fmt.Sprintf("raise the limit: sysctl -w fs.file-max=%d", advised(filesRaise, u, nil)),
 	}
+}
+
+// filesClues are the words and facts of an error message that point to files (explain).
+var filesClues = []clue.Clue{
+	{Errno: clue.ENFILE, Prior: 0.9,
+		Why: "ENFILE, \"too many open files in system\": the host's fs.file-max is reached"},
+	{Words: []string{"file-max", "vfs: file-max"}, Prior: 0.9,
+		Why: "the message names fs.file-max"},
 }

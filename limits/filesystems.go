@@ -20,13 +20,21 @@ import (
 	"sync"
 
 	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
+)
+
+// The IDs of this file's limits.
+const (
+	Disk   ID = "disk"
+	Inodes ID = "inodes"
 )
 
 var filesystemsFamily = Family{
 	Name: "filesystems",
 	Limits: []Limit{
 		{
-			ID:    "disk",
+			ID:    Disk,
+			Clues: diskClues,
 			Title: "filesystem blocks",
 			Unit:  "bytes",
 			Doc:   "Blocks in use on a filesystem, as df -h shows them (used against used+available, so root's reserved blocks count as full).",
@@ -40,7 +48,8 @@ var filesystemsFamily = Family{
 			Remedy: diskRemedy,
 		},
 		{
-			ID:    "inodes",
+			ID:    Inodes,
+			Clues: inodesClues,
 			Title: "filesystem inodes",
 			Unit:  "inodes",
 			Doc:   "Inodes in use on a filesystem, as df -i shows them. tmpfs gets a fixed number at mount time (nr_inodes); many small files or leaked directories exhaust it while df -h shows room.",
@@ -224,4 +233,42 @@ func inodesRemedy(u Usage) []string {
 		"under /run look for leaked containerd fifo directories (leak.fifo in this report)",
 		fmt.Sprintf("for tmpfs, more inodes now: mount -o remount,nr_inodes=N %s", quote.Shell(mp)),
 	}
+}
+
+// diskClues are the words and facts of an error message that point to disk (explain).
+var diskClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpWrite, NotOp: clue.OpWatch | clue.OpPty | clue.OpUnshare | clue.OpKeyring | clue.OpShmget | clue.OpSemget | clue.OpMsgget | clue.OpMqOpen | clue.OpEpoll | clue.OpCgAttach | clue.OpLock, NotObj: clue.ObjCgroup, Prior: 0.6,
+		Why: "data was being written when the filesystem said ENOSPC: in the field a full filesystem is the common cause (df -h)"},
+	{Errno: clue.ENOSPC, Op: clue.OpCreate | clue.OpMkdir, NotOp: clue.OpWatch | clue.OpPty | clue.OpUnshare | clue.OpKeyring | clue.OpShmget | clue.OpSemget | clue.OpMsgget | clue.OpMqOpen | clue.OpEpoll | clue.OpCgAttach | clue.OpLock | clue.OpMount, NotObj: clue.ObjCgroup | clue.ObjSmall, Prior: 0.5,
+		Why: "creating a file or directory failed with ENOSPC: a full filesystem, or one out of inodes"},
+	{Errno: clue.ENOSPC, NotOp: clue.OpWatch | clue.OpPty | clue.OpUnshare | clue.OpKeyring | clue.OpShmget | clue.OpSemget | clue.OpMsgget | clue.OpMqOpen | clue.OpEpoll | clue.OpCgAttach | clue.OpLock | clue.OpMount | clue.OpMkdir | clue.OpInotify, NotObj: clue.ObjCgroup, Prior: 0.45,
+		Why: "\"no space left on device\" alone: a full filesystem is the common cause"},
+	{Errno: clue.ENOSPC, Obj: clue.ObjLog, Prior: 0.7,
+		Why: "logs were being written: log volumes fill up"},
+	{Words: []string{"disk full", "disk is full", "filesystem full", "file system full", "could not extend file", "check free disk space", "flood stage", "disk watermark", "ephemeral-storage", "diskpressure", "disk space error", "not enough space", "insufficient disk space"}, Prior: 0.86,
+		Why: "the message says the disk itself is full (kubelet's ephemeral-storage eviction counts the node's filesystem)"},
+	{Obj: clue.ObjShm, Words: []string{"bus error", "insufficient shared memory", "out of shared memory", "raise your shared memory limit", "could not resize shared memory"}, Prior: 0.86,
+		Why: "/dev/shm is full: a tmpfs of 64 MiB in a docker container unless --shm-size (PyTorch's DataLoader passes tensors through it)"},
+	{Prog: clue.ProgPyTorch, Words: []string{"bus error"}, Prior: 0.8,
+		Why: "a DataLoader worker killed by a bus error: its tensors go through /dev/shm, which is full (pytorch#5040)"},
+	{Errno: clue.ENOSPC, Obj: clue.ObjShm, Prior: 0.8,
+		Why: "a file of the /dev/shm tmpfs could not grow: the tmpfs is full"},
+}
+
+// inodesClues are the words and facts of an error message that point to inodes (explain).
+var inodesClues = []clue.Clue{
+	{Words: []string{"inodes", "no free inode", "out of inode", "ifree", "iused", "df -i", "inode table"}, Prior: 0.9,
+		Why: "the message speaks of inodes"},
+	{Errno: clue.ENOSPC, Obj: clue.ObjSmall, NotOp: clue.OpWatch | clue.OpInotify, Prior: 0.55,
+		Why: "a tree of many small files (node_modules, caches, git objects) was being created: such trees run out of inodes before blocks"},
+	{Errno: clue.ENOSPC, Op: clue.OpCreate | clue.OpMkdir, NotOp: clue.OpWatch | clue.OpPty | clue.OpUnshare | clue.OpKeyring | clue.OpShmget | clue.OpSemget | clue.OpMsgget | clue.OpMqOpen | clue.OpEpoll | clue.OpCgAttach | clue.OpLock | clue.OpMount, NotObj: clue.ObjCgroup, Prior: 0.45,
+		Why: "creating a file takes an inode: ENOSPC there is often a filesystem out of inodes (df -i)"},
+	{Errno: clue.ENOSPC, Words: []string{"cannot touch", "touch:"}, Prior: 0.62,
+		Why: "creating an empty file fails with ENOSPC when the filesystem has no free inode"},
+	{Errno: clue.ENOSPC, Obj: clue.ObjRun, NotObj: clue.ObjCgroup, Prior: 0.55,
+		Why: "a file under /run, a tmpfs whose inodes are few"},
+	{Errno: clue.ENOSPC, Words: []string{"directory index full", "htree"}, Prior: 0.7,
+		Why: "ext4's directory index is full: one huge directory"},
+	{Errno: clue.ENOSPC, NotOp: clue.OpWatch | clue.OpPty | clue.OpUnshare | clue.OpKeyring | clue.OpShmget | clue.OpSemget | clue.OpMsgget | clue.OpMqOpen | clue.OpEpoll | clue.OpCgAttach | clue.OpLock | clue.OpInotify, NotObj: clue.ObjCgroup, Prior: 0.36,
+		Why: "or the filesystem is out of inodes (df -i)"},
 }

@@ -24,14 +24,23 @@ package limits
 import (
 	"fmt"
 	"sort"
-	"strconv"
+
+	"github.com/enospc/enospc/limits/clue"
+)
+
+// The IDs of this file's limits.
+const (
+	InotifyInstances ID = "inotify.instances"
+	InotifyWatches   ID = "inotify.watches"
 )
 
 var inotifyFamily = Family{
 	Name: "inotify",
 	Limits: []Limit{
 		{
-			ID:    "inotify.watches",
+			ID:    InotifyWatches,
+			Clues: inotifyWatchesClues,
+			Raise: inotifyWatchesRaise,
 			Title: "inotify watches per user (fs.inotify.max_user_watches)",
 			Unit:  "watches",
 			Doc: "Watches that all inotify instances of one uid may hold. Kubelet, cAdvisor, log shippers, " +
@@ -50,7 +59,9 @@ var inotifyFamily = Family{
 			Remedy: inotifyRemedy,
 		},
 		{
-			ID:    "inotify.instances",
+			ID:    InotifyInstances,
+			Clues: inotifyInstancesClues,
+			Raise: inotifyInstancesRaise,
 			Title: "inotify instances per user (fs.inotify.max_user_instances)",
 			Unit:  "instances",
 			Doc: "inotify instances (inotify_init calls) one uid may hold, default 128. Every container " +
@@ -73,9 +84,6 @@ var inotifyFamily = Family{
 	},
 	Read: readInotify,
 }
-
-// topConsumers is how many holders a row lists.
-const topConsumers = 10
 
 func readInotify(env *Env) []Usage {
 	maxWatches, errW := env.Host.SysctlInt("fs.inotify.max_user_watches")
@@ -120,7 +128,7 @@ func readInotify(env *Env) []Usage {
 	var out []Usage
 	for _, uid := range uids {
 		a := byUID[uid]
-		scope := "uid " + strconv.Itoa(uid)
+		scope := UIDScope(uid)
 		w := Usage{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches"}
 		w.setHolders(a.watchers)
 		if errW != nil {
@@ -148,12 +156,20 @@ func readInotify(env *Env) []Usage {
 	return out
 }
 
+// The inotify sysctls: four times the limit, at least the values common
+// in production (kubelet's nodes, IDEs' advice).
+var (
+	inotifyWatchesRaise = raiseTo("fs.inotify.max_user_watches", func(u Usage, cur int64) int64 { return max(cur*4, 524288) },
+		"low: about 1 KiB of kernel memory per watch, only when used")
+	inotifyInstancesRaise = raiseTo("fs.inotify.max_user_instances", func(u Usage, cur int64) int64 { return max(cur*4, 8192) }, "low")
+)
+
 func inotifyRemedy(u Usage) []string {
-	name, floor := "fs.inotify.max_user_watches", int64(524288)
+	name, rule := "fs.inotify.max_user_watches", inotifyWatchesRaise
 	if u.Limit == "inotify.instances" {
-		name, floor = "fs.inotify.max_user_instances", 8192
+		name, rule = "fs.inotify.max_user_instances", inotifyInstancesRaise
 	}
-	suggest := max(u.Max*4, floor)
+	suggest := advised(rule, u, nil)
 	out := []string{}
 	if len(u.Consumers) > 0 {
 		c := u.Consumers[0]
@@ -164,4 +180,26 @@ func inotifyRemedy(u Usage) []string {
 		fmt.Sprintf("raise the limit now: sysctl -w %s=%d", name, suggest),
 		fmt.Sprintf("keep it across reboots: echo '%s = %d' > /etc/sysctl.d/90-enospc-inotify.conf", name, suggest),
 	)
+}
+
+// inotifyWatchesClues are the words and facts of an error message that point to inotify.watches (explain).
+var inotifyWatchesClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpWatch, NotOp: clue.OpInotify, Prior: 0.9,
+		Why: "inotify_add_watch, and the watcher libraries on it (fsnotify, chokidar, watchdog, notify), return ENOSPC at the uid's fs.inotify.max_user_watches (inotify(7))"},
+	{Words: []string{"max_user_watches", "inotify watch limit", "system limit for number of file watchers", "inotify resources exhausted", "unable to watch for file changes", "watch limit", "watches limit", "number of watches"}, NotWords: []string{"epoll.max_user_watches", "epoll/max_user_watches"}, Prior: 0.92,
+		Why: "the message names the inotify watch limit"},
+	{Errno: clue.ENOSPC, NotOp: clue.OpWatch | clue.OpPty | clue.OpUnshare | clue.OpKeyring | clue.OpShmget | clue.OpSemget | clue.OpMsgget | clue.OpMqOpen | clue.OpEpoll | clue.OpCgAttach | clue.OpLock | clue.OpWrite | clue.OpCreate | clue.OpMkdir, NotObj: clue.ObjLog | clue.ObjLayer | clue.ObjSmall, Prior: 0.25,
+		Why: "inotify_add_watch reports its watch limit as ENOSPC"},
+}
+
+// inotifyInstancesClues are the words and facts of an error message that point to inotify.instances (explain).
+var inotifyInstancesClues = []clue.Clue{
+	{Errno: clue.EMFILE, Op: clue.OpInotify | clue.OpWatch, Prior: 0.9,
+		Why: "inotify_init returns EMFILE at the uid's fs.inotify.max_user_instances; only inotify_init and the watcher libraries built on it give EMFILE for this limit (inotify(7))"},
+	{Errno: clue.EAGAIN | clue.ENOMEM, Op: clue.OpInotify, NotOp: clue.OpFork | clue.OpThread, Prior: 0.5,
+		Why: "inotify_init failed: its instances, or memory"},
+	{Words: []string{"max_user_instances"}, Prior: 0.92,
+		Why: "the message names fs.inotify.max_user_instances"},
+	{Errno: clue.EMFILE, NotOp: clue.OpFD | clue.OpInotify | clue.OpWatch, Prior: 0.3,
+		Why: "EMFILE is also inotify_init's error at max_user_instances"},
 }

@@ -21,10 +21,17 @@ import (
 	"strings"
 
 	"github.com/enospc/enospc/attrib"
+	"github.com/enospc/enospc/limits/clue"
+)
+
+// The IDs of this file's limits.
+const (
+	LeakCgroups ID = "leak.cgroups"
 )
 
 var leakCgroupsLimit = Limit{
-	ID:    "leak.cgroups",
+	ID:    LeakCgroups,
+	Clues: leakCgroupsClues,
 	Title: "cgroups of containers that no longer exist",
 	Unit:  "cgroups",
 	Doc: "Empty cgroup directories named by a container id that no runtime lists any more, against the " +
@@ -259,4 +266,10 @@ func pluralS(n int, word string) string {
 		return word
 	}
 	return word + "s"
+}
+
+// leakCgroupsClues are the words and facts of an error message that point to leak.cgroups (explain).
+var leakCgroupsClues = []clue.Clue{
+	{Errno: clue.ENOSPC, Op: clue.OpMkdir, Obj: clue.ObjCgroup, NotObj: clue.ObjCgCpuset, NotOp: clue.OpWatch, Prior: 0.3,
+		Why: "cgroups of containers that no longer exist hold ids too"},
 }

@@ -23,15 +23,23 @@ import (
 	"path/filepath"
 	"sort"
 	"time"
+
+	"github.com/enospc/enospc/limits/clue"
 )
 
 // fifoGrace is how old a fifo directory must be before it can be an orphan.
 const fifoGrace = time.Minute
 
+// The IDs of this file's limits.
+const (
+	LeakFifo ID = "leak.fifo"
+)
+
 var leaksFamily = Family{
 	Name: "leaks",
 	Limits: []Limit{{
-		ID:    "leak.fifo",
+		ID:    LeakFifo,
+		Clues: leakFifoClues,
 		Title: "orphaned containerd fifo directories",
 		Unit:  "inodes",
 		Doc: "Inodes held by fifo directories of containerd tasks that no longer exist, against the inodes " +
@@ -140,11 +148,16 @@ func readLeaks(env *Env) []Usage {
 	// The orphans are counted; the row lists the biggest, which are
 	// the only ones given a path and a task.
 	top := fifoTop{n: topConsumers}
+	var all []Consumer // with env.AllHolders, every orphan
 	live, err := liveTasks(env.Host.RootPath(state))
 	if err == nil {
 		_, err = scanFifoDirs(fifoDir, heldFifoDirNames(held, hostFifo), live, env.Host.Now(), false, func(d *orphanFifoDir) {
 			u.Leaked++
 			u.Used += d.inodes
+			if env.AllHolders {
+				all = append(all, fifoConsumer(d.name, d.firstTask(), d.unread, d.inodes, fifoDir, hostFifo))
+				return
+			}
 			top.offer(d)
 		})
 	} else {
@@ -155,8 +168,12 @@ func readLeaks(env *Env) []Usage {
 		u.NeedsRoot = !env.Root
 		return []Usage{u}
 	}
-	u.setConsumers(top.consumers(fifoDir, hostFifo), topConsumers)
-	if u.Leaked > int64(len(top.items)) {
+	cs := top.consumers(fifoDir, hostFifo)
+	if env.AllHolders {
+		cs = all
+	}
+	u.setConsumers(cs, topConsumers)
+	if u.Leaked > int64(len(cs)) {
 		u.ConsumersTotal = int(u.Leaked)
 	}
 	st, err := env.Host.Statfs(env.Ctx, fifoDir)
@@ -222,20 +239,27 @@ func (t *fifoTop) offer(d *orphanFifoDir) {
 func (t *fifoTop) consumers(fifoDir, hostFifo string) []Consumer {
 	cs := make([]Consumer, 0, len(t.items))
 	for _, it := range t.items {
-		c := Consumer{Name: filepath.Join(hostFifo, string(it.name)), Container: string(it.task), Count: it.inodes}
-		if it.unread {
-			// os.ReadDir sorts by name: the first task is Tasks[0].
-			files, _ := os.ReadDir(filepath.Join(fifoDir, string(it.name)))
-			for _, f := range files {
-				if id := fifoTaskID([]byte(f.Name())); id != nil {
-					c.Container = string(id)
-					break
-				}
-			}
-		}
-		cs = append(cs, c)
+		cs = append(cs, fifoConsumer(it.name, it.task, it.unread, it.inodes, fifoDir, hostFifo))
 	}
 	return cs
+}
+
+// fifoConsumer is an orphaned fifo directory as the row lists it: its
+// host path, its task (read now from fifoDir when the scan did not open
+// the directory) and its inodes.
+func fifoConsumer(name, task []byte, unread bool, inodes int64, fifoDir, hostFifo string) Consumer {
+	c := Consumer{Name: filepath.Join(hostFifo, string(name)), Container: string(task), Count: inodes}
+	if unread {
+		// os.ReadDir sorts by name: the first task is Tasks[0].
+		files, _ := os.ReadDir(filepath.Join(fifoDir, string(name)))
+		for _, f := range files {
+			if id := fifoTaskID([]byte(f.Name())); id != nil {
+				c.Container = string(id)
+				break
+			}
+		}
+	}
+	return c
 }
 
 func fifoRemedy(u Usage) []string {
@@ -243,4 +267,17 @@ func fifoRemedy(u Usage) []string {
 		fmt.Sprintf("remove the orphaned directories listed (consumers) under %s; enospc re-checks each against containerd's state first", u.Scope),
 		"stop the leak: delete tasks before containers (ctr task delete, then ctr container delete), and upgrade containerd",
 	}
+}
+
+// leakFifoClues are the words and facts of an error message that point to leak.fifo (explain).
+var leakFifoClues = []clue.Clue{
+	{Errno: clue.ENOSPC, NotOp: clue.NamedCall, NotObj: clue.ObjCgroup | clue.ObjLog | clue.ObjShm, Prior: 0.12,
+		Why: "orphaned fifo directories exhaust /run's inodes"},
+
+	{Errno: clue.ENOSPC, Obj: clue.ObjFifo, Prior: 0.8,
+		Why: "creating a task's fifo fails with ENOSPC when /run is out of inodes, often from orphaned fifo directories"},
+	{Errno: clue.ENOSPC, Words: []string{"ctr:"}, Prior: 0.75,
+		Why: "ctr run's task could not get its fifos: /run's inodes, held by orphaned fifo directories"},
+	{Errno: clue.ENOSPC, Obj: clue.ObjRun, NotObj: clue.ObjCgroup, Prior: 0.45,
+		Why: "orphaned containerd fifo directories are what usually fills /run"},
 }

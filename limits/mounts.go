@@ -14,12 +14,21 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+
+	"github.com/enospc/enospc/limits/clue"
+)
+
+// The IDs of this file's limits.
+const (
+	Mounts ID = "mounts"
 )
 
 var mountsFamily = Family{
 	Name: "mounts",
 	Limits: []Limit{{
-		ID:    "mounts",
+		ID:    Mounts,
+		Clues: mountsClues,
+		Raise: mountsRaise,
 		Title: "mounts per mount namespace (fs.mount-max)",
 		Unit:  "mounts",
 		Doc:   "Mounts in one mount namespace against fs.mount-max.",
@@ -69,12 +78,14 @@ func readMounts(env *Env) []Usage {
 		var count int64
 		var lastErr error
 		for _, pid := range n.pids {
-			b, err := env.Host.ReadProc(strconv.Itoa(pid), "mountinfo")
+			err := env.Host.ViewProc(func(b []byte) error {
+				count = int64(bytes.Count(b, []byte("\n")))
+				return nil
+			}, strconv.Itoa(pid), "mountinfo")
 			if err != nil {
 				lastErr = err
 				continue
 			}
-			count = int64(bytes.Count(b, []byte("\n")))
 			lastErr = nil
 			break
 		}
@@ -100,9 +111,23 @@ func readMounts(env *Env) []Usage {
 	return out
 }
 
+// mountsRaise doubles fs.mount-max.
+var mountsRaise = raiseTo("fs.mount-max", func(u Usage, cur int64) int64 { return cur * 2 }, "low")
+
 func mountsRemedy(u Usage) []string {
 	return []string{
 		fmt.Sprintf("list the mounts of %s: cat /proc/PID/mountinfo for a pid in it (consumers), and look for repeated bind mounts", u.Scope),
-		fmt.Sprintf("raise the limit: sysctl -w fs.mount-max=%d", u.Max*2),
+		fmt.Sprintf("raise the limit: sysctl -w fs.mount-max=%d", advised(mountsRaise, u, nil)),
 	}
+}
+
+// mountsClues are the words and facts of an error message that point to mounts (explain).
+var mountsClues = []clue.Clue{
+	{Errno: clue.ENOSPC, NotOp: clue.NamedCall, NotObj: clue.ObjCgroup | clue.ObjLog | clue.ObjShm, Prior: 0.1,
+		Why: "mount reports fs.mount-max as ENOSPC"},
+
+	{Words: []string{"mount-max", "mount_max"}, Prior: 0.92,
+		Why: "the message names fs.mount-max"},
+	{Errno: clue.ENOSPC, Op: clue.OpMount, NotObj: clue.ObjCgroup | clue.ObjFifo, NotOp: clue.OpUnshare | clue.OpMkdir | clue.OpWrite, Prior: 0.62,
+		Why: "mount returns ENOSPC when a mount namespace reaches fs.mount-max (mount(2))"},
 }

@@ -71,30 +71,32 @@ package limits
 // namespace's values.
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io/fs"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/census"
-	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/limits/clue"
+)
+
+// The IDs of this file's limits.
+const (
+	Namespaces ID = "namespaces"
+	Userns     ID = "userns"
 )
 
 var namespacesFamily = Family{
 	Name: "namespaces",
 	Limits: []Limit{
 		{
-			ID:    "userns",
+			ID:    Userns,
+			Clues: usernsClues,
 			Title: "user namespaces per user (user.max_user_namespaces)",
 			Unit:  "namespaces",
 			Doc: "User namespaces one uid holds, charged in the user namespace that owns them and in every " +
@@ -116,7 +118,8 @@ var namespacesFamily = Family{
 			Remedy: namespacesRemedy,
 		},
 		{
-			ID:    "namespaces",
+			ID:    Namespaces,
+			Clues: namespacesClues,
 			Title: "mount, ipc, net, pid, uts, cgroup and time namespaces per user (user.max_*_namespaces)",
 			Unit:  "namespaces",
 			Doc: "Namespaces of each other kind one uid holds, charged like user namespaces to the owning user " +
@@ -137,8 +140,6 @@ var namespacesFamily = Family{
 	},
 	Read: readNamespaces,
 }
-
-func init() { register(namespacesFamily) }
 
 // nsUnlimited is the value a new user namespace starts with (INT_MAX).
 const nsUnlimited = 1<<31 - 1
@@ -287,23 +288,8 @@ func (t *nsTree) add(o *nsObj) *nsObj {
 }
 
 func readNamespaces(env *Env) []Usage {
-	// The limits in force in the initial namespace; a kernel without the
-	// file (before 4.9, time before 5.6) has no such limit.
-	var maxes [census.NSKinds]int64
-	var have [census.NSKinds]bool
-	var out []Usage
-	found := false
-	for k := 0; k < census.NSKinds; k++ {
-		v, err := env.Host.SysctlInt("user." + nsSysctl(k))
-		switch {
-		case err == nil:
-			maxes[k], have[k], found = v, true, true
-		case errors.Is(err, fs.ErrNotExist):
-		default:
-			out = append(out, unknown(nsLimitID(k), nsScope(k, "all users"), nsUnit(k), err))
-		}
-	}
-	if !found {
+	maxes, have, out := readNSMaxes(env)
+	if have == ([census.NSKinds]bool{}) {
 		return out
 	}
 	if env.Census == nil {
@@ -320,7 +306,32 @@ func readNamespaces(env *Env) []Usage {
 		t.resolveLive()
 	}
 	t.resolveFallback()
+	accs := t.charge(have)
+	// The child levels' own limits.
+	childMax, childErr := t.readChildMaxes(accs, have)
+	return append(out, t.rows(accs, maxes, have, childMax, childErr, unseen)...)
+}
 
+// readNSMaxes reads the limits in force in the initial namespace; a
+// kernel without the file (before 4.9, time before 5.6) has no such
+// limit. Those that cannot be read are unknown rows.
+func readNSMaxes(env *Env) (maxes [census.NSKinds]int64, have [census.NSKinds]bool, out []Usage) {
+	for k := 0; k < census.NSKinds; k++ {
+		v, err := env.Host.SysctlInt("user." + nsSysctl(k))
+		switch {
+		case err == nil:
+			maxes[k], have[k] = v, true
+		case errors.Is(err, fs.ErrNotExist):
+		default:
+			out = append(out, unknown(nsLimitID(k), nsScope(k, "all users"), nsUnit(k), err))
+		}
+	}
+	return maxes, have, out
+}
+
+// charge counts every namespace at each level of the user namespace
+// tree it is charged to: its owner's, and each ancestor's.
+func (t *nsTree) charge(have [census.NSKinds]bool) map[nsLevel]*nsAcc {
 	accs := map[nsLevel]*nsAcc{}
 	charge := func(l nsLevel, c Consumer) {
 		a := accs[l]
@@ -354,10 +365,14 @@ func readNamespaces(env *Env) []Usage {
 			u = n.parent
 		}
 	}
+	return accs
+}
 
-	// The child levels' own limits.
-	childMax, childErr := t.readChildMaxes(accs, have)
-
+// rows makes a row of every level charged: the initial namespace's
+// against the host's limits, a child's against its own when it set one.
+func (t *nsTree) rows(accs map[nsLevel]*nsAcc, maxes [census.NSKinds]int64, have [census.NSKinds]bool, childMax map[uint64]map[int]int64, childErr error, unseen int) []Usage {
+	env := t.env
+	var out []Usage
 	var levels []nsLevel
 	for l := range accs {
 		levels = append(levels, l)
@@ -384,7 +399,7 @@ func readNamespaces(env *Env) []Usage {
 		}
 	}
 	initRows := [census.NSKinds]bool{}
-	unknownChild := map[string][]nsLevel{}
+	unknownChild := map[ID][]nsLevel{}
 	for _, l := range levels {
 		if !have[l.kind] {
 			continue
@@ -415,7 +430,7 @@ func readNamespaces(env *Env) []Usage {
 			// bwrap --disable-userns and flatpak: nesting forbidden on purpose.
 			continue
 		}
-		u := Usage{Limit: nsLimitID(l.kind), Scope: nsScope(l.kind, fmt.Sprintf("uid %d in user ns %d", l.uid, l.level)),
+		u := Usage{Limit: string(nsLimitID(l.kind)), Scope: nsScope(l.kind, fmt.Sprintf("uid %d in user ns %d", l.uid, l.level)),
 			Used: a.used, Max: v, Unit: nsUnit(l.kind),
 			Reason: fmt.Sprintf("%s is %d inside user ns %d%s; a new user namespace starts unlimited, and the kernel checks this level and every ancestor's", nsSysctl(l.kind), v, l.level, t.pidIn(l.level))}
 		u.setConsumers(a.consumers(), topConsumers)
@@ -432,7 +447,14 @@ func readNamespaces(env *Env) []Usage {
 			out = append(out, u)
 		}
 	}
-	for _, id := range []string{"userns", "namespaces"} {
+	return append(out, childUnknownRows(env, accs, unknownChild, childErr)...)
+}
+
+// childUnknownRows are the unknown rows of the child levels whose own
+// limits could not be read.
+func childUnknownRows(env *Env, accs map[nsLevel]*nsAcc, unknownChild map[ID][]nsLevel, childErr error) []Usage {
+	var out []Usage
+	for _, id := range []ID{Userns, Namespaces} {
 		ls := unknownChild[id]
 		if len(ls) == 0 {
 			continue
@@ -460,7 +482,7 @@ func readNamespaces(env *Env) []Usage {
 		if id == "userns" {
 			unit = "user namespaces"
 		}
-		u := Usage{Limit: id, Scope: "child user namespaces", Unit: unit, Severity: Unknown, NeedsRoot: env.Live && !env.Root,
+		u := Usage{Limit: string(id), Scope: "child user namespaces", Unit: unit, Severity: Unknown, NeedsRoot: env.Live && !env.Root,
 			Reason: fmt.Sprintf("%s namespaces are charged in %d child user %s too, against limits of their own (unlimited unless lowered inside) that only a process inside can read: %v",
 				strings.Join(kn, ", "), len(nss), pluralS(len(nss), "namespace"), why)}
 		u.setConsumers(accs[top].consumers(), topConsumers)
@@ -469,7 +491,7 @@ func readNamespaces(env *Env) []Usage {
 	return out
 }
 
-func nsLimitID(kind int) string {
+func nsLimitID(kind int) ID {
 	if kind == census.NSUser {
 		return "userns"
 	}
@@ -488,7 +510,7 @@ func nsScope(kind int, who string) string {
 }
 
 func (t *nsTree) initRow(kind, uid int, used, max int64) Usage {
-	u := Usage{Limit: nsLimitID(kind), Scope: nsScope(kind, fmt.Sprintf("uid %d (initial user ns)", uid)), Used: used, Max: max, Unit: nsUnit(kind)}
+	u := Usage{Limit: string(nsLimitID(kind)), Scope: nsScope(kind, fmt.Sprintf("uid %d (initial user ns)", uid)), Used: used, Max: max, Unit: nsUnit(kind)}
 	if max == 0 {
 		// A hardened host: a warning only when something is in use
 		// that could not be made again.
@@ -508,518 +530,34 @@ func (t *nsTree) pidIn(level uint64) string {
 	return ""
 }
 
-// findInit records the initial namespaces: pid 1's, or kthreadd's where
-// pid 1's link cannot be read, else the fixed inode numbers.
-func (t *nsTree) findInit() {
-	t.initNS = nsInitInodes
-	if t.env.Census.InitUserNS != 0 {
-		t.initNS[census.NSUser] = t.env.Census.InitUserNS
-	}
-	var seeds [2]*census.Process
-	for i := range t.env.Census.Processes {
-		p := &t.env.Census.Processes[i]
-		if p.PID == 1 || p.PID == 2 {
-			seeds[p.PID-1] = p
-		}
-	}
-	for k := 0; k < census.NSKinds; k++ {
-		known := false
-		for _, p := range seeds {
-			if p != nil && p.NS[k] != 0 {
-				t.initNS[k], known = p.NS[k], true
-				break
-			}
-		}
-		if !known && t.initNS[k] == 0 {
-			t.initNS[k] = t.commonNS(k)
-		}
-	}
+// usernsClues are the words and facts of an error message that point to userns (explain).
+var usernsClues = []clue.Clue{
+	{Words: []string{"max_user_namespaces"}, Prior: 0.95,
+		Why: "the message names user.max_user_namespaces"},
+	{Errno: clue.ENOSPC, Words: []string{"user namespace", "unshare user", "user ns", "userns", "clone_newuser", "newuser"}, Prior: 0.92,
+		Why: "creating a user namespace returns ENOSPC when the uid's user.max_user_namespaces is reached or 0"},
+	{Errno: clue.ENOSPC, Words: []string{"fork/exec /proc/self/exe"}, Prior: 0.88,
+		Why: "a runtime re-executing itself into new namespaces (rootlesskit, runsc, containerd's netns helper) got ENOSPC: a user namespace among them, user.max_user_namespaces"},
+	{Errno: clue.ENOSPC, Op: clue.OpUnshare, NotObj: clue.ObjCgroup, Prior: 0.86,
+		Why: "unshare/clone into new namespaces returns ENOSPC at a user.max_*_namespaces limit, most often max_user_namespaces (reached, or 0)"},
+	{Errno: clue.ENOSPC, Words: []string{"special execution directory"}, Prior: 0.8,
+		Why: "systemd sets up RuntimeDirectory= with an id-mapped mount in a new user namespace"},
+	{Errno: clue.ENOSPC, Words: []string{"max_*_namespaces"}, Prior: 0.9,
+		Why: "the message names /proc/sys/user/max_*_namespaces; user namespaces are the kind most often limited (0 on some distributions, the hardening guides' advice)"},
+	{Words: []string{"final child's pid from pipe"}, Prior: 0.5,
+		Why: "runc lost its container's init before it reported a pid: nsexec failing to unshare a user namespace ends like this"},
 }
 
-// commonNS guesses the initial namespace of a kind that has no fixed
-// inode (mnt, net) when neither pid 1 nor kthreadd can be read (without
-// root): the one most processes of the initial user namespace are in.
-func (t *nsTree) commonNS(kind int) uint64 {
-	n := map[uint64]int{}
-	for i := range t.env.Census.Processes {
-		p := &t.env.Census.Processes[i]
-		if p.NS[kind] != 0 && p.NS[census.NSUser] == t.initNS[census.NSUser] {
-			n[p.NS[kind]]++
-		}
-	}
-	var best uint64
-	for ino, c := range n {
-		if c > n[best] || (c == n[best] && ino < best) {
-			best = ino
-		}
-	}
-	return best
-}
-
-// collect records the namespaces of the processes and of nsfs bind
-// mounts; it returns how many processes' namespaces could not be read.
-func (t *nsTree) collect() int {
-	unseen := 0
-	procs := t.env.Census.Processes
-	for i := range procs {
-		p := &procs[i]
-		if p.NS[census.NSUser] == 0 {
-			unseen++
-			continue
-		}
-		for k := 0; k < census.NSKinds; k++ {
-			ino := p.NS[k]
-			if ino == 0 || t.isInit(k, ino) {
-				continue
-			}
-			o := t.add(&nsObj{kind: k, ino: ino, holder: p, ref: nsRef{path: t.env.Host.ProcPath(strconv.Itoa(p.PID), "ns", census.NSNames[k])}})
-			if k == census.NSUser {
-				if n := t.users[ino]; n == nil {
-					t.users[ino] = &userNode{pid: p.PID, ref: o.ref}
-				}
-			}
-		}
-	}
-	if mounts, err := t.env.Mounts(); err == nil {
-		for _, m := range mounts {
-			if m.FSType != "nsfs" {
-				continue
-			}
-			kind, ino, ok := parseNSRoot(m.Root)
-			if !ok || t.isInit(kind, ino) {
-				continue
-			}
-			o := t.add(&nsObj{kind: kind, ino: ino, mount: "bind mount " + m.MountPoint, ref: nsRef{path: t.env.Host.RootPath(m.MountPoint)}})
-			if kind == census.NSUser && t.users[ino] == nil {
-				t.users[ino] = &userNode{ref: o.ref}
-			}
-		}
-	}
-	return unseen
-}
-
-// parseNSRoot parses the root of an nsfs mount, "net:[4026532291]".
-func parseNSRoot(root string) (kind int, ino uint64, ok bool) {
-	name, rest, found := strings.Cut(root, ":[")
-	if !found || !strings.HasSuffix(rest, "]") {
-		return 0, 0, false
-	}
-	v, err := strconv.ParseUint(rest[:len(rest)-1], 10, 64)
-	if err != nil || v == 0 {
-		return 0, 0, false
-	}
-	for k, n := range census.NSNames {
-		if n == name {
-			return k, v, true
-		}
-	}
-	return 0, 0, false
-}
-
-// resolveLive asks the kernel who owns each namespace, the parent and
-// owner of each user namespace, and the pid namespaces above each one.
-func (t *nsTree) resolveLive() {
-	// Pid namespaces between a process's and the initial one hold pids
-	// of their own even when no process is directly in them.
-	for _, o := range append([]*nsObj(nil), t.order...) {
-		if o.kind != census.NSPID {
-			continue
-		}
-		ref := o.ref
-		for depth := 0; depth < 33; depth++ {
-			ref = ref.then(unix.NS_GET_PARENT)
-			fd, err := ref.open()
-			if err != nil {
-				break
-			}
-			ino, err := fdInode(fd)
-			unix.Close(fd)
-			if err != nil || t.isInit(census.NSPID, ino) || t.objs[[2]uint64{census.NSPID, ino}] != nil {
-				break
-			}
-			t.add(&nsObj{kind: census.NSPID, ino: ino, holder: o.holder, mount: o.mount, ref: ref})
-		}
-	}
-	for _, o := range t.order {
-		if o.kind == census.NSUser {
-			t.resolveUser(o.ino, o.ref)
-			if n := t.users[o.ino]; n != nil {
-				o.owner = n.parent
-			}
-			continue
-		}
-		uref := o.ref.then(unix.NS_GET_USERNS)
-		fd, err := uref.open()
-		if err != nil {
-			o.owner = t.ownerFallback(o)
-			continue
-		}
-		ino, err := fdInode(fd)
-		unix.Close(fd)
-		if err != nil {
-			o.owner = t.ownerFallback(o)
-			continue
-		}
-		if t.isInit(census.NSUser, ino) {
-			o.owner = 0
-			continue
-		}
-		o.owner = ino
-		if t.users[ino] == nil {
-			t.users[ino] = &userNode{ref: uref}
-		}
-		t.resolveUser(ino, uref)
-		// Ancestors found this way are user namespaces too.
-		t.addUserChain(ino, o.holder, o.mount)
-	}
-	// The user namespaces found above processes' own.
-	for _, o := range append([]*nsObj(nil), t.order...) {
-		if o.kind == census.NSUser {
-			t.addUserChain(o.ino, o.holder, o.mount)
-		}
-	}
-}
-
-// addUserChain adds the ancestors of a user namespace as namespaces of
-// their own, held through the same process or mount.
-func (t *nsTree) addUserChain(ino uint64, holder *census.Process, mount string) {
-	for depth := 0; depth <= 33; depth++ {
-		n := t.users[ino]
-		if n == nil || n.parent == 0 {
-			return
-		}
-		t.add(&nsObj{kind: census.NSUser, ino: n.parent, owner: t.users[n.parent].parentOr0(), holder: holder, mount: mount})
-		ino = n.parent
-	}
-}
-
-func (n *userNode) parentOr0() uint64 {
-	if n == nil {
-		return 0
-	}
-	return n.parent
-}
-
-// resolveUser walks a user namespace's chain up to the initial one,
-// recording parent and owner of each level not known yet.
-func (t *nsTree) resolveUser(ino uint64, ref nsRef) {
-	for depth := 0; depth <= 33; depth++ {
-		n := t.users[ino]
-		if n == nil {
-			n = &userNode{ref: ref}
-			t.users[ino] = n
-		}
-		if n.live {
-			return
-		}
-		fd, err := ref.open()
-		if err != nil {
-			return
-		}
-		uid, err := unix.IoctlGetUint32(fd, unix.NS_GET_OWNER_UID)
-		if err != nil {
-			unix.Close(fd)
-			return
-		}
-		pfd, err := unix.IoctlRetInt(fd, unix.NS_GET_PARENT)
-		unix.Close(fd)
-		if err != nil {
-			return
-		}
-		pino, err := fdInode(pfd)
-		unix.Close(pfd)
-		if err != nil {
-			return
-		}
-		n.owner, n.ref, n.live = int(uid), ref, true
-		if t.isInit(census.NSUser, pino) {
-			n.parent = 0
-			return
-		}
-		n.parent = pino
-		ino, ref = pino, ref.then(unix.NS_GET_PARENT)
-	}
-}
-
-// resolveFallback fills in what the kernel was not asked (a fixture) or
-// did not answer: every user namespace a child of the initial one, owned
-// as census.ChargedUID says; every other namespace owned by its holder's
-// user namespace.
-func (t *nsTree) resolveFallback() {
-	for ino, n := range t.users {
-		if n.live {
-			continue
-		}
-		n.parent = 0
-		n.owner = 0
-		for i := range t.env.Census.Processes {
-			p := &t.env.Census.Processes[i]
-			if p.NS[census.NSUser] == ino {
-				n.owner = t.env.Census.ChargedUID(p)
-				break
-			}
-		}
-	}
-	for _, o := range t.order {
-		if o.kind == census.NSUser {
-			if n := t.users[o.ino]; n != nil {
-				o.owner = n.parent
-			}
-			continue
-		}
-		if !t.env.Live && o.owner == 0 {
-			o.owner = t.ownerFallback(o)
-		}
-	}
-	// Processes name a user namespace to look into for each level.
-	for i := range t.env.Census.Processes {
-		p := &t.env.Census.Processes[i]
-		if n := t.users[p.NS[census.NSUser]]; n != nil && n.pid == 0 {
-			n.pid = p.PID
-		}
-	}
-}
-
-// ownerFallback is the holder's user namespace.
-func (t *nsTree) ownerFallback(o *nsObj) uint64 {
-	if o.holder == nil || t.isInit(census.NSUser, o.holder.NS[census.NSUser]) {
-		return 0
-	}
-	ino := o.holder.NS[census.NSUser]
-	if t.users[ino] == nil {
-		t.users[ino] = &userNode{pid: o.holder.PID}
-	}
-	return ino
-}
-
-// creator is the kuid charged at a level for the namespaces it owns:
-// root for the initial namespace, the uid a child maps to its root, or
-// the child's owner when it maps none.
-func (t *nsTree) creator(level uint64) int {
-	if level == 0 {
-		return 0
-	}
-	n := t.users[level]
-	if n == nil {
-		return 0
-	}
-	if v, ok := t.rootMap[level]; ok {
-		if v >= 0 {
-			return v
-		}
-		return n.owner
-	}
-	t.rootMap[level] = -1
-	if n.pid != 0 {
-		if b, err := t.env.Host.ReadProc(strconv.Itoa(n.pid), "uid_map"); err == nil {
-			if kuid, ok := parseUIDMapRoot(b); ok {
-				t.rootMap[level] = kuid
-				return kuid
-			}
-		}
-	}
-	return n.owner
-}
-
-// parseUIDMapRoot returns the outside uid that a uid_map maps uid 0 to.
-func parseUIDMapRoot(b []byte) (int, bool) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(nil, 1<<16)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) != 3 {
-			continue
-		}
-		in, err1 := strconv.ParseUint(f[0], 10, 32)
-		out, err2 := strconv.ParseUint(f[1], 10, 32)
-		n, err3 := strconv.ParseUint(f[2], 10, 32)
-		if err1 != nil || err2 != nil || err3 != nil || n == 0 {
-			continue
-		}
-		if in == 0 {
-			return int(out), true
-		}
-	}
-	return 0, false
-}
-
-// readChildMaxes reads the limits of the child user namespaces that hold
-// something, as root on the live host: the values by kind, per namespace.
-func (t *nsTree) readChildMaxes(accs map[nsLevel]*nsAcc, have [census.NSKinds]bool) (map[uint64]map[int]int64, error) {
-	out := map[uint64]map[int]int64{}
-	want := map[uint64]int64{}
-	for l, a := range accs {
-		if l.level != 0 && have[l.kind] {
-			want[l.level] += a.used
-		}
-	}
-	if len(want) == 0 {
-		return out, nil
-	}
-	if !t.env.Live {
-		return out, errors.New("this is not the running kernel")
-	}
-	levels := make([]uint64, 0, len(want))
-	for l := range want {
-		levels = append(levels, l)
-	}
-	sort.Slice(levels, func(i, j int) bool {
-		if want[levels[i]] != want[levels[j]] {
-			return want[levels[i]] > want[levels[j]]
-		}
-		return levels[i] < levels[j]
-	})
-	var lastErr error
-	if len(levels) > nsChildReads {
-		lastErr = fmt.Errorf("only the %d busiest of %d were read", nsChildReads, len(levels))
-		levels = levels[:nsChildReads]
-	}
-	files := make([]string, census.NSKinds)
-	for k := range files {
-		files[k] = t.env.Host.ProcPath("sys", "user", nsSysctl(k))
-	}
-	var mu sync.Mutex
-	sem := make(chan struct{}, 8)
-	var wg sync.WaitGroup
-	for _, l := range levels {
-		n := t.users[l]
-		if n == nil || !n.live {
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(l uint64, ref nsRef) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			vals, err := readUserSysctlsIn(t.env.Ctx, t.env.Host, ref, files)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				lastErr = fmt.Errorf("user ns %d: %w", l, err)
-				if !t.env.Root {
-					lastErr = fmt.Errorf("%w (run as root)", lastErr)
-				}
-				return
-			}
-			out[l] = vals
-		}(l, n.ref)
-	}
-	wg.Wait()
-	return out, lastErr
-}
-
-// readUserSysctlsIn reads /proc/sys/user inside the user namespace, by a
-// forked child of this process that never executes anything there
-// (host.ReadInUserNamespace says why that matters).
-func readUserSysctlsIn(ctx context.Context, h *host.Host, ref nsRef, files []string) (map[int]int64, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	fd, err := ref.open()
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	ctx, cancel := context.WithTimeout(ctx, nsReadTimeout)
-	defer cancel()
-	got, err := h.ReadInUserNamespace(ctx, fd, files...)
-	vals := map[int]int64{}
-	for path, b := range got {
-		for k, v := range parseUserSysctls([]byte(path + ":" + string(b))) {
-			vals[k] = v
-		}
-	}
-	if len(vals) == 0 {
-		if err == nil {
-			err = errors.New("no values")
-		}
-		return nil, err
-	}
-	return vals, nil
-}
-
-// parseUserSysctls parses grep -H output, "/proc/sys/user/max_net_namespaces:4",
-// into values by namespace kind.
-func parseUserSysctls(b []byte) map[int]int64 {
-	out := map[int]int64{}
-	for _, line := range strings.Split(string(b), "\n") {
-		path, val, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		name := path[strings.LastIndexByte(path, '/')+1:]
-		v, err := strconv.ParseInt(strings.TrimSpace(val), 10, 64)
-		if err != nil {
-			continue
-		}
-		for k := 0; k < census.NSKinds; k++ {
-			if name == nsSysctl(k) {
-				out[k] = v
-			}
-		}
-	}
-	return out
-}
-
-// nsKindOf reads the kind back from a row's unit ("net namespaces").
-func nsKindOf(u Usage) int {
-	name, _, _ := strings.Cut(u.Unit, " ")
-	for k, n := range census.NSNames {
-		if n == name {
-			return k
-		}
-	}
-	if u.Limit == "userns" {
-		return census.NSUser
-	}
-	return census.NSMnt
-}
-
-// nsPidInRe finds the process a child level's reason names.
-// nsScopeUIDRe finds the uid of a child level's scope.
-var nsScopeUIDRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`uid (\d+) in user ns `) })
-
-var nsPidInRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`, which pid (\d+) is in;`) })
-
-func namespacesRemedy(u Usage) []string {
-	kind := nsKindOf(u)
-	name := nsSysctl(kind)
-	var out []string
-	if len(u.Consumers) > 0 {
-		c := u.Consumers[0]
-		holders := max(u.ConsumersTotal, len(u.Consumers))
-		who := c.Name
-		if c.PID != 0 {
-			who = fmt.Sprintf("pid %d (%s)", c.PID, c.Comm)
-		}
-		held := fmt.Sprintf("%d holders, the biggest %s with %d of %d", holders, who, c.Count, u.Used)
-		if c.Count == 1 && holders > 1 {
-			held = fmt.Sprintf("%d holders with one each, the first %s", holders, who)
-		}
-		out = append(out, fmt.Sprintf("%s: list them with lsns -t %s and look for leaks (sandboxes left behind by CI jobs, rootless containers never removed, a daemon that unshares in a loop)",
-			held, census.NSNames[kind]))
-	}
-	if strings.Contains(u.Scope, " in user ns ") {
-		level := u.Scope[strings.LastIndex(u.Scope, " ")+1:]
-		suggest := max(u.Max*4, 64)
-		pid, where := "PID", ", with PID a process in that namespace (lsns -t user)"
-		if m := nsPidInRe().FindStringSubmatch(u.Reason); m != nil {
-			pid, where = m[1], ""
-		}
-		owner := "OWNER"
-		if m := nsScopeUIDRe().FindStringSubmatch(u.Scope); m != nil {
-			owner = m[1]
-		}
-		return append(out,
-			fmt.Sprintf("the limit was lowered inside user ns %s by what made it (a container runtime, a sandbox); raise it from inside as the uid that owns the namespace and is root in it, never as root (a root process inside a namespace a user owns can be taken over by that user): setpriv --reuid=%s --regid=%s --clear-groups nsenter --user=/proc/%s/ns/user --preserve-credentials sh -c 'echo %d > /proc/sys/user/%s'%s; %d, the value a new user namespace starts with, leaves only the ancestors' limits", level, owner, owner, pid, suggest, name, where, nsUnlimited),
-			"or have its creator set a higher value when it sets the namespace up")
-	}
-	suggest := max(u.Max*2, 28633)
-	if u.Max == 0 {
-		out = append(out, fmt.Sprintf("%s namespaces are disabled (user.%s = 0): rootless containers, user-namespaced pods, bwrap and flatpak, browsers' sandboxes and systemd's id-mapped directories need them", census.NSNames[kind], name))
-	}
-	return append(out,
-		fmt.Sprintf("raise the limit now: sysctl -w user.%s=%d", name, suggest),
-		fmt.Sprintf("keep it across reboots: echo 'user.%s = %d' > /etc/sysctl.d/90-enospc-namespaces.conf", name, suggest),
-	)
+// namespacesClues are the words and facts of an error message that point to namespaces (explain).
+var namespacesClues = []clue.Clue{
+	{Words: []string{"max_mnt_namespaces", "max_ipc_namespaces", "max_net_namespaces", "max_pid_namespaces", "max_uts_namespaces", "max_cgroup_namespaces", "max_time_namespaces"}, Prior: 0.95,
+		Why: "the message names a user.max_*_namespaces limit"},
+	{Words: []string{"max_*_namespaces"}, Prior: 0.85,
+		Why: "the message names /proc/sys/user/max_*_namespaces"},
+	{Errno: clue.ENOSPC, Words: []string{"network namespace", "net namespace", "netns", "mount namespace", "mnt namespace", "pid namespace", "ipc namespace", "uts namespace", "cgroup namespace", "clone_newnet", "clone_newns", "clone_newpid"}, NotWords: []string{"/proc/self/exe"}, Prior: 0.88,
+		Why: "creating that namespace failed with ENOSPC: user.max_*_namespaces of its kind (a re-exec of /proc/self/exe creates a user namespace with it: userns)"},
+	{Errno: clue.ENOSPC, Op: clue.OpUnshare, NotObj: clue.ObjCgroup, Prior: 0.8,
+		Why: "or the limit of another kind unshared with it (max_net_namespaces, max_mnt_namespaces)"},
+	{Words: []string{"mount namespacing"}, Prior: 0.7,
+		Why: "systemd could not set up the unit's mount namespace"},
 }

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -96,27 +95,46 @@ func dumpTCPSockets(fd int, family uint8, buf []byte, fn func(tcpSocket)) error 
 		if err != nil {
 			return fmt.Errorf("sock_diag: %w", err)
 		}
-		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
-		if err != nil {
-			return fmt.Errorf("sock_diag: %w", err)
-		}
-		for _, m := range msgs {
-			switch m.Header.Type {
-			case unix.NLMSG_DONE:
-				return nil
-			case unix.NLMSG_ERROR:
-				if len(m.Data) >= 4 {
-					if e := int32(binary.NativeEndian.Uint32(m.Data)); e != 0 {
-						return fmt.Errorf("sock_diag: %w", unix.Errno(-e))
-					}
-				}
-				return errors.New("sock_diag: error message")
-			}
-			if s, ok := parseInetDiagMsg(m.Data); ok {
+		done, err := walkNetlink(buf[:n], func(data []byte) {
+			if s, ok := parseInetDiagMsg(data); ok {
 				fn(s)
 			}
+		})
+		if err != nil || done {
+			return err
 		}
 	}
+}
+
+// walkNetlink hands the payload of each message of one netlink datagram
+// to fn, until NLMSG_DONE (done) or NLMSG_ERROR (an error). The messages
+// are walked in place: syscall.ParseNetlinkMessage allocates a slice and
+// a header per message, that is per socket.
+func walkNetlink(b []byte, fn func(data []byte)) (done bool, err error) {
+	// A tail shorter than a header is padding, as the standard library
+	// reads it.
+	for len(b) >= unix.NLMSG_HDRLEN {
+		l := int(binary.NativeEndian.Uint32(b[0:4]))
+		typ := binary.NativeEndian.Uint16(b[4:6])
+		if l < unix.NLMSG_HDRLEN || l > len(b) {
+			return false, fmt.Errorf("sock_diag: netlink message of %d bytes in %d", l, len(b))
+		}
+		data := b[unix.NLMSG_HDRLEN:l]
+		b = b[min(len(b), (l+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1)):]
+		switch typ {
+		case unix.NLMSG_DONE:
+			return true, nil
+		case unix.NLMSG_ERROR:
+			if len(data) >= 4 {
+				if e := int32(binary.NativeEndian.Uint32(data)); e != 0 {
+					return false, fmt.Errorf("sock_diag: %w", unix.Errno(-e))
+				}
+			}
+			return false, errors.New("sock_diag: error message")
+		}
+		fn(data)
+	}
+	return false, nil
 }
 
 // parseInetDiagMsg reads the state and the two ends of a struct

@@ -90,34 +90,33 @@ package limits
 // traffic.
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
-	"io"
 	"io/fs"
-	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/enospc/enospc/census"
 	"github.com/enospc/enospc/host"
-	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
 )
 
-func init() { register(networkFamily) }
+// The IDs of this file's limits.
+const (
+	BridgePorts ID = "bridge.ports"
+	Conntrack   ID = "conntrack"
+	Neighbour   ID = "neighbour"
+	Ports       ID = "ports"
+)
 
 var networkFamily = Family{
 	Name: "network",
 	Limits: []Limit{
 		{
-			ID:    "conntrack",
+			ID:    Conntrack,
+			Clues: conntrackClues,
 			Title: "conntrack entries per network namespace (net.netfilter.nf_conntrack_max)",
 			Unit:  "entries",
 			Doc: "Connections netfilter tracks in one network namespace against net.netfilter.nf_conntrack_max, " +
@@ -131,7 +130,8 @@ var networkFamily = Family{
 			Remedy: conntrackRemedy,
 		},
 		{
-			ID:    "neighbour",
+			ID:    Neighbour,
+			Clues: neighbourClues,
 			Title: "neighbour (ARP/ND) entries (net.ipv4/ipv6.neigh.default.gc_thresh3)",
 			Unit:  "entries",
 			Doc: "Entries of the kernel's ARP and ND neighbour tables, one table each for all network " +
@@ -145,7 +145,8 @@ var networkFamily = Family{
 			Remedy: neighbourRemedy,
 		},
 		{
-			ID:    "ports",
+			ID:    Ports,
+			Clues: portsClues,
 			Title: "ephemeral ports per destination (net.ipv4.ip_local_port_range)",
 			Unit:  "ports",
 			Doc: "Local ports of one network namespace's TCP sockets to its busiest destination (address and " +
@@ -163,7 +164,8 @@ var networkFamily = Family{
 			Remedy: portsRemedy,
 		},
 		{
-			ID:    "bridge.ports",
+			ID:    BridgePorts,
+			Clues: bridgePortsClues,
 			Title: "ports of a Linux bridge (1023: BR_MAX_PORTS less port 0)",
 			Unit:  "ports",
 			Doc: "Interfaces enslaved to one bridge (docker0, cni0, br-*) against the kernel's fixed 1023 " +
@@ -184,333 +186,6 @@ var networkFamily = Family{
 // BR_MAX_PORTS (1024, net/bridge/br_private.h) but 0, which find_portno
 // reserves.
 const brMaxPorts = 1023
-
-// tcpSocket is one line of /proc/net/tcp or tcp6.
-type tcpSocket struct {
-	Local, Remote netip.AddrPort
-	// State is the kernel's TCP state number (1 ESTABLISHED, 6
-	// TIME_WAIT, 10 LISTEN).
-	State uint8
-}
-
-const (
-	tcpTimeWait = 6
-	tcpListen   = 10
-)
-
-// parseTCPLine parses one socket line of /proc/net/tcp or tcp6:
-//
-//	0: 0100007F:1388 0100007F:9C40 01 00000000:00000000 00:00000000 00000000 0 0 12345 ...
-//
-// Addresses are the kernel's words in host byte order, printed in hex; ok
-// is false for the header and for lines that do not parse.
-func parseTCPLine(line string) (tcpSocket, bool) {
-	f := strings.Fields(line)
-	if len(f) < 4 || !strings.HasSuffix(f[0], ":") {
-		return tcpSocket{}, false
-	}
-	local, ok1 := parseHexAddrPort(f[1])
-	remote, ok2 := parseHexAddrPort(f[2])
-	st, err := strconv.ParseUint(f[3], 16, 8)
-	if !ok1 || !ok2 || err != nil {
-		return tcpSocket{}, false
-	}
-	return tcpSocket{Local: local, Remote: remote, State: uint8(st)}, true
-}
-
-// parseHexAddrPort parses "0100007F:1388" (IPv4) or 32 hex digits and a
-// port (IPv6), each 32-bit word in the host's byte order.
-func parseHexAddrPort(s string) (netip.AddrPort, bool) {
-	a, p, ok := strings.Cut(s, ":")
-	if !ok || len(p) != 4 {
-		return netip.AddrPort{}, false
-	}
-	port, err := strconv.ParseUint(p, 16, 16)
-	if err != nil {
-		return netip.AddrPort{}, false
-	}
-	var b [16]byte
-	switch len(a) {
-	case 8, 32:
-	default:
-		return netip.AddrPort{}, false
-	}
-	for i := 0; i < len(a)/8; i++ {
-		w, err := strconv.ParseUint(a[i*8:i*8+8], 16, 32)
-		if err != nil {
-			return netip.AddrPort{}, false
-		}
-		binary.NativeEndian.PutUint32(b[i*4:], uint32(w))
-	}
-	var addr netip.Addr
-	if len(a) == 8 {
-		addr = netip.AddrFrom4([4]byte(b[:4]))
-	} else {
-		addr = netip.AddrFrom16(b)
-	}
-	return netip.AddrPortFrom(addr, uint16(port)), true
-}
-
-// scanTCP calls fn for every socket of a /proc/net/tcp or tcp6 file. The
-// header is skipped; other lines that do not parse are counted and the
-// first is returned in the error, after the rest of the file was read.
-func scanTCP(r io.Reader, fn func(tcpSocket)) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(nil, 1<<20)
-	bad, first := 0, ""
-	for sc.Scan() {
-		line := sc.Text()
-		s, ok := parseTCPLine(line)
-		if ok {
-			fn(s)
-			continue
-		}
-		t := strings.TrimSpace(line)
-		if t == "" || strings.HasPrefix(t, "sl ") {
-			continue
-		}
-		if bad == 0 {
-			first = t
-		}
-		bad++
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	if bad > 0 {
-		return fmt.Errorf("%d malformed socket lines, the first %.80q", bad, first)
-	}
-	return nil
-}
-
-// portSpan is an inclusive range of ports.
-type portSpan struct{ Lo, Hi int }
-
-// parsePortRange parses ip_local_port_range: "32768\t60999".
-func parsePortRange(s string) (portSpan, error) {
-	f := strings.Fields(s)
-	if len(f) != 2 {
-		return portSpan{}, fmt.Errorf("ip_local_port_range %q: want two ports", s)
-	}
-	lo, err1 := strconv.Atoi(f[0])
-	hi, err2 := strconv.Atoi(f[1])
-	if err1 != nil || err2 != nil || lo < 0 || hi > 65535 || lo > hi {
-		return portSpan{}, fmt.Errorf("ip_local_port_range %q: not a port range", s)
-	}
-	return portSpan{lo, hi}, nil
-}
-
-// parsePortList parses ip_local_reserved_ports: "8080,9000-9010" (empty for
-// none).
-func parsePortList(s string) ([]portSpan, error) {
-	var out []portSpan
-	for _, part := range strings.Split(strings.TrimSpace(s), ",") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		a, b, isRange := strings.Cut(part, "-")
-		lo, err := strconv.Atoi(a)
-		if err != nil || lo < 0 || lo > 65535 {
-			return out, fmt.Errorf("ip_local_reserved_ports: bad port %q", part)
-		}
-		hi := lo
-		if isRange {
-			if hi, err = strconv.Atoi(b); err != nil || hi < lo || hi > 65535 {
-				return out, fmt.Errorf("ip_local_reserved_ports: bad range %q", part)
-			}
-		}
-		out = append(out, portSpan{lo, hi})
-	}
-	return out, nil
-}
-
-// ephemeralPorts is the set of ports connect() may pick: the range less
-// the reserved ones.
-type ephemeralPorts struct {
-	Range    portSpan
-	Reserved []portSpan
-}
-
-func (e ephemeralPorts) has(port int) bool {
-	if port < e.Range.Lo || port > e.Range.Hi {
-		return false
-	}
-	for _, r := range e.Reserved {
-		if port >= r.Lo && port <= r.Hi {
-			return false
-		}
-	}
-	return true
-}
-
-// size is how many ports connect() may pick from.
-func (e ephemeralPorts) size() int64 {
-	n := int64(e.Range.Hi - e.Range.Lo + 1)
-	// Reserved spans may overlap: count each reserved port of the range once.
-	var rs []portSpan
-	for _, r := range e.Reserved {
-		lo, hi := max(r.Lo, e.Range.Lo), min(r.Hi, e.Range.Hi)
-		if lo <= hi {
-			rs = append(rs, portSpan{lo, hi})
-		}
-	}
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Lo < rs[j].Lo })
-	next := -1
-	for _, r := range rs {
-		lo := max(r.Lo, next)
-		if lo <= r.Hi {
-			n -= int64(r.Hi - lo + 1)
-		}
-		next = max(next, r.Hi+1)
-	}
-	return n
-}
-
-// destUse is what the sockets of one namespace hold towards one
-// destination.
-type destUse struct {
-	Dest     netip.AddrPort
-	Ports    map[uint16]struct{}
-	TimeWait int
-}
-
-// portUsage tallies a namespace's TCP sockets by destination.
-type portUsage struct {
-	eph   ephemeralPorts
-	dests map[netip.AddrPort]*destUse
-	// bound are ephemeral ports held by sockets without a peer
-	// (listening or bound): no destination can have them.
-	bound map[uint16]struct{}
-}
-
-func newPortUsage(eph ephemeralPorts) *portUsage {
-	return &portUsage{eph: eph, dests: map[netip.AddrPort]*destUse{}, bound: map[uint16]struct{}{}}
-}
-
-func (u *portUsage) add(s tcpSocket) {
-	port := s.Local.Port()
-	if !u.eph.has(int(port)) {
-		return
-	}
-	if s.Remote.Port() == 0 || s.State == tcpListen {
-		u.bound[port] = struct{}{}
-		return
-	}
-	dest := netip.AddrPortFrom(s.Remote.Addr().Unmap(), s.Remote.Port())
-	d := u.dests[dest]
-	if d == nil {
-		d = &destUse{Dest: dest, Ports: map[uint16]struct{}{}}
-		u.dests[dest] = d
-	}
-	d.Ports[port] = struct{}{}
-	if s.State == tcpTimeWait {
-		d.TimeWait++
-	}
-}
-
-// used is how many ephemeral ports d cannot have: its own and the bound
-// ones.
-func (u *portUsage) used(d *destUse) int64 {
-	n := int64(len(d.Ports))
-	for p := range u.bound {
-		if _, ok := d.Ports[p]; !ok {
-			n++
-		}
-	}
-	return n
-}
-
-// busiest returns the destinations, busiest first.
-func (u *portUsage) busiest() []*destUse {
-	out := make([]*destUse, 0, len(u.dests))
-	for _, d := range u.dests {
-		out = append(out, d)
-	}
-	slices.SortFunc(out, func(a, b *destUse) int {
-		if len(a.Ports) != len(b.Ports) {
-			return len(b.Ports) - len(a.Ports)
-		}
-		return a.Dest.Compare(b.Dest)
-	})
-	return out
-}
-
-// netStat is a /proc/net/stat table (nf_conntrack, arp_cache, ndisc_cache):
-// a header of column names, then one line of hex counters per CPU.
-type netStat struct {
-	Columns []string
-	Rows    [][]uint64
-}
-
-// parseNetStat parses a /proc/net/stat table.
-func parseNetStat(b []byte) (netStat, error) {
-	var st netStat
-	// Lines of the file already in memory, walked in place: a scanner
-	// would allocate its buffer, and a string per line, for every one of
-	// a host's network namespaces.
-	var fields [][]byte
-	for n := 1; len(b) > 0; n++ {
-		line := b
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			line, b = b[:i], b[i+1:]
-		} else {
-			b = nil
-		}
-		fields = appendFields(fields[:0], line)
-		if len(fields) == 0 {
-			continue
-		}
-		if st.Columns == nil {
-			st.Columns = make([]string, len(fields))
-			for i, c := range fields {
-				st.Columns[i] = string(c)
-			}
-			continue
-		}
-		f := fields
-		if len(f) != len(st.Columns) {
-			return st, fmt.Errorf("line %d: %d fields for %d columns", n, len(f), len(st.Columns))
-		}
-		row := make([]uint64, len(f))
-		for i, v := range f {
-			// A short string(v) passed to ParseUint lives on the stack.
-			x, err := strconv.ParseUint(string(v), 16, 64)
-			if err != nil {
-				return st, fmt.Errorf("line %d: %q is not a hex counter", n, v)
-			}
-			row[i] = x
-		}
-		st.Rows = append(st.Rows, row)
-	}
-	if len(st.Rows) == 0 {
-		return st, errors.New("no counters")
-	}
-	return st, nil
-}
-
-// first is a column's value on the first line: the tables' "entries" is
-// the table's count, printed again on every CPU's line.
-func (s netStat) first(col string) (int64, bool) {
-	i := slices.Index(s.Columns, col)
-	if i < 0 || len(s.Rows) == 0 {
-		return 0, false
-	}
-	return int64(min(s.Rows[0][i], 1<<62)), true
-}
-
-// sum is a per-CPU counter's total.
-func (s netStat) sum(col string) int64 {
-	i := slices.Index(s.Columns, col)
-	if i < 0 {
-		return 0
-	}
-	var n uint64
-	for _, r := range s.Rows {
-		n += r[i]
-	}
-	return int64(min(n, 1<<62))
-}
 
 // netNS is one network namespace of the census.
 type netNS struct {
@@ -743,559 +418,54 @@ func readNetwork(env *Env) []Usage {
 
 // otherNamespaces is the unknown row for the namespaces of processes whose
 // namespace link could not be read (other users' processes, without root).
-func (r *netReader) otherNamespaces(id, unit string) []Usage {
+func (r *netReader) otherNamespaces(id ID, unit string) []Usage {
 	if !r.env.Live || r.env.Root || r.unseen == 0 {
 		return nil
 	}
-	return []Usage{{Limit: id, Scope: "other net namespaces", Unit: unit, Severity: Unknown, NeedsRoot: true,
+	return []Usage{{Limit: string(id), Scope: "other net namespaces", Unit: unit, Severity: Unknown, NeedsRoot: true,
 		Reason: fmt.Sprintf("the network namespaces of %d processes could not be read; run as root", r.unseen)}}
 }
 
-// topDestinations is how many destinations a ports row lists.
-const topDestinations = 5
-
-func (r *netReader) readPorts() []Usage {
-	if r.env.Census == nil {
-		err := r.env.CensusErr
-		if err == nil {
-			err = errors.New("no process census")
-		}
-		return []Usage{unknown("ports", "all net namespaces", "ports", err)}
-	}
-	var out []Usage
-	for _, n := range r.nss {
-		if r.noNetDir(n) {
-			continue
-		}
-		u := r.portsOf(n)
-		if u.Limit == "" {
-			continue
-		}
-		if u.Severity == Unknown && !n.Host {
-			// Whose namespace it is, though its ports are unknown.
-			u.setConsumers([]Consumer{n.holder(0)}, 1)
-		}
-		out = append(out, u)
-	}
-	return append(out, r.otherNamespaces("ports", "ports")...)
+// conntrackClues are the words and facts of an error message that point to conntrack (explain).
+var conntrackClues = []clue.Clue{
+	{Words: []string{"nf_conntrack: table full", "ip_conntrack: table full", "table full, dropping packet"}, Prior: 0.95,
+		Why: "the kernel logs \"nf_conntrack: table full, dropping packet\" at net.netfilter.nf_conntrack_max"},
+	{Words: []string{"nf_conntrack_max", "conntrack_max"}, Prior: 0.85,
+		Why: "the message names nf_conntrack_max"},
 }
 
-const (
-	sysPortRange = "net.ipv4.ip_local_port_range"
-	sysReserved  = "net.ipv4.ip_local_reserved_ports"
-)
-
-func (r *netReader) portsOf(n *netNS) Usage {
-	scope := n.scope()
-	// The sockets are dumped through sock_diag (netdiag_linux.go): in
-	// another namespace than enospc's, its socket is made there while the
-	// sysctls are read, in one visit.
-	diagFD := -1
-	var openDiag func()
-	// A dump costs a walk of the hash table every namespace shares,
-	// sockets or not: a namespace the kernel counts none in is not dumped.
-	none := false
-	if r.env.Live {
-		c, err := r.tcpSockets(n)
-		none = err == nil && c == 0
-	}
-	if r.env.Live && !none && (r.own(n) || r.env.Root) {
-		openDiag = func() {
-			if fd, err := openSockDiag(); err == nil {
-				diagFD = fd
-			}
-		}
-	}
-	vals, needsRoot, err := r.sysctlsAnd(n, openDiag, sysPortRange, sysReserved)
-	if diagFD >= 0 {
-		defer unix.Close(diagFD)
-	}
-	rangeStr, ok := vals[sysPortRange]
-	if !ok && errors.Is(err, host.ErrNamespaceGone) {
-		return Usage{} // its processes exited since the census: no row
-	}
-	if !ok {
-		if err == nil {
-			err = errors.New("ip_local_port_range not read")
-		}
-		u := unknown("ports", scope, "ports", err)
-		u.NeedsRoot = needsRoot
-		return u
-	}
-	span, err := parsePortRange(rangeStr)
-	if err != nil {
-		return unknown("ports", scope, "ports", err)
-	}
-	eph := ephemeralPorts{Range: span}
-	// Reserved ports only shrink the range: when they cannot be read the
-	// whole range is counted.
-	eph.Reserved, _ = parsePortList(vals[sysReserved])
-
-	pu := newPortUsage(eph)
-	var errs []error
-	read := 0
-	switch {
-	case none:
-		read = 1 // sockstat counts no socket: nothing to tally
-	case diagFD >= 0:
-		if d, err := r.tallyDiag(diagFD, eph); err == nil {
-			pu, read = d, 1
-		}
-	}
-	if read == 0 {
-		read, errs = r.tallyProcNet(n, pu)
-	}
-	if read == 0 {
-		return unknown("ports", scope, "ports", errors.Join(errs...))
-	}
-	u := Usage{Limit: "ports", Scope: scope, Max: eph.size(), Unit: "ports"}
-	var cs []Consumer
-	dests := pu.busiest()
-	for i, d := range dests {
-		if i == topDestinations {
-			break
-		}
-		c := n.holder(pu.used(d))
-		c.Name = "to " + d.Dest.String()
-		cs = append(cs, c)
-	}
-	u.setConsumers(cs, topDestinations)
-	if len(dests) > topDestinations {
-		u.ConsumersTotal = len(dests)
-	}
-	rangeText := fmt.Sprintf("%d-%d", span.Lo, span.Hi)
-	if reserved := int64(span.Hi-span.Lo+1) - u.Max; reserved > 0 {
-		rangeText += fmt.Sprintf(" less %d reserved", reserved)
-	}
-	var why []string
-	if len(dests) > 0 {
-		d := dests[0]
-		u.Used = pu.used(d)
-		s := fmt.Sprintf("busiest destination %s: %d sockets hold local ports of %s", d.Dest, len(d.Ports), rangeText)
-		if d.TimeWait > 0 {
-			s += fmt.Sprintf(", %d of them in TIME_WAIT", d.TimeWait)
-		}
-		why = append(why, s)
-	} else {
-		u.Used = int64(len(pu.bound))
-	}
-	if len(pu.bound) > 0 {
-		why = append(why, fmt.Sprintf("%d ports of the range are held by listening or bound sockets, for every destination", len(pu.bound)))
-	}
-	if len(errs) > 0 {
-		why = append(why, "partly read: "+errors.Join(errs...).Error())
-	}
-	u.Reason = strings.Join(why, "; ")
-	return u
+// neighbourClues are the words and facts of an error message that point to neighbour (explain).
+var neighbourClues = []clue.Clue{
+	{Words: []string{"neighbor table overflow", "neighbour table overflow"}, Prior: 0.95,
+		Why: "the kernel logs \"neighbour table overflow\" when the ARP or ND table reaches gc_thresh3"},
+	{Words: []string{"gc_thresh3", "gc_thresh"}, Prior: 0.85,
+		Why: "the message names the neighbour table's gc_thresh"},
+	{Errno: clue.ENOBUFS, Op: clue.OpNeigh, Prior: 0.72,
+		Why: "adding a neighbour entry returns ENOBUFS when the table is at gc_thresh3"},
+	{Errno: clue.ENOBUFS, NotOp: clue.OpNeigh, Prior: 0.5,
+		Why: "ENOBUFS from the network stack: a full neighbour table is the hidden limit that gives it"},
+	{Errno: clue.EINVAL, Words: []string{"sendmsg"}, Prior: 0.55,
+		Why: "sendmsg fails with EINVAL when no neighbour entry can be made at a full table"},
 }
 
-// tcpSockets is how many TCP sockets n holds, from its sockstat and
-// sockstat6 (counters the kernel keeps per namespace): in use, IPv4 and
-// IPv6, and in TIME_WAIT.
-func (r *netReader) tcpSockets(n *netNS) (int64, error) {
-	var total int64
-	for _, name := range []string{"sockstat", "sockstat6"} {
-		path, err := r.procNet(n, name)
-		if err != nil {
-			if name == "sockstat6" && errors.Is(err, fs.ErrNotExist) {
-				continue // a kernel without IPv6
-			}
-			return 0, err
-		}
-		b, err := host.ReadFile(path)
-		if err != nil {
-			return 0, err
-		}
-		c, err := parseSockstatTCP(b)
-		if err != nil {
-			return 0, fmt.Errorf("%s: %w", path, err)
-		}
-		total += c
-	}
-	return total, nil
+// portsClues are the words and facts of an error message that point to ports (explain).
+var portsClues = []clue.Clue{
+	{Words: []string{"ip_local_port_range", "ephemeral port", "local port range"}, Prior: 0.9,
+		Why: "the message names the ephemeral port range (net.ipv4.ip_local_port_range)"},
+	{Errno: clue.EADDRNOTAVAIL, Op: clue.OpConnect, NotOp: clue.OpBind, Prior: 0.9,
+		Why: "connect returns EADDRNOTAVAIL when the namespace's ephemeral ports towards that destination are all taken"},
+	{Errno: clue.EADDRNOTAVAIL, NotOp: clue.OpBind, Prior: 0.7,
+		Why: "EADDRNOTAVAIL is what connect returns when the ephemeral ports run out"},
+	{Errno: clue.EADDRNOTAVAIL, Op: clue.OpBind, Prior: 0.35,
+		Why: "bind fails with EADDRNOTAVAIL mostly because the address is not on the host"},
+	{Errno: clue.EADDRINUSE, Words: []string{":0->"}, Prior: 0.85,
+		Why: "a dial bound to port 0 fails with EADDRINUSE when no ephemeral port is free"},
+	{Errno: clue.EADDRINUSE, Op: clue.OpBind, NotWords: []string{":0->"}, Prior: 0.4,
+		Why: "bind before connect fails with EADDRINUSE when no ephemeral port is free; a listener's port taken gives the same"},
 }
 
-// parseSockstatTCP sums inuse and tw of the TCP line of sockstat
-// ("TCP: inuse 5 orphan 0 tw 2 alloc 9 mem 1") or sockstat6 ("TCP6: inuse
-// 0").
-func parseSockstatTCP(b []byte) (int64, error) {
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 || (f[0] != "TCP:" && f[0] != "TCP6:") {
-			continue
-		}
-		var n int64
-		found := false
-		for i := 1; i+1 < len(f); i += 2 {
-			if f[i] != "inuse" && f[i] != "tw" {
-				continue
-			}
-			v, err := strconv.ParseInt(f[i+1], 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("%s %q: %w", f[i], f[i+1], err)
-			}
-			n, found = n+v, true
-		}
-		if !found {
-			return 0, fmt.Errorf("no inuse in %q", line)
-		}
-		return n, nil
-	}
-	return 0, errors.New("no TCP line")
-}
-
-// tallyDiag tallies the TCP sockets, IPv4 and IPv6, of the namespace of
-// the sock_diag socket fd: in one dump, or one per family on a kernel that
-// no longer answers the request for both.
-func (r *netReader) tallyDiag(fd int, eph ephemeralPorts) (*portUsage, error) {
-	if r.diagBuf == nil {
-		r.diagBuf = make([]byte, diagBufLen)
-	}
-	pu := newPortUsage(eph)
-	if err := dumpTCPSockets(fd, unix.AF_UNSPEC, r.diagBuf, pu.add); err == nil {
-		return pu, nil
-	}
-	pu = newPortUsage(eph)
-	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
-		if err := dumpTCPSockets(fd, fam, r.diagBuf, pu.add); err != nil {
-			return nil, err
-		}
-	}
-	return pu, nil
-}
-
-// tallyProcNet adds to pu the TCP sockets of n listed in /proc/PID/net/tcp
-// and tcp6, and says how many of the two were read.
-func (r *netReader) tallyProcNet(n *netNS, pu *portUsage) (read int, errs []error) {
-	for _, name := range []string{"tcp", "tcp6"} {
-		path, err := r.procNet(n, name)
-		if err != nil {
-			if name == "tcp6" && errors.Is(err, fs.ErrNotExist) {
-				continue // a kernel without IPv6
-			}
-			errs = append(errs, err)
-			continue
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		err = scanTCP(io.LimitReader(f, 1<<32), pu.add)
-		f.Close()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", path, err))
-		}
-		read++
-	}
-	return read, errs
-}
-
-const (
-	sysConntrackMax   = "net.netfilter.nf_conntrack_max"
-	sysConntrackCount = "net.netfilter.nf_conntrack_count"
-)
-
-func (r *netReader) readConntrack() []Usage {
-	if r.env.Census == nil {
-		return nil // the ports row already says why
-	}
-	var out []Usage
-	maxStr, maxErr := r.env.Host.Sysctl(sysConntrackMax)
-	var maxEntries int64
-	if maxErr == nil {
-		maxEntries, maxErr = strconv.ParseInt(maxStr, 10, 64)
-	}
-	for _, n := range r.nss {
-		if r.noNetDir(n) {
-			continue
-		}
-		scope := n.scope()
-		count, drops, found, err := r.conntrackCount(n)
-		if !found {
-			continue // nf_conntrack is not loaded
-		}
-		if err != nil {
-			out = append(out, unknown("conntrack", scope, "entries", err))
-			continue
-		}
-		if maxErr != nil {
-			out = append(out, unknown("conntrack", scope, "entries", maxErr))
-			continue
-		}
-		u := Usage{Limit: "conntrack", Scope: scope, Used: count, Max: maxEntries, Unit: "entries"}
-		var cs []Consumer
-		if !n.Host {
-			// The container or pod the namespace is, by its first process.
-			cs = []Consumer{n.holder(count)}
-		}
-		u.setConsumers(cs, 1)
-		if drops > 0 {
-			// A counter since boot, also raised by the UDP insert race
-			// (nf_ct_resolve_clash): evidence, not a standing warning.
-			u.Reason = fmt.Sprintf("%d packets dropped since boot for want of a conntrack entry (drop in /proc/net/stat/nf_conntrack): the table was full at some time, or UDP inserts raced", drops)
-		}
-		out = append(out, u)
-	}
-	if len(out) > 0 {
-		out = append(out, r.otherNamespaces("conntrack", "entries")...)
-	}
-	return out
-}
-
-// conntrackCount reads a namespace's conntrack entries and drops from its
-// stat/nf_conntrack, or its nf_conntrack_count sysctl where that is ours
-// to read. found is false when neither exists (no nf_conntrack).
-func (r *netReader) conntrackCount(n *netNS) (count, drops int64, found bool, err error) {
-	path, perr := r.procNet(n, "stat", "nf_conntrack")
-	if perr == nil {
-		b, err := host.ReadFile(path)
-		if err != nil {
-			return 0, 0, true, err
-		}
-		st, err := parseNetStat(b)
-		if err != nil {
-			return 0, 0, true, fmt.Errorf("%s: %w", path, err)
-		}
-		c, ok := st.first("entries")
-		if !ok {
-			return 0, 0, true, fmt.Errorf("%s: no entries column", path)
-		}
-		return c, st.sum("drop"), true, nil
-	}
-	own := (!r.env.Live && n.Host) || (r.env.Live && n.Ino == r.selfNS)
-	if !own {
-		return 0, 0, !errors.Is(perr, fs.ErrNotExist), perr
-	}
-	v, err := r.env.Host.SysctlInt(sysConntrackCount)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, 0, false, nil
-	}
-	return v, 0, true, err
-}
-
-var neighbourTables = []struct {
-	stat, sysctl, scope string
-}{
-	{"arp_cache", "net.ipv4.neigh.default.gc_thresh3", "arp table (IPv4, all net namespaces)"},
-	{"ndisc_cache", "net.ipv6.neigh.default.gc_thresh3", "ndisc table (IPv6, all net namespaces)"},
-}
-
-func (r *netReader) readNeighbours() []Usage {
-	// The tables' stat files and gc_thresh3 exist in the initial
-	// namespace only.
-	var out []Usage
-	hostNS := r.host
-	if hostNS != nil && r.noNetDir(hostNS) {
-		return nil
-	}
-	if hostNS == nil {
-		if _, err := r.procNet(nil); errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-	}
-	for i, tbl := range neighbourTables {
-		path, err := r.procNet(hostNS, "stat", tbl.stat)
-		if err != nil {
-			if i == 1 && errors.Is(err, fs.ErrNotExist) {
-				continue // no IPv6
-			}
-			out = append(out, unknown("neighbour", tbl.scope, "entries", err))
-			continue
-		}
-		b, err := host.ReadFile(path)
-		var st netStat
-		if err == nil {
-			st, err = parseNetStat(b)
-		}
-		entries, ok := st.first("entries")
-		if err == nil && !ok {
-			err = fmt.Errorf("%s: no entries column", path)
-		}
-		if err != nil {
-			out = append(out, unknown("neighbour", tbl.scope, "entries", err))
-			continue
-		}
-		var thresh3 int64
-		var needsRoot bool
-		if hostNS != nil {
-			var vals map[string]string
-			vals, needsRoot, err = r.sysctls(hostNS, tbl.sysctl)
-			if v, ok := vals[tbl.sysctl]; ok {
-				thresh3, err = strconv.ParseInt(v, 10, 64)
-			}
-		} else {
-			thresh3, err = r.env.Host.SysctlInt(tbl.sysctl)
-		}
-		if err != nil {
-			u := unknown("neighbour", tbl.scope, "entries", err)
-			u.NeedsRoot = needsRoot
-			out = append(out, u)
-			continue
-		}
-		u := Usage{Limit: "neighbour", Scope: tbl.scope, Used: entries, Max: thresh3, Unit: "entries"}
-		if i == 0 {
-			u.setConsumers(r.arpHolders(), topConsumers)
-		} else {
-			u.setConsumers(nil, topConsumers)
-		}
-		if fulls := st.sum("table_fulls"); fulls > 0 {
-			// Since boot: evidence of a past overflow, not a standing warning.
-			u.Reason = fmt.Sprintf("the kernel refused %d neighbour entries since boot (table_fulls in /proc/net/stat/%s): the table was full at some time", fulls, tbl.stat)
-		}
-		out = append(out, u)
-	}
-	return out
-}
-
-// arpHolders counts the IPv4 neighbour entries of each namespace.
-func (r *netReader) arpHolders() []Consumer {
-	var cs []Consumer
-	for _, n := range r.nss {
-		path, err := r.procNet(n, "arp")
-		if err != nil {
-			continue
-		}
-		b, err := host.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		// One line per entry after the header.
-		entries := int64(bytes.Count(b, []byte("\n"))) - 1
-		if len(b) > 0 && b[len(b)-1] != '\n' {
-			entries++
-		}
-		if entries > 0 {
-			cs = append(cs, n.holder(entries))
-		}
-	}
-	return cs
-}
-
-func (r *netReader) readBridges() []Usage {
-	dir := r.env.Host.SysPath("class", "net")
-	devs, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return []Usage{unknown("bridge.ports", "bridges", "ports", err)}
-	}
-	var out []Usage
-	for _, d := range devs {
-		ports, err := os.ReadDir(filepath.Join(dir, d.Name(), "brif"))
-		if err != nil {
-			continue // not a bridge
-		}
-		u := Usage{Limit: "bridge.ports", Scope: "bridge " + d.Name(), Used: int64(len(ports)), Max: brMaxPorts, Unit: "ports"}
-		cs := make([]Consumer, 0, len(ports))
-		for _, p := range ports {
-			cs = append(cs, Consumer{Name: p.Name(), Count: 1})
-		}
-		u.setConsumers(cs, topConsumers)
-		out = append(out, u)
-	}
-	return out
-}
-
-// nsEnter prefixes a command with nsenter into the namespace of a row's
-// consumer, for rows of namespaces other than the host's.
-func nsEnter(u Usage) string {
-	if strings.HasSuffix(u.Scope, "(host)") {
-		return ""
-	}
-	for _, c := range u.Consumers {
-		if c.PID > 0 {
-			return fmt.Sprintf("nsenter --net=/proc/%d/ns/net ", c.PID)
-		}
-	}
-	return ""
-}
-
-func portsRemedy(u Usage) []string {
-	out := []string{}
-	if len(u.Consumers) > 0 {
-		c := u.Consumers[0]
-		dest := strings.TrimPrefix(c.Name, "to ")
-		holder := ""
-		if c.Container != "" || c.Pod != "" {
-			holder = " (the namespace of " + containerOrPod(c) + ")"
-		}
-		out = append(out, fmt.Sprintf("%d local ports of %s%s go to %s: reuse connections to it (HTTP keep-alive, a connection pool) instead of one per request; list them with %sss -tan dst %s",
-			c.Count, u.Scope, holder, dest, nsEnter(u), quote.Shell(dest)))
-	}
-	if strings.Contains(u.Reason, "TIME_WAIT") {
-		out = append(out, fmt.Sprintf("closed connections wait 60s in TIME_WAIT; let connect reuse them: %ssysctl -w net.ipv4.tcp_tw_reuse=1", nsEnter(u)))
-	}
-	widen := fmt.Sprintf("widen the range (per network namespace): %ssysctl -w net.ipv4.ip_local_port_range=\"1024 65535\" (keep listening ports out of it with net.ipv4.ip_local_reserved_ports)", nsEnter(u))
-	if !strings.HasSuffix(u.Scope, "(host)") {
-		widen += "; for a pod, securityContext.sysctls net.ipv4.ip_local_port_range; for a container, docker run --sysctl net.ipv4.ip_local_port_range=\"1024 65535\""
-	}
-	out = append(out, widen,
-		"or spread the load over more destination addresses or ports (more backends), each of which has the whole range")
-	return out
-}
-
-func containerOrPod(c Consumer) string {
-	switch {
-	case c.Pod != "" && c.Namespace != "":
-		return "pod " + c.Namespace + "/" + c.Pod
-	case c.Pod != "":
-		return "pod " + c.Pod
-	case c.ContainerName != "":
-		return "container " + c.ContainerName
-	}
-	return "container " + c.Container
-}
-
-func conntrackRemedy(u Usage) []string {
-	return []string{
-		fmt.Sprintf("see what holds the entries: %sconntrack -L 2>/dev/null | awk '{print $1, $3, $4}' | sort | uniq -c | sort -rn | head (conntrack-tools), or count by state in /proc/net/nf_conntrack", nsEnter(u)),
-		fmt.Sprintf("raise the global limit (it applies to every namespace): sysctl -w net.netfilter.nf_conntrack_max=%d; if net.netfilter.nf_conntrack_buckets is below %d, grow the hash table too: echo %d > /sys/module/nf_conntrack/parameters/hashsize (never lower it); kube-proxy sets the max from --conntrack-max-per-core", 2*u.Max, u.Max/2, u.Max/2),
-		"keep it across reboots: echo 'net.netfilter.nf_conntrack_max = " + strconv.FormatInt(2*u.Max, 10) + "' > /etc/sysctl.d/90-enospc-conntrack.conf",
-		"shorten how long closed flows linger: net.netfilter.nf_conntrack_tcp_timeout_time_wait (120s) and _close_wait, or exempt heavy local traffic with iptables -t raw ... -j NOTRACK",
-	}
-}
-
-func neighbourRemedy(u Usage) []string {
-	fam := "ipv4"
-	if strings.HasPrefix(u.Scope, "ndisc") {
-		fam = "ipv6"
-	}
-	t3 := max(4*u.Max, 8192)
-	t2, t1 := t3/2, t3/8
-	set := fmt.Sprintf("net.%s.neigh.default.gc_thresh1=%d net.%s.neigh.default.gc_thresh2=%d net.%s.neigh.default.gc_thresh3=%d", fam, t1, fam, t2, fam, t3)
-	conf := strings.ReplaceAll(strings.ReplaceAll(set, " ", "\\n"), "=", " = ")
-	return []string{
-		"the table is one for the whole kernel: the entries of every pod's and container's namespace count; see them with ip -s neigh (and ip netns exec / nsenter for the namespaces listed)",
-		"raise the thresholds, in the host's namespace (the only one that has them): sysctl -w " + set,
-		fmt.Sprintf("keep it across reboots: printf '%s\\n' > /etc/sysctl.d/90-enospc-neigh.conf", conf),
-	}
-}
-
-func bridgeRemedy(u Usage) []string {
-	br := strings.TrimPrefix(u.Scope, "bridge ")
-	return []string{
-		fmt.Sprintf("a bridge holds at most %d ports, a constant of the kernel: list them with ip link show master %s and delete veths whose container is gone (ip link delete vethXXX)", brMaxPorts, quote.Shell(br)),
-		"put further containers on another bridge (docker network create; a second CNI bridge) or fewer on this host",
-	}
-}
-
-// appendFields appends the space-separated fields of line to dst, as
-// slices of line.
-func appendFields(dst [][]byte, line []byte) [][]byte {
-	for len(line) > 0 {
-		for len(line) > 0 && (line[0] == ' ' || line[0] == '\t' || line[0] == '\r') {
-			line = line[1:]
-		}
-		end := 0
-		for end < len(line) && line[end] != ' ' && line[end] != '\t' && line[end] != '\r' {
-			end++
-		}
-		if end > 0 {
-			dst = append(dst, line[:end])
-		}
-		line = line[end:]
-	}
-	return dst
+// bridgePortsClues are the words and facts of an error message that point to bridge.ports (explain).
+var bridgePortsClues = []clue.Clue{
+	{Errno: clue.EXFULL, Prior: 0.95,
+		Why: "adding a port to a bridge fails with EXFULL, \"exchange full\", at the kernel's 1023 ports per bridge"},
 }

@@ -20,13 +20,22 @@ import (
 	"path/filepath"
 
 	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
+)
+
+// The IDs of this file's limits.
+const (
+	Pids    ID = "pids"
+	Threads ID = "threads"
 )
 
 var processesFamily = Family{
 	Name: "processes",
 	Limits: []Limit{
 		{
-			ID:    "pids",
+			ID:    Pids,
+			Clues: pidsClues,
+			Raise: pidsRaise,
 			Title: "process ids (kernel.pid_max, pids.max)",
 			Unit:  "tasks",
 			Doc: "Tasks (threads) against kernel.pid_max for the host, and against pids.max for every pids " +
@@ -44,7 +53,9 @@ var processesFamily = Family{
 			Remedy: pidsRemedy,
 		},
 		{
-			ID:    "threads",
+			ID:    Threads,
+			Clues: threadsClues,
+			Raise: threadsRaise,
 			Title: "threads (kernel.threads-max)",
 			Unit:  "threads",
 			Doc:   "Threads on the host against kernel.threads-max, which the kernel sizes from RAM at boot.",
@@ -175,11 +186,24 @@ func readPidsCgroups(env *Env, h cgroupHierarchy) []Usage {
 	return out
 }
 
+// pidsRaise raises kernel.pid_max (the host row only; a pids cgroup has
+// its own pids.max): four times, at least 2^20, at most PID_MAX_LIMIT.
+var pidsRaise = &Raise{
+	For:      func(u Usage) bool { return u.Scope == "host" },
+	Risk:     "low on 64-bit kernels (PID_MAX_LIMIT 4194304); tools that assume 5-digit pids may misalign",
+	Sysctls:  []string{"kernel.pid_max"},
+	Settings: raiseTo("kernel.pid_max", func(u Usage, cur int64) int64 { return min(max(cur*4, 1<<20), pidMaxLimit) }, "").Settings,
+}
+
+// threadsRaise doubles kernel.threads-max.
+var threadsRaise = raiseTo("kernel.threads-max", func(u Usage, cur int64) int64 { return cur * 2 },
+	"medium: the default is sized from memory; runaway threads can then use more of it")
+
 func pidsRemedy(u Usage) []string {
 	if u.Scope == "host" {
 		out := []string{"find the process with the most threads (consumers) and whether it leaks them"}
 		if u.Max < pidMaxLimit {
-			out = append(out, fmt.Sprintf("raise the pid space: sysctl -w kernel.pid_max=%d", min(max(u.Max*4, 1<<20), pidMaxLimit)))
+			out = append(out, fmt.Sprintf("raise the pid space: sysctl -w kernel.pid_max=%d", advised(pidsRaise, u, nil)))
 		} else {
 			out = append(out, "kernel.pid_max is at its ceiling (4194304): only fewer tasks help")
 		}
@@ -197,6 +221,35 @@ const pidMaxLimit = 4194304
 func threadsRemedy(u Usage) []string {
 	return []string{
 		"find the process with the most threads (consumers)",
-		fmt.Sprintf("raise the limit: sysctl -w kernel.threads-max=%d", u.Max*2),
+		fmt.Sprintf("raise the limit: sysctl -w kernel.threads-max=%d", advised(threadsRaise, u, nil)),
 	}
+}
+
+// pidsClues are the words and facts of an error message that point to pids (explain).
+var pidsClues = []clue.Clue{
+	{Words: []string{"pids.max", "pids limit", "pid_max", "fork rejected by pids controller", "pids controller", "tasksmax", "pids-limit", "pod-max-pids", "podpidslimit"}, Prior: 0.92,
+		Why: "the message names the pids limit"},
+	{Errno: clue.EAGAIN, Op: clue.OpThread, Prior: 0.8,
+		Why: "creating a thread fails with EAGAIN at a pids cgroup's pids.max, the usual cap in containers and systemd units (TasksMax)"},
+	{Words: []string{"unable to create new native thread", "unable to create native thread"}, Prior: 0.8,
+		Why: "the JVM could not start a thread: pids.max in containers most often, or RLIMIT_NPROC"},
+	{Errno: clue.EAGAIN, Op: clue.OpFork, NotObj: clue.ObjCgroup, Prior: 0.76,
+		Why: "fork fails with EAGAIN at a pids cgroup's pids.max or kernel.pid_max"},
+	{Errno: clue.ENOMEM, Op: clue.OpThread, NotOp: clue.OpFork, Prior: 0.55,
+		Why: "a thread refused for lack of memory can also be a pids limit"},
+	{Errno: clue.EAGAIN, NotOp: clue.OpFork | clue.OpThread | clue.OpAIO | clue.OpMkdir, NotObj: clue.ObjCgroup, Prior: 0.35,
+		Why: "EAGAIN alone: fork and clone return it at pids.max"},
+}
+
+// threadsClues are the words and facts of an error message that point to threads (explain).
+var threadsClues = []clue.Clue{
+	{Errno: clue.EAGAIN, NotOp: clue.NamedCall, NotObj: clue.ObjCgroup, Prior: 0.2,
+		Why: "EAGAIN alone: clone returns it at kernel.threads-max, which the kernel sizes large from memory"},
+
+	{Words: []string{"threads-max", "threads_max"}, Prior: 0.9,
+		Why: "the message names kernel.threads-max"},
+	{Errno: clue.EAGAIN, Op: clue.OpThread, Prior: 0.7,
+		Why: "or at kernel.threads-max"},
+	{Errno: clue.EAGAIN, Op: clue.OpFork, NotObj: clue.ObjCgroup, Prior: 0.5,
+		Why: "or kernel.threads-max"},
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/enospc/enospc/census"
 	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
 )
 
 // How many processes have their limits or maps read.
@@ -52,11 +53,19 @@ const (
 	mapcountRead   = 5 // over the host, the largest VmSize
 )
 
+// The IDs of this file's limits.
+const (
+	FilesProcess ID = "files.process"
+	Mapcount     ID = "mapcount"
+	NProc        ID = "nproc"
+)
+
 var procLimitsFamily = Family{
 	Name: "process limits",
 	Limits: []Limit{
 		{
-			ID:    "nproc",
+			ID:    NProc,
+			Clues: nprocClues,
 			Title: "tasks per uid (RLIMIT_NPROC, ulimit -u)",
 			Unit:  "tasks",
 			Doc: "Processes and threads of one real uid against the lowest soft RLIMIT_NPROC of its biggest processes. " +
@@ -73,7 +82,8 @@ var procLimitsFamily = Family{
 			Remedy: nprocRemedy,
 		},
 		{
-			ID:    "files.process",
+			ID:    FilesProcess,
+			Clues: filesProcessClues,
 			Title: "open files per process (RLIMIT_NOFILE, ulimit -n)",
 			Unit:  "files",
 			Doc: "Open file descriptors of one process against its soft RLIMIT_NOFILE; the processes with the most " +
@@ -85,7 +95,9 @@ var procLimitsFamily = Family{
 			Remedy: nofileRemedy,
 		},
 		{
-			ID:    "mapcount",
+			ID:    Mapcount,
+			Clues: mapcountClues,
+			Raise: mapcountRaise,
 			Title: "memory mappings per process (vm.max_map_count)",
 			Unit:  "mappings",
 			Doc: "Memory mappings of one process against vm.max_map_count; mmap fails with ENOMEM past it. " +
@@ -100,8 +112,6 @@ var procLimitsFamily = Family{
 	Read: readProcLimits,
 }
 
-func init() { register(procLimitsFamily) }
-
 // rlimits are the soft limits read from /proc/PID/limits; -1 is unlimited.
 type rlimits struct {
 	nproc, nofile int64
@@ -110,41 +120,56 @@ type rlimits struct {
 // parseLimits reads "Max processes" and "Max open files" from
 // /proc/PID/limits: "Max open files   1024   524288   files".
 func parseLimits(b []byte) (rlimits, error) {
+	// Parsed in place, without splitting the file into strings: it is
+	// read for thousands of processes per check.
 	r := rlimits{nproc: -2, nofile: -2}
-	for _, line := range strings.Split(string(b), "\n") {
-		var name string
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte("\n"))
+		var dst *int64
 		switch {
-		case strings.HasPrefix(line, "Max processes"):
-			name = "Max processes"
-		case strings.HasPrefix(line, "Max open files"):
-			name = "Max open files"
+		case bytes.HasPrefix(line, []byte("Max processes")):
+			dst, line = &r.nproc, line[len("Max processes"):]
+		case bytes.HasPrefix(line, []byte("Max open files")):
+			dst, line = &r.nofile, line[len("Max open files"):]
 		default:
 			continue
 		}
-		f := strings.Fields(strings.TrimPrefix(line, name))
-		if len(f) < 2 {
+		soft, rest := nextField(line)
+		if hard, _ := nextField(rest); len(hard) == 0 {
 			return r, fmt.Errorf("limits: malformed line %q", line)
 		}
 		v := int64(-1)
-		if f[0] != "unlimited" {
+		if string(soft) != "unlimited" {
 			// The kernel prints an rlim_t (%lu), RLIM_INFINITY as
 			// "unlimited": never a sign.
-			n, err := strconv.ParseUint(f[0], 10, 63)
+			n, err := strconv.ParseUint(string(soft), 10, 63)
 			if err != nil {
-				return r, fmt.Errorf("limits: %q: %v", line, err)
+				return r, fmt.Errorf("limits: %q: %v", soft, err)
 			}
 			v = int64(n)
 		}
-		if name == "Max processes" {
-			r.nproc = v
-		} else {
-			r.nofile = v
-		}
+		*dst = v
 	}
 	if r.nproc == -2 || r.nofile == -2 {
 		return r, fmt.Errorf("limits: no Max processes or Max open files line")
 	}
 	return r, nil
+}
+
+// nextField returns the first field of b, fields separated by ASCII
+// white space as the kernel prints its tables, and what follows it.
+func nextField(b []byte) (field, rest []byte) {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' }
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	j := i
+	for j < len(b) && !isSpace(b[j]) {
+		j++
+	}
+	return b[i:j], b[j:]
 }
 
 func readProcLimits(env *Env) []Usage {
@@ -154,11 +179,13 @@ func readProcLimits(env *Env) []Usage {
 			unknown("mapcount", "all processes", "mappings", err)}
 	}
 	limitsOf := func(p *census.Process) (rlimits, error) {
-		b, err := env.Host.ReadProc(strconv.Itoa(p.PID) + "/limits")
-		if err != nil {
-			return rlimits{}, err
-		}
-		return parseLimits(b)
+		var r rlimits
+		err := env.Host.ViewProc(func(b []byte) error {
+			var err error
+			r, err = parseLimits(b)
+			return err
+		}, strconv.Itoa(p.PID), "limits")
+		return r, err
 	}
 	var out []Usage
 	out = append(out, readNproc(env, limitsOf)...)
@@ -181,7 +208,7 @@ func readNproc(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usag
 			continue // exempt
 		}
 		sort.Slice(procs, func(i, j int) bool { return procs[i].Threads > procs[j].Threads })
-		u := Usage{Limit: "nproc", Scope: "uid " + strconv.Itoa(uid), Used: tasks[uid], Unit: "tasks"}
+		u := Usage{Limit: "nproc", Scope: UIDScope(uid), Used: tasks[uid], Unit: "tasks"}
 		lowest, read := int64(-1), 0
 		var lastErr error
 		for _, p := range procs[:min(len(procs), nprocProbe)] {
@@ -327,10 +354,58 @@ func pidOfScope(scope string) string {
 	return quote.Shell(f[0])
 }
 
+// mapcountRaise: twice the limit, at least the 262144 Elasticsearch needs.
+var mapcountRaise = raiseTo("vm.max_map_count", func(u Usage, cur int64) int64 { return max(262144, 2*cur) },
+	"low: a VMA costs about 200 bytes, only when used")
+
 func mapcountRemedy(u Usage) []string {
-	want := max(262144, 2*u.Max)
+	want := advised(mapcountRaise, u, nil)
 	return []string{
 		fmt.Sprintf("raise it now: sysctl -w vm.max_map_count=%d (Elasticsearch needs at least 262144)", want),
 		fmt.Sprintf("keep it across reboots: echo 'vm.max_map_count = %d' > /etc/sysctl.d/90-enospc-mapcount.conf", want),
 	}
+}
+
+// nprocClues are the words and facts of an error message that point to nproc (explain).
+var nprocClues = []clue.Clue{
+	{Errno: clue.EAGAIN, NotOp: clue.NamedCall, NotObj: clue.ObjCgroup, Prior: 0.3,
+		Why: "EAGAIN alone: fork returns it at the uid's RLIMIT_NPROC"},
+
+	{Words: []string{"ulimit -u", "max user processes", "rlimit_nproc", "max number of threads", "number of threads for user"}, NotWords: clue.GoThreadBoilerplate, Prior: 0.9,
+		Why: "the message names the per-user process limit (RLIMIT_NPROC, ulimit -u), which counts threads"},
+	{Errno: clue.EAGAIN, Words: []string{"nproc"}, Prior: 0.88,
+		Why: "EAGAIN with the per-user process limit (nproc) named"},
+	{Errno: clue.EAGAIN, Op: clue.OpThread, Prior: 0.75,
+		Why: "or at the uid's RLIMIT_NPROC (ulimit -u)"},
+	{Words: clue.GoThreadBoilerplate, Prior: 0.82,
+		Why: "the Go runtime names ulimit -u after any refused thread: RLIMIT_NPROC in most of its reports, pids.max in containers"},
+	{Errno: clue.EAGAIN, Op: clue.OpFork, NotObj: clue.ObjCgroup, Prior: 0.55,
+		Why: "or the uid's RLIMIT_NPROC"},
+}
+
+// filesProcessClues are the words and facts of an error message that point to files.process (explain).
+var filesProcessClues = []clue.Clue{
+	{Words: []string{"ulimit -n", "max open files", "max file descriptors"}, Prior: 0.92,
+		Why: "the message names the process's open files limit (RLIMIT_NOFILE)"},
+	{Errno: clue.EMFILE, Words: []string{"nofile", "rlimit_nofile", "limitnofile"}, Prior: 0.92,
+		Why: "EMFILE with the process's RLIMIT_NOFILE named"},
+	{Errno: clue.EMFILE, Op: clue.OpFD, NotOp: clue.OpInotify | clue.OpWatch, NotWords: []string{"fanotify"}, Prior: 0.86,
+		Why: "accept, socket, open or pipe returns EMFILE at the process's RLIMIT_NOFILE: in the field a bare EMFILE is the process's own limit almost always; inotify's instances show up as EMFILE only from inotify_init and its watchers"},
+	{Errno: clue.EMFILE, NotOp: clue.OpInotify | clue.OpWatch | clue.OpFD, NotWords: []string{"fanotify"}, Prior: 0.74,
+		Why: "EMFILE, \"too many open files\": the process's RLIMIT_NOFILE"},
+}
+
+// mapcountClues are the words and facts of an error message that point to mapcount (explain).
+var mapcountClues = []clue.Clue{
+	{Errno: clue.ENOMEM, NotOp: clue.NamedCall, Prior: 0.3,
+		Why: "ENOMEM alone: mmap returns it at vm.max_map_count"},
+
+	{Words: []string{"max_map_count", "max virtual memory areas", "map count", "memory map areas"}, Prior: 0.93,
+		Why: "the message names vm.max_map_count, the mappings one process may have"},
+	{Words: []string{"map failed"}, Prior: 0.8,
+		Why: "Java's FileChannel.map fails with \"Map failed\" when mmap returns ENOMEM, most often at vm.max_map_count"},
+	{Errno: clue.ENOMEM, Op: clue.OpMmap, NotOp: clue.OpFork, Prior: 0.7,
+		Why: "mmap and mprotect return ENOMEM at vm.max_map_count as well as when memory is short"},
+	{Words: []string{"native memory allocation (mmap) failed"}, Prior: 0.7,
+		Why: "the JVM's mmap failed: vm.max_map_count, or memory"},
 }

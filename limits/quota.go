@@ -59,30 +59,30 @@ package limits
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"path/filepath"
-	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/host"
-	"github.com/enospc/enospc/internal/quote"
+	"github.com/enospc/enospc/limits/clue"
+)
+
+// The IDs of this file's limits.
+const (
+	Quota       ID = "quota"
+	QuotaInodes ID = "quota.inodes"
 )
 
 var quotaFamily = Family{
 	Name: "quota",
 	Limits: []Limit{
 		{
-			ID:    "quota",
+			ID:    Quota,
+			Clues: quotaClues,
 			Title: "disk quota of a user, group or project (bytes)",
 			Unit:  "bytes",
 			Doc: "Bytes charged to a uid, gid or project id on a filesystem mounted with quotas (ext4 " +
@@ -97,7 +97,8 @@ var quotaFamily = Family{
 			Remedy: quotaRemedy,
 		},
 		{
-			ID:    "quota.inodes",
+			ID:    QuotaInodes,
+			Clues: quotaInodesClues,
 			Title: "inode quota of a user, group or project",
 			Unit:  "inodes",
 			Doc: "Files, directories and other inodes charged to a uid, gid or project id on a filesystem " +
@@ -114,8 +115,6 @@ var quotaFamily = Family{
 	},
 	Read: readQuota,
 }
-
-func init() { register(quotaFamily) }
 
 // The signatures of a file operation refused by a quota. Keyring calls
 // fail with the same words ("create session key: disk quota exceeded"):
@@ -393,584 +392,22 @@ func clampInt64(v uint64) int64 {
 	return int64(v)
 }
 
-// quotaRows turns one filesystem's records into rows: one per id and
-// limited resource, the fullest kept (see maxQuotaOKRows), and an unknown
-// row per type that could not be read.
-func quotaRows(env *Env, m Mount, on [quotaKinds]bool, set quotaSet) []Usage {
-	now := time.Now()
-	if env.Host.Now != nil {
-		now = env.Host.Now()
-	}
-	var byKind [quotaKinds][]Usage
-	seen := map[[2]uint64]bool{}
-	for _, q := range set.recs {
-		k := quotaKindOf(q.Type)
-		if k < 0 || !on[k] || !hasLimit(q) || seen[[2]uint64{uint64(k), uint64(q.ID)}] {
-			continue
-		}
-		seen[[2]uint64{uint64(k), uint64(q.ID)}] = true
-		scope := fmt.Sprintf("%s %d on %s", quotaScopeWord[k], q.ID, m.MountPoint)
-		name := ""
-		if k == quotaProject {
-			name = set.names[q.ID]
-		}
-		holder := quotaHolder(k, q, name, m)
-		if q.BytesHard > 0 || q.BytesSoft > 0 {
-			u := quotaUsage("quota", scope, "bytes", q.Bytes, q.BytesSoft, q.BytesHard, q.BytesGrace, now, byteSize)
-			u.setConsumers([]Consumer{quotaConsumer(k, q.ID, holder, q.Bytes)}, 0)
-			byKind[k] = append(byKind[k], u)
-		}
-		if q.InodesHard > 0 || q.InodesSoft > 0 {
-			u := quotaUsage("quota.inodes", scope, "inodes", q.Inodes, q.InodesSoft, q.InodesHard, q.InodesGrace, now, func(v uint64) string { return strconv.FormatUint(v, 10) + " inodes" })
-			u.setConsumers([]Consumer{quotaConsumer(k, q.ID, holder, q.Inodes)}, 0)
-			byKind[k] = append(byKind[k], u)
-		}
-	}
-	var out []Usage
-	for k := range quotaKinds {
-		out = append(out, keepFullest(byKind[k], env.Thresholds.Warn)...)
-	}
-	for _, p := range set.problems {
-		scope := fmt.Sprintf("%s on %s", quotaScopeAll[p.kind], m.MountPoint)
-		for _, l := range []struct{ id, unit string }{{"quota", "bytes"}, {"quota.inodes", "inodes"}} {
-			u := unknown(l.id, scope, l.unit, p.err)
-			u.NeedsRoot = p.needsRoot
-			out = append(out, u)
-		}
-	}
-	return out
+// quotaClues are the words and facts of an error message that point to quota (explain).
+var quotaClues = []clue.Clue{
+	{Errno: clue.EDQUOT, NotOp: clue.OpKeyring, Prior: 0.75,
+		Why: "EDQUOT from a file operation: a user, group or project quota of the filesystem; the block quota is the one usually full"},
+	{Errno: clue.ENOSPC, Words: []string{"storage-opt", "project quota", "prjquota", "pquota"}, Prior: 0.8,
+		Why: "overlay2 with --storage-opt size on XFS reports its project quota as ENOSPC"},
+	{Errno: clue.EDQUOT, Op: clue.OpKeyring, Prior: 0.2,
+		Why: "EDQUOT is also the filesystem quota's error"},
 }
 
-// keepFullest keeps every row at or above the warning fraction, or raised
-// by a soft limit, and the fullest of the others up to maxQuotaOKRows.
-func keepFullest(rows []Usage, warn float64) []Usage {
-	sort.SliceStable(rows, func(i, j int) bool {
-		if rows[i].floor != rows[j].floor {
-			return rows[i].floor > rows[j].floor
-		}
-		return rows[i].Ratio() > rows[j].Ratio()
-	})
-	var out []Usage
-	ok := 0
-	for _, u := range rows {
-		if u.floor == OK && (warn <= 0 || u.Ratio() < warn) {
-			if ok == maxQuotaOKRows {
-				continue
-			}
-			ok++
-		}
-		out = append(out, u)
-	}
-	return out
-}
-
-func byteSize(v uint64) string {
-	const units = "KMGTPE"
-	if v < 1<<20 {
-		return strconv.FormatUint(v, 10) + " bytes"
-	}
-	f := float64(v)
-	i := -1
-	for f >= 1024 && i < len(units)-1 {
-		f /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f%ciB", f, units[i])
-}
-
-// quotaUsage is the row of one limited resource: used against the hard
-// limit, or against the soft limit when only that is set. Over the soft
-// limit the row is a warning while the grace period runs, critical once it
-// has run out (the kernel then refuses as at the hard limit).
-func quotaUsage(id, scope, unit string, used, soft, hard uint64, grace int64, now time.Time, show func(uint64) string) Usage {
-	mx := hard
-	if mx == 0 {
-		mx = soft
-	}
-	u := Usage{Limit: id, Scope: scope, Used: clampInt64(used), Max: clampInt64(mx), Unit: unit}
-	if soft == 0 || used <= soft {
-		return u
-	}
-	switch {
-	case grace > 0 && now.Unix() >= grace:
-		u.floor = Critical
-		u.Reason = fmt.Sprintf("over its soft limit of %s and the grace period ended %s: it is refused as at a hard limit (EDQUOT)",
-			show(soft), time.Unix(grace, 0).UTC().Format(time.RFC3339))
-	case grace > 0:
-		u.floor = Warning
-		u.Reason = fmt.Sprintf("over its soft limit of %s: the grace period ends %s (in %s), then it is refused (EDQUOT)",
-			show(soft), time.Unix(grace, 0).UTC().Format(time.RFC3339), graceLeft(time.Unix(grace, 0).Sub(now)))
-	default:
-		u.floor = Warning
-		u.Reason = fmt.Sprintf("over its soft limit of %s", show(soft))
-	}
-	return u
-}
-
-// graceLeft says how long a grace period has left, in the unit that
-// matters.
-func graceLeft(d time.Duration) string {
-	switch {
-	case d >= 48*time.Hour:
-		return fmt.Sprintf("%.1f days", d.Hours()/24)
-	case d >= 2*time.Hour:
-		return fmt.Sprintf("%.0f hours", d.Hours())
-	}
-	return d.Round(time.Minute).String()
-}
-
-// quotaHolder names who holds a quota and carries the record's limits for
-// the remedy: "uid 1000 (ext4 /dev/sdb1; soft/hard limits 0/10485760 KiB,
-// 0/1000000 inodes)", the numbers setquota takes.
-func quotaHolder(kind int, q host.Quota, name string, m Mount) string {
-	who := fmt.Sprintf("%s %d", quotaScopeWord[kind], q.ID)
-	if name != "" {
-		who += " " + name
-	}
-	return fmt.Sprintf("%s (%s %s; soft/hard limits %d/%d KiB, %d/%d inodes)", who, m.FSType, m.Source,
-		q.BytesSoft/1024, q.BytesHard/1024, q.InodesSoft, q.InodesHard)
-}
-
-func quotaConsumer(kind int, id uint32, holder string, count uint64) Consumer {
-	c := Consumer{Name: holder, Count: clampInt64(count)}
-	if kind == quotaUser {
-		c.UID = intp(int(id))
-	}
-	return c
-}
-
-// quotaInfo is what a row's holder says of its quota.
-type quotaInfo struct {
-	who, fstype, source string
-	bsoft, bhard        uint64 // KiB
-	isoft, ihard        uint64
-	upperDir            string
-}
-
-var quotaHolderRe = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^(.*) \((\S+) (.*); soft/hard limits (\d+)/(\d+) KiB, (\d+)/(\d+) inodes\)$`)
-})
-
-func parseQuotaHolder(s string) (quotaInfo, bool) {
-	m := quotaHolderRe().FindStringSubmatch(s)
-	if m == nil {
-		return quotaInfo{}, false
-	}
-	qi := quotaInfo{who: m[1], fstype: m[2], source: m[3]}
-	for i, p := range []*uint64{&qi.bsoft, &qi.bhard, &qi.isoft, &qi.ihard} {
-		v, err := strconv.ParseUint(m[4+i], 10, 64)
-		if err != nil {
-			return quotaInfo{}, false
-		}
-		*p = v
-	}
-	if _, rest, ok := strings.Cut(qi.who, " overlay upper dir "); ok {
-		qi.upperDir = rest
-	}
-	return qi, true
-}
-
-var quotaScopeRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(uid|gid|project) (\d+) on (.+)$`) })
-
-// raiseLimit proposes a new limit: half as much again, and at least a
-// quarter above what is used; 0 (no limit) stays 0.
-func raiseLimit(limit, used uint64) uint64 {
-	if limit == 0 {
-		return 0
-	}
-	return max(limit+limit/2, used+used/4)
-}
-
-func quotaRemedy(u Usage) []string {
-	sm := quotaScopeRe().FindStringSubmatch(u.Scope)
-	if sm == nil {
-		return []string{"see who is over: repquota -a (ext4, tmpfs) or xfs_quota -x -c 'report -h' (XFS)"}
-	}
-	word, id, mp := sm[1], sm[2], sm[3]
-	var qi quotaInfo
-	for _, c := range u.Consumers {
-		if i, ok := parseQuotaHolder(c.Name); ok {
-			qi = i
-			break
-		}
-	}
-	inodes := u.Limit == "quota.inodes"
-	used := uint64(max(u.Used, 0))
-	var out []string
-
-	// What holds it.
-	switch {
-	case qi.upperDir != "":
-		layer := filepath.Base(filepath.Dir(qi.upperDir))
-		out = append(out,
-			fmt.Sprintf("project %s is a container's writable layer %s (--storage-opt size): find the container with docker ps -aq | xargs docker inspect -f '{{.Name}} {{.GraphDriver.Data.UpperDir}}' | grep %s (podman and CRI-O: podman inspect / crictl inspect), then delete what it wrote or recreate it with a larger --storage-opt size", id, qi.upperDir, quote.Shell(layer)))
-	case word == "project":
-		what := strings.TrimSpace(strings.TrimPrefix(qi.who, "project "+id))
-		if what != "" {
-			out = append(out, fmt.Sprintf("project %s is %s: see what fills it with du -xsh on its directories", id, what))
-		} else {
-			out = append(out, fmt.Sprintf("find project %s's directories: lsattr -p -R %s 2>/dev/null | awk '$1 == %s' | head", id, quote.Shell(mp), id))
-		}
-	case inodes:
-		out = append(out, fmt.Sprintf("find where %s %s's files are: find %s -xdev -%s %s -printf '%%h\\n' | sort | uniq -c | sort -n | tail", word, id, quote.Shell(mp), map[string]string{"uid": "user", "gid": "group"}[word], id))
-	default:
-		out = append(out, fmt.Sprintf("find what %s %s holds: find %s -xdev -%s %s -type f -size +10M -printf '%%s\\t%%p\\n' | sort -n | tail -20", word, id, quote.Shell(mp), map[string]string{"uid": "user", "gid": "group"}[word], id))
-	}
-
-	// Or raise its limits, keeping the others as they are.
-	if qi.fstype == "" {
-		out = append(out, fmt.Sprintf("or raise its limits: setquota (ext4, tmpfs) or xfs_quota -x -c 'limit ...' %s (XFS); quota -v, repquota -a or xfs_quota -x -c 'report -h' %s show them", quote.Shell(mp), quote.Shell(mp)))
-		return out
-	}
-	bsoft, bhard, isoft, ihard := qi.bsoft, qi.bhard, qi.isoft, qi.ihard
-	if inodes {
-		isoft, ihard = raiseLimit(isoft, used), raiseLimit(ihard, used)
-	} else {
-		bsoft, bhard = raiseLimit(bsoft, (used+1023)/1024), raiseLimit(bhard, (used+1023)/1024)
-	}
-	if qi.fstype == "xfs" {
-		flag := map[string]string{"uid": "-u", "gid": "-g", "project": "-p"}[word]
-		lim := fmt.Sprintf("bsoft=%dk bhard=%dk", bsoft, bhard)
-		if inodes {
-			lim = fmt.Sprintf("isoft=%d ihard=%d", isoft, ihard)
-		}
-		out = append(out, fmt.Sprintf("or raise its limit: xfs_quota -x -c 'limit %s %s %s' %s", flag, lim, id, quote.Shell(mp)))
-	} else {
-		flag := map[string]string{"uid": "-u", "gid": "-g", "project": "-P"}[word]
-		out = append(out, fmt.Sprintf("or raise its limit: setquota %s %s %d %d %d %d %s (block soft and hard in KiB, then inode soft and hard; the others as they are)", flag, id, bsoft, bhard, isoft, ihard, quote.Shell(mp)))
-	}
-	if strings.Contains(u.Reason, "grace period ended") {
-		out = append(out, fmt.Sprintf("the grace period is over: it must go back under its soft limit (or the soft limit up) before writes work; setquota -t (ext4) or xfs_quota -x -c 'timer ...' %s sets the grace time", quote.Shell(mp)))
-	}
-	return out
-}
-
-// errQuotaSlow stops a walk of ids that takes too long.
-var errQuotaSlow = errors.New("listing quotas took too long; the ids read so far are shown")
-
-// The live reading: quotactl_fd(2) on the mount point, quotactl(2) on the
-// block device where quotactl_fd is missing (before Linux 5.14).
-
-// Subcommands of quotactl (linux/quota.h), combined with the type by
-// QCMD(cmd, type) = cmd<<8 | type.
-const (
-	qGetInfo      = 0x800005
-	qGetQuota     = 0x800007
-	qGetNextQuota = 0x800009
-)
-
-// ifNextDqblk is struct if_nextdqblk (if_dqblk plus the id, which
-// Q_GETQUOTA leaves alone): limits in 1 KiB blocks, space in bytes, grace
-// deadlines in unix seconds.
-type ifNextDqblk struct {
-	BHardLimit, BSoftLimit, CurSpace  uint64
-	IHardLimit, ISoftLimit, CurInodes uint64
-	BTime, ITime                      uint64
-	Valid, ID                         uint32
-}
-
-func (d *ifNextDqblk) quota(kind int, id uint32) host.Quota {
-	return host.Quota{
-		Type: quotaKindNames[kind], ID: id,
-		Bytes: d.CurSpace, BytesSoft: kib(d.BSoftLimit), BytesHard: kib(d.BHardLimit), BytesGrace: clampInt64(d.BTime),
-		Inodes: d.CurInodes, InodesSoft: d.ISoftLimit, InodesHard: d.IHardLimit, InodesGrace: clampInt64(d.ITime),
-	}
-}
-
-// kib converts 1 KiB blocks to bytes, saturating.
-func kib(v uint64) uint64 {
-	if v > math.MaxUint64/1024 {
-		return math.MaxUint64
-	}
-	return v * 1024
-}
-
-// quotactl runs quota commands on one filesystem.
-type quotactl struct {
-	fd      int    // an O_PATH fd of the mount point
-	special string // the block device, for quotactl(2)
-	probed  bool
-	noFD    bool // quotactl_fd is missing
-}
-
-func (q *quotactl) call(cmd, kind int, id uint32, d *ifNextDqblk) error {
-	c := uintptr(uint32(cmd<<8 | kind))
-	if !q.probed {
-		// A filesystem without quota operations says ENOSYS too: the
-		// syscall is missing only if an invalid fd gets ENOSYS, not EBADF.
-		_, _, e := unix.Syscall6(unix.SYS_QUOTACTL_FD, uintptr(math.MaxUint32), c, 0, 0, 0, 0)
-		q.probed, q.noFD = true, e == unix.ENOSYS
-	}
-	if !q.noFD {
-		_, _, e := unix.Syscall6(unix.SYS_QUOTACTL_FD, uintptr(q.fd), c, uintptr(id), uintptr(unsafe.Pointer(d)), 0, 0)
-		if e != 0 {
-			return e
-		}
-		return nil
-	}
-	p, err := unix.BytePtrFromString(q.special)
-	if err != nil {
-		return err
-	}
-	_, _, e := unix.Syscall6(unix.SYS_QUOTACTL, c, uintptr(unsafe.Pointer(p)), uintptr(id), uintptr(unsafe.Pointer(d)), 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
-}
-
-// list walks every id of a type that has a quota record (Q_GETNEXTQUOTA),
-// keeping those with a limit.
-func (q *quotactl) list(kind int, deadline time.Time) ([]host.Quota, error) {
-	var out []host.Quota
-	id := uint32(0)
-	for n := 0; ; n++ {
-		if n == maxQuotaIDs {
-			return out, fmt.Errorf("more than %d ids have %s quotas; the first are shown", maxQuotaIDs, quotaKindNames[kind])
-		}
-		if n%256 == 255 && time.Now().After(deadline) {
-			return out, errQuotaSlow
-		}
-		var d ifNextDqblk
-		err := q.call(qGetNextQuota, kind, id, &d)
-		if err == unix.ENOENT {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		if d.ID < id {
-			return out, nil // a kernel going backwards would loop for ever
-		}
-		if r := d.quota(kind, d.ID); hasLimit(r) {
-			out = append(out, r)
-		}
-		if d.ID == math.MaxUint32 {
-			return out, nil
-		}
-		id = d.ID + 1
-	}
-}
-
-// get reads the given ids one by one (Q_GETQUOTA); an id without a record
-// reads as zeros.
-func (q *quotactl) get(kind int, ids []uint32) ([]host.Quota, error) {
-	var out []host.Quota
-	for _, id := range ids {
-		var d ifNextDqblk
-		if err := q.call(qGetQuota, kind, id, &d); err != nil {
-			return out, err
-		}
-		if r := d.quota(kind, id); hasLimit(r) {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-// liveQuotas reads one filesystem's quotas with quotactl.
-func liveQuotas(env *Env, m Mount, on [quotaKinds]bool, mounts []Mount, deadline time.Time) quotaSet {
-	var set quotaSet
-	fail := func(err error) quotaSet {
-		for k := range quotaKinds {
-			if on[k] {
-				set.problems = append(set.problems, quotaProblem{kind: k, err: err})
-			}
-		}
-		return set
-	}
-	path := env.Host.RootPath(m.MountPoint)
-	fd, err := unix.Open(path, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fail(fmt.Errorf("open %s: %w", m.MountPoint, err))
-	}
-	defer unix.Close(fd)
-	// Under --root, the path must reach the host's mount, not a directory
-	// of the container's own filesystem.
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return fail(fmt.Errorf("stat %s: %w", m.MountPoint, err))
-	}
-	if dev := fmt.Sprintf("%d:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev))); m.Device != "" && dev != m.Device {
-		return fail(fmt.Errorf("%s here is device %s, not the filesystem mounted there (%s): the host's mounts are not visible under %s", path, dev, m.Device, env.Host.Root))
-	}
-	q := &quotactl{fd: fd, special: env.Host.RootPath(m.Source)}
-	if on[quotaProject] {
-		set.names = overlayProjects(env, m, mounts)
-	}
-	for k := range quotaKinds {
-		if !on[k] {
-			continue
-		}
-		// Q_GETINFO needs no privilege and says ESRCH when accounting is
-		// off for the type: nothing to read, nothing can be refused.
-		var info ifNextDqblk
-		if err := q.call(qGetInfo, k, 0, &info); errors.Is(err, unix.ESRCH) {
-			continue
-		}
-		recs, err := q.list(k, deadline)
-		set.recs = append(set.recs, recs...)
-		switch {
-		case err == nil:
-		case errors.Is(err, unix.ESRCH):
-			// Accounting is off for this type: nothing can be refused.
-		case errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES):
-			// Without CAP_SYS_ADMIN a process reads its own quotas only.
-			own, err2 := q.get(k, ownQuotaIDs(k))
-			set.recs = append(set.recs, own...)
-			if errors.Is(err2, unix.ESRCH) {
-				continue // accounting is off after all
-			}
-			if err2 != nil && !errors.Is(err2, unix.EPERM) {
-				err = err2
-			}
-			set.problems = append(set.problems, quotaProblem{kind: k, needsRoot: true,
-				err: fmt.Errorf("quotactl: %w: other ids' %s quotas need root (CAP_SYS_ADMIN); only enospc's own are shown", err, quotaKindNames[k])})
-		case errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS):
-			// No Q_GETNEXTQUOTA (before Linux 4.6): the ids we know of.
-			ids := fallbackQuotaIDs(env, k, set.names)
-			if len(ids) == 0 {
-				set.problems = append(set.problems, quotaProblem{kind: k, err: fmt.Errorf("this kernel cannot list %s quotas (no Q_GETNEXTQUOTA, Linux 4.6) and no id is known to ask for", quotaKindNames[k])})
-				continue
-			}
-			recs, err := q.get(k, ids)
-			set.recs = append(set.recs, recs...)
-			if err != nil && !errors.Is(err, unix.ESRCH) {
-				set.problems = append(set.problems, quotaProblem{kind: k, err: fmt.Errorf("quotactl Q_GETQUOTA on %s: %w", m.MountPoint, err)})
-			}
-		default:
-			set.problems = append(set.problems, quotaProblem{kind: k, err: fmt.Errorf("quotactl Q_GETNEXTQUOTA on %s: %w", m.MountPoint, err)})
-		}
-	}
-	return set
-}
-
-// ownQuotaIDs are the ids whose quotas a process may read without
-// privilege: its effective uid, its groups.
-func ownQuotaIDs(kind int) []uint32 {
-	switch kind {
-	case quotaUser:
-		return []uint32{uint32(unix.Geteuid())}
-	case quotaGroup:
-		ids := []uint32{uint32(unix.Getegid())}
-		if gs, err := unix.Getgroups(); err == nil {
-			for _, g := range gs {
-				ids = append(ids, uint32(g))
-			}
-		}
-		return ids
-	}
-	return nil
-}
-
-// fallbackQuotaIDs are the ids to ask for when the kernel cannot list
-// them: the census's uids, the known project ids. The census records no
-// gids.
-func fallbackQuotaIDs(env *Env, kind int, names map[uint32]string) []uint32 {
-	set := map[uint32]bool{}
-	switch kind {
-	case quotaUser:
-		if env.Census != nil {
-			for _, p := range env.Census.Processes {
-				set[uint32(p.UID)], set[uint32(p.EUID)] = true, true
-			}
-		}
-	case quotaGroup:
-		return nil
-	case quotaProject:
-		all := map[uint32]string{}
-		projectNames(env, all)
-		for id := range all {
-			set[id] = true
-		}
-		for id := range names {
-			set[id] = true
-		}
-	}
-	ids := make([]uint32, 0, len(set))
-	for id := range set {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids
-}
-
-// fsxattr is struct fsxattr of FS_IOC_FSGETXATTR.
-type fsxattr struct {
-	XFlags, ExtSize, NExtents, ProjID, CowExtSize uint32
-	Pad                                           [8]byte
-}
-
-// fsIocFsGetXattr is FS_IOC_FSGETXATTR, _IOR('X', 31, struct fsxattr).
-const fsIocFsGetXattr = 0x801c581f
-
-// maxOverlayScan bounds the overlay mounts whose upper directory is asked
-// for its project id.
-const maxOverlayScan = 4096
-
-// overlayProjects maps project ids to the overlay upper directories on m
-// that carry them: docker's overlay2 (and containers/storage) give each
-// container's layer directory its own project id when run with
-// --storage-opt size on a filesystem with project quotas, and the upper
-// directory inherits it.
-func overlayProjects(env *Env, m Mount, mounts []Mount) map[uint32]string {
-	names := map[uint32]string{}
-	n := 0
-	for _, om := range mounts {
-		if om.FSType != "overlay" || n == maxOverlayScan {
-			continue
-		}
-		upper := overlayOption(om.Super, "upperdir")
-		if upper == "" || !pathUnder(upper, m.MountPoint) {
-			continue
-		}
-		n++
-		fd, err := unix.Open(env.Host.RootPath(upper), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
-		if err != nil {
-			continue
-		}
-		var x fsxattr
-		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocFsGetXattr, uintptr(unsafe.Pointer(&x)))
-		unix.Close(fd)
-		if e == 0 && x.ProjID != 0 && names[x.ProjID] == "" {
-			names[x.ProjID] = "overlay upper dir " + upper
-		}
-	}
-	return names
-}
-
-// overlayOption returns an option's value from overlay's super options;
-// overlay escapes commas inside paths with a backslash.
-func overlayOption(opts, key string) string {
-	var cur strings.Builder
-	flush := func() string {
-		k, v, _ := strings.Cut(cur.String(), "=")
-		cur.Reset()
-		if k == key {
-			return v
-		}
-		return ""
-	}
-	for i := 0; i < len(opts); i++ {
-		switch {
-		case opts[i] == '\\' && i+1 < len(opts):
-			i++
-			cur.WriteByte(opts[i])
-		case opts[i] == ',':
-			if v := flush(); v != "" {
-				return v
-			}
-		default:
-			cur.WriteByte(opts[i])
-		}
-	}
-	return flush()
-}
-
-// pathUnder reports whether p is dir or below it.
-func pathUnder(p, dir string) bool {
-	if dir == "/" {
-		return strings.HasPrefix(p, "/")
-	}
-	return p == dir || strings.HasPrefix(p, dir+"/")
+// quotaInodesClues are the words and facts of an error message that point to quota.inodes (explain).
+var quotaInodesClues = []clue.Clue{
+	{Errno: clue.EDQUOT, Op: clue.OpCreate | clue.OpMkdir, NotOp: clue.OpKeyring, Prior: 0.6,
+		Why: "creating a file fails with EDQUOT when its owner's inode quota is used up as well as at its block quota"},
+	{Errno: clue.EDQUOT, NotOp: clue.OpKeyring, Prior: 0.5,
+		Why: "or the inode quota of that user, group or project"},
+	{Errno: clue.EDQUOT, Words: []string{"file limit", "files quota", "inode quota"}, Prior: 0.85,
+		Why: "the message names the file (inode) quota"},
 }

@@ -41,6 +41,18 @@ var needles = []string{
 	"file-max",
 	"t fork", // can't fork, cannot fork
 	"pids",   // pids.max, fork rejected by pids controller
+	// Limits named without an errno's words (explain's clues.go).
+	"max_map_count", "map failed", // vm.max_map_count, Java's mmap
+	"file descriptors",             // Elasticsearch's bootstrap check
+	"table full", "table overflow", // conntrack, neighbour
+	"buffer space",       // ENOBUFS at a full neighbour table
+	"exchange full",      // a bridge's ports
+	"assign requested",   // EADDRNOTAVAIL: ephemeral ports
+	"ephemeral-storage",  // kubelet's evictions
+	"shared memory",      // shmget, /dev/shm
+	"unable to allocate", // SLUB's kmem caches
+	"num_locks",          // podman's lock slots, outside the catalog
+	"out of memory",      // the OOM killer, outside the catalog
 }
 
 // The matchers are built on first use: they are half a megabyte of
@@ -376,7 +388,9 @@ const (
 	maxKey    = 2 << 10
 )
 
-// classify returns the most likely limit of a message, "" for none. A log
+// classify returns the cause explain gives a message (explain.Label: a
+// limit ID, or "outside:" and what the message names outside the
+// catalog), "" for none. A log
 // dense with errors repeats a few kinds of message with other numbers and
 // ids: the answer is kept under explain.Key, which is the same only for
 // messages that get the same answer.
@@ -394,10 +408,7 @@ func (s *Scanner) classify(msg string, key []byte) (string, []byte) {
 			return limit, key
 		}
 	}
-	limit := ""
-	if cands := explain.Candidates(t); len(cands) > 0 {
-		limit = cands[0].Limit
-	}
+	limit := explain.Label(t)
 	if ok {
 		s.mu.Lock()
 		if len(s.cache) >= cacheSize {

@@ -121,7 +121,7 @@ func (s *Server) serveChart(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	limit, scope := q.Get("limit"), q.Get("scope")
-	if _, ok := limits.Lookup(limit); !ok || scope == "" {
+	if _, ok := limits.Lookup(limits.ID(limit)); !ok || scope == "" {
 		http.Error(w, "want ?limit=<a limit ID>&scope=<its scope>", http.StatusBadRequest)
 		return
 	}

@@ -93,7 +93,7 @@ func (s *Server) encodeMetrics(sn *snapshot) []byte {
 	for _, fam := range rep.Families {
 		ok := true
 		for _, l := range fam.Limits {
-			if unknownIn[l] {
+			if unknownIn[string(l)] {
 				ok = false
 			}
 		}

@@ -27,6 +27,7 @@ import (
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/limits"
+	"github.com/enospc/enospc/trace"
 )
 
 // Options tune a server.
@@ -64,6 +65,10 @@ type Options struct {
 	Log io.Writer
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Failures, when set, is what a trace running beside the server
+	// (serve --trace) records: served at /api/v1/failures and as
+	// enospc_syscall_failures_total.
+	Failures *trace.Recorder
 }
 
 // StaleAfter is the age past which a snapshot is stale: three intervals,
@@ -312,6 +317,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/history", s.serveHistory)
 	mux.HandleFunc("GET /api/v1/chart", s.serveChart)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
+	if s.opts.Failures != nil {
+		mux.HandleFunc("GET /api/v1/failures", s.serveFailures)
+	}
 	mux.HandleFunc("GET /{$}", s.servePage)
 	mux.Handle("GET /static/", http.FileServerFS(staticFS))
 	return readOnly(mux)
@@ -351,6 +359,9 @@ func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tail := metricsTail(age, why != "")
+	if s.opts.Failures != nil {
+		tail = append(tail, s.opts.Failures.Metrics()...)
+	}
 	w.Header().Set("Content-Type", metricsContentType)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Vary", "Accept-Encoding")
@@ -379,4 +390,21 @@ func (s *Server) serveHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeCached(w, r, sn.history)
+}
+
+// serveFailures answers with the failures the trace caught, newest first,
+// holders hidden unless ExposeHolders.
+func (s *Server) serveFailures(w http.ResponseWriter, _ *http.Request) {
+	fs, st := s.opts.Failures.Recent()
+	if !s.opts.ExposeHolders {
+		for i := range fs {
+			fs[i] = fs[i].Redacted()
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(jsonBytes(struct {
+		Trace    trace.TraceState `json:"trace"`
+		Failures []trace.Failure  `json:"failures"`
+	}{st, fs}))
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/fixture"
 	"github.com/enospc/enospc/limits"
 )
 
@@ -36,15 +37,14 @@ func (c *clock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
+// fixtureHost is the Jenkins fixture host (internal/fixture), its statfs
+// numbers and clock served as the golden tests serve them.
 func fixtureHost() *host.Host {
-	dir := "../testdata/hosts/jenkins-keyring"
-	now := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
-	h := host.New(dir+"/proc", dir+"/sys", dir+"/root")
-	h.Now = func() time.Time { return now }
-	h.StatfsFunc = func(string) (host.Statfs, error) {
-		return host.Statfs{BlockSize: 4096, Blocks: 1000, BlocksFree: 500, BlocksAvail: 500, Files: 1000, FilesFree: 500}, nil
+	f, err := fixture.Load("../testdata/hosts/jenkins-keyring")
+	if err != nil {
+		panic(err)
 	}
-	return h
+	return f.New(nil)
 }
 
 // fixtureServer serves one check of the Jenkins fixture host; checks

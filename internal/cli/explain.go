@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ func newExplainCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
 		output     string
 		offline    bool
+		failures   string
 		historyDir string
 		since      time.Duration
 		at         string
@@ -36,7 +38,8 @@ or near its max in the last --since (24h), or within 10 minutes of --at
 TIME (RFC 3339, the time the error was logged), is confirmed as past, with
 when and for how long.
 Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
-2 nothing recognised, 3 the message or the host could not be read.`,
+2 nothing recognised or the message names a cause outside the catalog, 3 the
+message or the host could not be read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if output != "table" && output != "json" {
@@ -84,6 +87,16 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 			if cut != "" {
 				res.AddNote("stdin: " + cut)
 			}
+			if failures != "" {
+				fs, skipped, err := readFailuresFile(failures)
+				if err != nil {
+					return &exitError{3, err}
+				}
+				if skipped > 0 {
+					res.AddNote(fmt.Sprintf("%s: %d lines that are no failure skipped", failures, skipped))
+				}
+				res.ConfirmByKernel(fs)
+			}
 			out := cmd.OutOrStdout()
 			if output == "json" {
 				if err := writeJSON(out, res); err != nil {
@@ -93,7 +106,8 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 				writeExplain(out, res)
 			}
 			switch {
-			case len(res.Causes) == 0:
+			case len(res.Causes) == 0,
+				res.Outside != nil && !(res.Checked && res.Causes[0].Confirmed):
 				return &exitError{code: 2}
 			case res.Checked && !res.Causes[0].Confirmed && len(res.Causes[0].Past) == 0:
 				return &exitError{code: 1}
@@ -103,6 +117,7 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	cmd.Flags().BoolVar(&offline, "offline", false, "rank the causes from the message alone, without checking this host")
+	cmd.Flags().StringVar(&failures, "failures", "", "confirm the causes against the failing syscalls the kernel reported: a file of enospc trace -o json's lines, or of serve --trace's /api/v1/failures")
 	cmd.Flags().StringVar(&historyDir, "history-dir", "", "also look back in the history serve records there (serve --history-dir)")
 	cmd.Flags().DurationVar(&since, "since", 24*time.Hour, "with --history-dir: how far back a cause counts as past")
 	cmd.Flags().StringVar(&at, "at", "", "with --history-dir: the time the error was seen (RFC 3339); a cause near its max within 10 minutes of it counts")
@@ -113,7 +128,31 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 // serve's 30 s interval, and a log's clock a little off.
 const pastAround = 10 * time.Minute
 
+// readFailuresFile reads the failures --failures names.
+func readFailuresFile(path string) ([]explain.KernelFailure, int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--failures: %w", err)
+	}
+	defer f.Close()
+	fs, skipped, err := explain.ReadFailures(f)
+	if err != nil {
+		return nil, 0, fmt.Errorf("--failures %s: %w", path, err)
+	}
+	return fs, skipped, nil
+}
+
 func writeExplain(w io.Writer, res *explain.Result) {
+	if o := res.Outside; o != nil {
+		fmt.Fprintf(w, "outside the catalog  %3.0f%%  %s\n", 100*o.Confidence, quote.Terminal(o.Title))
+		for _, e := range o.Evidence {
+			fmt.Fprintf(w, "     because %s\n", quote.Terminal(e))
+		}
+		fmt.Fprintf(w, "     → %s\n", quote.Terminal(o.Remedy))
+	}
+	if len(res.Causes) == 0 && res.Outside != nil {
+		return
+	}
 	if len(res.Causes) == 0 {
 		fmt.Fprintln(w, quote.Terminal(res.Note))
 		return
@@ -121,6 +160,8 @@ func writeExplain(w io.Writer, res *explain.Result) {
 	for i, c := range res.Causes {
 		status := "possible"
 		switch {
+		case c.ByKernel:
+			status = "CONFIRMED by the kernel"
 		case c.Confirmed:
 			status = "CONFIRMED on this host"
 		case len(c.Past) > 0:

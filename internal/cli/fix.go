@@ -2,18 +2,19 @@ package cli
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/fix"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/internal/quote"
 )
 
+// Long on purpose: the flags and their help make up most of it; the workflow itself is fix.Run.
 func newFixCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 	var (
 		output                string
@@ -58,63 +59,56 @@ the planned sysctls on every node.`,
 				return nil
 			}
 			copts := hf.options()
-			copts.Only = only
-			// A fix is run by hand, once: it plans from every uid's keys.
-			copts.AllKeys = true
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&copts)
 			}
-			rep, err := check.Run(cmd.Context(), h, copts)
-			if err != nil {
+			req := fix.Request{Check: copts, Only: only, Prune: prune, Apply: apply && !kube, Options: opts}
+			if !yes {
+				req.Confirm = func(_ fix.Plan, n int) bool { return confirm(cmd.InOrStdin(), out, n) }
+			}
+			if output != "json" && apply && !kube {
+				// The plan is shown before the question.
+				req.Confirm = showThen(out, req.Confirm)
+			}
+			o, err := fix.Run(cmd.Context(), h, req)
+			if o == nil {
 				return &exitError{3, err}
 			}
-			plan := fix.MakePlan(rep, h, only)
-			if prune {
-				plan.Actions = append(plan.Actions, fix.PruneActions(rep)...)
-			}
-			if kube {
+			plan := o.Plan
+			switch {
+			case kube:
 				y, err := fix.Kubernetes(plan, image, pauseImage)
 				if err != nil {
 					return &exitError{3, err}
 				}
 				fmt.Fprint(out, y)
 				return nil
-			}
-			if output == "json" && !apply {
-				return jsonOrExit(out, plan)
-			}
-			if output != "json" {
+			case !apply:
+				if output == "json" {
+					return jsonOrExit(out, plan)
+				}
 				writePlan(out, plan)
-			}
-			if !apply {
-				if n := countSysctls(plan); n > 0 {
+				if n := plan.Changes(); n > 0 {
 					fmt.Fprintf(out, "\ndry run: nothing changed (--apply makes the %d %s above)\n", n, plural(n, "change", "changes"))
 				}
 				return nil
 			}
-			if countSysctls(plan) == 0 {
+			if plan.Changes() == 0 {
 				if output == "json" {
-					return jsonOrExit(out, map[string]any{"plan": plan, "result": fix.Result{Entries: []fix.Entry{}}})
+					return jsonOrExit(out, map[string]any{"plan": plan, "result": o.Result})
 				}
+				writePlan(out, plan)
 				fmt.Fprintln(out, "\nnothing to apply")
 				return nil
 			}
-			if !yes && !confirm(cmd.InOrStdin(), out, countSysctls(plan)) {
-				return &exitError{1, fmt.Errorf("not applied")}
+			if errors.Is(err, fix.ErrNotConfirmed) {
+				return &exitError{1, err}
 			}
-			res, err := fix.Apply(h, plan, opts)
-			if err == nil {
-				var cres *fix.Result
-				cres, err = fix.Cleanup(cmd.Context(), h, copts, plan, opts)
-				if cres != nil {
-					res.Entries = append(res.Entries, cres.Entries...)
-				}
-			}
-			if res != nil {
+			if o.Result != nil {
 				if output == "json" {
-					writeJSON(out, map[string]any{"plan": plan, "result": res})
+					writeJSON(out, map[string]any{"plan": plan, "result": o.Result})
 				} else {
-					writeFixResult(out, "apply", res)
+					writeFixResult(out, "apply", o.Result)
 				}
 			}
 			if err != nil {
@@ -148,14 +142,12 @@ func jsonOrExit(w io.Writer, v any) error {
 }
 
 // countSysctls counts the plan's changes: sysctls and cleanups.
-func countSysctls(p fix.Plan) int {
-	n := 0
-	for _, a := range p.Actions {
-		if a.Kind == "sysctl" || a.Kind == "cleanup" {
-			n++
-		}
+// showThen prints the plan before asking (ask nil: before applying).
+func showThen(w io.Writer, ask func(fix.Plan, int) bool) func(fix.Plan, int) bool {
+	return func(p fix.Plan, n int) bool {
+		writePlan(w, p)
+		return ask == nil || ask(p, n)
 	}
-	return n
 }
 
 func writePlan(w io.Writer, p fix.Plan) {

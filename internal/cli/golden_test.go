@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -12,77 +11,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enospc/enospc/attrib"
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/fixture"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/hosts")
 
 // fixtureClock is the time every golden report carries.
-var fixtureClock = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+var fixtureClock = fixture.Clock
 
-// fixtureHost serves a fixture tree: statfs numbers from its statfs.json
-// (a path that is no mount point gets the numbers of the mount it is on; an
-// entry with "hang" never answers, like a dead NFS server), disk quotas by
-// mount point from its quota.json (none when it has none: quotactl never
-// runs on a fixture) and the fixed clock.
+// fixtureHost serves a fixture tree (fixture.Host.Hook): statfs numbers
+// from its statfs.json, disk quotas from its quota.json, the fixed clock.
 func fixtureHost(t *testing.T, dir string) func(*host.Host) {
-	b, err := os.ReadFile(filepath.Join(dir, "statfs.json"))
+	f, err := fixture.Load(dir)
 	if err != nil {
 		t.Fatal(err)
-	}
-	var table map[string]struct {
-		BlockSize   int64  `json:"bsize"`
-		Blocks      uint64 `json:"blocks"`
-		BlocksFree  uint64 `json:"bfree"`
-		BlocksAvail uint64 `json:"bavail"`
-		Files       uint64 `json:"files"`
-		FilesFree   uint64 `json:"ffree"`
-		Hang        bool   `json:"hang"`
-	}
-	if err := json.Unmarshal(b, &table); err != nil {
-		t.Fatal(err)
-	}
-	quotas := map[string][]host.Quota{}
-	if b, err := os.ReadFile(filepath.Join(dir, "quota.json")); err == nil {
-		if err := json.Unmarshal(b, &quotas); err != nil {
-			t.Fatalf("quota.json: %v", err)
-		}
 	}
 	hung := make(chan struct{})
 	t.Cleanup(func() { close(hung) })
-	root, err := filepath.Abs(filepath.Join(dir, "root"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return func(h *host.Host) {
-		h.Now = func() time.Time { return fixtureClock }
-		h.StatfsTimeout = 200 * time.Millisecond
-		h.QuotaFunc = func(mountpoint string) ([]host.Quota, error) {
-			if q, ok := quotas[mountpoint]; ok {
-				return q, nil
-			}
-			return nil, fmt.Errorf("%s has no quotas in the fixture", mountpoint)
-		}
-		h.StatfsFunc = func(path string) (host.Statfs, error) {
-			abs, _ := filepath.Abs(path)
-			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(abs, root), "/")
-			for p := rel; ; p = filepath.Dir(p) {
-				if st, ok := table[p]; ok {
-					if st.Hang {
-						<-hung
-						return host.Statfs{}, fmt.Errorf("fixture server gone")
-					}
-					return host.Statfs{BlockSize: st.BlockSize, Blocks: st.Blocks, BlocksFree: st.BlocksFree,
-						BlocksAvail: st.BlocksAvail, Files: st.Files, FilesFree: st.FilesFree}, nil
-				}
-				if p == "/" {
-					return host.Statfs{}, fmt.Errorf("%s is not in the fixture", path)
-				}
-			}
-		}
-	}
+	return f.Hook(hung)
 }
 
 // groupedBy names the fixture hosts whose holdings are also grouped, and
@@ -96,34 +44,17 @@ var (
 // fixtureInventory serves the host's inventory.json as what its container
 // runtimes list; a host without one has no runtime.
 func fixtureInventory(t *testing.T, dir string) func(*check.Options) {
-	inv := attrib.NewInventory()
-	if b, err := os.ReadFile(filepath.Join(dir, "inventory.json")); err == nil {
-		if err := json.Unmarshal(b, inv); err != nil {
-			t.Fatalf("inventory.json: %v", err)
-		}
-	}
-	return func(o *check.Options) { o.Inventory = inv }
-}
-
-// prepareFixture makes the fixture's empty /dev/mqueue and backdates its
-// fifo directories: git checks them
-// out with the current time, and enospc leaves young directories alone.
-func prepareFixture(t *testing.T, dir string) {
-	// git keeps no empty directory: the mqueue filesystem every fixture
-	// host mounts at /dev/mqueue holds no queue.
-	if err := os.MkdirAll(filepath.Join(dir, "root", "dev", "mqueue"), 0o755); err != nil {
+	f, err := fixture.Load(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	fifo := filepath.Join(dir, "root", "run", "containerd", "fifo")
-	entries, err := os.ReadDir(fifo)
-	if err != nil {
-		return
-	}
-	old := fixtureClock.Add(-time.Hour)
-	for _, e := range entries {
-		if err := os.Chtimes(filepath.Join(fifo, e.Name()), old, old); err != nil {
-			t.Fatal(err)
-		}
+	return func(o *check.Options) { o.Inventory = f.Inventory }
+}
+
+// prepareFixture makes what git cannot keep (fixture.Prepare).
+func prepareFixture(t *testing.T, dir string) {
+	if err := fixture.Prepare(dir); err != nil {
+		t.Fatal(err)
 	}
 }
 

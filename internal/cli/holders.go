@@ -22,7 +22,7 @@ func holders(f limits.Usage) string {
 	total := max(f.ConsumersTotal, len(f.Consumers))
 	sessions, states := 0, map[string]int{}
 	for _, c := range f.Consumers {
-		if strings.HasPrefix(c.Name, "keyring _ses.") {
+		if c.IsSessionKeyring() {
 			sessions++
 			if c.State != "" {
 				states[c.State]++
@@ -107,7 +107,7 @@ func describeConsumer(c limits.Consumer, unit string) string {
 	switch {
 	case c.PID != 0:
 		fmt.Fprintf(&b, "  %s[%d]", c.Comm, c.PID)
-	case c.Container != "" && strings.HasSuffix(c.Name, "_ses."+c.Container):
+	case c.Container != "" && strings.HasSuffix(c.Name, limits.SessionKeyring(c.Container)):
 		// The container's id follows: the keyring's name in short.
 		fmt.Fprintf(&b, "  keyring _ses.%s", attrib.ShortID(c.Container))
 	case c.Name != "":

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/enospc/enospc/internal/fixture"
 )
 
 // The attacks of a user who shares the host with enospc: key descriptions
@@ -64,11 +66,11 @@ func hostileHost(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var statfs map[string]any
+	var statfs map[string]fixture.Statfs
 	if err := json.Unmarshal(b, &statfs); err != nil {
 		t.Fatal(err)
 	}
-	full := map[string]int{"bsize": 4096, "blocks": 1000, "bfree": 0, "bavail": 0, "files": 1000, "ffree": 0}
+	full := fixture.Statfs{BlockSize: 4096, Blocks: 1000, Files: 1000}
 	// JSON cannot carry /mnt/\xff\xfe: that one is not full.
 	for _, mp := range []string{forgedRow, hostileMount, "/mnt/\x1b[2J"} {
 		statfs[mp] = full

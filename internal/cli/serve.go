@@ -26,6 +26,7 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		exposeHolders     bool
 		historyDir        string
 		historyRetention  time.Duration
+		withTrace         bool
 		hf                *hostFlags
 	)
 	cmd := &cobra.Command{
@@ -38,14 +39,18 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
                    enospc_snapshot_age_seconds and enospc_snapshot_stale
   /api/v1/check    the JSON of enospc check -o json, holders hidden
   /api/v1/history  the ratio of every row since the server started
+  /api/v1/failures with --trace: the failing syscalls caught, named, newest
+                   first (also enospc_syscall_failures_total in /metrics)
+  /healthz         ok, or 503 and why (no snapshot yet, or a stale one)
+  /api/v1/chart    ?limit=L&scope=S[&since=48h]: a row's recorded history
+                   as SVG (with --history-dir)
+  /                a page of every limit, worst first, with holders and history
 With --history-dir (default /var/lib/enospc; "" turns it off) every check's
 rows are recorded there, kept --history-retention (14 days; every sample
 for 48 h, then one per 10 minutes), and each row gains its rate, time until
 full and peak (enospc_limit_eta_seconds; "history" in /api/v1/check). A
 directory that cannot be written (a full disk) turns recording off, says
 why here and in enospc_history_recording 0; serving goes on.
-  /healthz         ok, or 503 and why (no snapshot yet, or a stale one)
-  /                a page of every limit, worst first, with holders and history
 The host is checked in the background, at start and then every --interval;
 a request is answered from the last snapshot and never waits for a check.
 A snapshot older than 3 intervals (or interval + timeout, if longer) is
@@ -73,15 +78,19 @@ Nothing is changed over HTTP.`,
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&opts)
 			}
-			srv := serve.New(serve.Options{NewHost: newHost, Check: opts, Interval: interval, Timeout: timeout, TopScopes: top, ExposeHolders: exposeHolders,
-				FirstWait: min(timeout, firstWait), HistoryDir: historyDir, HistoryRetention: historyRetention, Log: cmd.ErrOrStderr()})
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			sopts := serve.Options{NewHost: newHost, Check: opts, Interval: interval, Timeout: timeout, TopScopes: top, ExposeHolders: exposeHolders,
+				FirstWait: min(timeout, firstWait), HistoryDir: historyDir, HistoryRetention: historyRetention, Log: cmd.ErrOrStderr()}
+			if withTrace {
+				sopts.Failures = startServeTrace(ctx, newHost(), opts, cmd.ErrOrStderr())
+			}
+			srv := serve.New(sopts)
 			defer srv.Close()
 			ln, err := serve.Listen(listen, maxConns)
 			if err != nil {
 				return &exitError{3, err}
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
 			go srv.Run(ctx)
 			hs := serve.NewHTTPServer(srv.Handler(), serve.DefaultHTTPLimits)
 			fmt.Fprintf(cmd.ErrOrStderr(), "enospc serve: checking every %s; listening on http://%s\n", interval, ln.Addr())
@@ -109,6 +118,7 @@ Nothing is changed over HTTP.`,
 	f.StringVar(&historyDir, "history-dir", "/var/lib/enospc", "record every check's rows in this directory, for rates, times until full and enospc history; empty: record nothing")
 	f.DurationVar(&historyRetention, "history-retention", history.DefaultRetention, "keep the recorded history this long")
 	f.BoolVar(&exposeHolders, "expose-holders", false, "serve the holders' pids and process names and the names of users' keys and IPC objects")
+	f.BoolVar(&withTrace, "trace", false, "also run enospc trace (eBPF, CAP_BPF and CAP_PERFMON): enospc_syscall_failures_total and /api/v1/failures")
 	// --cache was how long a snapshot was served before a request ran the
 	// next check. Refused with the reason rather than unknown, so that
 	// an old command line says what replaced it.

@@ -205,7 +205,7 @@ func TestDyingMemoryCgroups(t *testing.T) {
 	if err := os.RemoveAll(data); err != nil {
 		t.Fatal(err)
 	}
-	ok := waitFor(10*time.Second, func() bool { return memcgCount(t) <= count1-n*8/10 })
+	ok := labkit.WaitFor(10*time.Second, func() bool { return memcgCount(t) <= count1-n*8/10 })
 	t.Logf("files deleted: /proc/cgroups memory %d (freed: %v)", memcgCount(t), ok)
 	if !ok {
 		t.Errorf("deleting the files did not free the dying cgroups: /proc/cgroups memory %d, was %d with them and %d before", memcgCount(t), count1, count0)

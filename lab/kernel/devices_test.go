@@ -461,7 +461,7 @@ func runcExecPtmx(t *testing.T) string {
 		holder.Wait()
 	})
 	pty0 := fmt.Sprintf("/proc/%d/root/dev/pts/0", st.Pid)
-	if !waitFor(15*time.Second, func() bool { _, err := os.Stat(pty0); return err == nil }) {
+	if !labkit.WaitFor(15*time.Second, func() bool { _, err := os.Stat(pty0); return err == nil }) {
 		t.Fatalf("the first runc exec -t did not take the container's pty (%s)", pty0)
 	}
 	out, _ = devicesRun(t, 20*time.Second, scriptBin, "-qec", fmt.Sprintf("%s --root %s exec -t %s /bin/true", runc, state, id), "/dev/null")
@@ -623,7 +623,7 @@ func TestFanotifyMarks(t *testing.T) {
 	if nfiles > 200_000 {
 		t.Fatalf("LAB CANNOT RUN: %d marks over %d groups needs %d files", maxMarks, ngroups, nfiles)
 	}
-	dir := mountTmpfs(t, "enospc-lab-fanotify", fmt.Sprintf("size=16m,nr_inodes=%d,mode=0755", nfiles+100))
+	dir := labkit.MountTmpfs(t, "enospc-lab-fanotify", fmt.Sprintf("size=16m,nr_inodes=%d,mode=0755", nfiles+100))
 	for j := int64(0); j < nfiles; j++ {
 		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("f%05d", j)), os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {

@@ -11,7 +11,6 @@ package kernel
 // guidance for that row and leaves kernel.pid_max alone.
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -93,35 +92,6 @@ func addOneWatch(t *testing.T, bin string, uid int, path string) helperReport {
 	return rep
 }
 
-// runFix runs `enospc fix` with args, bounded, and returns its stdout,
-// stderr and exit status. It fails the test when fix cannot run at all.
-func runFix(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(labkit.Bin(), append([]string{"fix"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("enospc fix %s: %v", strings.Join(args, " "), err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("enospc fix %s did not finish in 2 minutes", strings.Join(args, " "))
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("enospc fix %s: %v", strings.Join(args, " "), err)
-	}
-	return stdout.String(), stderr.String(), code
-}
-
 // keepSysctl reads a global sysctl now and registers a cleanup that writes
 // that value back, pass or fail, and checks that it is back. Register it
 // first: cleanups run last-registered first, so it runs after the helpers
@@ -169,7 +139,7 @@ func TestFixInotifyWatches(t *testing.T) {
 	if nfiles > 200_000 {
 		t.Fatalf("LAB CANNOT RUN: %d watches over %d instances needs %d files", maxWatches, ninst, nfiles)
 	}
-	dir := mountTmpfs(t, "enospc-lab-fix-watches", fmt.Sprintf("size=16m,nr_inodes=%d,mode=0755", nfiles+100))
+	dir := labkit.MountTmpfs(t, "enospc-lab-fix-watches", fmt.Sprintf("size=16m,nr_inodes=%d,mode=0755", nfiles+100))
 	for j := int64(0); j < nfiles; j++ {
 		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("f%05d", j)), os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -199,7 +169,7 @@ func TestFixInotifyWatches(t *testing.T) {
 
 	// The plan first (dry run, JSON): one sysctl action for this row.
 	state := t.TempDir()
-	stdout, stderr, code := runFix(t, "-o", "json", "--only", "inotify.watches", "--state-dir", state)
+	stdout, stderr, code := labkit.RunFix(t, "-o", "json", "--only", "inotify.watches", "--state-dir", state)
 	t.Logf("enospc fix -o json --only inotify.watches (exit %d):\n%s%s", code, stdout, stderr)
 	var plan fix.Plan
 	if err := json.Unmarshal([]byte(stdout), &plan); err != nil {
@@ -226,7 +196,7 @@ func TestFixInotifyWatches(t *testing.T) {
 	}
 
 	// Apply.
-	stdout, stderr, code = runFix(t, "--apply", "--yes", "--only", "inotify.watches", "--state-dir", state)
+	stdout, stderr, code = labkit.RunFix(t, "--apply", "--yes", "--only", "inotify.watches", "--state-dir", state)
 	t.Logf("enospc fix --apply --yes --only inotify.watches (exit %d):\n%s%s", code, stdout, stderr)
 	if code != 0 {
 		t.Fatalf("fix --apply exit status %d", code)
@@ -262,7 +232,7 @@ func TestFixInotifyWatches(t *testing.T) {
 	}
 
 	// Undo.
-	stdout, stderr, code = runFix(t, "--undo", "--state-dir", state)
+	stdout, stderr, code = labkit.RunFix(t, "--undo", "--state-dir", state)
 	t.Logf("enospc fix --undo (exit %d):\n%s%s", code, stdout, stderr)
 	if code != 0 {
 		t.Errorf("fix --undo exit status %d", code)
@@ -321,7 +291,7 @@ func TestFixPidsMax(t *testing.T) {
 	if _, err := io.WriteString(stdin, script); err != nil {
 		t.Fatalf("feed the shell: %v", err)
 	}
-	if !waitFor(20*time.Second, func() bool { return strings.Contains(out.String(), "loop-done") }) {
+	if !labkit.WaitFor(20*time.Second, func() bool { return strings.Contains(out.String(), "loop-done") }) {
 		t.Fatalf("the shell did not finish its fork loop in 20s; it printed:\n%s", out.String())
 	}
 	if !strings.Contains(out.String(), "Resource temporarily unavailable") {
@@ -332,7 +302,7 @@ func TestFixPidsMax(t *testing.T) {
 	}
 
 	// The whole plan, as an operator asks for it.
-	stdout, stderr, code := runFix(t, "-o", "json")
+	stdout, stderr, code := labkit.RunFix(t, "-o", "json")
 	if code != 0 {
 		t.Fatalf("enospc fix -o json exit status %d:\n%s%s", code, stdout, stderr)
 	}
@@ -380,7 +350,7 @@ func TestFixPidsMax(t *testing.T) {
 		return
 	}
 	state := t.TempDir()
-	stdout, stderr, code = runFix(t, "--apply", "--yes", "--only", "pids", "--state-dir", state)
+	stdout, stderr, code = labkit.RunFix(t, "--apply", "--yes", "--only", "pids", "--state-dir", state)
 	t.Logf("enospc fix --apply --yes --only pids (exit %d):\n%s%s", code, stdout, stderr)
 	if code != 0 {
 		t.Errorf("fix --apply --only pids exit status %d", code)

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enospc/enospc/lab/labkit"
 	"github.com/enospc/enospc/limits"
 )
 
@@ -206,20 +207,6 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// waitFor polls cond every 20ms until it holds or d has passed.
-func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // runAs runs a program as uid until its stderr holds want or d passes,
 // kills it and returns what it printed on stderr. It captures the message a
 // real program prints when it runs into a limit.
@@ -239,7 +226,7 @@ func runAs(t *testing.T, uid int, d time.Duration, want string, name string, arg
 	}
 	exited := make(chan struct{})
 	go func() { cmd.Wait(); close(exited) }()
-	waitFor(d, func() bool {
+	labkit.WaitFor(d, func() bool {
 		select {
 		case <-exited:
 			return true
@@ -327,7 +314,7 @@ func removeCgroup(t *testing.T, dir string) {
 	})
 	for i := len(dirs) - 1; i >= 0; i-- {
 		d := dirs[i]
-		ok := waitFor(10*time.Second, func() bool {
+		ok := labkit.WaitFor(10*time.Second, func() bool {
 			if b, err := os.ReadFile(filepath.Join(d, "cgroup.procs")); err == nil {
 				for _, f := range strings.Fields(string(b)) {
 					if pid, err := strconv.Atoi(f); err == nil {

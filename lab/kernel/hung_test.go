@@ -136,7 +136,7 @@ func TestHungFuseMount(t *testing.T) {
 		}()
 		// serve is the child of unshare's fork: find its pid for its
 		// thread count.
-		waitFor(10*time.Second, func() bool {
+		labkit.WaitFor(10*time.Second, func() bool {
 			b, _ := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/task/" + strconv.Itoa(cmd.Process.Pid) + "/children")
 			servePID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 			return servePID != 0
@@ -168,7 +168,7 @@ func TestHungFuseMount(t *testing.T) {
 			}
 			return ""
 		}
-		if !waitFor(30*time.Second, func() bool { return strings.Contains(reason(), "timed out") }) {
+		if !labkit.WaitFor(30*time.Second, func() bool { return strings.Contains(reason(), "timed out") }) {
 			t.Fatalf("serve never reported the hung mount as timed out; stderr:\n%s", stderr.String())
 		}
 		first := threads()

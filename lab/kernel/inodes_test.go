@@ -25,7 +25,7 @@ import (
 func TestTmpfsInodes(t *testing.T) {
 	const nrInodes = 200
 	const source = "enospc-lab-inodes"
-	dir := mountTmpfs(t, source, fmt.Sprintf("size=64m,nr_inodes=%d,mode=0755", nrInodes))
+	dir := labkit.MountTmpfs(t, source, fmt.Sprintf("size=64m,nr_inodes=%d,mode=0755", nrInodes))
 
 	// Create empty files until the kernel refuses (bounded).
 	var created int

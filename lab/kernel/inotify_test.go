@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/enospc/enospc/lab/labkit"
 	"github.com/enospc/enospc/limits"
 )
@@ -156,7 +154,7 @@ func TestInotifyWatches(t *testing.T) {
 	if nfiles > 200_000 {
 		t.Fatalf("LAB CANNOT RUN: %d watches over %d instances needs %d files", maxWatches, ninst, nfiles)
 	}
-	dir := mountTmpfs(t, "enospc-lab-watches", fmt.Sprintf("size=16m,nr_inodes=%d,mode=0755", nfiles+100))
+	dir := labkit.MountTmpfs(t, "enospc-lab-watches", fmt.Sprintf("size=16m,nr_inodes=%d,mode=0755", nfiles+100))
 	for j := int64(0); j < nfiles; j++ {
 		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("f%05d", j)), os.O_CREATE|os.O_WRONLY, 0o644)
 		if err != nil {
@@ -204,36 +202,4 @@ func TestInotifyWatches(t *testing.T) {
 	if code != 2 {
 		t.Errorf("check exit status %d, want 2 (some critical)", code)
 	}
-}
-
-// mountTmpfs mounts a private tmpfs with opts on a fresh directory under
-// /tmp, in the host mount namespace (enospc reads /proc/1/mountinfo), and
-// unmounts and removes it when the test ends. It returns the mount point.
-func mountTmpfs(t *testing.T, source, opts string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", source+"-")
-	if err != nil {
-		t.Fatalf("mount point: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil && err != unix.EINVAL {
-			// EINVAL: not mounted. Anything else: try lazily, then say so.
-			if err2 := unix.Unmount(dir, unix.MNT_DETACH); err2 != nil {
-				t.Errorf("CLEANUP FAILED: unmount %s: %v / %v", dir, err, err2)
-			}
-		}
-		if err := os.Remove(dir); err != nil {
-			t.Errorf("CLEANUP FAILED: remove mount point %s: %v", dir, err)
-		}
-	})
-	if err := unix.Mount(source, dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		t.Fatalf("LAB CANNOT RUN: mount tmpfs -o %s on %s: %v", opts, dir, err)
-	}
-	if err := unix.Mount("", dir, "", unix.MS_PRIVATE, ""); err != nil {
-		t.Fatalf("make %s private: %v", dir, err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatalf("chmod %s: %v", dir, err)
-	}
-	return dir
 }

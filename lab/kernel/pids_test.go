@@ -63,7 +63,7 @@ func TestPidsCgroup(t *testing.T) {
 	if _, err := io.WriteString(stdin, script); err != nil {
 		t.Fatalf("feed the shell: %v", err)
 	}
-	if !waitFor(20*time.Second, func() bool { return strings.Contains(out.String(), "loop-done") }) {
+	if !labkit.WaitFor(20*time.Second, func() bool { return strings.Contains(out.String(), "loop-done") }) {
 		t.Fatalf("the shell did not finish its fork loop in 20s; it printed:\n%s", out.String())
 	}
 	var forkErr string

@@ -272,7 +272,7 @@ func plKillUID(t *testing.T, uid, keep int) {
 		}
 		return l
 	}
-	ok := waitFor(15*time.Second, func() bool {
+	ok := labkit.WaitFor(15*time.Second, func() bool {
 		l := left()
 		for _, pid := range l {
 			syscall.Kill(pid, syscall.SIGKILL)

@@ -405,7 +405,7 @@ func serveOnce(t *testing.T, mu *sync.Mutex, pids map[int]bool) {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	ok := waitFor(45*time.Second, func() bool {
+	ok := labkit.WaitFor(45*time.Second, func() bool {
 		resp, err := http.Get("http://" + addr + "/api/v1/check")
 		if err != nil {
 			return false

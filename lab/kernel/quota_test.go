@@ -131,7 +131,7 @@ func quotaImage(t *testing.T, opts string, mkfsArgs ...string) (string, error) {
 	}
 	dev := strings.TrimSpace(string(out))
 	t.Cleanup(func() {
-		ok := waitFor(10*time.Second, func() bool { return exec.Command(losetup, "-d", dev).Run() == nil })
+		ok := labkit.WaitFor(10*time.Second, func() bool { return exec.Command(losetup, "-d", dev).Run() == nil })
 		if !ok {
 			out, err := exec.Command(losetup, "-d", dev).CombinedOutput()
 			t.Errorf("CLEANUP FAILED: losetup -d %s: %v %s", dev, err, out)
@@ -145,7 +145,7 @@ func quotaImage(t *testing.T, opts string, mkfsArgs ...string) (string, error) {
 		return mnt, fmt.Errorf("mount %s on %s -o %s: %w", dev, mnt, opts, err)
 	}
 	t.Cleanup(func() {
-		ok := waitFor(10*time.Second, func() bool {
+		ok := labkit.WaitFor(10*time.Second, func() bool {
 			err := unix.Unmount(mnt, 0)
 			return err == nil || err == unix.EINVAL
 		})

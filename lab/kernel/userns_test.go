@@ -361,7 +361,7 @@ func runcBundle(t *testing.T, runc, busybox string, uid int) string {
 // and their sleeps: the uid is this test's alone), bounded in time.
 func killUID(t *testing.T, uid int) {
 	t.Helper()
-	ok := waitFor(10*time.Second, func() bool {
+	ok := labkit.WaitFor(10*time.Second, func() bool {
 		left := 0
 		entries, _ := os.ReadDir("/proc")
 		for _, e := range entries {

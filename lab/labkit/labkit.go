@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/enospc/enospc/check"
 	"github.com/enospc/enospc/limits"
 )
@@ -115,3 +117,85 @@ func UID(n int) int {
 
 // Bin is the path of the enospc binary under test.
 func Bin() string { return enospcBin }
+
+// MountTmpfs mounts a private tmpfs with opts on a fresh directory under
+// /tmp, in the host mount namespace (enospc reads /proc/1/mountinfo),
+// and unmounts (lazily if it must) and removes it when the test ends. It
+// returns the mount point.
+func MountTmpfs(t testing.TB, source, opts string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", source+"-")
+	if err != nil {
+		t.Fatalf("mount point: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := unix.Unmount(dir, 0); err != nil && err != unix.EINVAL {
+			// EINVAL: not mounted. Anything else: try lazily, then say so.
+			if err2 := unix.Unmount(dir, unix.MNT_DETACH); err2 != nil {
+				t.Errorf("CLEANUP FAILED: unmount %s: %v / %v", dir, err, err2)
+			}
+		}
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("CLEANUP FAILED: remove mount point %s: %v", dir, err)
+		}
+	})
+	if err := unix.Mount(source, dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+		t.Fatalf("LAB CANNOT RUN: mount tmpfs -o %s on %s: %v", opts, dir, err)
+	}
+	if err := unix.Mount("", dir, "", unix.MS_PRIVATE, ""); err != nil {
+		t.Fatalf("make %s private: %v", dir, err)
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatalf("chmod %s: %v", dir, err)
+	}
+	return dir
+}
+
+// RunEnospc runs the enospc under test with args, bounded by d, and
+// returns its stdout, stderr and exit status. It fails the test when the
+// command cannot run at all or does not finish in time.
+func RunEnospc(t testing.TB, d time.Duration, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(enospcBin, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("enospc %s: %v", strings.Join(args, " "), err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("enospc %s did not finish in %s", strings.Join(args, " "), d)
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("enospc %s: %v", strings.Join(args, " "), err)
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+// RunFix runs `enospc fix args...` within 2 minutes (RunEnospc).
+func RunFix(t testing.TB, args ...string) (string, string, int) {
+	t.Helper()
+	return RunEnospc(t, 2*time.Minute, append([]string{"fix"}, args...)...)
+}
+
+// WaitFor polls cond every 20 ms until it holds (true) or d has passed
+// (false).
+func WaitFor(d time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}

@@ -94,7 +94,7 @@ func TestAttributionCRIPodInotify(t *testing.T) {
 		}
 		return out
 	}
-	if !waitFor(30*time.Second, func() bool {
+	if !labkit.WaitFor(30*time.Second, func() bool {
 		rep = runCheckOn(t, c, "--by", "pod")
 		h := held(rep)
 		return h["web-app"] == 200 && h["web-sidecar"] == 100 && h["batch"] == 7
@@ -193,7 +193,7 @@ func TestLeakedContainerCgroup(t *testing.T) {
 	// removes them itself on this path, so the lab recreates what the
 	// crash leaves: the same directories, empty).
 	c.Ctr(30*time.Second, "task", "kill", "-s", "SIGKILL", "removed")
-	if !waitFor(30*time.Second, func() bool { _, err := c.Ctr(20*time.Second, "task", "delete", "removed"); return err == nil }) {
+	if !labkit.WaitFor(30*time.Second, func() bool { _, err := c.Ctr(20*time.Second, "task", "delete", "removed"); return err == nil }) {
 		t.Fatalf("ctr task delete removed: still running 30s after SIGKILL")
 	}
 	if _, err := c.Ctr(30*time.Second, "container", "delete", "removed"); err != nil {

@@ -141,7 +141,7 @@ func TestCRIPodAttribution(t *testing.T) {
 	// check, asking containerd: the watcher's watches carry the container,
 	// the pod and its QoS class (from the kubepods path).
 	var row *limits.Consumer
-	if !waitFor(30*time.Second, func() bool {
+	if !labkit.WaitFor(30*time.Second, func() bool {
 		rep, _ := labkit.RunCheck(t, "--containerd-address", c.Sock, "--docker-host", "", "--crio-socket", "", "--only", "inotify.watches")
 		for _, f := range rep.Findings {
 			for _, k := range f.Consumers {

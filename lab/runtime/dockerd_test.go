@@ -230,6 +230,19 @@ func startDockerd(t *testing.T, opts dockerdOptions) *dockerd {
 
 // Docker runs the Debian docker client against this dockerd and returns
 // its combined output.
+// runID is the container id docker run -d printed: its 64-hex line (a
+// warning of the CLI on stderr, such as a cancelled context of its own,
+// may come before or after it).
+func runID(out string) string {
+	id := ""
+	for _, f := range strings.Fields(out) {
+		if len(f) == 64 && strings.Trim(f, "0123456789abcdef") == "" {
+			id = f
+		}
+	}
+	return id
+}
+
 func (d *dockerd) Docker(timeout time.Duration, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -539,10 +552,9 @@ func TestDockerdKeyringFacts(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v\n%s", err, d.logTail())
 		}
-		lines := strings.Fields(out)
-		id := lines[len(lines)-1]
+		id := runID(out)
 		if got := d.Inspect(t, "{{.Id}}", name); got != id {
-			t.Fatalf("docker run printed id %q, docker inspect says %q", id, got)
+			t.Fatalf("docker run printed %q, no id or another one than docker inspect's %q", out, got)
 		}
 		t.Logf("docker run %s: %s in %s", name, id, time.Since(begin).Round(time.Millisecond))
 		ids[name] = id

@@ -98,8 +98,7 @@ func TestDockerKeyringQuota(t *testing.T) {
 			refusal = out
 			break
 		}
-		f := strings.Fields(out)
-		ids[name] = f[len(f)-1]
+		ids[name] = runID(out)
 		names = append(names, name)
 	}
 	if refusal == "" {
@@ -204,7 +203,7 @@ func TestDockerKeyringQuota(t *testing.T) {
 		}
 	}
 	var lk limits.Usage
-	if !waitFor(10*time.Second, func() bool {
+	if !labkit.WaitFor(10*time.Second, func() bool {
 		rep = dockerCheck(t, d)
 		kc = labkit.Find(t, rep, "keys.count", labkit.ScopeIs(scope))
 		return kc.Used == maxKeys-int64(len(stopped))

@@ -70,19 +70,6 @@ func fifoDirOf(t testing.TB, root, id string) string {
 	return filepath.Dir(matches[0])
 }
 
-// waitFor polls cond every 100ms for at most d.
-func waitFor(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); ; {
-		if cond() {
-			return true
-		}
-		if time.Now().After(end) {
-			return false
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func statfsOf(t testing.TB, path string) unix.Statfs_t {
 	t.Helper()
 	var st unix.Statfs_t
@@ -155,7 +142,7 @@ func TestFifoLeakContainerd(t *testing.T) {
 		if err := syscall.Kill(shim, syscall.SIGKILL); err != nil {
 			t.Fatalf("kill shim %d of %s: %v", shim, id, err)
 		}
-		if !waitFor(30*time.Second, func() bool { _, ok := c.Tasks(t)[id]; return !ok }) {
+		if !labkit.WaitFor(30*time.Second, func() bool { _, ok := c.Tasks(t)[id]; return !ok }) {
 			t.Fatalf("containerd still lists the task %s 30s after its shim died", id)
 		}
 		if _, err := c.Ctr(30*time.Second, "container", "delete", id); err != nil {
@@ -164,7 +151,7 @@ func TestFifoLeakContainerd(t *testing.T) {
 		// containerd drops the task from its list before its cleanup of
 		// the dead shim has removed the bundle (the state dir enospc reads).
 		start := time.Now()
-		if !waitFor(30*time.Second, func() bool { _, err := os.Stat(filepath.Join(taskState, id)); return os.IsNotExist(err) }) {
+		if !labkit.WaitFor(30*time.Second, func() bool { _, err := os.Stat(filepath.Join(taskState, id)); return os.IsNotExist(err) }) {
 			t.Fatalf("the task state dir of deleted %s is still there 30s on", id)
 		}
 		t.Logf("%s: shim killed, task reaped, container deleted; its state dir went %s after the delete", id, time.Since(start).Round(time.Millisecond))
@@ -189,7 +176,7 @@ func TestFifoLeakContainerd(t *testing.T) {
 		// "cannot delete a non stopped container" until the kill lands,
 		// as in the report's retries.
 		var err error
-		if !waitFor(30*time.Second, func() bool { _, err = c.Ctr(30*time.Second, "container", "delete", id); return err == nil }) {
+		if !labkit.WaitFor(30*time.Second, func() bool { _, err = c.Ctr(30*time.Second, "container", "delete", id); return err == nil }) {
 			t.Fatalf("ctr container delete %s: %v", id, err)
 		}
 		if _, err := os.Stat(dir); err == nil {

@@ -10,7 +10,6 @@ package runtime
 // is not walked, the kernel's rmdir refuses it (EBUSY) and it is left.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -83,35 +82,6 @@ func startSleeperIn(t *testing.T, dir string) int {
 	return cmd.Process.Pid
 }
 
-// runFixCmd runs `enospc fix args...`, bounded, and returns stdout, stderr
-// and the exit status.
-func runFixCmd(t *testing.T, args ...string) (string, string, int) {
-	t.Helper()
-	cmd := exec.Command(labkit.Bin(), append([]string{"fix"}, args...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("enospc fix: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("enospc fix %s did not finish in 2 minutes", strings.Join(args, " "))
-	}
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("enospc fix %s: %v", strings.Join(args, " "), err)
-	}
-	return stdout.String(), stderr.String(), code
-}
-
 func TestFixLeakedCgroup(t *testing.T) {
 	const image = "enospc.lab/busybox:lab"
 	c := startContainerd(t)
@@ -142,7 +112,7 @@ func TestFixLeakedCgroup(t *testing.T) {
 
 	for _, id := range ids[1:] {
 		c.Ctr(30*time.Second, "task", "kill", "-s", "SIGKILL", id)
-		if !waitFor(30*time.Second, func() bool { _, err := c.Ctr(20*time.Second, "task", "delete", id); return err == nil }) {
+		if !labkit.WaitFor(30*time.Second, func() bool { _, err := c.Ctr(20*time.Second, "task", "delete", id); return err == nil }) {
 			t.Fatalf("ctr task delete %s: still running 30s after SIGKILL", id)
 		}
 		if _, err := c.Ctr(30*time.Second, "container", "delete", id); err != nil {
@@ -199,7 +169,7 @@ func TestFixLeakedCgroup(t *testing.T) {
 
 	// With the default runtime sockets (no runtime there), the containers
 	// cannot be decided: the plan has no cleanup.
-	stdout, stderr, code := runFixCmd(t, "-o", "json", "--only", "leak.cgroups")
+	stdout, stderr, code := labkit.RunFix(t, "-o", "json", "--only", "leak.cgroups")
 	t.Logf("enospc fix -o json --only leak.cgroups (default sockets; exit %d):\n%s%s", code, stdout, stderr)
 	var plan fix.Plan
 	if err := json.Unmarshal([]byte(stdout), &plan); err != nil {
@@ -213,7 +183,7 @@ func TestFixLeakedCgroup(t *testing.T) {
 
 	lab := []string{"--containerd-address", c.Sock, "--docker-host", "", "--crio-socket", "",
 		"--containerd-state", c.State, "--fifo-dir", c.FifoDir}
-	stdout, stderr, code = runFixCmd(t, append([]string{"-o", "json", "--only", "leak.cgroups"}, lab...)...)
+	stdout, stderr, code = labkit.RunFix(t, append([]string{"-o", "json", "--only", "leak.cgroups"}, lab...)...)
 	t.Logf("enospc fix -o json --only leak.cgroups --containerd-address <lab> (exit %d):\n%s%s", code, stdout, stderr)
 	plan = fix.Plan{}
 	if err := json.Unmarshal([]byte(stdout), &plan); err != nil {
@@ -229,7 +199,7 @@ func TestFixLeakedCgroup(t *testing.T) {
 	}
 
 	state := filepath.Join(c.Dir, "fix-state")
-	stdout, stderr, code = runFixCmd(t, append([]string{"--apply", "--yes", "--only", "leak.cgroups", "--state-dir", state}, lab...)...)
+	stdout, stderr, code = labkit.RunFix(t, append([]string{"--apply", "--yes", "--only", "leak.cgroups", "--state-dir", state}, lab...)...)
 	t.Logf("enospc fix --apply --yes --only leak.cgroups --containerd-address <lab> (exit %d):\n%s%s", code, stdout, stderr)
 	if code != 0 {
 		t.Fatalf("fix --apply exit status %d", code)
@@ -285,7 +255,7 @@ func TestFixLeakedCgroup(t *testing.T) {
 	} else {
 		got := map[string]string{}
 		for _, e := range j.Entries {
-			got[filepath.Base(e.Path)] = e.Kind + "/" + e.State
+			got[filepath.Base(e.Path)] = string(e.Kind) + "/" + string(e.State)
 		}
 		if len(j.Entries) != 2 || got["gone"] != "cleanup/removed" || got["busy"] != "cleanup/partial" {
 			t.Errorf("journal entries %+v, want the removals of gone and busy", j.Entries)

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/fix"
+	"github.com/enospc/enospc/lab/labkit"
 )
 
 // forgerUID is one of this worktree's dedicated lab uids.
@@ -73,7 +74,7 @@ func TestFixPruneOnlyProvenKeyrings(t *testing.T) {
 	holdSessionKeyring(t, forgerUID, "_ses."+ids["stranger"])
 
 	state := filepath.Join(labDir(t, "enospc-lab-prune-"), "state")
-	stdout, stderr, code := runFixCmd(t, "--apply", "--yes", "--prune", "--only", "leak.keyrings", "--state-dir", state,
+	stdout, stderr, code := labkit.RunFix(t, "--apply", "--yes", "--prune", "--only", "leak.keyrings", "--state-dir", state,
 		"--docker-host", d.Host, "--containerd-address", d.Containerd.Sock, "--crio-socket", "")
 	t.Logf("enospc fix --apply --yes --prune --only leak.keyrings (exit %d):\n%s%s", code, stdout, stderr)
 	if code != 0 {

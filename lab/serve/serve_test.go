@@ -35,8 +35,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/enospc/enospc/lab/labkit"
 )
 
@@ -145,7 +143,7 @@ scrape_configs:
 	}
 
 	// The private tmpfs, empty: one inode (its root) of nrInodes.
-	dir := mountTmpfs(t, source, fmt.Sprintf("size=64m,nr_inodes=%d,mode=0755", nrInodes))
+	dir := labkit.MountTmpfs(t, source, fmt.Sprintf("size=64m,nr_inodes=%d,mode=0755", nrInodes))
 	scope := fmt.Sprintf("%s (tmpfs %s)", dir, source)
 	sel := fmt.Sprintf(`{limit="inodes",scope=~%s}`, strconv.Quote(".*"+regexp.QuoteMeta(dir)+".*"))
 	t.Logf("tmpfs %s, scope %q, selector %s", dir, scope, sel)
@@ -541,36 +539,6 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
-}
-
-// mountTmpfs mounts a private tmpfs with opts on a new temp dir; cleanup
-// unmounts it (lazily if it must) and removes the dir.
-func mountTmpfs(t *testing.T, source, opts string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", source+"-")
-	if err != nil {
-		t.Fatalf("mount point: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil && err != unix.EINVAL {
-			if err2 := unix.Unmount(dir, unix.MNT_DETACH); err2 != nil {
-				t.Errorf("CLEANUP FAILED: unmount %s: %v / %v", dir, err, err2)
-			}
-		}
-		if err := os.Remove(dir); err != nil {
-			t.Errorf("CLEANUP FAILED: remove mount point %s: %v", dir, err)
-		}
-	})
-	if err := unix.Mount(source, dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		t.Fatalf("LAB CANNOT RUN: mount tmpfs -o %s on %s: %v", opts, dir, err)
-	}
-	if err := unix.Mount("", dir, "", unix.MS_PRIVATE, ""); err != nil {
-		t.Fatalf("make %s private: %v", dir, err)
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatalf("chmod %s: %v", dir, err)
-	}
-	return dir
 }
 
 func writeFile(t *testing.T, path, content string) {

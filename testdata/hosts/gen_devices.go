@@ -7,8 +7,6 @@ import (
 	"github.com/enospc/enospc/attrib"
 )
 
-func init() { generators = append(generators, devicesExhausted) }
-
 // epollInfo is the fdinfo of an epoll fd watching n fds, from fd first on.
 func epollInfo(first, n int) string {
 	var b strings.Builder

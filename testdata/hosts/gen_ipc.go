@@ -5,8 +5,6 @@ import (
 	"strings"
 )
 
-func init() { generators = append(generators, ipcSemaphores) }
-
 // ipcSemaphores: a CentOS 7 docker host on the devicemapper storage driver
 // (moby/moby#33603, docker/for-linux#85) where docker will not start:
 // "devicemapper: Can't set cookie dm_task_set_cookie failed", and dmsetup

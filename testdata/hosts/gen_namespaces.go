@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 )
 
-func init() { generators = append(generators, usernsExhausted) }
-
 // The initial namespaces of the kinds generate.go does not write (user
 // and mnt are initUserNS and initMntNS there).
 var initOtherNS = map[string]uint64{

@@ -11,8 +11,6 @@ import (
 	"github.com/enospc/enospc/attrib"
 )
 
-func init() { generators = append(generators, portsExhausted) }
-
 const (
 	// hostNetNS is the initial network namespace's inode on 5.x kernels.
 	hostNetNS = 4026531992

@@ -5,8 +5,6 @@ import (
 	"strings"
 )
 
-func init() { generators = append(generators, procLimits) }
-
 // limitsFile is /proc/PID/limits with the given soft and hard nproc and
 // nofile.
 func limitsFile(nproc, nofile int) string {

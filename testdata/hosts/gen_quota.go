@@ -4,25 +4,16 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"time"
+
+	"github.com/enospc/enospc/host"
+	"github.com/enospc/enospc/internal/fixture"
 )
 
-func init() { generators = append(generators, homeQuota) }
-
-// quotaRecord is one line of quota.json: one id's quota on one filesystem,
-// as quotactl(2) reports it (host.Quota), which the golden test serves
-// through Host.QuotaFunc: quotactl cannot run on a fixture tree.
-type quotaRecord struct {
-	Type        string `json:"type"`
-	ID          uint32 `json:"id"`
-	Bytes       uint64 `json:"bytes"`
-	BytesSoft   uint64 `json:"bytes_soft,omitempty"`
-	BytesHard   uint64 `json:"bytes_hard,omitempty"`
-	BytesGrace  int64  `json:"bytes_grace,omitempty"`
-	Inodes      uint64 `json:"inodes"`
-	InodesSoft  uint64 `json:"inodes_soft,omitempty"`
-	InodesHard  uint64 `json:"inodes_hard,omitempty"`
-	InodesGrace int64  `json:"inodes_grace,omitempty"`
-}
+// quotaRecord is one id's quota on one filesystem in quota.json (the
+// schema is fixture.Quotas): what quotactl(2) reports, served by the
+// golden test through Host.QuotaFunc, as quotactl cannot run on a fixture
+// tree.
+type quotaRecord = host.Quota
 
 // homeQuota: a shared Ubuntu 22.04 server where every user gets a 10 GB
 // home (ext4 mounted with usrquota,grpquota) and runs rootless docker,
@@ -62,8 +53,8 @@ func homeQuota() {
 	h.write()
 
 	const gib = 1 << 30
-	clock := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC) // the golden test's clock
-	quotas := map[string][]quotaRecord{
+	clock := fixture.Clock
+	quotas := fixture.Quotas{
 		"/home": {
 			{Type: "user", ID: 0, Bytes: 2254857830, Inodes: 48211},
 			{Type: "user", ID: 1000, Bytes: 10 * gib, BytesHard: 10 * gib, Inodes: 212345, InodesHard: 1000000},

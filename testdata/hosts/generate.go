@@ -5,8 +5,8 @@
 //
 //	go run ./testdata/hosts
 //
-// A scenario in a file of its own registers itself with an init function
-// that appends to generators.
+// Every scenario is named once, in generators, in the order they are
+// written.
 //
 // The scenarios reproduce the field reports the README quotes: the numbers are
 // those of the reports where they give them, scaled down where a literal
@@ -23,17 +23,11 @@ import (
 	"strings"
 
 	"github.com/enospc/enospc/attrib"
+	"github.com/enospc/enospc/internal/fixture"
 )
 
-type statfs struct {
-	BlockSize   int64  `json:"bsize"`
-	Blocks      uint64 `json:"blocks"`
-	BlocksFree  uint64 `json:"bfree"`
-	BlocksAvail uint64 `json:"bavail"`
-	Files       uint64 `json:"files"`
-	FilesFree   uint64 `json:"ffree"`
-	Hang        bool   `json:"hang,omitempty"`
-}
+// statfs is one entry of statfs.json (the schema is fixture.Statfs).
+type statfs = fixture.Statfs
 
 type proc struct {
 	pid      int
@@ -538,8 +532,11 @@ func unreadable() {
 	h.write()
 }
 
-// generators write one scenario each.
-var generators = []func(){jenkinsKeyring, runInodes, memcgDying, inotifyExhausted, unreadable}
+// generators write one scenario each: the one list of the fixture hosts.
+var generators = []func(){
+	jenkinsKeyring, runInodes, memcgDying, inotifyExhausted, unreadable,
+	devicesExhausted, ipcSemaphores, usernsExhausted, portsExhausted, procLimits, homeQuota,
+}
 
 func main() {
 	for _, g := range generators {
