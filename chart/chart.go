@@ -110,8 +110,25 @@ func build(p Plot) (*plot.Plot, error) {
 	pl.Title.Text = label(p.Title)
 	pl.X.Label.Text = label(p.XLabel)
 	pl.Y.Label.Text = label(p.YLabel)
+	minX, maxX, minY := math.Inf(1), math.Inf(-1), math.Inf(1)
+	for _, s := range p.Series {
+		for _, pt := range s.Points {
+			if finite(pt.X) && finite(pt.Y) {
+				minX, maxX, minY = math.Min(minX, pt.X), math.Max(maxX, pt.X), math.Min(minY, pt.Y)
+			}
+		}
+	}
 	if p.XTime {
-		pl.X.Tick.Marker = plot.TimeTicks{Format: "01-02\n15:04"}
+		format := "01-02\n15:04"
+		if maxX-minX < 3600 {
+			format = "15:04:05"
+		}
+		pl.X.Tick.Marker = plot.TimeTicks{Format: format}
+	}
+	// Use is read against zero: a line near its max must not look far
+	// from it because the axis starts just under the data.
+	if minY >= 0 {
+		pl.Y.Min = 0
 	}
 	pl.Add(plotter.NewGrid())
 	pl.Legend.Top = true

@@ -71,6 +71,11 @@ type Options struct {
 	// AllHolders lists every holder of every row, not the top few: fix
 	// re-verifies what it removes with it (limits.Env.AllHolders).
 	AllHolders bool
+	// History, when set, gives the findings of a check taken at now their
+	// trend (limits.Usage.History) from the node's recorded history; a
+	// row the trend says will be exhausted soon is then graded up
+	// (GradeTrend). An error is a note of the report.
+	History func(now time.Time, findings []limits.Usage) error
 	// AllKeys lists the keys of every uid however many keys the host
 	// holds, which costs a walk of all of them per uid; without it the
 	// fullest uids are listed within a bound (limits.Env.AllKeys). fix
@@ -230,6 +235,14 @@ func (r *run) report(fams []limits.Family, want map[limits.ID]bool, results [][]
 			}
 			u.Grade(opts.Thresholds)
 			rep.Findings = append(rep.Findings, u)
+		}
+	}
+	if opts.History != nil {
+		if err := opts.History(rep.Time, rep.Findings); err != nil {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("history: %v", err))
+		}
+		for i := range rep.Findings {
+			GradeTrend(&rep.Findings[i])
 		}
 	}
 	if opts.By != "" {

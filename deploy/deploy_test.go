@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
@@ -424,7 +425,7 @@ func TestKubernetesManifests(t *testing.T) {
 	// enospc: root with four capabilities, on the pod's loopback.
 	cmdline := append(slices.Clone(c.Command), c.Args...)
 	const listen = "127.0.0.1:9877"
-	wantCmd := []string{"/enospc", "serve", "--listen", listen, "--proc", "/host/proc", "--sys", "/host/sys", "--root", "/host"}
+	wantCmd := []string{"/enospc", "serve", "--listen", listen, "--proc", "/host/proc", "--sys", "/host/sys", "--root", "/host", "--history-dir", historyDir}
 	if !slices.Equal(cmdline, wantCmd) {
 		t.Errorf("command line %q, want %q", cmdline, wantCmd)
 	}
@@ -475,6 +476,11 @@ func TestKubernetesManifests(t *testing.T) {
 				continue
 			}
 			mountOf[hp] = vm.MountPath
+			// The history is the one host path enospc writes, at the
+			// same path in the container, given to --history-dir.
+			if hp == historyDir && vm.MountPath == historyDir && !vm.ReadOnly {
+				continue
+			}
 			if !vm.ReadOnly {
 				t.Errorf("host path %s is mounted writable at %s", hp, vm.MountPath)
 			}
@@ -804,6 +810,10 @@ func fixturePaths(t *testing.T) map[string]string {
 	return map[string]string{"--proc": abs + "/proc", "--sys": abs + "/sys", "--root": abs + "/root"}
 }
 
+// historyDir is where the DaemonSet keeps serve's history, on the node and
+// in the container.
+const historyDir = "/var/lib/enospc"
+
 // served is what the DaemonSet's command line serves on the fixture host.
 type served struct {
 	metrics string
@@ -828,6 +838,7 @@ func serveDaemonSet(t *testing.T) served {
 		}
 		subst := fixturePaths(t)
 		subst["--listen"] = "127.0.0.1:0"
+		subst["--history-dir"] = t.TempDir()
 		serveResult, serveErr = runServe(onFixture(t, c.Args, subst))
 	})
 	if serveErr != nil {
@@ -1017,8 +1028,13 @@ func TestAlertRules(t *testing.T) {
 		"EnospcLimitNearlyExhausted":     {"critical", "2m", []string{"enospc_limit_used / enospc_limit_max > 0.95", "enospc_limit_max > 0"}},
 		"EnospcLimitExhaustionPredicted": {"warning", "15m", []string{"predict_linear(enospc_limit_used[1h], 24*3600) >= enospc_limit_max"}},
 		"EnospcCheckFailing":             {"warning", "15m", []string{"enospc_check_success == 0", "enospc_scrape_collector_success == 0"}},
+		"EnospcLimitETAWithinDay":        {"warning", "15m", []string{"enospc_limit_eta_seconds < 24*3600"}},
+		"EnospcLimitETAWithin4h":         {"critical", "5m", []string{"enospc_limit_eta_seconds < 4*3600"}},
 	}
-	exported := serveDaemonSet(t).names
+	exported := maps.Clone(serveDaemonSet(t).names)
+	// Exported for rising rows only, which the fixture host (one check)
+	// never has; serve/history_test.go asserts that serve exports it.
+	exported["enospc_limit_eta_seconds"] = true
 	seen := map[string]bool{}
 	for _, r := range rf.Groups[0].Rules {
 		w, ok := want[r.Alert]
@@ -1125,7 +1141,8 @@ func TestDashboard(t *testing.T) {
 	if d.Title == "" || d.UID == "" || d.SchemaVersion == 0 {
 		t.Errorf("dashboard title %q uid %q schemaVersion %d", d.Title, d.UID, d.SchemaVersion)
 	}
-	exported := serveDaemonSet(t).names
+	exported := maps.Clone(serveDaemonSet(t).names)
+	exported["enospc_limit_eta_seconds"] = true // rising rows only (see TestAlertRules)
 	checkExpr := func(where, expr string) {
 		names := metricNames(expr)
 		if len(names) == 0 {

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/enospc/enospc/check"
+	"github.com/enospc/enospc/history"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/limits"
 )
@@ -20,9 +22,13 @@ type Cause struct {
 	Confirmed bool `json:"confirmed"`
 	// ByKernel is true when the kernel itself reported a failure of this
 	// limit with the message's errno (enospc trace; ConfirmByKernel).
-	ByKernel bool     `json:"by_kernel,omitempty"`
-	Evidence []string `json:"evidence"`
-	Remedy   []string `json:"remedy"`
+	ByKernel bool `json:"by_kernel,omitempty"`
+	// Past are the times the node's history (explain --history-dir) saw
+	// this limit at or near its max in the window asked for: the cause
+	// confirmed as past.
+	Past     []history.Episode `json:"past,omitempty"`
+	Evidence []string          `json:"evidence"`
+	Remedy   []string          `json:"remedy"`
 	// Rows are the host's rows of this limit, worst first (at most 3).
 	Rows []limits.Usage `json:"rows,omitempty"`
 }
@@ -59,6 +65,9 @@ type Options struct {
 	// Check is passed to check.Run for the candidates (thresholds,
 	// runtimes, containerd paths).
 	Check check.Options
+	// Past, when set, gives the times a limit was at or near its max in
+	// the window the user named, from the node's recorded history.
+	Past func(limit string) ([]history.Episode, error)
 }
 
 // Explain ranks the causes of msg and, unless offline, checks each
@@ -120,7 +129,16 @@ func explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Resu
 				c.Remedy = append(c.Remedy, r.Remedy...)
 			}
 		}
-		if !c.Confirmed && len(rows) > 0 {
+		if opts.Past != nil {
+			past, err := opts.Past(c.Limit)
+			if err != nil {
+				res.AddNote(fmt.Sprintf("history: %v", err))
+			}
+			c.Past = past
+		}
+		if !c.Confirmed && len(c.Past) > 0 {
+			c.Remedy = append(c.Remedy, fmt.Sprintf("at or near its max in the past (%s): the holders then may be gone; enospc history --only %s -o png draws it", pastWords(c.Past), c.Limit))
+		} else if !c.Confirmed && len(rows) > 0 {
 			c.Remedy = append(c.Remedy, fmt.Sprintf("not near its max now (%s at %.1f%% of %s): watch it with enospc check --only %s when the error comes back", rows[0].Scope, 100*rows[0].Ratio(), rows[0].Unit, c.Limit))
 		}
 	}
@@ -129,15 +147,40 @@ func explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Resu
 		if a.Confirmed != b.Confirmed {
 			return a.Confirmed
 		}
+		if pa, pb := len(a.Past) > 0, len(b.Past) > 0; pa != pb {
+			return pa
+		}
 		return a.Confidence > b.Confidence
 	})
 	switch {
 	case res.Causes[0].Confirmed && out != nil:
 		res.Note = fmt.Sprintf("the words name a cause outside the catalog (outside), but %s is at or near its max on this host now: the host's evidence comes first", res.Causes[0].Limit)
+	case !res.Causes[0].Confirmed && len(res.Causes[0].Past) > 0:
+		res.Note = fmt.Sprintf("%s is not near its max now but was: %s", res.Causes[0].Limit, pastWords(res.Causes[0].Past))
 	case !res.Causes[0].Confirmed && out == nil:
 		res.Note = fmt.Sprintf("none of these limits is at or near its max on this host now: the error is past, or from another host; the most likely cause is %s, watch it with enospc check --only %s", res.Causes[0].Limit, res.Causes[0].Limit)
 	}
 	return res, nil
+}
+
+// pastWords says when and for how long: "full at 03:02 for 4m0s on /run
+// (tmpfs tmpfs)", the longest episode and how many more.
+func pastWords(eps []history.Episode) string {
+	best := eps[0]
+	for _, e := range eps[1:] {
+		if e.Full && !best.Full || e.Full == best.Full && e.To.Sub(e.From) > best.To.Sub(best.From) {
+			best = e
+		}
+	}
+	what, from := fmt.Sprintf("at %d of %d", best.Peak, best.Max), best.From
+	if best.Full {
+		what, from = "full", best.FullFrom
+	}
+	s := fmt.Sprintf("%s on %s from %s for %s", what, best.Scope, from.UTC().Format(time.RFC3339), best.To.Sub(from).Round(time.Second))
+	if len(eps) > 1 {
+		s += fmt.Sprintf(", and %d more times", len(eps)-1)
+	}
+	return s
 }
 
 func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enospc/enospc/history"
 	"github.com/enospc/enospc/host"
 )
 
@@ -91,4 +92,34 @@ func FuzzNormalizeCandidates(f *testing.F) {
 			t.Fatalf("Label %q for %+v, %+v", l, cands, out)
 		}
 	})
+}
+
+// A cause not near its max now that the history saw full is confirmed as
+// past, ranked first, with when and for how long.
+func TestExplainConfirmsPast(t *testing.T) {
+	dir := "../testdata/hosts/jenkins-keyring"
+	h := host.New(dir+"/proc", dir+"/sys", dir+"/root")
+	h.Now = func() time.Time { return time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC) }
+	h.StatfsFunc = func(string) (host.Statfs, error) {
+		return host.Statfs{BlockSize: 4096, Blocks: 1000, BlocksFree: 500, BlocksAvail: 500, Files: 1000, FilesFree: 900}, nil
+	}
+	from := time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC)
+	past := func(limit string) ([]history.Episode, error) {
+		if limit != "inodes" {
+			return nil, nil
+		}
+		return []history.Episode{{Scope: "/run (tmpfs tmpfs)", From: from, To: from.Add(4 * time.Minute), Peak: 1000, Max: 1000, Full: true, FullFrom: from}}, nil
+	}
+	res, err := Explain(context.Background(), h, "mkdir /run/containerd/io.containerd.runtime.v2.task/k8s.io/abc: no space left on device", Options{Past: past})
+	if err != nil {
+		t.Fatal(err)
+	}
+	top := res.Causes[0]
+	if top.Limit != "inodes" || top.Confirmed || len(top.Past) != 1 {
+		t.Fatalf("top cause %+v, want inodes confirmed as past", top)
+	}
+	want := "full on /run (tmpfs tmpfs) from 2026-11-22T03:00:00Z for 4m0s"
+	if !strings.Contains(res.Note, want) || !strings.Contains(strings.Join(top.Remedy, " "), want) {
+		t.Errorf("note %q, remedy %q: want %q", res.Note, top.Remedy, want)
+	}
 }

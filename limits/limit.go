@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/enospc/enospc/limits/clue"
 )
@@ -78,6 +79,20 @@ type Consumer struct {
 	Count int64  `json:"count"`
 }
 
+// Trend is how a row moved in the node's recorded history.
+type Trend struct {
+	// RatePerHour is the row's robust slope (Theil–Sen) over the last
+	// hours, in its unit per hour.
+	RatePerHour float64 `json:"rate_per_hour"`
+	// ETASeconds is the time until used reaches max at that rate; null
+	// when the row is flat or falling, or has no max.
+	ETASeconds *float64 `json:"eta_seconds"`
+	// Peak is the highest use of the last 24 hours, first reached at
+	// PeakAt.
+	Peak   int64     `json:"peak"`
+	PeakAt time.Time `json:"peak_at"`
+}
+
 // Usage is one row of `enospc check`: one limit in one scope.
 type Usage struct {
 	Limit    string   `json:"limit"`
@@ -99,6 +114,9 @@ type Usage struct {
 	// Leaked is the number of leaked objects (directories, keyrings,
 	// cgroups) behind a leak.* row.
 	Leaked int64 `json:"leaked,omitempty"`
+	// History is the row's trend from the node's recorded history (serve
+	// --history-dir); nil without one.
+	History *Trend `json:"history,omitempty"`
 
 	// listMax is how many consumers the row lists once attributed (0:
 	// all); the full list is kept until then, for grouping by container.

@@ -27,6 +27,8 @@ var (
 	gaugeCheckDur     = newGauge("enospc_check_duration_seconds", "How long the last check took.")
 	gaugeCheckTime    = newGauge("enospc_check_timestamp_seconds", "When the snapshot served was taken, by the clock of the host checked.")
 	gaugeSnapshotTime = newGauge("enospc_snapshot_timestamp_seconds", "When the snapshot served was published.")
+	gaugeETA          = newGauge("enospc_limit_eta_seconds", "Time until a row reaches its max at the rate of the node's history (Theil-Sen over the last 6 h); only rows that are rising.", "limit", "scope")
+	gaugeRecording    = newGauge("enospc_history_recording", "Whether serve records its checks into --history-dir (0: recording is off, serve's log says why).")
 	gaugeUnexported   = newGauge("enospc_rows_unexported", "Rows of the snapshot that could not be exported as series (they are in /api/v1/check).")
 )
 
@@ -99,6 +101,10 @@ func (s *Server) encodeMetrics(sn *snapshot) []byte {
 		e.add(gaugeCollectorOK, b2f(ok), name)
 		e.add(gaugeCollectorDur, fam.Duration.Seconds(), name)
 	}
+	if s.rec != nil {
+		on, _ := s.rec.recording()
+		e.add(gaugeRecording, b2f(on))
+	}
 	e.add(gaugeUnexported, float64(e.unexported))
 	return e.bytes()
 }
@@ -124,6 +130,9 @@ func (e *exposition) row(limit, scope string, r limits.Usage) {
 	if r.Severity != limits.Unknown || r.Max != 0 { // an unknown row may have no numbers to give
 		ok = e.add(gaugeUsed, float64(r.Used), limit, scope) && ok
 		ok = e.add(gaugeMax, float64(r.Max), limit, scope) && ok
+	}
+	if h := r.History; h != nil && h.ETASeconds != nil {
+		ok = e.add(gaugeETA, *h.ETASeconds, limit, scope) && ok
 	}
 	if !ok {
 		e.unexported++

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sort"
 	"sync"
@@ -53,6 +54,15 @@ type Options struct {
 	// snapshot waits for it before it is answered 503 "no snapshot yet"
 	// (0: not at all). It bounds the wait for a check that will not end.
 	FirstWait time.Duration
+	// HistoryDir is where every check's rows are recorded (history.Open)
+	// and read back for each row's trend; empty: no history.
+	HistoryDir string
+	// HistoryRetention is how long the history keeps rows (0: the
+	// default, history.DefaultRetention).
+	HistoryRetention time.Duration
+	// Log receives what serve has to say while it runs (recording turned
+	// off and on); nil discards it.
+	Log io.Writer
 	// Now is the clock (tests).
 	Now func() time.Time
 	// Failures, when set, is what a trace running beside the server
@@ -84,6 +94,9 @@ type Server struct {
 	mu      sync.Mutex // guards history, used by the one Run loop
 	history map[string]*series
 	started time.Time
+
+	// rec records into Options.HistoryDir; nil without one.
+	rec *recorder
 }
 
 // series is the history of one row: its ratio at each snapshot.
@@ -111,7 +124,23 @@ func New(opts Options) *Server {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Server{opts: opts, history: map[string]*series{}, started: opts.Now(), first: make(chan struct{})}
+	if opts.Log == nil {
+		opts.Log = io.Discard
+	}
+	s := &Server{opts: opts, history: map[string]*series{}, started: opts.Now(), first: make(chan struct{})}
+	if opts.HistoryDir != "" {
+		s.rec = &recorder{dir: opts.HistoryDir, retention: opts.HistoryRetention, log: opts.Log}
+		s.opts.Check.History = s.rec.annotate
+	}
+	return s
+}
+
+// Close closes the history; the server is not to be run again.
+func (s *Server) Close() error {
+	if s.rec == nil {
+		return nil
+	}
+	return s.rec.close()
 }
 
 // Run checks the host now and then every Interval until ctx ends. A check
@@ -146,6 +175,9 @@ func (s *Server) CheckOnce(ctx context.Context) {
 	s.running.Store(0)
 	if ctx.Err() != nil {
 		return // shutting down: the snapshot would say nothing true
+	}
+	if err == nil && s.rec != nil {
+		s.rec.record(rep.Time, rep.Findings)
 	}
 	s.publish(rep, took, err)
 }
@@ -283,6 +315,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	mux.HandleFunc("GET /api/v1/check", s.serveCheck)
 	mux.HandleFunc("GET /api/v1/history", s.serveHistory)
+	mux.HandleFunc("GET /api/v1/chart", s.serveChart)
 	mux.HandleFunc("GET /healthz", s.serveHealth)
 	if s.opts.Failures != nil {
 		mux.HandleFunc("GET /api/v1/failures", s.serveFailures)

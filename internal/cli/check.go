@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/enospc/enospc/check"
+	"github.com/enospc/enospc/history"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/internal/quote"
 	"github.com/enospc/enospc/limits"
@@ -26,6 +27,7 @@ func newCheckCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		statfsTimeout time.Duration
 		timeout       time.Duration
 		by            string
+		historyDir    string
 		hf            *hostFlags
 	)
 	cmd := &cobra.Command{
@@ -58,9 +60,22 @@ the check itself cannot run.`,
 			if cfg.CheckHook != nil {
 				cfg.CheckHook(&opts)
 			}
+			var historyNote string
+			if historyDir != "" {
+				st, err := history.OpenReadOnly(historyDir)
+				if err != nil {
+					historyNote = fmt.Sprintf("history: %v", err)
+				} else {
+					defer st.Close()
+					opts.History = st.Annotate
+				}
+			}
 			rep, err := check.Run(ctx, h, opts)
 			if err != nil {
 				return &exitError{3, err}
+			}
+			if historyNote != "" {
+				rep.Notes = append(rep.Notes, historyNote)
 			}
 			out := cmd.OutOrStdout()
 			code := check.ExitCode(rep.Findings)
@@ -93,6 +108,7 @@ the check itself cannot run.`,
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on the whole check after this long")
 	hf = addHostFlags(f)
 	f.StringVar(&by, "by", "", "also group what every container or pod holds across limits: container or pod")
+	f.StringVar(&historyDir, "history-dir", "", "read the history serve records there (serve --history-dir) for each row's rate, time until full and peak")
 	return cmd
 }
 
@@ -193,6 +209,9 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 			paint(color, fmt.Sprintf("%-8s", sev)), f.Limit+mark, scopeW, scope, used, mx, pct, holders(f))
 		if f.Reason != "" && f.Severity != limits.OK {
 			fmt.Fprintf(w, "          %s\n", paint(ansiDim, quote.Terminal(f.Reason)))
+		}
+		if h := f.History; h != nil && (h.RatePerHour != 0 || f.Severity != limits.OK) {
+			fmt.Fprintf(w, "          %s; peak %s at %s\n", check.TrendWords(f), human(h.Peak, f.Unit), h.PeakAt.Format("01-02 15:04"))
 		}
 		if f.Severity == limits.Warning || f.Severity == limits.Critical {
 			writeHolders(w, f)

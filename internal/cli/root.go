@@ -120,6 +120,6 @@ A usage error (an unknown flag or subcommand, a bad argument) exits 3.`,
 		}
 		return h
 	}
-	cmd.AddCommand(newCheckCmd(newHost, cfg), newExplainCmd(newHost, cfg), newLogsCmd(newHost), newServeCmd(newHost, cfg), newFixCmd(newHost, cfg), newTraceCmd(newHost), newChurnCmd(newHost))
+	cmd.AddCommand(newCheckCmd(newHost, cfg), newExplainCmd(newHost, cfg), newLogsCmd(newHost), newServeCmd(newHost, cfg), newFixCmd(newHost, cfg), newTraceCmd(newHost), newChurnCmd(newHost), newHistoryCmd())
 	return cmd
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/enospc/enospc/history"
 	"github.com/enospc/enospc/host"
 	"github.com/enospc/enospc/serve"
 )
@@ -23,6 +24,8 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
 		interval, timeout time.Duration
 		top, maxConns     int
 		exposeHolders     bool
+		historyDir        string
+		historyRetention  time.Duration
 		withTrace         bool
 		hf                *hostFlags
 	)
@@ -39,7 +42,15 @@ func newServeCmd(newHost func() *host.Host, cfg Config) *cobra.Command {
   /api/v1/failures with --trace: the failing syscalls caught, named, newest
                    first (also enospc_syscall_failures_total in /metrics)
   /healthz         ok, or 503 and why (no snapshot yet, or a stale one)
+  /api/v1/chart    ?limit=L&scope=S[&since=48h]: a row's recorded history
+                   as SVG (with --history-dir)
   /                a page of every limit, worst first, with holders and history
+With --history-dir (default /var/lib/enospc; "" turns it off) every check's
+rows are recorded there, kept --history-retention (14 days; every sample
+for 48 h, then one per 10 minutes), and each row gains its rate, time until
+full and peak (enospc_limit_eta_seconds; "history" in /api/v1/check). A
+directory that cannot be written (a full disk) turns recording off, says
+why here and in enospc_history_recording 0; serving goes on.
 The host is checked in the background, at start and then every --interval;
 a request is answered from the last snapshot and never waits for a check.
 A snapshot older than 3 intervals (or interval + timeout, if longer) is
@@ -57,6 +68,9 @@ Nothing is changed over HTTP.`,
 			if interval <= 0 || timeout <= 0 {
 				return &exitError{3, fmt.Errorf("--interval and --timeout must be positive")}
 			}
+			if historyRetention < history.RawRetention {
+				return &exitError{3, fmt.Errorf("--history-retention must be at least %s", history.RawRetention)}
+			}
 			if maxConns <= 0 {
 				return &exitError{3, fmt.Errorf("--max-connections must be positive")}
 			}
@@ -67,11 +81,12 @@ Nothing is changed over HTTP.`,
 			ctx, cancel := context.WithCancel(cmd.Context())
 			defer cancel()
 			sopts := serve.Options{NewHost: newHost, Check: opts, Interval: interval, Timeout: timeout, TopScopes: top, ExposeHolders: exposeHolders,
-				FirstWait: min(timeout, firstWait)}
+				FirstWait: min(timeout, firstWait), HistoryDir: historyDir, HistoryRetention: historyRetention, Log: cmd.ErrOrStderr()}
 			if withTrace {
 				sopts.Failures = startServeTrace(ctx, newHost(), opts, cmd.ErrOrStderr())
 			}
 			srv := serve.New(sopts)
+			defer srv.Close()
 			ln, err := serve.Listen(listen, maxConns)
 			if err != nil {
 				return &exitError{3, err}
@@ -100,6 +115,8 @@ Nothing is changed over HTTP.`,
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on one check after this long")
 	f.IntVar(&top, "top-scopes", 10, "series per limit; the other scopes are summed into scope=\"other\"")
 	f.IntVar(&maxConns, "max-connections", serve.DefaultHTTPLimits.MaxConns, "connections served at once; more wait to be accepted")
+	f.StringVar(&historyDir, "history-dir", "/var/lib/enospc", "record every check's rows in this directory, for rates, times until full and enospc history; empty: record nothing")
+	f.DurationVar(&historyRetention, "history-retention", history.DefaultRetention, "keep the recorded history this long")
 	f.BoolVar(&exposeHolders, "expose-holders", false, "serve the holders' pids and process names and the names of users' keys and IPC objects")
 	f.BoolVar(&withTrace, "trace", false, "also run enospc trace (eBPF, CAP_BPF and CAP_PERFMON): enospc_syscall_failures_total and /api/v1/failures")
 	// --cache was how long a snapshot was served before a request ran the

@@ -23,7 +23,7 @@ func TestServeCommand(t *testing.T) {
 
 	for _, bad := range [][]string{{"--cache", "0"}, {"--cache", "5s"}, {"--interval", "0s"}, {"--max-connections", "0"}} {
 		var stderr strings.Builder
-		if code := RunWith(context.Background(), append(append([]string{"serve", "--listen", "127.0.0.1:0"}, hostArgs...), bad...), io.Discard, &stderr, cfg); code != 3 {
+		if code := RunWith(context.Background(), append(append([]string{"serve", "--listen", "127.0.0.1:0", "--history-dir", ""}, hostArgs...), bad...), io.Discard, &stderr, cfg); code != 3 {
 			t.Errorf("serve %q exited %d, want 3", bad, code)
 		}
 		if bad[0] == "--cache" && !strings.Contains(stderr.String(), "--interval") {
@@ -36,7 +36,7 @@ func TestServeCommand(t *testing.T) {
 	pr, pw := io.Pipe()
 	done := make(chan int, 1)
 	go func() {
-		done <- RunWith(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--interval", "1h"}, hostArgs...), io.Discard, pw, cfg)
+		done <- RunWith(ctx, append([]string{"serve", "--listen", "127.0.0.1:0", "--interval", "1h", "--history-dir", t.TempDir()}, hostArgs...), io.Discard, pw, cfg)
 		pw.Close()
 	}()
 	sc := bufio.NewScanner(pr)

@@ -120,7 +120,7 @@ func TestHungFuseMount(t *testing.T) {
 		}
 		addr := l.Addr().String()
 		l.Close()
-		cmd := inHungFuse(t, mnt, true, "serve", "--listen", addr, "--interval", "1s", "--timeout", "20s")
+		cmd := inHungFuse(t, mnt, true, "serve", "--listen", addr, "--interval", "1s", "--timeout", "20s", "--history-dir", "")
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {

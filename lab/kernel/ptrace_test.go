@@ -394,7 +394,7 @@ func serveOnce(t *testing.T, mu *sync.Mutex, pids map[int]bool) {
 	l.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, labkit.Bin(), "serve", "--listen", addr)
+	cmd := exec.CommandContext(ctx, labkit.Bin(), "serve", "--listen", addr, "--history-dir", "")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("enospc serve: %v", err)
 	}

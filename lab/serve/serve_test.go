@@ -69,7 +69,7 @@ func TestServePrometheusAlertsAndPage(t *testing.T) {
 
 	serveAddr := freeAddr(t)
 	serveURL := "http://" + serveAddr
-	startProcess(t, "enospc serve", labkit.Bin(), "serve", "--listen", serveAddr, "--interval", "1s", "--no-runtimes")
+	startProcess(t, "enospc serve", labkit.Bin(), "serve", "--listen", serveAddr, "--interval", "1s", "--no-runtimes", "--history-dir", "")
 	waitFor(t, "enospc serve /healthz", 30*time.Second, func() (bool, string) {
 		b, err := get(serveURL + "/healthz")
 		return err == nil && strings.TrimSpace(string(b)) == "ok", fmt.Sprintf("%q %v", b, err)

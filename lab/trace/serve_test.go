@@ -23,7 +23,7 @@ import (
 // named, and in enospc_syscall_failures_total.
 func TestServeTrace(t *testing.T) {
 	dir, source := mountTmpfs(t, "size=4m,nr_inodes=16")
-	cmd := exec.Command(labkit.Bin(), "serve", "--trace", "--no-runtimes", "--listen", "127.0.0.1:0", "--interval", "5s")
+	cmd := exec.Command(labkit.Bin(), "serve", "--trace", "--no-runtimes", "--listen", "127.0.0.1:0", "--interval", "5s", "--history-dir", "")
 	pr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

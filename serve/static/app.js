@@ -1,6 +1,7 @@
 // enospc serve's page: every limit as a bar of used/max, worst first, with
-// its holders and a chart of its history since the server started. It
-// reloads itself and needs nothing beyond this server.
+// its holders and a chart of its history since the server started; a click
+// on a row shows the chart of its recorded history (serve --history-dir).
+// It reloads itself and needs nothing beyond this server.
 "use strict";
 
 const refreshMs = 10000;
@@ -61,6 +62,29 @@ function sparkline(points) {
   return svg;
 }
 
+// trend says a row's history (serve --history-dir) in words.
+function trend(f) {
+  const h = f.history;
+  if (!h) return "";
+  if (h.eta_seconds !== null && h.eta_seconds !== undefined) {
+    const s = h.eta_seconds;
+    const eta = s < 90 ? `${Math.round(s)} s` : s < 5400 ? `${Math.round(s / 60)} min` : s < 172800 ? `${Math.round(s / 3600)} h` : `${Math.round(s / 86400)} d`;
+    return `full in ~${eta}`;
+  }
+  return h.rate_per_hour === 0 ? "flat" : h.rate_per_hour < 0 ? "falling" : "rising";
+}
+
+// open rows show their chart (/api/v1/chart, an SVG image drawn by
+// serve from its history); kept open across refreshes.
+const open = new Set();
+
+function chartRow(f) {
+  const q = new URLSearchParams({ limit: f.limit, scope: f.scope, since: "48h" });
+  const img = el("img", { class: "chart", alt: `history of ${f.limit} ${f.scope}`, src: `/api/v1/chart?${q}` });
+  img.addEventListener("error", () => img.replaceWith(el("span", { class: "reason" }, "no history recorded for this row (serve --history-dir)")));
+  return el("tr", { class: "chart-row" }, el("td", { colspan: "7" }, img));
+}
+
 async function refresh() {
   try {
     const [rep, hist] = await Promise.all([
@@ -87,9 +111,15 @@ async function refresh() {
         scope,
         el("td", {}, used),
         el("td", {}, bar),
-        el("td", {}, sparkline(byKey[f.limit + "\u0000" + f.scope])),
+        el("td", {}, sparkline(byKey[f.limit + "\u0000" + f.scope]), el("div", { class: "reason" }, trend(f))),
         el("td", { class: "holders" }, holders(f)));
+      const key = f.limit + "\u0000" + f.scope;
+      tr.addEventListener("click", () => {
+        if (open.has(key)) { open.delete(key); tr.nextSibling.remove(); }
+        else { open.add(key); tr.after(chartRow(f)); }
+      });
       body.append(tr);
+      if (open.has(key)) body.append(chartRow(f));
     }
     document.body.dataset.loaded = "true";
   } catch (e) {

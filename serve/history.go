@@ -1,0 +1,168 @@
+package serve
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/enospc/enospc/chart"
+	"github.com/enospc/enospc/history"
+	"github.com/enospc/enospc/limits"
+)
+
+// historyRetry is how long recording stays off after the history
+// directory failed (a full disk, a directory that cannot be written)
+// before serve opens it again.
+const historyRetry = 5 * time.Minute
+
+// recorder records each check into the history directory and gives each
+// check's rows their trend from it. A failure turns recording off, says
+// why once (on Options.Log and in enospc_history_recording), and serve
+// goes on serving; the directory is tried again after historyRetry.
+type recorder struct {
+	dir       string
+	retention time.Duration
+	log       io.Writer
+
+	mu      sync.Mutex
+	store   *history.Store
+	off     string // why recording is off; empty when on
+	retryAt time.Time
+	closed  bool
+}
+
+// open opens the store when it is not open and may be tried; r.mu is held.
+func (r *recorder) open(now time.Time) {
+	if r.store != nil || r.closed || now.Before(r.retryAt) {
+		return
+	}
+	st, err := history.Open(r.dir, history.Options{Retention: r.retention})
+	if err != nil {
+		r.fail(now, err)
+		return
+	}
+	if r.off != "" {
+		fmt.Fprintf(r.log, "enospc serve: history recording on again in %s\n", r.dir)
+	}
+	r.store, r.off = st, ""
+}
+
+// fail turns recording off; r.mu is held.
+func (r *recorder) fail(now time.Time, err error) {
+	if r.store != nil {
+		r.store.Close()
+		r.store = nil
+	}
+	r.retryAt = now.Add(historyRetry)
+	why := err.Error()
+	if why != r.off {
+		fmt.Fprintf(r.log, "enospc serve: history recording off: %s; serving goes on without it, trying again every %s\n", why, historyRetry)
+	}
+	r.off = why
+}
+
+// annotate is check.Options.History: the trend of every row from the
+// history, when it is open.
+func (r *recorder) annotate(now time.Time, rows []limits.Usage) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.open(now)
+	if r.store == nil {
+		return nil
+	}
+	return r.store.Annotate(now, rows)
+}
+
+// record appends a check's rows.
+func (r *recorder) record(now time.Time, rows []limits.Usage) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.open(now)
+	if r.store == nil {
+		return
+	}
+	if err := r.store.Record(now, rows); err != nil {
+		r.fail(now, err)
+	}
+}
+
+// recording says whether recording is on, and why not.
+func (r *recorder) recording() (bool, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.off == "" && r.store != nil, r.off
+}
+
+func (r *recorder) close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	if r.store == nil {
+		return nil
+	}
+	err := r.store.Close()
+	r.store = nil
+	return err
+}
+
+// chartSince bounds the span a chart of the page may ask for.
+const chartSince = 14 * 24 * time.Hour
+
+// serveChart draws one row's history as SVG: GET
+// /api/v1/chart?limit=L&scope=S[&since=48h], what `enospc history -o svg`
+// draws. The page shows it when a row is clicked.
+func (s *Server) serveChart(w http.ResponseWriter, r *http.Request) {
+	if s.rec == nil {
+		http.Error(w, "no history: serve runs without --history-dir", http.StatusNotFound)
+		return
+	}
+	q := r.URL.Query()
+	limit, scope := q.Get("limit"), q.Get("scope")
+	if _, ok := limits.Lookup(limits.ID(limit)); !ok || scope == "" {
+		http.Error(w, "want ?limit=<a limit ID>&scope=<its scope>", http.StatusBadRequest)
+		return
+	}
+	since := 48 * time.Hour
+	if v := q.Get("since"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 || d > chartSince {
+			http.Error(w, fmt.Sprintf("since: want a duration up to %s", chartSince), http.StatusBadRequest)
+			return
+		}
+		since = d
+	}
+	now := s.opts.Now()
+	rep, err := s.rec.report(limit, scope, now.Add(-since), now)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	p, err := rep.Plot()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusNotFound)
+		return
+	}
+	var b bytes.Buffer
+	if err := chart.Render(&b, p, "svg", 0, 0); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "no-store")
+	// The chart is an image: nothing in it may run or load.
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+	w.Write(b.Bytes())
+}
+
+// report reads one row's history from the open store.
+func (r *recorder) report(limit, scope string, since, until time.Time) (*history.Report, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.store == nil {
+		return nil, fmt.Errorf("history recording is off: %s", r.off)
+	}
+	return r.store.Report([]string{limit}, scope, since, until)
+}
