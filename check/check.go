@@ -20,10 +20,10 @@ import (
 
 // Report is the JSON document of `enospc check -o json`.
 type Report struct {
-	Host     string         `json:"host"`
-	Kernel   string         `json:"kernel"`
-	Time     time.Time      `json:"time"`
-	Findings []limits.Usage `json:"findings"`
+	Host     string           `json:"host"`
+	Kernel   string           `json:"kernel"`
+	Time     time.Time        `json:"time"`
+	Findings []limits.Finding `json:"findings"`
 	// Runtimes are the container runtimes asked for names and states, and
 	// what each answered.
 	Runtimes []attrib.Source `json:"runtimes,omitempty"`
@@ -72,10 +72,10 @@ type Options struct {
 	// re-verifies what it removes with it (limits.Env.AllHolders).
 	AllHolders bool
 	// History, when set, gives the findings of a check taken at now their
-	// trend (limits.Usage.History) from the node's recorded history; a
+	// trend (limits.Finding.History) from the node's recorded history; a
 	// row the trend says will be exhausted soon is then graded up
 	// (GradeTrend). An error is a note of the report.
-	History func(now time.Time, findings []limits.Usage) error
+	History func(now time.Time, findings []limits.Finding) error
 	// AllKeys lists the keys of every uid however many keys the host
 	// holds, which costs a walk of all of them per uid; without it the
 	// fullest uids are listed within a bound (limits.Env.AllKeys). fix
@@ -207,13 +207,13 @@ func start(ctx context.Context, h *host.Host, opts Options) (*run, error) {
 
 // report grades the families' rows, names their holders, groups them
 // when asked, attaches remedies and sorts them worst first.
-func (r *run) report(fams []limits.Family, want map[limits.ID]bool, results [][]limits.Usage, took []time.Duration) *Report {
+func (r *run) report(fams []limits.Family, want map[limits.ID]bool, results [][]limits.Finding, took []time.Duration) *Report {
 	attr, h, opts := r.attr(), r.h, r.opts
 	nrows := 0
 	for _, rows := range results {
 		nrows += len(rows)
 	}
-	rep := &Report{Host: h.Hostname(), Kernel: h.KernelRelease(), Time: h.Now().UTC(), Findings: make([]limits.Usage, 0, nrows)}
+	rep := &Report{Host: h.Hostname(), Kernel: h.KernelRelease(), Time: h.Now().UTC(), Findings: make([]limits.Finding, 0, nrows)}
 	if r.inv != nil {
 		rep.Runtimes, rep.Notes = r.inv.Sources, r.inv.Notes()
 	}
@@ -305,15 +305,15 @@ func familyWanted(f limits.Family, want map[limits.ID]bool) bool {
 // this host's procfs) while that read is still blocked, so a serve that
 // checks every 30 s does not pile up blocked goroutines and threads. A
 // cancelled ctx (SIGTERM) ends the check at once with its error.
-func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, want map[limits.ID]bool, timeout time.Duration) (results [][]limits.Usage, took []time.Duration, abandoned bool, err error) {
+func readFamilies(ctx context.Context, env *limits.Env, fams []limits.Family, want map[limits.ID]bool, timeout time.Duration) (results [][]limits.Finding, took []time.Duration, abandoned bool, err error) {
 	if timeout <= 0 {
 		timeout = DefaultFamilyTimeout
 	}
-	results = make([][]limits.Usage, len(fams))
+	results = make([][]limits.Finding, len(fams))
 	took = make([]time.Duration, len(fams))
 	type done struct {
 		i    int
-		rows []limits.Usage
+		rows []limits.Finding
 		took time.Duration
 	}
 	ch := make(chan done, len(fams))
@@ -378,10 +378,10 @@ drain:
 	return results, took, abandoned, nil
 }
 
-func unknownRows(f limits.Family, reason string) []limits.Usage {
-	rows := make([]limits.Usage, 0, len(f.Limits))
+func unknownRows(f limits.Family, reason string) []limits.Finding {
+	rows := make([]limits.Finding, 0, len(f.Limits))
 	for _, l := range f.Limits {
-		rows = append(rows, limits.Usage{Limit: string(l.ID), Scope: "all", Unit: l.Unit, Severity: limits.Unknown, Reason: reason})
+		rows = append(rows, limits.Finding{Limit: string(l.ID), Scope: "all", Unit: l.Unit, Severity: limits.Unknown, Reason: reason})
 	}
 	return rows
 }
@@ -393,12 +393,12 @@ var blockedFamilies = host.NewStragglers()
 
 // readFamily runs one family's Read, turning a panic in it into unknown
 // rows so that one broken reader cannot take the whole check down.
-func readFamily(env *limits.Env, f limits.Family) (rows []limits.Usage) {
+func readFamily(env *limits.Env, f limits.Family) (rows []limits.Finding) {
 	defer func() {
 		if r := recover(); r != nil {
 			rows = nil
 			for _, l := range f.Limits {
-				rows = append(rows, limits.Usage{Limit: string(l.ID), Scope: "all", Unit: l.Unit, Severity: limits.Unknown,
+				rows = append(rows, limits.Finding{Limit: string(l.ID), Scope: "all", Unit: l.Unit, Severity: limits.Unknown,
 					Reason: fmt.Sprintf("internal error reading %s: %v", f.Name, r)})
 			}
 		}
@@ -408,7 +408,7 @@ func readFamily(env *limits.Env, f limits.Family) (rows []limits.Usage) {
 
 // Sort orders findings worst first: by severity, then by how close to its
 // max a row is, then by limit and scope for a stable output.
-func Sort(fs []limits.Usage) {
+func Sort(fs []limits.Finding) {
 	sort.SliceStable(fs, func(i, j int) bool {
 		a, b := fs[i], fs[j]
 		if a.Severity != b.Severity {
@@ -426,7 +426,7 @@ func Sort(fs []limits.Usage) {
 
 // ExitCode is the monitoring-plugin status of a report: 0 all ok, 1 some
 // warning, 2 some critical, 3 some unknown and nothing worse.
-func ExitCode(fs []limits.Usage) int {
+func ExitCode(fs []limits.Finding) int {
 	worst := 0
 	for _, f := range fs {
 		switch f.Severity {

@@ -10,22 +10,22 @@ import (
 	"github.com/enospc/enospc/limits"
 )
 
-func row(limit string, sev limits.Severity, used, max int64) limits.Usage {
-	return limits.Usage{Limit: limit, Scope: "s", Severity: sev, Used: used, Max: max}
+func row(limit string, sev limits.Severity, used, max int64) limits.Finding {
+	return limits.Finding{Limit: limit, Scope: "s", Severity: sev, Used: used, Max: max}
 }
 
 func TestExitCode(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		rows []limits.Usage
+		rows []limits.Finding
 		want int
 	}{
-		{"all ok", []limits.Usage{row("a", limits.OK, 1, 10)}, 0},
+		{"all ok", []limits.Finding{row("a", limits.OK, 1, 10)}, 0},
 		{"none", nil, 0},
-		{"warning", []limits.Usage{row("a", limits.OK, 1, 10), row("b", limits.Warning, 9, 10)}, 1},
-		{"unknown only", []limits.Usage{row("a", limits.Unknown, 0, 0), row("b", limits.OK, 1, 10)}, 3},
-		{"warning beats unknown", []limits.Usage{row("a", limits.Unknown, 0, 0), row("b", limits.Warning, 9, 10)}, 1},
-		{"critical beats all", []limits.Usage{row("a", limits.Unknown, 0, 0), row("b", limits.Warning, 9, 10), row("c", limits.Critical, 10, 10)}, 2},
+		{"warning", []limits.Finding{row("a", limits.OK, 1, 10), row("b", limits.Warning, 9, 10)}, 1},
+		{"unknown only", []limits.Finding{row("a", limits.Unknown, 0, 0), row("b", limits.OK, 1, 10)}, 3},
+		{"warning beats unknown", []limits.Finding{row("a", limits.Unknown, 0, 0), row("b", limits.Warning, 9, 10)}, 1},
+		{"critical beats all", []limits.Finding{row("a", limits.Unknown, 0, 0), row("b", limits.Warning, 9, 10), row("c", limits.Critical, 10, 10)}, 2},
 	} {
 		if got := ExitCode(tc.rows); got != tc.want {
 			t.Errorf("%s: exit %d, want %d", tc.name, got, tc.want)
@@ -34,7 +34,7 @@ func TestExitCode(t *testing.T) {
 }
 
 func TestSortWorstFirst(t *testing.T) {
-	rows := []limits.Usage{
+	rows := []limits.Finding{
 		row("disk", limits.OK, 1, 10),
 		row("inodes", limits.Unknown, 0, 0),
 		row("keys.bytes", limits.Critical, 96, 100),
@@ -109,24 +109,24 @@ func TestBlockedFamilyIsAbandoned(t *testing.T) {
 	release := make(chan struct{})
 	reads := make(chan struct{}, 10)
 	stuck := limits.Family{Name: "stuck", Limits: []limits.Limit{{ID: "stuck.things", Unit: "things"}},
-		Read: func(*limits.Env) []limits.Usage {
+		Read: func(*limits.Env) []limits.Finding {
 			reads <- struct{}{}
 			<-release
-			return []limits.Usage{{Limit: "stuck.things", Scope: "all", Unit: "things", Used: 1, Max: 10}}
+			return []limits.Finding{{Limit: "stuck.things", Scope: "all", Unit: "things", Used: 1, Max: 10}}
 		}}
 	quick := limits.Family{Name: "quick", Limits: []limits.Limit{{ID: "quick.things", Unit: "things"}},
-		Read: func(*limits.Env) []limits.Usage {
-			return []limits.Usage{{Limit: "quick.things", Scope: "all", Unit: "things", Used: 1, Max: 10}}
+		Read: func(*limits.Env) []limits.Finding {
+			return []limits.Finding{{Limit: "quick.things", Scope: "all", Unit: "things", Used: 1, Max: 10}}
 		}}
 	opts := Options{Catalog: []limits.Family{stuck, quick}, FamilyTimeout: 100 * time.Millisecond}
-	find := func(rep *Report, id string) limits.Usage {
+	find := func(rep *Report, id string) limits.Finding {
 		for _, f := range rep.Findings {
 			if f.Limit == id {
 				return f
 			}
 		}
 		t.Fatalf("no %s row in %+v", id, rep.Findings)
-		return limits.Usage{}
+		return limits.Finding{}
 	}
 
 	start := time.Now()
@@ -173,7 +173,7 @@ func TestBlockedFamilyIsAbandoned(t *testing.T) {
 	block := make(chan struct{})
 	defer close(block)
 	hang := limits.Family{Name: "hang", Limits: []limits.Limit{{ID: "hang.things", Unit: "things"}},
-		Read: func(*limits.Env) []limits.Usage { <-block; return nil }}
+		Read: func(*limits.Env) []limits.Finding { <-block; return nil }}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start = time.Now()

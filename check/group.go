@@ -54,7 +54,7 @@ func countsInRowUnit(limit string) bool {
 // GroupHoldings groups the consumers of every row by container or pod,
 // before the consumer lists are cut to their top holders. Consumers of
 // no container (or no pod) are left out.
-func GroupHoldings(rows []limits.Usage, by string) []Group {
+func GroupHoldings(rows []limits.Finding, by string) []Group {
 	groups := map[string]*Group{}
 	for _, u := range rows {
 		if !countsInRowUnit(u.Limit) || u.Used <= 0 {

@@ -18,7 +18,7 @@ const (
 
 // GradeTrend raises a row's severity by its trend (u.History), and says
 // why in its reason.
-func GradeTrend(u *limits.Usage) {
+func GradeTrend(u *limits.Finding) {
 	h := u.History
 	if h == nil || h.ETASeconds == nil || u.Severity == limits.Unknown {
 		return
@@ -45,7 +45,7 @@ func GradeTrend(u *limits.Usage) {
 // TrendWords says a row's trend in words: "full in ~3 h at +42
 // inodes/min", "+3 keys/h", "flat", "falling at -5 watches/min"; empty
 // without a trend.
-func TrendWords(u limits.Usage) string {
+func TrendWords(u limits.Finding) string {
 	h := u.History
 	if h == nil {
 		return ""

@@ -25,7 +25,7 @@ func TestGradeTrend(t *testing.T) {
 		{"20 h critical stays", limits.Critical, &limits.Trend{RatePerHour: 1, ETASeconds: eta(20 * time.Hour)}, limits.Critical, ""},
 		{"unknown stays", limits.Unknown, &limits.Trend{RatePerHour: 1, ETASeconds: eta(time.Hour)}, limits.Unknown, ""},
 	} {
-		u := limits.Usage{Limit: "inodes", Unit: "inodes", Severity: tc.sev, History: tc.trend}
+		u := limits.Finding{Limit: "inodes", Unit: "inodes", Severity: tc.sev, History: tc.trend}
 		GradeTrend(&u)
 		if u.Severity != tc.want {
 			t.Errorf("%s: severity %v, want %v", tc.name, u.Severity, tc.want)
@@ -52,7 +52,7 @@ func TestTrendWords(t *testing.T) {
 		{"bytes", limits.Trend{RatePerHour: 3 * 3600 << 20}, "+3 MiB/s"},
 		{"pids", limits.Trend{}, "flat"},
 	} {
-		if got := TrendWords(limits.Usage{Unit: tc.unit, History: &tc.tr}); got != tc.want {
+		if got := TrendWords(limits.Finding{Unit: tc.unit, History: &tc.tr}); got != tc.want {
 			t.Errorf("%+v: %q, want %q", tc.tr, got, tc.want)
 		}
 	}

@@ -509,7 +509,7 @@ func (l *loop) sample(ctx context.Context, cycle int) {
 	} else {
 		// The memory cgroups still alive, next to the dying ones: the
 		// total of ids less the dying.
-		var ids, dying *limits.Usage
+		var ids, dying *limits.Finding
 		for i := range rep.Findings {
 			u := &rep.Findings[i]
 			if u.Severity == limits.Unknown {

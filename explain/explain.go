@@ -30,7 +30,7 @@ type Cause struct {
 	Evidence []string          `json:"evidence"`
 	Remedy   []string          `json:"remedy"`
 	// Rows are the host's rows of this limit, worst first (at most 3).
-	Rows []limits.Usage `json:"rows,omitempty"`
+	Rows []limits.Finding `json:"rows,omitempty"`
 }
 
 // Result is the answer for one message.
@@ -112,7 +112,7 @@ func explain(ctx context.Context, h *host.Host, msg string, opts Options) (*Resu
 		return nil, fmt.Errorf("checking the candidates on this host: %w (--offline skips the host)", err)
 	}
 	res.Checked = true
-	byLimit := map[string][]limits.Usage{}
+	byLimit := map[string][]limits.Finding{}
 	for _, f := range rep.Findings { // worst first
 		byLimit[f.Limit] = append(byLimit[f.Limit], f)
 	}

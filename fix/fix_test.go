@@ -41,7 +41,7 @@ func sysctl(t *testing.T, h *host.Host, name string) int64 {
 	return v
 }
 
-var jenkins = &check.Report{Host: "agent", Findings: []limits.Usage{
+var jenkins = &check.Report{Host: "agent", Findings: []limits.Finding{
 	{Limit: "keys.bytes", Scope: "uid 1001", Used: 19926, Max: 20000, Unit: "bytes", Severity: limits.Critical},
 	{Limit: "inotify.watches", Scope: "uid 0", Used: 8012, Max: 8192, Unit: "watches", Severity: limits.Critical},
 	{Limit: "cgroups.dying", Scope: "/sys/fs/cgroup/memory", Used: 65000, Max: 65535, Unit: "cgroups", Severity: limits.Critical,
@@ -222,7 +222,7 @@ func TestCleanupFifos(t *testing.T) {
 
 func TestPruneActions(t *testing.T) {
 	uid0 := 0
-	rep := &check.Report{Findings: []limits.Usage{
+	rep := &check.Report{Findings: []limits.Finding{
 		{Limit: "leak.keyrings", Scope: "uid 1001", Leaked: 3, Severity: limits.Warning, Consumers: []limits.Consumer{
 			{Container: "a", Runtime: "docker", State: "exited", UID: &uid0}, {Container: "b", Runtime: "docker", State: "exited", UID: &uid0},
 			{Container: "c", Runtime: "containerd", State: "stopped", UID: &uid0},

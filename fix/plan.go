@@ -120,11 +120,11 @@ func MakePlan(rep *check.Report, h *host.Host, only []string) Plan {
 	return p
 }
 
-func pct(u limits.Usage) string { return strconv.FormatFloat(100*u.Ratio(), 'f', 1, 64) + "%" }
+func pct(u limits.Finding) string { return strconv.FormatFloat(100*u.Ratio(), 'f', 1, 64) + "%" }
 
 // guidance is what an operator must do for a finding no sysctl fixes:
 // the finding's own remedy.
-func guidance(u limits.Usage) Action {
+func guidance(u limits.Finding) Action {
 	text := strings.Join(u.Remedy, "; ")
 	if text == "" {
 		text = "see enospc check --only " + u.Limit

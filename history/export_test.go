@@ -29,7 +29,7 @@ func record48h(tb testing.TB, scope string) string {
 	defer s.Close()
 	for i := range 48 * 120 {
 		at := t0.Add(time.Duration(i) * 30 * time.Second)
-		if err := s.Record(at, []limits.Usage{row("inodes", scope, int64(1000+i), 8000)}); err != nil {
+		if err := s.Record(at, []limits.Finding{row("inodes", scope, int64(1000+i), 8000)}); err != nil {
 			tb.Fatal(err)
 		}
 	}

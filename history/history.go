@@ -179,7 +179,7 @@ func (s *Store) Close() error {
 // samples of every CoarseStep window that t closes. Unknown rows are
 // recorded as their severity only. A row whose time is not after its last
 // sample (a clock set back) is left out.
-func (s *Store) Record(t time.Time, rows []limits.Usage) error {
+func (s *Store) Record(t time.Time, rows []limits.Finding) error {
 	if s.raw == nil {
 		return errors.New("history opened read-only")
 	}

@@ -12,8 +12,8 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-func row(limit, scope string, used, max int64) limits.Usage {
-	return limits.Usage{Limit: limit, Scope: scope, Used: used, Max: max, Severity: limits.OK}
+func row(limit, scope string, used, max int64) limits.Finding {
+	return limits.Finding{Limit: limit, Scope: scope, Used: used, Max: max, Severity: limits.OK}
 }
 
 func TestTrendLinearWithOutlier(t *testing.T) {
@@ -79,7 +79,7 @@ func TestRecordQueryReopen(t *testing.T) {
 	hostile := "/mnt/\xff\x1b[2J\n" + `"); DROP`
 	for i := range 40 {
 		at := t0.Add(time.Duration(i) * 30 * time.Second)
-		rows := []limits.Usage{row("inodes", "/run", int64(100+i), 1000), row("inodes", hostile, 7, 10),
+		rows := []limits.Finding{row("inodes", "/run", int64(100+i), 1000), row("inodes", hostile, 7, 10),
 			{Limit: "keys.count", Scope: "uid 1000", Severity: limits.Unknown, Reason: "x"}}
 		if err := s.Record(at, rows); err != nil {
 			t.Fatal(err)
@@ -126,7 +126,7 @@ func TestRecordQueryReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.Record(t0.Add(40*30*time.Second), []limits.Usage{row("inodes", "/run", 140, 1000)}); err != nil {
+	if err := s.Record(t0.Add(40*30*time.Second), []limits.Finding{row("inodes", "/run", 140, 1000)}); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.Query(nil, "/run", t0.Add(-time.Hour), t0.Add(time.Hour))
@@ -157,7 +157,7 @@ func TestDownsampleKeepsPeak(t *testing.T) {
 		if at.Equal(spike) {
 			u = 999
 		}
-		if err := s.Record(at, []limits.Usage{row("pids", "all", u, 1000)}); err != nil {
+		if err := s.Record(at, []limits.Finding{row("pids", "all", u, 1000)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -176,7 +176,7 @@ func TestDownsampleKeepsPeak(t *testing.T) {
 	}
 	// Annotate finds the peak and the (flat) rate.
 	now := t0.Add(25 * time.Minute)
-	rows := []limits.Usage{row("pids", "all", 100, 1000), row("pids", "never recorded", 1, 2)}
+	rows := []limits.Finding{row("pids", "all", 100, 1000), row("pids", "never recorded", 1, 2)}
 	if err := s.Annotate(now, rows); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestReaderQueriesAgain(t *testing.T) {
 	}
 	defer s.Close()
 	for i := range 30 {
-		if err := s.Record(t0.Add(time.Duration(i)*30*time.Second), []limits.Usage{row("inodes", "/run", int64(50+i), 100), row("pids", "all", 5, 10)}); err != nil {
+		if err := s.Record(t0.Add(time.Duration(i)*30*time.Second), []limits.Finding{row("inodes", "/run", int64(50+i), 100), row("pids", "all", 5, 10)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -29,9 +29,9 @@ func BenchmarkRecord2000(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(1, 2))
-	batch := make([]limits.Usage, rows)
+	batch := make([]limits.Finding, rows)
 	for i := range batch {
-		batch[i] = limits.Usage{Limit: "inodes", Scope: fmt.Sprintf("/run/containerd/io.containerd.runtime.v2.task/k8s.io/%064d/rootfs (overlay overlay)", i),
+		batch[i] = limits.Finding{Limit: "inodes", Scope: fmt.Sprintf("/run/containerd/io.containerd.runtime.v2.task/k8s.io/%064d/rootfs (overlay overlay)", i),
 			Used: int64(1000 + 7*i), Max: 65536, Severity: limits.OK}
 	}
 	steps := 0
@@ -95,9 +95,9 @@ func BenchmarkAnnotate2000(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	batch := make([]limits.Usage, rows)
+	batch := make([]limits.Finding, rows)
 	for i := range batch {
-		batch[i] = limits.Usage{Limit: "inodes", Scope: fmt.Sprintf("/run/containerd/io.containerd.runtime.v2.task/k8s.io/%064d/rootfs (overlay overlay)", i),
+		batch[i] = limits.Finding{Limit: "inodes", Scope: fmt.Sprintf("/run/containerd/io.containerd.runtime.v2.task/k8s.io/%064d/rootfs (overlay overlay)", i),
 			Used: int64(1000 + 7*i), Max: 65536, Severity: limits.OK}
 	}
 	const steps = 6 * 120

@@ -101,7 +101,7 @@ func theilSen(pts []Sample) float64 {
 
 // Annotate gives every row of a check taken at now its trend from the
 // store: rows the history has nothing of are left without one.
-func (s *Store) Annotate(now time.Time, rows []limits.Usage) error {
+func (s *Store) Annotate(now time.Time, rows []limits.Finding) error {
 	// The rate needs RateWindow at full resolution; the peak, from the
 	// coarse samples before that, loses nothing: each is its window's
 	// highest use at the time it was reached.

@@ -251,7 +251,7 @@ func runtimeName(pathRuntime string) string {
 }
 
 // Attribute fills in the containers and pods of every consumer of rows.
-func (a *Attributor) Attribute(rows []Usage) {
+func (a *Attributor) Attribute(rows []Finding) {
 	for i := range rows {
 		for j := range rows[i].Consumers {
 			a.Consumer(&rows[i].Consumers[j])

@@ -52,13 +52,13 @@ func reached(runtimes ...string) *attrib.Inventory {
 	return inv
 }
 
-func findRow(rows []Usage, limit string) (Usage, bool) {
+func findRow(rows []Finding, limit string) (Finding, bool) {
 	for _, u := range rows {
 		if u.Limit == limit {
 			return u, true
 		}
 	}
-	return Usage{}, false
+	return Finding{}, false
 }
 
 func TestLeakedKeyrings(t *testing.T) {

@@ -18,12 +18,12 @@ func TestValidateRejects(t *testing.T) {
 		return Limit{
 			ID: id, Title: "t", Doc: "d", Unit: "u",
 			Signatures: []*Signature{NewSignature(`x`)},
-			Remedy:     func(Usage) []string { return nil },
+			Remedy:     func(Finding) []string { return nil },
 			Clues:      []clue.Clue{{Words: []string{"x"}, Prior: 0.5, Why: "w"}},
 		}
 	}
 	fam := func(name string, ls ...Limit) Family {
-		return Family{Name: name, Limits: ls, Read: func(*Env) []Usage { return nil }}
+		return Family{Name: name, Limits: ls, Read: func(*Env) []Finding { return nil }}
 	}
 	noDoc := good("b")
 	noDoc.Doc = ""

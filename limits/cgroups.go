@@ -171,15 +171,15 @@ func parseFlatKeyed(b []byte) map[string]int64 {
 	return out
 }
 
-func readCgroups(env *Env) []Usage {
-	var out []Usage
+func readCgroups(env *Env) []Finding {
+	var out []Finding
 	fs, err := procfs.NewFS(env.Host.Proc)
 	var sums []procfs.CgroupSummary
 	if err == nil {
 		sums, err = fs.CgroupSummarys()
 	}
 	if err != nil {
-		return []Usage{
+		return []Finding{
 			unknown("cgroups", "memory cgroup ids", "cgroups", fmt.Errorf("read /proc/cgroups: %w", err)),
 			unknown("cgroups.dying", "memory", "cgroups", fmt.Errorf("read /proc/cgroups: %w", err)),
 		}
@@ -193,7 +193,7 @@ func readCgroups(env *Env) []Usage {
 	_, mountsErr := env.Mounts()
 	hier := env.cgroupHierarchies()
 	if mem != nil {
-		ids := Usage{Limit: "cgroups", Scope: "memory cgroup ids", Used: int64(mem.Cgroups), Max: memcgIDMax, Unit: "cgroups", Consumers: []Consumer{}}
+		ids := Finding{Limit: "cgroups", Scope: "memory cgroup ids", Used: int64(mem.Cgroups), Max: memcgIDMax, Unit: "cgroups", Consumers: []Consumer{}}
 		out = append(out, ids, readDying(env, mem, hier, mountsErr))
 	}
 	for _, h := range hier {
@@ -206,7 +206,7 @@ func readCgroups(env *Env) []Usage {
 
 // readDying counts dying memory cgroups: on v1, /proc/cgroups' count minus
 // the directories that can still be seen; on v2, nr_dying_descendants.
-func readDying(env *Env, mem *procfs.CgroupSummary, hier []cgroupHierarchy, mountsErr error) Usage {
+func readDying(env *Env, mem *procfs.CgroupSummary, hier []cgroupHierarchy, mountsErr error) Finding {
 	var memH *cgroupHierarchy
 	for i := range hier {
 		if (mem.Hierarchy != 0 && !hier[i].V2 && hier[i].has("memory")) || (mem.Hierarchy == 0 && hier[i].V2) {
@@ -222,7 +222,7 @@ func readDying(env *Env, mem *procfs.CgroupSummary, hier []cgroupHierarchy, moun
 		return unknown("cgroups.dying", "memory", "cgroups", err)
 	}
 	root := env.Host.RootPath(memH.MountPoint)
-	u := Usage{Limit: "cgroups.dying", Scope: memH.MountPoint, Max: memcgIDMax, Unit: "cgroups", Consumers: []Consumer{}}
+	u := Finding{Limit: "cgroups.dying", Scope: memH.MountPoint, Max: memcgIDMax, Unit: "cgroups", Consumers: []Consumer{}}
 	var visible int64
 	if memH.V2 {
 		b, err := os.ReadFile(filepath.Join(root, "cgroup.stat"))
@@ -281,20 +281,20 @@ func oldKmemKernel(release string) bool {
 // cgroup.max.depth set. Its use is the kernel's own count, cgroup.stat's
 // nr_descendants; the walk (shared with leak.cgroups) reads the two limit
 // files of each cgroup and nothing else.
-func readV2Limits(env *Env, h cgroupHierarchy) []Usage {
-	var out []Usage
+func readV2Limits(env *Env, h cgroupHierarchy) []Finding {
+	var out []Finding
 	t := env.cgroupTree(h)
 	for _, l := range t.Limited {
 		p := filepath.Join(h.MountPoint, l.Rel)
 		if l.MaxDescendants >= 0 {
-			u := Usage{Limit: "cgroups", Scope: p + " descendants", Used: l.Descendants, Max: l.MaxDescendants, Unit: "cgroups", Consumers: []Consumer{}, zeroIsFull: true}
+			u := Finding{Limit: "cgroups", Scope: p + " descendants", Used: l.Descendants, Max: l.MaxDescendants, Unit: "cgroups", Consumers: []Consumer{}, zeroIsFull: true}
 			if l.Dying > 0 {
 				u.Reason = fmt.Sprintf("%d more dying descendants", l.Dying)
 			}
 			out = append(out, u)
 		}
 		if l.MaxDepth >= 0 {
-			out = append(out, Usage{Limit: "cgroups", Scope: p + " depth", Used: int64(l.Deepest), Max: l.MaxDepth, Unit: "levels", Consumers: []Consumer{}, zeroIsFull: true})
+			out = append(out, Finding{Limit: "cgroups", Scope: p + " depth", Used: int64(l.Deepest), Max: l.MaxDepth, Unit: "levels", Consumers: []Consumer{}, zeroIsFull: true})
 		}
 	}
 	if t.Err != nil {
@@ -310,7 +310,7 @@ func isUnder(rel, parent string) bool {
 	return rel == parent || strings.HasPrefix(rel, parent+"/")
 }
 
-func cgroupsRemedy(u Usage) []string {
+func cgroupsRemedy(u Finding) []string {
 	if u.Scope == "memory cgroup ids" {
 		return []string{
 			"most ids held by dying cgroups (cgroups.dying) are freed by reclaiming the page cache and slab they still hold: echo 3 > /proc/sys/vm/drop_caches (costly on a busy node)",
@@ -329,7 +329,7 @@ func cgroupsRemedy(u Usage) []string {
 	}
 }
 
-func dyingRemedy(u Usage) []string {
+func dyingRemedy(u Finding) []string {
 	out := []string{
 		"dying cgroups are freed when the page cache and slab objects charged to them are reclaimed: echo 3 > /proc/sys/vm/drop_caches on the node, at a quiet time",
 		"slow the churn: fewer short-lived containers or pods writing files they leave in the page cache",

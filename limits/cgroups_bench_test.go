@@ -109,7 +109,7 @@ func BenchmarkCgroupFamilies(b *testing.B) {
 				for b.Loop() {
 					env := benchCgroupEnv(c, a, parent, hier.v2)
 					hs := env.cgroupHierarchies()
-					rows := []Usage{readDying(env, mem, hs, nil)}
+					rows := []Finding{readDying(env, mem, hs, nil)}
 					if hier.v2 {
 						rows = append(rows, readV2Limits(env, hs[0])...)
 					}

@@ -189,7 +189,7 @@ var devicesFamily = Family{
 	Read: readDevices,
 }
 
-func readDevices(env *Env) []Usage {
+func readDevices(env *Env) []Finding {
 	out := readPtys(env)
 	out = append(out, readAIO(env))
 	out = append(out, readEpoll(env)...)
@@ -199,8 +199,8 @@ func readDevices(env *Env) []Usage {
 // ptyHostScope is the scope of the host-wide pty row.
 const ptyHostScope = "host (kernel.pty.max)"
 
-func readPtys(env *Env) []Usage {
-	var out []Usage
+func readPtys(env *Env) []Finding {
+	var out []Finding
 	nr, err := env.Host.SysctlInt("kernel.pty.nr")
 	var ptyMax, reserve int64
 	if err == nil {
@@ -212,7 +212,7 @@ func readPtys(env *Env) []Usage {
 	if err != nil {
 		out = append(out, unknown("ptys", ptyHostScope, "ptys", withoutConfig(err, "CONFIG_UNIX98_PTYS")))
 	} else {
-		u := Usage{Limit: "ptys", Scope: ptyHostScope, Used: nr, Max: max(ptyMax-reserve, 0), Unit: "ptys", Consumers: []Consumer{}, zeroIsFull: true}
+		u := Finding{Limit: "ptys", Scope: ptyHostScope, Used: nr, Max: max(ptyMax-reserve, 0), Unit: "ptys", Consumers: []Consumer{}, zeroIsFull: true}
 		if u.Ratio() >= env.Thresholds.Warn {
 			u.Reason = ptyReason(ptyMax, reserve)
 		}
@@ -243,7 +243,7 @@ func readPtys(env *Env) []Usage {
 			out = append(out, unknown("ptys", scope, "ptys", fmt.Errorf("list the ptys of %s: %w", m.MountPoint, err)))
 			continue
 		}
-		out = append(out, Usage{Limit: "ptys", Scope: scope, Used: n, Max: limit, Unit: "ptys", Consumers: []Consumer{}})
+		out = append(out, Finding{Limit: "ptys", Scope: scope, Used: n, Max: limit, Unit: "ptys", Consumers: []Consumer{}})
 	}
 	return out
 }
@@ -307,7 +307,7 @@ func isPtyIndex(name string) bool {
 // ptyNumbers are kernel.pty.max and kernel.pty.reserve as the host row
 // says them in its reason (its Max is what containers may use: the max
 // less the reserve).
-func ptyNumbers(u Usage) (ptyMax, reserve int64) {
+func ptyNumbers(u Finding) (ptyMax, reserve int64) {
 	ptyMax, reserve = u.Max+1024, 1024
 	if m := ptyReasonNumbers().FindStringSubmatch(u.Reason); m != nil {
 		ptyMax, _ = strconv.ParseInt(m[1], 10, 64)
@@ -320,10 +320,10 @@ func ptyNumbers(u Usage) (ptyMax, reserve int64) {
 // instance of a container has its own max= option): twice the max, and
 // room for twice today's use beside the reserve.
 var ptysRaise = &Raise{
-	For:     func(u Usage) bool { return strings.HasPrefix(u.Scope, "host") },
+	For:     func(u Finding) bool { return strings.HasPrefix(u.Scope, "host") },
 	Risk:    "low",
 	Sysctls: []string{"kernel.pty.max"},
-	Settings: func(u Usage, cur func(string) (int64, error)) ([]Setting, error) {
+	Settings: func(u Finding, cur func(string) (int64, error)) ([]Setting, error) {
 		c, err := cur("kernel.pty.max")
 		if err != nil {
 			return nil, err
@@ -336,7 +336,7 @@ var ptysRaise = &Raise{
 	},
 }
 
-func ptysRemedy(u Usage) []string {
+func ptysRemedy(u Finding) []string {
 	if mp, ok := strings.CutPrefix(u.Scope, "devpts "); ok {
 		suggest := max(u.Max*2, u.Used*2, 16)
 		return []string{
@@ -354,7 +354,7 @@ func ptysRemedy(u Usage) []string {
 	}
 }
 
-func readAIO(env *Env) Usage {
+func readAIO(env *Env) Finding {
 	nr, err := env.Host.SysctlInt("fs.aio-nr")
 	var limit int64
 	if err == nil {
@@ -363,14 +363,14 @@ func readAIO(env *Env) Usage {
 	if err != nil {
 		return unknown("aio", "host", "events", withoutConfig(err, "CONFIG_AIO"))
 	}
-	return Usage{Limit: "aio", Scope: "host", Used: nr, Max: limit, Unit: "events", Consumers: []Consumer{}, zeroIsFull: true}
+	return Finding{Limit: "aio", Scope: "host", Used: nr, Max: limit, Unit: "events", Consumers: []Consumer{}, zeroIsFull: true}
 }
 
 // aioRaise: four times the limit, at least the 1048576 databases ask for.
-var aioRaise = raiseTo("fs.aio-max-nr", func(u Usage, cur int64) int64 { return max(cur*4, 1048576) },
+var aioRaise = raiseTo("fs.aio-max-nr", func(u Finding, cur int64) int64 { return max(cur*4, 1048576) },
 	"low: pinned memory per AIO context, only when used")
 
-func aioRemedy(u Usage) []string {
+func aioRemedy(u Finding) []string {
 	suggest := advised(aioRaise, u, nil)
 	return []string{
 		"find who reserved them: grep -l '/\\[aio\\]' /proc/[0-9]*/maps (each io_setup context is one /[aio] mapping; databases with native AIO, fio, ScyllaDB)",
@@ -380,13 +380,13 @@ func aioRemedy(u Usage) []string {
 	}
 }
 
-func readEpoll(env *Env) []Usage {
+func readEpoll(env *Env) []Finding {
 	limit, err := env.Host.SysctlInt("fs.epoll.max_user_watches")
 	if err != nil {
-		return []Usage{unknown("epoll", "all users", "watches", withoutConfig(err, "CONFIG_EPOLL"))}
+		return []Finding{unknown("epoll", "all users", "watches", withoutConfig(err, "CONFIG_EPOLL"))}
 	}
 	if env.Census == nil {
-		return []Usage{unknown("epoll", "all users", "watches", censusMissing(env))}
+		return []Finding{unknown("epoll", "all users", "watches", censusMissing(env))}
 	}
 	type acc struct {
 		watches int64
@@ -412,10 +412,10 @@ func readEpoll(env *Env) []Usage {
 	if len(byUID) == 0 {
 		byUID[0] = &acc{}
 	}
-	var out []Usage
+	var out []Finding
 	for _, uid := range sortedUIDs(byUID) {
 		a := byUID[uid]
-		u := Usage{Limit: "epoll", Scope: UIDScope(uid), Used: a.watches, Max: limit, Unit: "watches"}
+		u := Finding{Limit: "epoll", Scope: UIDScope(uid), Used: a.watches, Max: limit, Unit: "watches"}
 		u.setConsumers(a.holders, topConsumers)
 		noteUnreadableFDs(env, &u)
 		out = append(out, u)
@@ -424,10 +424,10 @@ func readEpoll(env *Env) []Usage {
 }
 
 // epollRaise: twice the limit, at least 1048576.
-var epollRaise = raiseTo("fs.epoll.max_user_watches", func(u Usage, cur int64) int64 { return max(cur*2, 1048576) },
+var epollRaise = raiseTo("fs.epoll.max_user_watches", func(u Finding, cur int64) int64 { return max(cur*2, 1048576) },
 	"low: about 160 bytes of kernel memory per watch")
 
-func epollRemedy(u Usage) []string {
+func epollRemedy(u Finding) []string {
 	suggest := advised(epollRaise, u, nil)
 	out := []string{}
 	if len(u.Consumers) > 0 {
@@ -452,7 +452,7 @@ const (
 // of kernels before 5.13; fanotifyRemedy looks for it.
 const fanotifyOldReason = "kernel older than 5.13"
 
-func readFanotify(env *Env) []Usage {
+func readFanotify(env *Env) []Finding {
 	maxGroups, errG := env.Host.SysctlInt("fs.fanotify.max_user_groups")
 	maxMarks, errM := env.Host.SysctlInt("fs.fanotify.max_user_marks")
 	release := env.Host.KernelRelease()
@@ -466,7 +466,7 @@ func readFanotify(env *Env) []Usage {
 	errG, errM = withoutConfig(errG, "CONFIG_FANOTIFY"), withoutConfig(errM, "CONFIG_FANOTIFY")
 	if env.Census == nil {
 		err := censusMissing(env)
-		return []Usage{unknown("fanotify.groups", "all users", "groups", err), unknown("fanotify.marks", "all users", "marks", err)}
+		return []Finding{unknown("fanotify.groups", "all users", "groups", err), unknown("fanotify.marks", "all users", "marks", err)}
 	}
 	type acc struct {
 		groups, marks, mostMarks  int64
@@ -501,13 +501,13 @@ func readFanotify(env *Env) []Usage {
 	if len(byUID) == 0 {
 		byUID[0] = &acc{}
 	}
-	var out []Usage
+	var out []Finding
 	for _, uid := range sortedUIDs(byUID) {
 		a := byUID[uid]
 		scope := UIDScope(uid)
-		g := Usage{Limit: "fanotify.groups", Scope: scope, Used: a.groups, Max: maxGroups, Unit: "groups", zeroIsFull: true}
+		g := Finding{Limit: "fanotify.groups", Scope: scope, Used: a.groups, Max: maxGroups, Unit: "groups", zeroIsFull: true}
 		g.setConsumers(a.groupHolders, topConsumers)
-		m := Usage{Limit: "fanotify.marks", Scope: scope, Used: a.marks, Max: maxMarks, Unit: "marks", zeroIsFull: true}
+		m := Finding{Limit: "fanotify.marks", Scope: scope, Used: a.marks, Max: maxMarks, Unit: "marks", zeroIsFull: true}
 		m.setConsumers(a.markHolders, topConsumers)
 		if old {
 			g.Reason = fmt.Sprintf("%s (%s): no sysctl, a fixed %d groups per user", fanotifyOldReason, release, fanotifyOldGroups)
@@ -528,7 +528,7 @@ func readFanotify(env *Env) []Usage {
 	return out
 }
 
-func fanotifyRemedy(u Usage) []string {
+func fanotifyRemedy(u Finding) []string {
 	name, floor, what := "fs.fanotify.max_user_groups", int64(1024), "groups"
 	if u.Limit == "fanotify.marks" {
 		name, floor, what = "fs.fanotify.max_user_marks", 1048576, "marks"

@@ -86,7 +86,7 @@ func devicesEnv(t *testing.T, sysctls map[string]string, mountinfo string, procs
 		Census: &census.Census{Processes: procs}, Thresholds: DefaultThresholds, Root: true}
 }
 
-func findUsage(t *testing.T, rows []Usage, id, scope string) Usage {
+func findUsage(t *testing.T, rows []Finding, id, scope string) Finding {
 	t.Helper()
 	for _, u := range rows {
 		if u.Limit == id && u.Scope == scope {
@@ -95,7 +95,7 @@ func findUsage(t *testing.T, rows []Usage, id, scope string) Usage {
 		}
 	}
 	t.Fatalf("no %s row %q in %+v", id, scope, rows)
-	return Usage{}
+	return Finding{}
 }
 
 func TestReadDevices(t *testing.T) {

@@ -197,7 +197,7 @@ func checkLeakRow(t testing.TB, ft *fifoTree, held map[string]bool, want []FifoD
 	}
 	row := rows[0]
 	row.CutConsumers()
-	ref := Usage{Limit: "leak.fifo", Scope: "/fifo", Unit: "inodes", Leaked: int64(len(want))}
+	ref := Finding{Limit: "leak.fifo", Scope: "/fifo", Unit: "inodes", Leaked: int64(len(want))}
 	var cs []Consumer
 	for _, o := range want {
 		ref.Used += o.Inodes

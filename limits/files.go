@@ -65,16 +65,16 @@ func parseFileNr(r io.Reader) (FileNr, error) {
 	return FileNr{v[0], v[1], v[2]}, nil
 }
 
-func readFiles(env *Env) []Usage {
+func readFiles(env *Env) []Finding {
 	b, err := env.Host.ReadProc("sys", "fs", "file-nr")
 	if err != nil {
-		return []Usage{unknown("files", "host", "files", err)}
+		return []Finding{unknown("files", "host", "files", err)}
 	}
 	nr, err := parseFileNr(bytes.NewReader(b))
 	if err != nil {
-		return []Usage{unknown("files", "host", "files", err)}
+		return []Finding{unknown("files", "host", "files", err)}
 	}
-	u := Usage{Limit: "files", Scope: "host", Used: nr.Allocated - nr.Free, Max: nr.Max, Unit: "files"}
+	u := Finding{Limit: "files", Scope: "host", Used: nr.Allocated - nr.Free, Max: nr.Max, Unit: "files"}
 	if env.Census != nil {
 		h := newHolders(env, topConsumers)
 		for i := range env.Census.Processes {
@@ -84,13 +84,13 @@ func readFiles(env *Env) []Usage {
 		u.setHolders(h)
 		u.NeedsRoot = env.Census.FDUnreadable > 0
 	}
-	return []Usage{u}
+	return []Finding{u}
 }
 
 // filesRaise doubles fs.file-max.
-var filesRaise = raiseTo("fs.file-max", func(u Usage, cur int64) int64 { return cur * 2 }, "low: struct file memory, only when used")
+var filesRaise = raiseTo("fs.file-max", func(u Finding, cur int64) int64 { return cur * 2 }, "low: struct file memory, only when used")
 
-func filesRemedy(u Usage) []string {
+func filesRemedy(u Finding) []string {
 	return []string{
 		"find the process holding the most files (consumers) and whether it leaks descriptors",
 		fmt.Sprintf("raise the limit: sysctl -w fs.file-max=%d", advised(filesRaise, u, nil)),

@@ -73,13 +73,13 @@ var pseudoFS = map[string]bool{
 	"overlay": true, "aufs": true, "hugetlbfs": true, "nfsd": true, "fuse.lxcfs": true,
 }
 
-func readFilesystems(env *Env) []Usage {
+func readFilesystems(env *Env) []Finding {
 	mounts, err := env.Mounts()
 	if err != nil {
-		return []Usage{unknown("disk", "all filesystems", "bytes", err), unknown("inodes", "all filesystems", "inodes", err)}
+		return []Finding{unknown("disk", "all filesystems", "bytes", err), unknown("inodes", "all filesystems", "inodes", err)}
 	}
 	mounts = realFilesystems(mounts)
-	rows := make([][]Usage, len(mounts))
+	rows := make([][]Finding, len(mounts))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i, m := range mounts {
@@ -92,7 +92,7 @@ func readFilesystems(env *Env) []Usage {
 		}()
 	}
 	wg.Wait()
-	var out []Usage
+	var out []Finding
 	for _, r := range rows {
 		out = append(out, r...)
 	}
@@ -135,12 +135,12 @@ func mountScope(m Mount) string {
 	return fmt.Sprintf("%s (%s %s)", m.MountPoint, m.FSType, m.Source)
 }
 
-func statMount(env *Env, m Mount) []Usage {
+func statMount(env *Env, m Mount) []Finding {
 	scope := mountScope(m)
 	st, err := env.Host.Statfs(env.Ctx, env.Host.RootPath(m.MountPoint))
 	if err != nil {
 		err = fmt.Errorf("statfs %s: %w", m.MountPoint, err)
-		return []Usage{unknown("disk", scope, "bytes", err), unknown("inodes", scope, "inodes", err)}
+		return []Finding{unknown("disk", scope, "bytes", err), unknown("inodes", scope, "inodes", err)}
 	}
 	bs := uint64(st.BlockSize)
 	used := (st.Blocks - min(st.BlocksFree, st.Blocks)) * bs
@@ -153,10 +153,10 @@ func statMount(env *Env, m Mount) []Usage {
 		c.Count = int64(n)
 		return []Consumer{c}
 	}
-	out := []Usage{{Limit: "disk", Scope: scope, Used: int64(used), Max: int64(used + st.BlocksAvail*bs), Unit: "bytes", Consumers: holders(used), mountPoint: m.MountPoint}}
+	out := []Finding{{Limit: "disk", Scope: scope, Used: int64(used), Max: int64(used + st.BlocksAvail*bs), Unit: "bytes", Consumers: holders(used), mountPoint: m.MountPoint}}
 	if st.Files > 0 {
 		iused := st.Files - min(st.FilesFree, st.Files)
-		out = append(out, Usage{Limit: "inodes", Scope: scope, Used: int64(iused), Max: int64(st.Files), Unit: "inodes", Consumers: holders(iused), mountPoint: m.MountPoint})
+		out = append(out, Finding{Limit: "inodes", Scope: scope, Used: int64(iused), Max: int64(st.Files), Unit: "inodes", Consumers: holders(iused), mountPoint: m.MountPoint})
 	}
 	return out
 }
@@ -196,14 +196,14 @@ func mountPointOf(scope string) string {
 }
 
 // filesystem is the mount point of a disk or inodes row.
-func (u Usage) filesystem() string {
+func (u Finding) filesystem() string {
 	if u.mountPoint != "" {
 		return u.mountPoint
 	}
 	return mountPointOf(u.Scope)
 }
 
-func diskRemedy(u Usage) []string {
+func diskRemedy(u Finding) []string {
 	mp := u.filesystem()
 	for _, c := range u.Consumers {
 		switch {
@@ -226,7 +226,7 @@ func diskRemedy(u Usage) []string {
 	}
 }
 
-func inodesRemedy(u Usage) []string {
+func inodesRemedy(u Finding) []string {
 	mp := u.filesystem()
 	return []string{
 		fmt.Sprintf("find the directories with the most entries: du -x --inodes --max-depth=3 %s | sort -n | tail", quote.Shell(mp)),

@@ -54,7 +54,7 @@ func sortedUIDs[T any](m map[int]T) []int {
 
 // noteUnreadableFDs marks a census-counted row as a lower bound when some
 // processes' fds could not be read.
-func noteUnreadableFDs(env *Env, u *Usage) {
+func noteUnreadableFDs(env *Env, u *Finding) {
 	if env.Census.FDUnreadable == 0 {
 		return
 	}
@@ -89,8 +89,8 @@ func kernelBefore(release string, major, minor int) (before, ok bool) {
 }
 
 // unknown is a row that could not be read.
-func unknown(id ID, scope, unit string, err error) Usage {
-	return Usage{Limit: string(id), Scope: scope, Unit: unit, Severity: Unknown, Reason: err.Error()}
+func unknown(id ID, scope, unit string, err error) Finding {
+	return Finding{Limit: string(id), Scope: scope, Unit: unit, Severity: Unknown, Reason: err.Error()}
 }
 
 func intp(v int) *int { return &v }

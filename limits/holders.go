@@ -75,7 +75,7 @@ func (h holders) clone() holders {
 }
 
 // setHolders sets the row's consumers from h.
-func (u *Usage) setHolders(h holders) {
+func (u *Finding) setHolders(h holders) {
 	u.setConsumers(h.cs, h.n)
 	if h.cut && h.total > len(h.cs) {
 		u.ConsumersTotal = h.total
@@ -84,7 +84,7 @@ func (u *Usage) setHolders(h holders) {
 
 // setConsumers keeps every holder for attribution and grouping; the list
 // is cut to the n biggest by CutConsumers.
-func (u *Usage) setConsumers(cs []Consumer, n int) {
+func (u *Finding) setConsumers(cs []Consumer, n int) {
 	if cs == nil {
 		cs = []Consumer{}
 	}
@@ -93,7 +93,7 @@ func (u *Usage) setConsumers(cs []Consumer, n int) {
 
 // CutConsumers sorts the holders biggest first and keeps as many as the
 // family lists, recording how many there were in ConsumersTotal.
-func (u *Usage) CutConsumers() {
+func (u *Finding) CutConsumers() {
 	if u.Consumers == nil {
 		u.Consumers = []Consumer{}
 	}
@@ -116,7 +116,7 @@ func (u *Usage) CutConsumers() {
 
 // KeepAllConsumers is CutConsumers without the cut: every holder stays,
 // biggest first.
-func (u *Usage) KeepAllConsumers() {
+func (u *Finding) KeepAllConsumers() {
 	u.listMax = len(u.Consumers)
 	u.CutConsumers()
 }

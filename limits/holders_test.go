@@ -19,7 +19,7 @@ func TestHoldersListedOnly(t *testing.T) {
 			// listed twice.
 			all = append(all, Consumer{PID: rng.IntN(8), Count: int64(rng.IntN(4)), Name: string(rune('a' + len(all)))})
 		}
-		want := Usage{}
+		want := Finding{}
 		want.setConsumers(append([]Consumer(nil), all...), n)
 		want.CutConsumers()
 
@@ -27,7 +27,7 @@ func TestHoldersListedOnly(t *testing.T) {
 		for _, c := range all {
 			h.add(c)
 		}
-		got := Usage{}
+		got := Finding{}
 		got.setHolders(h)
 		got.CutConsumers()
 		if !reflect.DeepEqual(got.Consumers, want.Consumers) || got.ConsumersTotal != want.ConsumersTotal {

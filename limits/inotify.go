@@ -85,7 +85,7 @@ var inotifyFamily = Family{
 	Read: readInotify,
 }
 
-func readInotify(env *Env) []Usage {
+func readInotify(env *Env) []Finding {
 	maxWatches, errW := env.Host.SysctlInt("fs.inotify.max_user_watches")
 	maxInst, errI := env.Host.SysctlInt("fs.inotify.max_user_instances")
 	if env.Census == nil {
@@ -93,7 +93,7 @@ func readInotify(env *Env) []Usage {
 		if err == nil {
 			err = fmt.Errorf("no process census")
 		}
-		return []Usage{unknown("inotify.watches", "all users", "watches", err), unknown("inotify.instances", "all users", "instances", err)}
+		return []Finding{unknown("inotify.watches", "all users", "watches", err), unknown("inotify.instances", "all users", "instances", err)}
 	}
 	type acc struct {
 		watches, instances int64
@@ -125,16 +125,16 @@ func readInotify(env *Env) []Usage {
 	}
 	sort.Ints(uids)
 	needsRoot := env.Census.FDUnreadable > 0
-	var out []Usage
+	var out []Finding
 	for _, uid := range uids {
 		a := byUID[uid]
 		scope := UIDScope(uid)
-		w := Usage{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches"}
+		w := Finding{Limit: "inotify.watches", Scope: scope, Used: a.watches, Max: maxWatches, Unit: "watches"}
 		w.setHolders(a.watchers)
 		if errW != nil {
 			w = unknown("inotify.watches", scope, "watches", errW)
 		}
-		in := Usage{Limit: "inotify.instances", Scope: scope, Used: a.instances, Max: maxInst, Unit: "instances"}
+		in := Finding{Limit: "inotify.instances", Scope: scope, Used: a.instances, Max: maxInst, Unit: "instances"}
 		in.setHolders(a.procs)
 		if errI != nil {
 			in = unknown("inotify.instances", scope, "instances", errI)
@@ -144,7 +144,7 @@ func readInotify(env *Env) []Usage {
 			if !env.Root {
 				note += "; run as root for a full count"
 			}
-			for _, u := range []*Usage{&w, &in} {
+			for _, u := range []*Finding{&w, &in} {
 				u.NeedsRoot = !env.Root
 				if u.Severity != Unknown {
 					u.Reason = note
@@ -159,12 +159,12 @@ func readInotify(env *Env) []Usage {
 // The inotify sysctls: four times the limit, at least the values common
 // in production (kubelet's nodes, IDEs' advice).
 var (
-	inotifyWatchesRaise = raiseTo("fs.inotify.max_user_watches", func(u Usage, cur int64) int64 { return max(cur*4, 524288) },
+	inotifyWatchesRaise = raiseTo("fs.inotify.max_user_watches", func(u Finding, cur int64) int64 { return max(cur*4, 524288) },
 		"low: about 1 KiB of kernel memory per watch, only when used")
-	inotifyInstancesRaise = raiseTo("fs.inotify.max_user_instances", func(u Usage, cur int64) int64 { return max(cur*4, 8192) }, "low")
+	inotifyInstancesRaise = raiseTo("fs.inotify.max_user_instances", func(u Finding, cur int64) int64 { return max(cur*4, 8192) }, "low")
 )
 
-func inotifyRemedy(u Usage) []string {
+func inotifyRemedy(u Finding) []string {
 	name, rule := "fs.inotify.max_user_watches", inotifyWatchesRaise
 	if u.Limit == "inotify.instances" {
 		name, rule = "fs.inotify.max_user_instances", inotifyInstancesRaise

@@ -246,12 +246,12 @@ func ipcNoteOf(scope string) *ipcNote {
 	return &ipcNote{}
 }
 
-func readIPC(env *Env) []Usage {
+func readIPC(env *Env) []Finding {
 	procfs := ipcIsProcfs(env.Host.Proc)
 	nss, unseen := ipcNamespaces(env, procfs)
 	self := selfIPCNamespace()
 	mq := &mqueueFinder{env: env, procfs: procfs}
-	out := make([]Usage, 0, 4*len(nss)+4)
+	out := make([]Finding, 0, 4*len(nss)+4)
 	current := map[string]bool{}
 	for _, ns := range nss {
 		current[ns.scope()] = true
@@ -282,7 +282,7 @@ func readIPC(env *Env) []Usage {
 		return true
 	})
 	if unseen > 0 && !env.Root && env.Live {
-		out = append(out, Usage{Limit: "ipc.shm", Scope: "other ipc namespaces", Unit: "segments", Severity: Unknown, NeedsRoot: true,
+		out = append(out, Finding{Limit: "ipc.shm", Scope: "other ipc namespaces", Unit: "segments", Severity: Unknown, NeedsRoot: true,
 			Reason: fmt.Sprintf("the IPC namespaces of %d processes could not be read; run as root", unseen)})
 	}
 	return out

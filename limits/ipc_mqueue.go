@@ -164,7 +164,7 @@ func (f *mqueueFinder) load() {
 	}
 }
 
-func mqueueRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote, f *mqueueFinder) Usage {
+func mqueueRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote, f *mqueueFinder) Finding {
 	scope := ns.scope()
 	maxQ, err := v.int(ipcQueuesMax)
 	if err != nil {
@@ -174,7 +174,7 @@ func mqueueRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote, f *mqueueF
 	}
 	d, err := f.find(ns)
 	if errors.Is(err, errNoMqueueMount) {
-		return Usage{} // no row
+		return Finding{} // no row
 	}
 	if err != nil {
 		return unknown("mqueue", scope, "queues", err)
@@ -218,7 +218,7 @@ func mqueueRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote, f *mqueueF
 		}
 		g.names = append(g.names, "/"+e.Name())
 	}
-	u := Usage{Limit: "mqueue", Scope: scope, Used: count, Max: maxQ, Unit: "queues", zeroIsFull: true}
+	u := Finding{Limit: "mqueue", Scope: scope, Used: count, Max: maxQ, Unit: "queues", zeroIsFull: true}
 	var cs []Consumer
 	for _, uid := range order {
 		g := groups[uid]

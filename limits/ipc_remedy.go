@@ -14,7 +14,7 @@ import (
 // ipcAttributeToNamespace names the container or pod behind the holders of
 // a container's namespace whose creator no longer runs: the objects of an
 // IPC namespace belong to whoever owns the namespace, and die with it.
-func ipcAttributeToNamespace(env *Env, ns *ipcNamespace, rows []Usage) {
+func ipcAttributeToNamespace(env *Env, ns *ipcNamespace, rows []Finding) {
 	if ns.host || len(ns.procs) == 0 {
 		return
 	}
@@ -58,7 +58,7 @@ func ipcAttributeToNamespace(env *Env, ns *ipcNamespace, rows []Usage) {
 }
 
 // ipcRemedy is the remedy of every row of the family.
-func ipcRemedy(u Usage) []string {
+func ipcRemedy(u Finding) []string {
 	n := ipcNoteOf(u.Scope)
 	out := []string{}
 	in := ""

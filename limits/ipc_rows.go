@@ -84,7 +84,7 @@ func ipcPages(size, pageSize int64) int64 {
 }
 
 // ipcWithOther notes the other limit of a two-limit row in its reason.
-func ipcWithOther(u, o Usage) Usage {
+func ipcWithOther(u, o Finding) Finding {
 	if o.Max >= 1<<62 {
 		// kernel.shmall's default, ULONG_MAX - 2^24: no limit.
 		u.Reason = fmt.Sprintf("also %d %s in use, of no set limit", o.Used, o.Unit)
@@ -94,14 +94,14 @@ func ipcWithOther(u, o Usage) Usage {
 	return u
 }
 
-func (v *ipcView) unknownAll(id ID, scope, unit, file string, err error) Usage {
+func (v *ipcView) unknownAll(id ID, scope, unit, file string, err error) Finding {
 	u := unknown(id, scope, unit, ipcUnreadable(file, err))
 	u.NeedsRoot = v.needsRoot
 	return u
 }
 
 // Long on purpose: shared memory has three limits at once (segments, pages in all, the largest segment), graded as one row, each with its leftovers and holders.
-func shmRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Usage {
+func shmRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 	scope := ns.scope()
 	b, err := v.get(ipcShm)
 	if err != nil {
@@ -120,9 +120,9 @@ func shmRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Usage {
 	for _, s := range segs {
 		pages += ipcPages(s.Size, note.pageSize)
 	}
-	segRow := Usage{Limit: "ipc.shm", Scope: scope, Used: int64(len(segs)), Max: mni, Unit: "segments", zeroIsFull: true}
-	pageRow := Usage{Limit: "ipc.shm", Scope: scope, Used: pages, Max: all, Unit: "pages", zeroIsFull: true}
-	var u Usage
+	segRow := Finding{Limit: "ipc.shm", Scope: scope, Used: int64(len(segs)), Max: mni, Unit: "segments", zeroIsFull: true}
+	pageRow := Finding{Limit: "ipc.shm", Scope: scope, Used: pages, Max: all, Unit: "pages", zeroIsFull: true}
+	var u Finding
 	switch {
 	case errN != nil:
 		u = pageRow
@@ -211,7 +211,7 @@ func shmRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Usage {
 	return u
 }
 
-func semRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Usage {
+func semRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 	scope := ns.scope()
 	b, err := v.get(ipcSem)
 	if err != nil {
@@ -234,9 +234,9 @@ func semRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Usage {
 	for _, s := range sets {
 		sems += s.NSems
 	}
-	setRow := Usage{Limit: "ipc.sem", Scope: scope, Used: int64(len(sets)), Max: ctl[3], Unit: "sets", zeroIsFull: true}
-	semsRow := Usage{Limit: "ipc.sem", Scope: scope, Used: sems, Max: ctl[1], Unit: "semaphores", zeroIsFull: true}
-	var u Usage
+	setRow := Finding{Limit: "ipc.sem", Scope: scope, Used: int64(len(sets)), Max: ctl[3], Unit: "sets", zeroIsFull: true}
+	semsRow := Finding{Limit: "ipc.sem", Scope: scope, Used: sems, Max: ctl[1], Unit: "semaphores", zeroIsFull: true}
+	var u Finding
 	if semsRow.Ratio() > setRow.Ratio() {
 		u = ipcWithOther(semsRow, setRow)
 		u.Reason += " (SEMMNI, kernel.sem's 4th field)"
@@ -304,7 +304,7 @@ func semRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Usage {
 	return u
 }
 
-func msgRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Usage {
+func msgRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 	scope := ns.scope()
 	b, err := v.get(ipcMsg)
 	if err != nil {
@@ -318,7 +318,7 @@ func msgRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Usage {
 	if err != nil {
 		return unknown("ipc.msg", scope, "queues", err)
 	}
-	u := Usage{Limit: "ipc.msg", Scope: scope, Used: int64(len(qs)), Max: mni, Unit: "queues", zeroIsFull: true}
+	u := Finding{Limit: "ipc.msg", Scope: scope, Used: int64(len(qs)), Max: mni, Unit: "queues", zeroIsFull: true}
 	uids := ipcNSUIDs(ns)
 	type key struct{ uid, cuid int }
 	type group struct {

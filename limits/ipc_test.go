@@ -94,8 +94,8 @@ func TestIPCParseUint(t *testing.T) {
 }
 
 func TestIPCWithOther(t *testing.T) {
-	seg := Usage{Used: 3, Max: 4096, Unit: "segments"}
-	pages := Usage{Used: 5, Max: math.MaxInt64, Unit: "pages"}
+	seg := Finding{Used: 3, Max: 4096, Unit: "segments"}
+	pages := Finding{Used: 5, Max: math.MaxInt64, Unit: "pages"}
 	if got := ipcWithOther(seg, pages).Reason; got != "also 5 pages in use, of no set limit" {
 		t.Errorf("reason = %q", got)
 	}
@@ -107,18 +107,18 @@ func TestIPCWithOther(t *testing.T) {
 func TestIPCRemedy(t *testing.T) {
 	ipcNotes.Store("ipc ns 4026532178", &ipcNote{pid: 4242, sem: [4]int64{250, 32000, 32, 128}, semOK: true,
 		cookies: []int64{1, 2}, leftovers: map[string][]int64{}})
-	got := strings.Join(ipcRemedy(Usage{Limit: "ipc.sem", Scope: "ipc ns 4026532178", Used: 128, Max: 128, Unit: "sets"}), "\n")
+	got := strings.Join(ipcRemedy(Finding{Limit: "ipc.sem", Scope: "ipc ns 4026532178", Used: 128, Max: 128, Unit: "sets"}), "\n")
 	for _, want := range []string{"nsenter -t 4242 -i dmsetup udevcomplete_all", "nsenter -t 4242 -i sysctl -w kernel.sem='250 64000 32 256'", "docker run --sysctl kernel.sem='250 64000 32 256'"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("remedy lacks %q:\n%s", want, got)
 		}
 	}
 	ipcNotes.Store("ipc ns 4026531839 (host)", &ipcNote{host: true, leftovers: map[string][]int64{}})
-	got = strings.Join(ipcRemedy(Usage{Limit: "ipc.shm", Scope: "ipc ns 4026531839 (host)", Used: 4096, Max: 4096, Unit: "segments"}), "\n")
+	got = strings.Join(ipcRemedy(Finding{Limit: "ipc.shm", Scope: "ipc ns 4026531839 (host)", Used: 4096, Max: 4096, Unit: "segments"}), "\n")
 	if !strings.Contains(got, "sysctl -w kernel.shmmni=8192") || !strings.Contains(got, "/etc/sysctl.d/") {
 		t.Errorf("host shm remedy:\n%s", got)
 	}
-	got = strings.Join(ipcRemedy(Usage{Limit: "ipc.msg", Scope: "ipc ns 4026531839 (host)", Used: 32768, Max: 32768, Unit: "queues"}), "\n")
+	got = strings.Join(ipcRemedy(Finding{Limit: "ipc.msg", Scope: "ipc ns 4026531839 (host)", Used: 32768, Max: 32768, Unit: "queues"}), "\n")
 	if !strings.Contains(got, "ceiling") {
 		t.Errorf("msgmni at IPCMNI:\n%s", got)
 	}

@@ -124,7 +124,7 @@ const (
 	keysListedMin  = 3
 )
 
-func readKeys(env *Env) []Usage {
+func readKeys(env *Env) []Finding {
 	if env.AllKeys {
 		return readKeysWithin(env, math.MaxInt64)
 	}
@@ -135,17 +135,17 @@ func readKeys(env *Env) []Usage {
 // listings.
 //
 // Long on purpose: the budgeted walk of the keys, uid by uid, fullest first, with the reason each uid left out gets; one loop reads best as one.
-func readKeysWithin(env *Env, budget int64) []Usage {
+func readKeysWithin(env *Env, budget int64) []Finding {
 	b, err := env.Host.ReadProc("key-users")
 	if err != nil {
-		return []Usage{
+		return []Finding{
 			unknown("keys.count", "all users", "keys", err),
 			unknown("keys.bytes", "all users", "bytes", err),
 		}
 	}
 	users, parseErr := parseKeyUsers(bytes.NewReader(b))
 	if parseErr != nil && len(users) == 0 {
-		return []Usage{
+		return []Finding{
 			unknown("keys.count", "all users", "keys", parseErr),
 			unknown("keys.bytes", "all users", "bytes", parseErr),
 		}
@@ -171,7 +171,7 @@ func readKeysWithin(env *Env, budget int64) []Usage {
 		read, all, listed, cands = keysToRead(users, budget)
 		notRead = fmt.Sprintf("each uid's keys are listed by reading /proc/keys as that uid, and each reading walks all %d keys of the host: listed for the %d fullest of %d uids", all, listed, cands)
 	}
-	var out []Usage
+	var out []Finding
 	var leaks []*keyringLeak
 	for _, ku := range users {
 		scope := UIDScope(ku.UID)
@@ -205,9 +205,9 @@ func readKeysWithin(env *Env, budget int64) []Usage {
 			consumers = append(consumers, Consumer{UID: uid, Name: k.Type + " " + k.Description,
 				Container: sessionKeyringContainer(k.Description), Count: 1})
 		}
-		count := Usage{Limit: "keys.count", Scope: scope, Used: ku.QuotaKeys, Max: ku.MaxKeys, Unit: "keys",
+		count := Finding{Limit: "keys.count", Scope: scope, Used: ku.QuotaKeys, Max: ku.MaxKeys, Unit: "keys",
 			Consumers: consumers, NeedsRoot: needsRoot}
-		bytesRow := Usage{Limit: "keys.bytes", Scope: scope, Used: ku.QuotaBytes, Max: ku.MaxBytes, Unit: "bytes",
+		bytesRow := Finding{Limit: "keys.bytes", Scope: scope, Used: ku.QuotaBytes, Max: ku.MaxBytes, Unit: "bytes",
 			Consumers: consumers, NeedsRoot: needsRoot}
 		if len(keys) > len(consumers) {
 			count.ConsumersTotal, bytesRow.ConsumersTotal = len(keys), len(keys)
@@ -341,7 +341,7 @@ func (kl *keyLister) view(uid int) (keyView, error) {
 	return v, err
 }
 
-func keysRemedy(u Usage) []string {
+func keysRemedy(u Finding) []string {
 	uid := strings.TrimPrefix(u.Scope, "uid ")
 	sessions, live, exited := 0, 0, 0
 	for _, c := range u.Consumers {
@@ -389,7 +389,7 @@ func keysRemedy(u Usage) []string {
 
 // keyQuotaNeed is the room the key quota is raised to for row u: four
 // times today's keys (at least 20000) at today's average size.
-func keyQuotaNeed(u Usage) (keys, perKey int64) {
+func keyQuotaNeed(u Finding) (keys, perKey int64) {
 	var used, bytes int64
 	switch {
 	case u.keyUser != nil:
@@ -413,7 +413,7 @@ func keyQuotaNeed(u Usage) (keys, perKey int64) {
 var keysRaise = &Raise{
 	Risk:    "low: key payload memory, only when used",
 	Sysctls: []string{"kernel.keys.maxkeys", "kernel.keys.maxbytes", "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes"},
-	Settings: func(u Usage, cur func(string) (int64, error)) ([]Setting, error) {
+	Settings: func(u Finding, cur func(string) (int64, error)) ([]Setting, error) {
 		prefix := "kernel.keys."
 		if uid, ok := ScopeUID(u.Scope); ok && uid == 0 {
 			prefix = "kernel.keys.root_"

@@ -12,7 +12,7 @@ import (
 // container its runtime lists as exited or stopped (a prune removes those),
 // or by one no runtime lists while no process of it is left.
 type keyringLeak struct {
-	u   Usage
+	u   Finding
 	row int // its index among the family's rows
 	// cs are the keyrings of exited containers; gone those of containers
 	// no runtime lists and no census process ran, looked for again in
@@ -26,7 +26,7 @@ type keyringLeak struct {
 func scanKeyringLeak(env *Env, ku KeyUser, keys []Key) (*keyringLeak, bool) {
 	a := env.attributor()
 	inv := a.Inventory()
-	l := &keyringLeak{u: Usage{Limit: "leak.keyrings", Scope: UIDScope(ku.UID), Max: ku.MaxKeys, Unit: "keys"}}
+	l := &keyringLeak{u: Finding{Limit: "leak.keyrings", Scope: UIDScope(ku.UID), Max: ku.MaxKeys, Unit: "keys"}}
 	for _, k := range keys {
 		id := sessionKeyringContainer(k.Description)
 		if id == "" || k.Type != "keyring" {
@@ -63,7 +63,7 @@ func scanKeyringLeak(env *Env, ku KeyUser, keys []Key) (*keyringLeak, bool) {
 // started after the census and the runtimes were asked has a keyring and
 // processes neither saw: the processes are looked for again, now, once
 // for all uids.
-func finishKeyringLeaks(env *Env, rows []Usage, leaks []*keyringLeak) {
+func finishKeyringLeaks(env *Env, rows []Finding, leaks []*keyringLeak) {
 	ids := map[string]bool{}
 	for _, l := range leaks {
 		for _, c := range l.gone {
@@ -106,7 +106,7 @@ func finishKeyringLeaks(env *Env, rows []Usage, leaks []*keyringLeak) {
 	}
 }
 
-func leakKeyringsRemedy(u Usage) []string {
+func leakKeyringsRemedy(u Finding) []string {
 	out := []string{}
 	exited := 0
 	for _, c := range u.Consumers {

@@ -51,14 +51,14 @@ type leakedCgroup struct {
 	paths []string
 }
 
-func readLeakedCgroups(env *Env) []Usage {
+func readLeakedCgroups(env *Env) []Finding {
 	h, ok := leakHierarchy(env.cgroupHierarchies())
 	if !ok {
 		return nil
 	}
 	a := env.attributor()
 	inv := a.Inventory()
-	u := Usage{Limit: "leak.cgroups", Scope: "host", Max: memcgIDMax, Unit: "cgroups"}
+	u := Finding{Limit: "leak.cgroups", Scope: "host", Max: memcgIDMax, Unit: "cgroups"}
 	leaked := map[string]*leakedCgroup{}
 	// undecided counts empty container cgroups whose runtime did not
 	// answer: without it, leaked cannot be told from stopped.
@@ -138,7 +138,7 @@ func readLeakedCgroups(env *Env) []Usage {
 		u.Reason = strings.TrimPrefix(u.Reason+"; ", "; ") + "incomplete: " + walkErr.Error()
 		u.NeedsRoot = !env.Root
 	}
-	return []Usage{u}
+	return []Finding{u}
 }
 
 // leakHierarchy is the one hierarchy walked for leaked container cgroups.
@@ -254,7 +254,7 @@ func isHexDigit(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-func leakCgroupsRemedy(u Usage) []string {
+func leakCgroupsRemedy(u Finding) []string {
 	return []string{
 		"remove the empty cgroup directories listed with rmdir (deepest first, in every hierarchy); enospc fix re-checks each is empty and unlisted first",
 		"find why the runtime left them: its log around the container's removal (\"failed to remove cgroup\", a killed shim)",

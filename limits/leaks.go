@@ -51,7 +51,7 @@ var leaksFamily = Family{
 		},
 		Remedy: fifoRemedy,
 	}, leakCgroupsLimit},
-	Read: func(env *Env) []Usage { return append(readLeaks(env), readLeakedCgroups(env)...) },
+	Read: func(env *Env) []Finding { return append(readLeaks(env), readLeakedCgroups(env)...) },
 }
 
 // FifoDir is one directory under the fifo directory.
@@ -121,7 +121,7 @@ func heldFifoDirNames(held map[string]bool, hostFifoDir string) map[string]bool 
 	return names
 }
 
-func readLeaks(env *Env) []Usage {
+func readLeaks(env *Env) []Finding {
 	hostFifo := env.FifoDir
 	if hostFifo == "" {
 		hostFifo = "/run/containerd/fifo"
@@ -136,7 +136,7 @@ func readLeaks(env *Env) []Usage {
 	}
 	scope := hostFifo
 	if env.Census == nil {
-		return []Usage{unknown("leak.fifo", scope, "inodes", fmt.Errorf("no process census: %v", env.CensusErr))}
+		return []Finding{unknown("leak.fifo", scope, "inodes", fmt.Errorf("no process census: %v", env.CensusErr))}
 	}
 	held := map[string]bool{}
 	for _, p := range env.Census.Processes {
@@ -144,7 +144,7 @@ func readLeaks(env *Env) []Usage {
 			held[filepath.Dir(f)] = true
 		}
 	}
-	u := Usage{Limit: "leak.fifo", Scope: scope, Unit: "inodes"}
+	u := Finding{Limit: "leak.fifo", Scope: scope, Unit: "inodes"}
 	// The orphans are counted; the row lists the biggest, which are
 	// the only ones given a path and a task.
 	top := fifoTop{n: topConsumers}
@@ -166,7 +166,7 @@ func readLeaks(env *Env) []Usage {
 	if err != nil {
 		u := unknown("leak.fifo", scope, "inodes", err)
 		u.NeedsRoot = !env.Root
-		return []Usage{u}
+		return []Finding{u}
 	}
 	cs := top.consumers(fifoDir, hostFifo)
 	if env.AllHolders {
@@ -179,7 +179,7 @@ func readLeaks(env *Env) []Usage {
 	st, err := env.Host.Statfs(env.Ctx, fifoDir)
 	if err != nil {
 		u.Reason = fmt.Sprintf("statfs %s: %v", hostFifo, err)
-		return []Usage{u}
+		return []Finding{u}
 	}
 	u.Max = int64(st.Files)
 	fsUsed := int64(st.Files - min(st.FilesFree, st.Files))
@@ -198,7 +198,7 @@ func readLeaks(env *Env) []Usage {
 	if u.Leaked > 0 {
 		u.Reason = fmt.Sprintf("%d orphaned fifo directories hold %d of the %d inodes in use on that filesystem", u.Leaked, u.Used, fsUsed)
 	}
-	return []Usage{u}
+	return []Finding{u}
 }
 
 // fifoTop keeps the n biggest orphans seen, biggest first and by name among
@@ -262,7 +262,7 @@ func fifoConsumer(name, task []byte, unread bool, inodes int64, fifoDir, hostFif
 	return c
 }
 
-func fifoRemedy(u Usage) []string {
+func fifoRemedy(u Finding) []string {
 	return []string{
 		fmt.Sprintf("remove the orphaned directories listed (consumers) under %s; enospc re-checks each against containerd's state first", u.Scope),
 		"stop the leak: delete tasks before containers (ctr task delete, then ctr container delete), and upgrade containerd",

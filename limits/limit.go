@@ -93,8 +93,8 @@ type Trend struct {
 	PeakAt time.Time `json:"peak_at"`
 }
 
-// Usage is one row of `enospc check`: one limit in one scope.
-type Usage struct {
+// Finding is one row of `enospc check`: one limit in one scope.
+type Finding struct {
 	Limit    string   `json:"limit"`
 	Scope    string   `json:"scope"`
 	Used     int64    `json:"used"`
@@ -139,7 +139,7 @@ type Usage struct {
 
 // Ratio is Used/Max, 0 when Max is not positive (1 for a configured limit
 // of 0).
-func (u Usage) Ratio() float64 {
+func (u Finding) Ratio() float64 {
 	if u.Max == 0 && u.zeroIsFull {
 		return 1
 	}
@@ -161,7 +161,7 @@ type Limit struct {
 	// Unit of Used and Max.
 	Unit string
 	// Remedy returns what an operator can do about an exhausted row.
-	Remedy func(Usage) []string
+	Remedy func(Finding) []string
 	// Clues are what in an error message points to this limit, for
 	// explain: the errno, the call, the object and the words, each with
 	// the share of the field's reports where they meant this limit.
@@ -177,7 +177,7 @@ type Family struct {
 	Limits []Limit
 	// Read returns the family's rows. A row that cannot be read is an
 	// Unknown row with a reason; Read never fails as a whole.
-	Read func(*Env) []Usage
+	Read func(*Env) []Finding
 }
 
 // Thresholds are fractions of a limit's max.
@@ -215,7 +215,7 @@ func (s *Signature) String() string { return s.pattern }
 
 // Grade sets the severity of a row from its ratio, its floor and its
 // reason. Unknown rows stay unknown.
-func (u *Usage) Grade(t Thresholds) {
+func (u *Finding) Grade(t Thresholds) {
 	if u.Severity == Unknown {
 		return
 	}

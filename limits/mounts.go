@@ -40,13 +40,13 @@ var mountsFamily = Family{
 	Read: readMounts,
 }
 
-func readMounts(env *Env) []Usage {
+func readMounts(env *Env) []Finding {
 	limit, err := env.Host.SysctlInt("fs.mount-max")
 	if err != nil {
-		return []Usage{unknown("mounts", "all mount namespaces", "mounts", err)}
+		return []Finding{unknown("mounts", "all mount namespaces", "mounts", err)}
 	}
 	if env.Census == nil {
-		return []Usage{unknown("mounts", "all mount namespaces", "mounts", fmt.Errorf("no process census: %v", env.CensusErr))}
+		return []Finding{unknown("mounts", "all mount namespaces", "mounts", fmt.Errorf("no process census: %v", env.CensusErr))}
 	}
 	type ns struct {
 		pids    []int
@@ -71,7 +71,7 @@ func readMounts(env *Env) []Usage {
 		n.holders.addProcess(p, p.UID, 1)
 	}
 	sort.Slice(order, func(i, j int) bool { return order[i] < order[j] })
-	var out []Usage
+	var out []Finding
 	for _, id := range order {
 		n := byNS[id]
 		scope := "mnt ns " + strconv.FormatUint(id, 10)
@@ -95,7 +95,7 @@ func readMounts(env *Env) []Usage {
 			out = append(out, u)
 			continue
 		}
-		u := Usage{Limit: "mounts", Scope: scope, Used: count, Max: limit, Unit: "mounts"}
+		u := Finding{Limit: "mounts", Scope: scope, Used: count, Max: limit, Unit: "mounts"}
 		u.setHolders(n.holders)
 		out = append(out, u)
 	}
@@ -105,16 +105,16 @@ func readMounts(env *Env) []Usage {
 		for i := range out {
 			out[i].NeedsRoot = true
 		}
-		out = append(out, Usage{Limit: "mounts", Scope: "other mount namespaces", Unit: "mounts", Severity: Unknown, NeedsRoot: true,
+		out = append(out, Finding{Limit: "mounts", Scope: "other mount namespaces", Unit: "mounts", Severity: Unknown, NeedsRoot: true,
 			Reason: fmt.Sprintf("the mount namespaces of %d processes could not be read; run as root", unseen)})
 	}
 	return out
 }
 
 // mountsRaise doubles fs.mount-max.
-var mountsRaise = raiseTo("fs.mount-max", func(u Usage, cur int64) int64 { return cur * 2 }, "low")
+var mountsRaise = raiseTo("fs.mount-max", func(u Finding, cur int64) int64 { return cur * 2 }, "low")
 
-func mountsRemedy(u Usage) []string {
+func mountsRemedy(u Finding) []string {
 	return []string{
 		fmt.Sprintf("list the mounts of %s: cat /proc/PID/mountinfo for a pid in it (consumers), and look for repeated bind mounts", u.Scope),
 		fmt.Sprintf("raise the limit: sysctl -w fs.mount-max=%d", advised(mountsRaise, u, nil)),

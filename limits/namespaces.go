@@ -287,7 +287,7 @@ func (t *nsTree) add(o *nsObj) *nsObj {
 	return o
 }
 
-func readNamespaces(env *Env) []Usage {
+func readNamespaces(env *Env) []Finding {
 	maxes, have, out := readNSMaxes(env)
 	if have == ([census.NSKinds]bool{}) {
 		return out
@@ -315,7 +315,7 @@ func readNamespaces(env *Env) []Usage {
 // readNSMaxes reads the limits in force in the initial namespace; a
 // kernel without the file (before 4.9, time before 5.6) has no such
 // limit. Those that cannot be read are unknown rows.
-func readNSMaxes(env *Env) (maxes [census.NSKinds]int64, have [census.NSKinds]bool, out []Usage) {
+func readNSMaxes(env *Env) (maxes [census.NSKinds]int64, have [census.NSKinds]bool, out []Finding) {
 	for k := 0; k < census.NSKinds; k++ {
 		v, err := env.Host.SysctlInt("user." + nsSysctl(k))
 		switch {
@@ -370,9 +370,9 @@ func (t *nsTree) charge(have [census.NSKinds]bool) map[nsLevel]*nsAcc {
 
 // rows makes a row of every level charged: the initial namespace's
 // against the host's limits, a child's against its own when it set one.
-func (t *nsTree) rows(accs map[nsLevel]*nsAcc, maxes [census.NSKinds]int64, have [census.NSKinds]bool, childMax map[uint64]map[int]int64, childErr error, unseen int) []Usage {
+func (t *nsTree) rows(accs map[nsLevel]*nsAcc, maxes [census.NSKinds]int64, have [census.NSKinds]bool, childMax map[uint64]map[int]int64, childErr error, unseen int) []Finding {
 	env := t.env
-	var out []Usage
+	var out []Finding
 	var levels []nsLevel
 	for l := range accs {
 		levels = append(levels, l)
@@ -430,7 +430,7 @@ func (t *nsTree) rows(accs map[nsLevel]*nsAcc, maxes [census.NSKinds]int64, have
 			// bwrap --disable-userns and flatpak: nesting forbidden on purpose.
 			continue
 		}
-		u := Usage{Limit: string(nsLimitID(l.kind)), Scope: nsScope(l.kind, fmt.Sprintf("uid %d in user ns %d", l.uid, l.level)),
+		u := Finding{Limit: string(nsLimitID(l.kind)), Scope: nsScope(l.kind, fmt.Sprintf("uid %d in user ns %d", l.uid, l.level)),
 			Used: a.used, Max: v, Unit: nsUnit(l.kind),
 			Reason: fmt.Sprintf("%s is %d inside user ns %d%s; a new user namespace starts unlimited, and the kernel checks this level and every ancestor's", nsSysctl(l.kind), v, l.level, t.pidIn(l.level))}
 		u.setConsumers(a.consumers(), topConsumers)
@@ -452,8 +452,8 @@ func (t *nsTree) rows(accs map[nsLevel]*nsAcc, maxes [census.NSKinds]int64, have
 
 // childUnknownRows are the unknown rows of the child levels whose own
 // limits could not be read.
-func childUnknownRows(env *Env, accs map[nsLevel]*nsAcc, unknownChild map[ID][]nsLevel, childErr error) []Usage {
-	var out []Usage
+func childUnknownRows(env *Env, accs map[nsLevel]*nsAcc, unknownChild map[ID][]nsLevel, childErr error) []Finding {
+	var out []Finding
 	for _, id := range []ID{Userns, Namespaces} {
 		ls := unknownChild[id]
 		if len(ls) == 0 {
@@ -482,7 +482,7 @@ func childUnknownRows(env *Env, accs map[nsLevel]*nsAcc, unknownChild map[ID][]n
 		if id == "userns" {
 			unit = "user namespaces"
 		}
-		u := Usage{Limit: string(id), Scope: "child user namespaces", Unit: unit, Severity: Unknown, NeedsRoot: env.Live && !env.Root,
+		u := Finding{Limit: string(id), Scope: "child user namespaces", Unit: unit, Severity: Unknown, NeedsRoot: env.Live && !env.Root,
 			Reason: fmt.Sprintf("%s namespaces are charged in %d child user %s too, against limits of their own (unlimited unless lowered inside) that only a process inside can read: %v",
 				strings.Join(kn, ", "), len(nss), pluralS(len(nss), "namespace"), why)}
 		u.setConsumers(accs[top].consumers(), topConsumers)
@@ -509,8 +509,8 @@ func nsScope(kind int, who string) string {
 	return census.NSNames[kind] + " ns of " + who
 }
 
-func (t *nsTree) initRow(kind, uid int, used, max int64) Usage {
-	u := Usage{Limit: string(nsLimitID(kind)), Scope: nsScope(kind, fmt.Sprintf("uid %d (initial user ns)", uid)), Used: used, Max: max, Unit: nsUnit(kind)}
+func (t *nsTree) initRow(kind, uid int, used, max int64) Finding {
+	u := Finding{Limit: string(nsLimitID(kind)), Scope: nsScope(kind, fmt.Sprintf("uid %d (initial user ns)", uid)), Used: used, Max: max, Unit: nsUnit(kind)}
 	if max == 0 {
 		// A hardened host: a warning only when something is in use
 		// that could not be made again.

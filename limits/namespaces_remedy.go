@@ -12,7 +12,7 @@ import (
 )
 
 // nsKindOf reads the kind back from a row's unit ("net namespaces").
-func nsKindOf(u Usage) int {
+func nsKindOf(u Finding) int {
 	name, _, _ := strings.Cut(u.Unit, " ")
 	for k, n := range census.NSNames {
 		if n == name {
@@ -31,7 +31,7 @@ var nsScopeUIDRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustComp
 
 var nsPidInRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`, which pid (\d+) is in;`) })
 
-func namespacesRemedy(u Usage) []string {
+func namespacesRemedy(u Finding) []string {
 	kind := nsKindOf(u)
 	name := nsSysctl(kind)
 	var out []string

@@ -114,7 +114,7 @@ func nsProc(pid, uid int, comm string, ns map[int]uint64) census.Process {
 	return p
 }
 
-func nsFindRow(rows []Usage, limit, scope string) *Usage {
+func nsFindRow(rows []Finding, limit, scope string) *Finding {
 	for i := range rows {
 		if rows[i].Limit == limit && rows[i].Scope == scope {
 			return &rows[i]
@@ -229,7 +229,7 @@ func TestReadNamespacesDisabledAndMissing(t *testing.T) {
 }
 
 func TestNamespacesRemedyChild(t *testing.T) {
-	u := Usage{Limit: "namespaces", Scope: "net ns of uid 200011 in user ns 4026532177", Used: 4, Max: 4, Unit: "net namespaces",
+	u := Finding{Limit: "namespaces", Scope: "net ns of uid 200011 in user ns 4026532177", Used: 4, Max: 4, Unit: "net namespaces",
 		Reason:    "max_net_namespaces is 4 inside user ns 4026532177, which pid 18447 is in; a new user namespace starts unlimited",
 		Consumers: []Consumer{{PID: 18458, Comm: "sleep", Count: 1}, {PID: 18460, Comm: "sleep", Count: 1}}}
 	r := strings.Join(namespacesRemedy(u), "\n")

@@ -406,9 +406,9 @@ func (r *netReader) sysctlsAnd(n *netNS, inNS func(), names ...string) (vals map
 	return vals, false, lastErr
 }
 
-func readNetwork(env *Env) []Usage {
+func readNetwork(env *Env) []Finding {
 	r := newNetReader(env)
-	var out []Usage
+	var out []Finding
 	out = append(out, r.readPorts()...)
 	out = append(out, r.readConntrack()...)
 	out = append(out, r.readNeighbours()...)
@@ -418,11 +418,11 @@ func readNetwork(env *Env) []Usage {
 
 // otherNamespaces is the unknown row for the namespaces of processes whose
 // namespace link could not be read (other users' processes, without root).
-func (r *netReader) otherNamespaces(id ID, unit string) []Usage {
+func (r *netReader) otherNamespaces(id ID, unit string) []Finding {
 	if !r.env.Live || r.env.Root || r.unseen == 0 {
 		return nil
 	}
-	return []Usage{{Limit: string(id), Scope: "other net namespaces", Unit: unit, Severity: Unknown, NeedsRoot: true,
+	return []Finding{{Limit: string(id), Scope: "other net namespaces", Unit: unit, Severity: Unknown, NeedsRoot: true,
 		Reason: fmt.Sprintf("the network namespaces of %d processes could not be read; run as root", r.unseen)}}
 }
 

@@ -160,15 +160,15 @@ func (u *portUsage) busiest() []*destUse {
 // topDestinations is how many destinations a ports row lists.
 const topDestinations = 5
 
-func (r *netReader) readPorts() []Usage {
+func (r *netReader) readPorts() []Finding {
 	if r.env.Census == nil {
 		err := r.env.CensusErr
 		if err == nil {
 			err = errors.New("no process census")
 		}
-		return []Usage{unknown("ports", "all net namespaces", "ports", err)}
+		return []Finding{unknown("ports", "all net namespaces", "ports", err)}
 	}
-	var out []Usage
+	var out []Finding
 	for _, n := range r.nss {
 		if r.noNetDir(n) {
 			continue
@@ -192,7 +192,7 @@ const (
 )
 
 // Long on purpose: one namespace's ports row from the first source that answers (sock_diag inside the namespace, then its /proc/PID/net/tcp), its reason built as it goes.
-func (r *netReader) portsOf(n *netNS) Usage {
+func (r *netReader) portsOf(n *netNS) Finding {
 	scope := n.scope()
 	// The sockets are dumped through sock_diag (netdiag_linux.go): in
 	// another namespace than enospc's, its socket is made there while the
@@ -219,7 +219,7 @@ func (r *netReader) portsOf(n *netNS) Usage {
 	}
 	rangeStr, ok := vals[sysPortRange]
 	if !ok && errors.Is(err, host.ErrNamespaceGone) {
-		return Usage{} // its processes exited since the census: no row
+		return Finding{} // its processes exited since the census: no row
 	}
 	if !ok {
 		if err == nil {
@@ -255,7 +255,7 @@ func (r *netReader) portsOf(n *netNS) Usage {
 	if read == 0 {
 		return unknown("ports", scope, "ports", errors.Join(errs...))
 	}
-	u := Usage{Limit: "ports", Scope: scope, Max: eph.size(), Unit: "ports"}
+	u := Finding{Limit: "ports", Scope: scope, Max: eph.size(), Unit: "ports"}
 	var cs []Consumer
 	dests := pu.busiest()
 	for i, d := range dests {

@@ -12,7 +12,7 @@ import (
 
 // nsEnter prefixes a command with nsenter into the namespace of a row's
 // consumer, for rows of namespaces other than the host's.
-func nsEnter(u Usage) string {
+func nsEnter(u Finding) string {
 	if strings.HasSuffix(u.Scope, "(host)") {
 		return ""
 	}
@@ -24,7 +24,7 @@ func nsEnter(u Usage) string {
 	return ""
 }
 
-func portsRemedy(u Usage) []string {
+func portsRemedy(u Finding) []string {
 	out := []string{}
 	if len(u.Consumers) > 0 {
 		c := u.Consumers[0]
@@ -60,7 +60,7 @@ func containerOrPod(c Consumer) string {
 	return "container " + c.Container
 }
 
-func conntrackRemedy(u Usage) []string {
+func conntrackRemedy(u Finding) []string {
 	return []string{
 		fmt.Sprintf("see what holds the entries: %sconntrack -L 2>/dev/null | awk '{print $1, $3, $4}' | sort | uniq -c | sort -rn | head (conntrack-tools), or count by state in /proc/net/nf_conntrack", nsEnter(u)),
 		fmt.Sprintf("raise the global limit (it applies to every namespace): sysctl -w net.netfilter.nf_conntrack_max=%d; if net.netfilter.nf_conntrack_buckets is below %d, grow the hash table too: echo %d > /sys/module/nf_conntrack/parameters/hashsize (never lower it); kube-proxy sets the max from --conntrack-max-per-core", 2*u.Max, u.Max/2, u.Max/2),
@@ -69,7 +69,7 @@ func conntrackRemedy(u Usage) []string {
 	}
 }
 
-func neighbourRemedy(u Usage) []string {
+func neighbourRemedy(u Finding) []string {
 	fam := "ipv4"
 	if strings.HasPrefix(u.Scope, "ndisc") {
 		fam = "ipv6"
@@ -85,7 +85,7 @@ func neighbourRemedy(u Usage) []string {
 	}
 }
 
-func bridgeRemedy(u Usage) []string {
+func bridgeRemedy(u Finding) []string {
 	br := strings.TrimPrefix(u.Scope, "bridge ")
 	return []string{
 		fmt.Sprintf("a bridge holds at most %d ports, a constant of the kernel: list them with ip link show master %s and delete veths whose container is gone (ip link delete vethXXX)", brMaxPorts, quote.Shell(br)),

@@ -19,11 +19,11 @@ const (
 	sysConntrackCount = "net.netfilter.nf_conntrack_count"
 )
 
-func (r *netReader) readConntrack() []Usage {
+func (r *netReader) readConntrack() []Finding {
 	if r.env.Census == nil {
 		return nil // the ports row already says why
 	}
-	var out []Usage
+	var out []Finding
 	maxStr, maxErr := r.env.Host.Sysctl(sysConntrackMax)
 	var maxEntries int64
 	if maxErr == nil {
@@ -46,7 +46,7 @@ func (r *netReader) readConntrack() []Usage {
 			out = append(out, unknown("conntrack", scope, "entries", maxErr))
 			continue
 		}
-		u := Usage{Limit: "conntrack", Scope: scope, Used: count, Max: maxEntries, Unit: "entries"}
+		u := Finding{Limit: "conntrack", Scope: scope, Used: count, Max: maxEntries, Unit: "entries"}
 		var cs []Consumer
 		if !n.Host {
 			// The container or pod the namespace is, by its first process.
@@ -104,10 +104,10 @@ var neighbourTables = []struct {
 	{"ndisc_cache", "net.ipv6.neigh.default.gc_thresh3", "ndisc table (IPv6, all net namespaces)"},
 }
 
-func (r *netReader) readNeighbours() []Usage {
+func (r *netReader) readNeighbours() []Finding {
 	// The tables' stat files and gc_thresh3 exist in the initial
 	// namespace only.
-	var out []Usage
+	var out []Finding
 	hostNS := r.host
 	if hostNS != nil && r.noNetDir(hostNS) {
 		return nil
@@ -156,7 +156,7 @@ func (r *netReader) readNeighbours() []Usage {
 			out = append(out, u)
 			continue
 		}
-		u := Usage{Limit: "neighbour", Scope: tbl.scope, Used: entries, Max: thresh3, Unit: "entries"}
+		u := Finding{Limit: "neighbour", Scope: tbl.scope, Used: entries, Max: thresh3, Unit: "entries"}
 		if i == 0 {
 			u.setConsumers(r.arpHolders(), topConsumers)
 		} else {
@@ -195,22 +195,22 @@ func (r *netReader) arpHolders() []Consumer {
 	return cs
 }
 
-func (r *netReader) readBridges() []Usage {
+func (r *netReader) readBridges() []Finding {
 	dir := r.env.Host.SysPath("class", "net")
 	devs, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
-		return []Usage{unknown("bridge.ports", "bridges", "ports", err)}
+		return []Finding{unknown("bridge.ports", "bridges", "ports", err)}
 	}
-	var out []Usage
+	var out []Finding
 	for _, d := range devs {
 		ports, err := os.ReadDir(filepath.Join(dir, d.Name(), "brif"))
 		if err != nil {
 			continue // not a bridge
 		}
-		u := Usage{Limit: "bridge.ports", Scope: "bridge " + d.Name(), Used: int64(len(ports)), Max: brMaxPorts, Unit: "ports"}
+		u := Finding{Limit: "bridge.ports", Scope: "bridge " + d.Name(), Used: int64(len(ports)), Max: brMaxPorts, Unit: "ports"}
 		cs := make([]Consumer, 0, len(ports))
 		for _, p := range ports {
 			cs = append(cs, Consumer{Name: p.Name(), Count: 1})

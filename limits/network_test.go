@@ -238,7 +238,7 @@ func TestReadNetwork(t *testing.T) {
 	env := &Env{Ctx: context.Background(), Host: host.New(filepath.Join(dir, "proc"), filepath.Join(dir, "sys"), dir),
 		Census: &census.Census{Processes: procs}, Thresholds: DefaultThresholds}
 	rows := readNetwork(env)
-	get := func(limit, scope string) Usage {
+	get := func(limit, scope string) Finding {
 		t.Helper()
 		for _, u := range rows {
 			if u.Limit == limit && u.Scope == scope {
@@ -247,7 +247,7 @@ func TestReadNetwork(t *testing.T) {
 			}
 		}
 		t.Fatalf("no %s row for %s in %+v", limit, scope, rows)
-		return Usage{}
+		return Finding{}
 	}
 	p := get("ports", "net ns 4026531840 (host)")
 	if p.Used != 10 || p.Max != 10 || p.Severity != Critical {

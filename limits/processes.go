@@ -72,14 +72,14 @@ var processesFamily = Family{
 	Read: readProcesses,
 }
 
-func readProcesses(env *Env) []Usage {
-	var out []Usage
+func readProcesses(env *Env) []Finding {
+	var out []Finding
 	if env.Census == nil {
 		err := env.CensusErr
 		if err == nil {
 			err = fmt.Errorf("no process census")
 		}
-		return []Usage{unknown("pids", "host", "tasks", err), unknown("threads", "host", "threads", err)}
+		return []Finding{unknown("pids", "host", "tasks", err), unknown("threads", "host", "threads", err)}
 	}
 	procs := newHolders(env, topConsumers)
 	for i := range env.Census.Processes {
@@ -90,14 +90,14 @@ func readProcesses(env *Env) []Usage {
 	if pidMax, err := env.Host.SysctlInt("kernel.pid_max"); err != nil {
 		out = append(out, unknown("pids", "host", "tasks", err))
 	} else {
-		u := Usage{Limit: "pids", Scope: "host", Used: tasks, Max: pidMax, Unit: "tasks"}
+		u := Finding{Limit: "pids", Scope: "host", Used: tasks, Max: pidMax, Unit: "tasks"}
 		u.setHolders(procs.clone())
 		out = append(out, u)
 	}
 	if tmax, err := env.Host.SysctlInt("kernel.threads-max"); err != nil {
 		out = append(out, unknown("threads", "host", "threads", err))
 	} else {
-		u := Usage{Limit: "threads", Scope: "host", Used: tasks, Max: tmax, Unit: "threads"}
+		u := Finding{Limit: "threads", Scope: "host", Used: tasks, Max: tmax, Unit: "threads"}
 		u.setHolders(procs.clone())
 		out = append(out, u)
 	}
@@ -120,7 +120,7 @@ func readProcesses(env *Env) []Usage {
 // in Kubernetes the pod cgroup holds the limit and the forks fail in its
 // container cgroups. So events are read everywhere and charged to the
 // nearest limited ancestor-or-self.
-func readPidsCgroups(env *Env, h cgroupHierarchy) []Usage {
+func readPidsCgroups(env *Env, h cgroupHierarchy) []Finding {
 	type node struct {
 		rel          string
 		limit, cur   int64
@@ -158,10 +158,10 @@ func readPidsCgroups(env *Env, h cgroupHierarchy) []Usage {
 			a.childRefused = max(a.childRefused, refused)
 		}
 	})
-	var out []Usage
+	var out []Finding
 	for _, n := range nodes {
 		refused := max(n.refused, n.childRefused)
-		u := Usage{Limit: "pids", Scope: filepath.Join(h.MountPoint, n.rel), Used: n.cur, Max: n.limit, Unit: "tasks", zeroIsFull: true}
+		u := Finding{Limit: "pids", Scope: filepath.Join(h.MountPoint, n.rel), Used: n.cur, Max: n.limit, Unit: "tasks", zeroIsFull: true}
 		if refused > 0 {
 			// pids.events only grows: a refusal long ago is information,
 			// not an alarm; the severity follows pids.current.
@@ -189,17 +189,17 @@ func readPidsCgroups(env *Env, h cgroupHierarchy) []Usage {
 // pidsRaise raises kernel.pid_max (the host row only; a pids cgroup has
 // its own pids.max): four times, at least 2^20, at most PID_MAX_LIMIT.
 var pidsRaise = &Raise{
-	For:      func(u Usage) bool { return u.Scope == "host" },
+	For:      func(u Finding) bool { return u.Scope == "host" },
 	Risk:     "low on 64-bit kernels (PID_MAX_LIMIT 4194304); tools that assume 5-digit pids may misalign",
 	Sysctls:  []string{"kernel.pid_max"},
-	Settings: raiseTo("kernel.pid_max", func(u Usage, cur int64) int64 { return min(max(cur*4, 1<<20), pidMaxLimit) }, "").Settings,
+	Settings: raiseTo("kernel.pid_max", func(u Finding, cur int64) int64 { return min(max(cur*4, 1<<20), pidMaxLimit) }, "").Settings,
 }
 
 // threadsRaise doubles kernel.threads-max.
-var threadsRaise = raiseTo("kernel.threads-max", func(u Usage, cur int64) int64 { return cur * 2 },
+var threadsRaise = raiseTo("kernel.threads-max", func(u Finding, cur int64) int64 { return cur * 2 },
 	"medium: the default is sized from memory; runaway threads can then use more of it")
 
-func pidsRemedy(u Usage) []string {
+func pidsRemedy(u Finding) []string {
 	if u.Scope == "host" {
 		out := []string{"find the process with the most threads (consumers) and whether it leaks them"}
 		if u.Max < pidMaxLimit {
@@ -218,7 +218,7 @@ func pidsRemedy(u Usage) []string {
 // pidMaxLimit is PID_MAX_LIMIT on 64-bit kernels.
 const pidMaxLimit = 4194304
 
-func threadsRemedy(u Usage) []string {
+func threadsRemedy(u Finding) []string {
 	return []string{
 		"find the process with the most threads (consumers)",
 		fmt.Sprintf("raise the limit: sysctl -w kernel.threads-max=%d", advised(threadsRaise, u, nil)),

@@ -172,10 +172,10 @@ func nextField(b []byte) (field, rest []byte) {
 	return b[i:j], b[j:]
 }
 
-func readProcLimits(env *Env) []Usage {
+func readProcLimits(env *Env) []Finding {
 	if env.Census == nil {
 		err := fmt.Errorf("no process census: %v", env.CensusErr)
-		return []Usage{unknown("nproc", "all uids", "tasks", err), unknown("files.process", "all processes", "files", err),
+		return []Finding{unknown("nproc", "all uids", "tasks", err), unknown("files.process", "all processes", "files", err),
 			unknown("mapcount", "all processes", "mappings", err)}
 	}
 	limitsOf := func(p *census.Process) (rlimits, error) {
@@ -187,14 +187,14 @@ func readProcLimits(env *Env) []Usage {
 		}, strconv.Itoa(p.PID), "limits")
 		return r, err
 	}
-	var out []Usage
+	var out []Finding
 	out = append(out, readNproc(env, limitsOf)...)
 	out = append(out, readNofile(env, limitsOf)...)
 	out = append(out, readMapcount(env)...)
 	return out
 }
 
-func readNproc(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usage {
+func readNproc(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Finding {
 	byUID := map[int][]*census.Process{}
 	tasks := map[int]int64{}
 	for i := range env.Census.Processes {
@@ -202,13 +202,13 @@ func readNproc(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usag
 		byUID[p.UID] = append(byUID[p.UID], p)
 		tasks[p.UID] += int64(max(p.Threads, 1))
 	}
-	var out []Usage
+	var out []Finding
 	for uid, procs := range byUID {
 		if uid == 0 {
 			continue // exempt
 		}
 		sort.Slice(procs, func(i, j int) bool { return procs[i].Threads > procs[j].Threads })
-		u := Usage{Limit: "nproc", Scope: UIDScope(uid), Used: tasks[uid], Unit: "tasks"}
+		u := Finding{Limit: "nproc", Scope: UIDScope(uid), Used: tasks[uid], Unit: "tasks"}
 		lowest, read := int64(-1), 0
 		var lastErr error
 		for _, p := range procs[:min(len(procs), nprocProbe)] {
@@ -249,7 +249,7 @@ func readNproc(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usag
 	return out
 }
 
-func readNofile(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usage {
+func readNofile(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Finding {
 	procs := make([]*census.Process, 0, len(env.Census.Processes))
 	for i := range env.Census.Processes {
 		if env.Census.Processes[i].FDErr == nil {
@@ -263,14 +263,14 @@ func readNofile(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usa
 	for n < len(procs) && n < nofileProbeMax && procs[n].FDs >= nofileProbeFDs {
 		n++
 	}
-	var out []Usage
-	var fullest *Usage
+	var out []Finding
+	var fullest *Finding
 	for _, p := range procs[:n] {
 		r, err := limitsOf(p)
 		if err != nil || r.nofile <= 0 {
 			continue
 		}
-		u := Usage{Limit: "files.process", Scope: fmt.Sprintf("pid %d (%s)", p.PID, p.Comm), Used: int64(p.FDs), Max: r.nofile, Unit: "files",
+		u := Finding{Limit: "files.process", Scope: fmt.Sprintf("pid %d (%s)", p.PID, p.Comm), Used: int64(p.FDs), Max: r.nofile, Unit: "files",
 			Consumers: []Consumer{{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: int64(p.FDs)}}}
 		// Every process at its warning threshold is a row; of the
 		// others, only the fullest.
@@ -289,18 +289,18 @@ func readNofile(env *Env, limitsOf func(*census.Process) (rlimits, error)) []Usa
 	return out
 }
 
-func readMapcount(env *Env) []Usage {
+func readMapcount(env *Env) []Finding {
 	maxMaps, err := env.Host.SysctlInt("vm.max_map_count")
 	if err != nil {
-		return []Usage{unknown("mapcount", "largest processes", "mappings", err)}
+		return []Finding{unknown("mapcount", "largest processes", "mappings", err)}
 	}
 	procs := make([]*census.Process, 0, len(env.Census.Processes))
 	for i := range env.Census.Processes {
 		procs = append(procs, &env.Census.Processes[i])
 	}
 	sort.Slice(procs, func(i, j int) bool { return procs[i].VmSizeKB > procs[j].VmSizeKB })
-	var best *Usage
-	var out []Usage
+	var best *Finding
+	var out []Finding
 	for _, p := range procs[:min(len(procs), mapcountRead)] {
 		b, err := env.Host.ReadProc(strconv.Itoa(p.PID) + "/maps")
 		if err != nil {
@@ -312,7 +312,7 @@ func readMapcount(env *Env) []Usage {
 		if bytes.Contains(b, []byte("[vsyscall]")) {
 			n--
 		}
-		u := Usage{Limit: "mapcount", Scope: fmt.Sprintf("pid %d (%s)", p.PID, p.Comm), Used: n, Max: maxMaps, Unit: "mappings",
+		u := Finding{Limit: "mapcount", Scope: fmt.Sprintf("pid %d (%s)", p.PID, p.Comm), Used: n, Max: maxMaps, Unit: "mappings",
 			Consumers: []Consumer{{PID: p.PID, UID: intp(p.UID), Comm: p.Comm, Count: n}}}
 		if u.Ratio() >= env.Thresholds.Warn {
 			out = append(out, u)
@@ -329,7 +329,7 @@ func readMapcount(env *Env) []Usage {
 	return out
 }
 
-func nprocRemedy(u Usage) []string {
+func nprocRemedy(u Finding) []string {
 	uid := strings.TrimPrefix(u.Scope, "uid ")
 	return []string{
 		fmt.Sprintf("the tasks of uid %s, containers included, reach its processes' RLIMIT_NPROC (%d): find the biggest (consumers) and whether they leak threads", uid, u.Max),
@@ -337,7 +337,7 @@ func nprocRemedy(u Usage) []string {
 	}
 }
 
-func nofileRemedy(u Usage) []string {
+func nofileRemedy(u Finding) []string {
 	return []string{
 		fmt.Sprintf("%s holds %d of its %d open files: find what it leaks (ls -l /proc/PID/fd) or raise its limit", u.Scope, u.Used, u.Max),
 		fmt.Sprintf("raise the soft limit now, keeping the hard one: prlimit --nofile=%d: --pid %s (up to the hard limit; a hard limit can be raised only by root, at most fs.nr_open)", max(4*u.Max, 65536), pidOfScope(u.Scope)),
@@ -355,10 +355,10 @@ func pidOfScope(scope string) string {
 }
 
 // mapcountRaise: twice the limit, at least the 262144 Elasticsearch needs.
-var mapcountRaise = raiseTo("vm.max_map_count", func(u Usage, cur int64) int64 { return max(262144, 2*cur) },
+var mapcountRaise = raiseTo("vm.max_map_count", func(u Finding, cur int64) int64 { return max(262144, 2*cur) },
 	"low: a VMA costs about 200 bytes, only when used")
 
-func mapcountRemedy(u Usage) []string {
+func mapcountRemedy(u Finding) []string {
 	want := advised(mapcountRaise, u, nil)
 	return []string{
 		fmt.Sprintf("raise it now: sysctl -w vm.max_map_count=%d (Elasticsearch needs at least 262144)", want),

@@ -228,13 +228,13 @@ const maxQuotaIDs = 100000
 // kept.
 const maxQuotaOKRows = 20
 
-func readQuota(env *Env) []Usage {
+func readQuota(env *Env) []Finding {
 	mounts, err := env.Mounts()
 	if err != nil {
-		return []Usage{unknown("quota", "all filesystems", "bytes", err), unknown("quota.inodes", "all filesystems", "inodes", err)}
+		return []Finding{unknown("quota", "all filesystems", "bytes", err), unknown("quota.inodes", "all filesystems", "inodes", err)}
 	}
 	qms := quotaMounts(mounts)
-	rows := make([][]Usage, len(qms))
+	rows := make([][]Finding, len(qms))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 8)
 	for i, m := range qms {
@@ -249,7 +249,7 @@ func readQuota(env *Env) []Usage {
 		}()
 	}
 	wg.Wait()
-	var out []Usage
+	var out []Finding
 	for _, r := range rows {
 		out = append(out, r...)
 	}

@@ -19,12 +19,12 @@ import (
 // quotaRows turns one filesystem's records into rows: one per id and
 // limited resource, the fullest kept (see maxQuotaOKRows), and an unknown
 // row per type that could not be read.
-func quotaRows(env *Env, m Mount, on [quotaKinds]bool, set quotaSet) []Usage {
+func quotaRows(env *Env, m Mount, on [quotaKinds]bool, set quotaSet) []Finding {
 	now := time.Now()
 	if env.Host.Now != nil {
 		now = env.Host.Now()
 	}
-	var byKind [quotaKinds][]Usage
+	var byKind [quotaKinds][]Finding
 	seen := map[[2]uint64]bool{}
 	for _, q := range set.recs {
 		k := quotaKindOf(q.Type)
@@ -49,7 +49,7 @@ func quotaRows(env *Env, m Mount, on [quotaKinds]bool, set quotaSet) []Usage {
 			byKind[k] = append(byKind[k], u)
 		}
 	}
-	var out []Usage
+	var out []Finding
 	for k := range quotaKinds {
 		out = append(out, keepFullest(byKind[k], env.Thresholds.Warn)...)
 	}
@@ -69,14 +69,14 @@ func quotaRows(env *Env, m Mount, on [quotaKinds]bool, set quotaSet) []Usage {
 
 // keepFullest keeps every row at or above the warning fraction, or raised
 // by a soft limit, and the fullest of the others up to maxQuotaOKRows.
-func keepFullest(rows []Usage, warn float64) []Usage {
+func keepFullest(rows []Finding, warn float64) []Finding {
 	sort.SliceStable(rows, func(i, j int) bool {
 		if rows[i].floor != rows[j].floor {
 			return rows[i].floor > rows[j].floor
 		}
 		return rows[i].Ratio() > rows[j].Ratio()
 	})
-	var out []Usage
+	var out []Finding
 	ok := 0
 	for _, u := range rows {
 		if u.floor == OK && (warn <= 0 || u.Ratio() < warn) {
@@ -108,12 +108,12 @@ func byteSize(v uint64) string {
 // limit, or against the soft limit when only that is set. Over the soft
 // limit the row is a warning while the grace period runs, critical once it
 // has run out (the kernel then refuses as at the hard limit).
-func quotaUsage(id ID, scope, unit string, used, soft, hard uint64, grace int64, now time.Time, show func(uint64) string) Usage {
+func quotaUsage(id ID, scope, unit string, used, soft, hard uint64, grace int64, now time.Time, show func(uint64) string) Finding {
 	mx := hard
 	if mx == 0 {
 		mx = soft
 	}
-	u := Usage{Limit: string(id), Scope: scope, Used: clampInt64(used), Max: clampInt64(mx), Unit: unit}
+	u := Finding{Limit: string(id), Scope: scope, Used: clampInt64(used), Max: clampInt64(mx), Unit: unit}
 	if soft == 0 || used <= soft {
 		return u
 	}
@@ -207,7 +207,7 @@ func raiseLimit(limit, used uint64) uint64 {
 	return max(limit+limit/2, used+used/4)
 }
 
-func quotaRemedy(u Usage) []string {
+func quotaRemedy(u Finding) []string {
 	sm := quotaScopeRe().FindStringSubmatch(u.Scope)
 	if sm == nil {
 		return []string{"see who is over: repquota -a (ext4, tmpfs) or xfs_quota -x -c 'report -h' (XFS)"}

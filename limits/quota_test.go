@@ -80,13 +80,13 @@ func quotaEnv(t *testing.T, mountinfo string, serve func(string) ([]host.Quota, 
 	return &Env{Ctx: context.Background(), Host: h, Thresholds: DefaultThresholds}
 }
 
-func quotaRowOf(rows []Usage, limit, scope string) (Usage, bool) {
+func quotaRowOf(rows []Finding, limit, scope string) (Finding, bool) {
 	for _, u := range rows {
 		if u.Limit == limit && u.Scope == scope {
 			return u, true
 		}
 	}
-	return Usage{}, false
+	return Finding{}, false
 }
 
 func TestReadQuota(t *testing.T) {
@@ -168,7 +168,7 @@ func TestReadQuota(t *testing.T) {
 }
 
 func TestQuotaRemedyXFSProject(t *testing.T) {
-	u := Usage{Limit: "quota", Scope: "project 17 on /var/lib/docker", Used: 1 << 30, Max: 1 << 30, Unit: "bytes",
+	u := Finding{Limit: "quota", Scope: "project 17 on /var/lib/docker", Used: 1 << 30, Max: 1 << 30, Unit: "bytes",
 		Consumers: []Consumer{{Name: "project 17 overlay upper dir /var/lib/docker/overlay2/3f2a/diff (xfs /dev/sdc; soft/hard limits 0/1048576 KiB, 0/0 inodes)", Count: 1 << 30}}}
 	rem := strings.Join(quotaRemedy(u), "\n")
 	for _, s := range []string{"writable layer /var/lib/docker/overlay2/3f2a/diff", "grep 3f2a", "--storage-opt size", "xfs_quota -x -c 'limit -p bsoft=0k bhard=1572864k 17' /var/lib/docker"} {
@@ -176,7 +176,7 @@ func TestQuotaRemedyXFSProject(t *testing.T) {
 			t.Errorf("remedy lacks %q:\n%s", s, rem)
 		}
 	}
-	u = Usage{Limit: "quota.inodes", Scope: "gid 50 on /srv", Used: 990, Max: 1000, Unit: "inodes",
+	u = Finding{Limit: "quota.inodes", Scope: "gid 50 on /srv", Used: 990, Max: 1000, Unit: "inodes",
 		Consumers: []Consumer{{Name: "gid 50 (xfs /dev/sdd; soft/hard limits 0/0 KiB, 900/1000 inodes)", Count: 990}}}
 	rem = strings.Join(quotaRemedy(u), "\n")
 	for _, s := range []string{"find /srv -xdev -group 50 -printf", "xfs_quota -x -c 'limit -g isoft=1350 ihard=1500 50' /srv"} {
@@ -208,11 +208,11 @@ func TestReadQuotaHangs(t *testing.T) {
 }
 
 func TestKeepFullest(t *testing.T) {
-	var rows []Usage
+	var rows []Finding
 	for i := 0; i < 50; i++ {
-		rows = append(rows, Usage{Limit: "quota", Used: int64(i), Max: 100})
+		rows = append(rows, Finding{Limit: "quota", Used: int64(i), Max: 100})
 	}
-	rows = append(rows, Usage{Limit: "quota", Used: 10, Max: 100, floor: Warning}, Usage{Limit: "quota", Used: 90, Max: 100})
+	rows = append(rows, Finding{Limit: "quota", Used: 10, Max: 100, floor: Warning}, Finding{Limit: "quota", Used: 90, Max: 100})
 	got := keepFullest(rows, 0.8)
 	if len(got) != maxQuotaOKRows+2 {
 		t.Fatalf("kept %d rows, want %d", len(got), maxQuotaOKRows+2)

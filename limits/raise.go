@@ -18,12 +18,12 @@ type Setting struct {
 type Raise struct {
 	// For says which rows a sysctl can raise; nil means all. A row it
 	// refuses (a pids cgroup, a container's own devpts) gets guidance.
-	For func(u Usage) bool
+	For func(u Finding) bool
 	// Settings returns what to write for row u, given the current value
 	// of each sysctl (cur): only those that would go up, each at least
 	// its current value. Several settings move together where raising
 	// one alone lets the other stop the next container (the key quota).
-	Settings func(u Usage, cur func(name string) (int64, error)) ([]Setting, error)
+	Settings func(u Finding, cur func(name string) (int64, error)) ([]Setting, error)
 	// Risk is what raising it costs, for fix's plan.
 	Risk string
 	// Sysctls are every name Settings may return: the only sysctls fix's
@@ -48,7 +48,7 @@ func RaisedSysctls() []string {
 var ErrNoSysctl = errors.New("no sysctl raises this row's limit")
 
 // Plan returns the settings for row u with the current values cur.
-func (r *Raise) Plan(u Usage, cur func(name string) (int64, error)) ([]Setting, error) {
+func (r *Raise) Plan(u Finding, cur func(name string) (int64, error)) ([]Setting, error) {
 	if r == nil || (r.For != nil && !r.For(u)) {
 		return nil, ErrNoSysctl
 	}
@@ -57,8 +57,8 @@ func (r *Raise) Plan(u Usage, cur func(name string) (int64, error)) ([]Setting, 
 
 // raiseTo is the rule of a limit set by one sysctl: to(u, cur) is the
 // value to write, given the current one.
-func raiseTo(name string, to func(u Usage, cur int64) int64, risk string) *Raise {
-	return &Raise{Risk: risk, Sysctls: []string{name}, Settings: func(u Usage, cur func(string) (int64, error)) ([]Setting, error) {
+func raiseTo(name string, to func(u Finding, cur int64) int64, risk string) *Raise {
+	return &Raise{Risk: risk, Sysctls: []string{name}, Settings: func(u Finding, cur func(string) (int64, error)) ([]Setting, error) {
 		c, err := cur(name)
 		if err != nil {
 			return nil, err
@@ -75,7 +75,7 @@ func raiseTo(name string, to func(u Usage, cur int64) int64, risk string) *Raise
 // and for the key quota the other half from the same /proc/key-users
 // line when the row carries it. ok is false for a value the row does not
 // show.
-func Shown(u Usage, name string) (v int64, ok bool) {
+func Shown(u Finding, name string) (v int64, ok bool) {
 	switch {
 	case name == "kernel.pty.max":
 		m, _ := ptyNumbers(u)
@@ -98,7 +98,7 @@ func Shown(u Usage, name string) (v int64, ok bool) {
 
 // AsShown is Shown as the current values a rule plans from: check's
 // advice is planned with it.
-func AsShown(u Usage) func(string) (int64, error) {
+func AsShown(u Finding) func(string) (int64, error) {
 	return func(name string) (int64, error) {
 		if v, ok := Shown(u, name); ok {
 			return v, nil
@@ -110,7 +110,7 @@ func AsShown(u Usage) func(string) (int64, error) {
 // advised is the value check advises for the first setting of rule r on
 // row u, planned from the values the row shows (cur, when not nil,
 // instead); 0 when nothing would go up.
-func advised(r *Raise, u Usage, cur func(string) (int64, error)) int64 {
+func advised(r *Raise, u Finding, cur func(string) (int64, error)) int64 {
 	if cur == nil {
 		cur = AsShown(u)
 	}

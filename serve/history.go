@@ -66,7 +66,7 @@ func (r *recorder) fail(now time.Time, err error) {
 
 // annotate is check.Options.History: the trend of every row from the
 // history, when it is open.
-func (r *recorder) annotate(now time.Time, rows []limits.Usage) error {
+func (r *recorder) annotate(now time.Time, rows []limits.Finding) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.open(now)
@@ -77,7 +77,7 @@ func (r *recorder) annotate(now time.Time, rows []limits.Usage) error {
 }
 
 // record appends a check's rows.
-func (r *recorder) record(now time.Time, rows []limits.Usage) {
+func (r *recorder) record(now time.Time, rows []limits.Finding) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.open(now)

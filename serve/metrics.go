@@ -58,7 +58,7 @@ func (s *Server) encodeMetrics(sn *snapshot) []byte {
 	e.add(gaugeSnapshotTime, float64(sn.at.UnixNano())/1e9)
 
 	var order []string
-	byLimit := map[string][]limits.Usage{}
+	byLimit := map[string][]limits.Finding{}
 	unknownIn := map[string]bool{}
 	for _, f := range rep.Findings {
 		if _, ok := byLimit[f.Limit]; !ok {
@@ -73,7 +73,7 @@ func (s *Server) encodeMetrics(sn *snapshot) []byte {
 		rows := slices.Clone(byLimit[limit])
 		sort.SliceStable(rows, func(i, j int) bool { return rows[i].Ratio() > rows[j].Ratio() })
 		scopes := labelSet{}
-		var other limits.Usage
+		var other limits.Finding
 		others := 0
 		for i, r := range rows {
 			if i >= s.opts.TopScopes {
@@ -125,7 +125,7 @@ type exposition struct {
 
 // row adds the series of one row; a row any of whose series fails is
 // counted once as unexported.
-func (e *exposition) row(limit, scope string, r limits.Usage) {
+func (e *exposition) row(limit, scope string, r limits.Finding) {
 	ok := e.add(gaugeSeverity, float64(r.Severity), limit, scope)
 	if r.Severity != limits.Unknown || r.Max != 0 { // an unknown row may have no numbers to give
 		ok = e.add(gaugeUsed, float64(r.Used), limit, scope) && ok

@@ -26,7 +26,7 @@ import (
 // --expose-holders serves the report whole.
 func redact(rep *check.Report) *check.Report {
 	out := *rep
-	out.Findings = make([]limits.Usage, len(rep.Findings))
+	out.Findings = make([]limits.Finding, len(rep.Findings))
 	rank := map[string]int{}
 	scopes := map[string]string{} // limit + scope → redacted scope
 	for i, f := range rep.Findings {

@@ -305,7 +305,7 @@ func TestCheckFails(t *testing.T) {
 // row, every label is valid UTF-8, and two scopes that differ stay two.
 func TestInvalidUTF8Scope(t *testing.T) {
 	srv := New(Options{NewHost: fixtureHost})
-	rep := &check.Report{Host: "h", Time: time.Now(), Findings: []limits.Usage{
+	rep := &check.Report{Host: "h", Time: time.Now(), Findings: []limits.Finding{
 		{Limit: "inodes", Scope: "/mnt/\xff\xfe", Used: 9, Max: 10, Unit: "inodes", Severity: limits.Warning},
 		{Limit: "inodes", Scope: "/mnt/\\xff\xfe", Used: 8, Max: 10, Unit: "inodes", Severity: limits.Warning},
 		{Limit: "inodes", Scope: `/mnt/\xff\xfe`, Used: 7, Max: 10, Unit: "inodes", Severity: limits.OK},
@@ -352,7 +352,7 @@ func TestLabelValue(t *testing.T) {
 
 func TestRedact(t *testing.T) {
 	uid := 1001
-	rep := &check.Report{Host: "h", Time: time.Now(), Findings: []limits.Usage{
+	rep := &check.Report{Host: "h", Time: time.Now(), Findings: []limits.Finding{
 		{Limit: "keys.keys", Scope: "uid 1001", Used: 200, Max: 200, Severity: limits.Critical,
 			Reason:    "the biggest, pid 4242 (x)y) holds 3",
 			Remedy:    []string{"stop pid 4242 (secretd), then retry"},

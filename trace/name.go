@@ -29,7 +29,7 @@ type pending struct {
 	// among them; sure says the syscall and errno admit no other limit,
 	// so the limit stands even when its row is not at its max any more.
 	ask  []string
-	pick func([]limits.Usage) *limits.Usage
+	pick func([]limits.Finding) *limits.Finding
 	sure bool
 	// childScope is the scope of a failure in a child user namespace,
 	// whose own limits (per-namespace ucounts) refused it when the host's
@@ -120,7 +120,7 @@ func (n *namer) name(ctx context.Context, ps []*pending) {
 			p.settle(nil, fmt.Sprintf("the limits could not be read: %v", err))
 			continue
 		}
-		var rows []limits.Usage
+		var rows []limits.Finding
 		for _, u := range rep.Findings {
 			if slices.Contains(p.ask, u.Limit) && u.Severity != limits.Unknown {
 				rows = append(rows, u)
@@ -132,7 +132,7 @@ func (n *namer) name(ctx context.Context, ps []*pending) {
 
 // settle sets the limit from the row chosen: at its max it explains the
 // failure; below it, only a limit the syscall admits alone still does.
-func (p *pending) settle(u *limits.Usage, why string) {
+func (p *pending) settle(u *limits.Finding, why string) {
 	f := &p.out
 	if p.childScope != "" && (u == nil || !(u.Max >= 0 && u.Used >= u.Max)) {
 		f.Limit, f.Scope = p.ask[0], p.childScope
@@ -263,7 +263,7 @@ func (n *namer) decide(ctx context.Context, p *pending) {
 	f := &p.out
 	sc, e := f.Syscall, p.key.err
 	uidScope := "uid " + strconv.Itoa(f.UID)
-	ask := func(sure bool, pick func([]limits.Usage) *limits.Usage, ids ...string) {
+	ask := func(sure bool, pick func([]limits.Finding) *limits.Finding, ids ...string) {
 		p.ask, p.pick, p.sure = ids, pick, sure
 		if sure && len(ids) == 1 {
 			f.Limit = ids[0]
@@ -325,8 +325,8 @@ func (n *namer) decide(ctx context.Context, p *pending) {
 	}
 }
 
-func byScope(scope string) func([]limits.Usage) *limits.Usage {
-	return func(rows []limits.Usage) *limits.Usage {
+func byScope(scope string) func([]limits.Finding) *limits.Finding {
+	return func(rows []limits.Finding) *limits.Finding {
 		for i := range rows {
 			if rows[i].Scope == scope {
 				return &rows[i]
@@ -336,18 +336,18 @@ func byScope(scope string) func([]limits.Usage) *limits.Usage {
 	}
 }
 
-func byScopeAll(scope string) func(limits.Usage) bool {
-	return func(u limits.Usage) bool { return u.Scope == scope }
+func byScopeAll(scope string) func(limits.Finding) bool {
+	return func(u limits.Finding) bool { return u.Scope == scope }
 }
 
-func byScopeContains(s string) func(limits.Usage) bool {
-	return func(u limits.Usage) bool { return strings.Contains(u.Scope+" ", s) }
+func byScopeContains(s string) func(limits.Finding) bool {
+	return func(u limits.Finding) bool { return strings.Contains(u.Scope+" ", s) }
 }
 
 // fullestOf picks the fullest row among those match accepts.
-func fullestOf(match func(limits.Usage) bool) func([]limits.Usage) *limits.Usage {
-	return func(rows []limits.Usage) *limits.Usage {
-		var best *limits.Usage
+func fullestOf(match func(limits.Finding) bool) func([]limits.Finding) *limits.Finding {
+	return func(rows []limits.Finding) *limits.Finding {
+		var best *limits.Finding
 		for i := range rows {
 			if match(rows[i]) && (best == nil || rows[i].Ratio() > best.Ratio()) {
 				best = &rows[i]
@@ -360,8 +360,8 @@ func fullestOf(match func(limits.Usage) bool) func([]limits.Usage) *limits.Usage
 // fullest picks the row that lists pid among its holders, else the
 // fullest row of the host: for limits whose scope is a namespace, the
 // one the process is in when it holds some of it.
-func fullest(pid int) func([]limits.Usage) *limits.Usage {
-	return func(rows []limits.Usage) *limits.Usage {
+func fullest(pid int) func([]limits.Finding) *limits.Finding {
+	return func(rows []limits.Finding) *limits.Finding {
 		for i := range rows {
 			for _, c := range rows[i].Consumers {
 				if c.PID == pid {
@@ -369,7 +369,7 @@ func fullest(pid int) func([]limits.Usage) *limits.Usage {
 				}
 			}
 		}
-		return fullestOf(func(limits.Usage) bool { return true })(rows)
+		return fullestOf(func(limits.Finding) bool { return true })(rows)
 	}
 }
 

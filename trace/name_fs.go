@@ -26,9 +26,9 @@ const (
 // cgroupsRow picks the row of a refused mkdir in cgroupfs: the v2
 // ancestor whose cgroup.max.descendants or cgroup.max.depth is reached,
 // else, in a v1 hierarchy, the memory cgroup ids.
-func cgroupsRow(mountPoint, object string, v1 bool) func([]limits.Usage) *limits.Usage {
-	return func(rows []limits.Usage) *limits.Usage {
-		var best *limits.Usage
+func cgroupsRow(mountPoint, object string, v1 bool) func([]limits.Finding) *limits.Finding {
+	return func(rows []limits.Finding) *limits.Finding {
+		var best *limits.Finding
 		for i := range rows {
 			u := &rows[i]
 			dir, ok := strings.CutSuffix(u.Scope, " descendants")
@@ -49,14 +49,14 @@ func cgroupsRow(mountPoint, object string, v1 bool) func([]limits.Usage) *limits
 // ptysRow picks the row of a refused open of ptmx: the devpts instance
 // mounted at mountPoint when it has a max of its own, else the host's
 // kernel.pty.max.
-func ptysRow(mountPoint string) func([]limits.Usage) *limits.Usage {
-	return func(rows []limits.Usage) *limits.Usage {
+func ptysRow(mountPoint string) func([]limits.Finding) *limits.Finding {
+	return func(rows []limits.Finding) *limits.Finding {
 		if mountPoint != "" {
 			if u := byScope("devpts " + mountPoint)(rows); u != nil {
 				return u
 			}
 		}
-		return fullestOf(func(u limits.Usage) bool { return strings.HasPrefix(u.Scope, "host") })(rows)
+		return fullestOf(func(u limits.Finding) bool { return strings.HasPrefix(u.Scope, "host") })(rows)
 	}
 }
 
@@ -268,7 +268,7 @@ func (n *namer) fork(p *pending) {
 	nproc := r.NprocCur
 	uidScope := "uid " + strconv.Itoa(f.UID)
 	p.ask = []string{"nproc", "threads", "pids"}
-	p.pick = func(rows []limits.Usage) *limits.Usage {
+	p.pick = func(rows []limits.Finding) *limits.Finding {
 		for i := range rows {
 			u := &rows[i]
 			if u.Limit == "nproc" && u.Scope == uidScope && f.UID != 0 && nproc < 1<<62 && uint64(u.Used) >= nproc {

@@ -165,12 +165,12 @@ func TestDecide(t *testing.T) {
 }
 
 func TestSettle(t *testing.T) {
-	full := &limits.Usage{Limit: "inotify.watches", Scope: "uid 5", Used: 10, Max: 10, Unit: "watches"}
-	below := &limits.Usage{Limit: "inotify.watches", Scope: "uid 5", Used: 3, Max: 10, Unit: "watches"}
+	full := &limits.Finding{Limit: "inotify.watches", Scope: "uid 5", Used: 10, Max: 10, Unit: "watches"}
+	below := &limits.Finding{Limit: "inotify.watches", Scope: "uid 5", Used: 3, Max: 10, Unit: "watches"}
 	for _, tc := range []struct {
 		name  string
 		sure  bool
-		row   *limits.Usage
+		row   *limits.Finding
 		limit string
 	}{
 		{"at max", false, full, "inotify.watches"},

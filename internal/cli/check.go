@@ -123,7 +123,7 @@ func colorWanted(w io.Writer) bool {
 // writeNPD speaks node-problem-detector's custom plugin protocol: exit 0
 // OK, 1 problem, 2 unknown; stdout one line of at most 80 characters.
 func writeNPD(w io.Writer, rep *check.Report) int {
-	var worst *limits.Usage
+	var worst *limits.Finding
 	if len(rep.Findings) > 0 {
 		worst = &rep.Findings[0]
 	}
@@ -166,7 +166,7 @@ func writeTable(w io.Writer, rep *check.Report, o tableOptions) {
 	}
 	fmt.Fprintf(w, "enospc check  host %s  kernel %s  %s\n\n", quote.Terminal(rep.Host), quote.Terminal(rep.Kernel), rep.Time.Format(time.RFC3339))
 	shownOK := map[string]bool{}
-	var rows []limits.Usage
+	var rows []limits.Finding
 	hidden := 0
 	for _, f := range rep.Findings {
 		// Findings are sorted worst first, so the first ok row of a limit

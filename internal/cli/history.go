@@ -102,7 +102,7 @@ func writeHistoryTable(w io.Writer, rep *history.Report) {
 		}
 		if last != nil {
 			used, mx = human(last.Used, sr.Unit), human(last.Max, sr.Unit)
-			u := limits.Usage{Unit: sr.Unit, History: sr.Trend}
+			u := limits.Finding{Unit: sr.Unit, History: sr.Trend}
 			trend = check.TrendWords(u)
 			if sr.Trend != nil {
 				trend += fmt.Sprintf("; peak %s at %s", human(sr.Trend.Peak, sr.Unit), sr.Trend.PeakAt.Format("01-02 15:04"))

@@ -15,7 +15,7 @@ import (
 const holdersListed = 5
 
 // holders summarises a row's consumers in one short cell.
-func holders(f limits.Usage) string {
+func holders(f limits.Finding) string {
 	if len(f.Consumers) == 0 {
 		return ""
 	}
@@ -72,7 +72,7 @@ func holders(f limits.Usage) string {
 
 // writeHolders details the biggest holders of a row that needs action:
 // everything known of each, container and pod included.
-func writeHolders(w io.Writer, f limits.Usage) {
+func writeHolders(w io.Writer, f limits.Finding) {
 	for i, c := range f.Consumers {
 		if i == holdersListed {
 			fmt.Fprintf(w, "          · … %d more (-o json lists %d)\n", max(f.ConsumersTotal, len(f.Consumers))-i, len(f.Consumers))
@@ -85,7 +85,7 @@ func writeHolders(w io.Writer, f limits.Usage) {
 // consumerUnit is what a row's consumer counts count: the row's unit but
 // for keys.bytes (keys are listed) and mounts (processes of the
 // namespace).
-func consumerUnit(f limits.Usage) string {
+func consumerUnit(f limits.Finding) string {
 	switch f.Limit {
 	case "keys.bytes":
 		return "keys"

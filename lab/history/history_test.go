@@ -100,7 +100,7 @@ func TestRateAndETAOfAFillingTmpfs(t *testing.T) {
 	}()
 
 	// The first trend with an ETA, from /api/v1/check, before full.
-	var pred limits.Usage
+	var pred limits.Finding
 	var predAt time.Time
 	waitFor(t, "a rate and an ETA for the filling tmpfs", 130*time.Second, func() (bool, string) {
 		var rep check.Report

@@ -342,7 +342,7 @@ func makeCgroup(t *testing.T, dir string) {
 }
 
 // hasConsumer reports whether a row lists pid (with comm, when comm is set).
-func hasConsumer(u limits.Usage, pid int, comm string) bool {
+func hasConsumer(u limits.Finding, pid int, comm string) bool {
 	for _, c := range u.Consumers {
 		if c.PID == pid && (comm == "" || c.Comm == comm) {
 			return true
@@ -352,7 +352,7 @@ func hasConsumer(u limits.Usage, pid int, comm string) bool {
 }
 
 // describe prints a row for a failure message or the log.
-func describe(u limits.Usage) string {
+func describe(u limits.Finding) string {
 	b, _ := json.Marshal(u)
 	return string(b)
 }

@@ -91,7 +91,7 @@ func TestHungFuseMount(t *testing.T) {
 			t.Fatalf("exit %d after %s: %v\n%s\n%s", code, took, err, out, errOut)
 		}
 		t.Logf("check with a hung FUSE mount: exit %d in %s", code, took.Round(time.Millisecond))
-		var hung, root *limits.Usage
+		var hung, root *limits.Finding
 		for i, f := range rep.Findings {
 			if f.Limit == "disk" && strings.HasPrefix(f.Scope, mnt+" ") {
 				hung = &rep.Findings[i]

@@ -453,7 +453,7 @@ func TestIPCNamespaceLimits(t *testing.T) {
 }
 
 // holdsUID reports whether a row lists a holder of uid.
-func holdsUID(u limits.Usage, uid int) bool {
+func holdsUID(u limits.Finding, uid int) bool {
 	for _, c := range u.Consumers {
 		if c.UID != nil && *c.UID == uid {
 			return true

@@ -319,7 +319,7 @@ func TestNamespaceOwnerCannotPtraceEnospc(t *testing.T) {
 		out, _ := run("check", "-o", "json", "--only", "userns,namespaces")
 		checks++
 		if checks == 1 {
-			var rep struct{ Findings []limits.Usage }
+			var rep struct{ Findings []limits.Finding }
 			if err := json.Unmarshal([]byte(out), &rep); err != nil {
 				t.Fatalf("check output: %v\n%s", err, out)
 			}

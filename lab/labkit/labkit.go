@@ -78,7 +78,7 @@ func RunCheck(t testing.TB, args ...string) (*check.Report, int) {
 
 // Find returns the finding of limit whose scope satisfies match, or fails
 // the test listing what the report holds for that limit.
-func Find(t testing.TB, rep *check.Report, limit string, match func(scope string) bool) limits.Usage {
+func Find(t testing.TB, rep *check.Report, limit string, match func(scope string) bool) limits.Finding {
 	t.Helper()
 	var have []string
 	for _, f := range rep.Findings {
@@ -91,7 +91,7 @@ func Find(t testing.TB, rep *check.Report, limit string, match func(scope string
 		have = append(have, fmt.Sprintf("%q %s %d/%d", f.Scope, f.Severity, f.Used, f.Max))
 	}
 	t.Fatalf("no %s finding with the wanted scope; the report has: %s", limit, strings.Join(have, "; "))
-	return limits.Usage{}
+	return limits.Finding{}
 }
 
 // ScopeIs matches one scope exactly.

@@ -202,7 +202,7 @@ func TestDockerKeyringQuota(t *testing.T) {
 			t.Fatalf("docker stop %s: %v %s", name, err, out)
 		}
 	}
-	var lk limits.Usage
+	var lk limits.Finding
 	if !labkit.WaitFor(10*time.Second, func() bool {
 		rep = dockerCheck(t, d)
 		kc = labkit.Find(t, rep, "keys.count", labkit.ScopeIs(scope))
