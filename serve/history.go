@@ -27,7 +27,14 @@ type recorder struct {
 	retention time.Duration
 	log       io.Writer
 
+	// trendEvery is how often the rows' trends are read from the store;
+	// between two reads each row's ETA and peak are worked out from the
+	// rate read last and the row's use now (trends).
+	trendEvery time.Duration
+
 	mu      sync.Mutex
+	trends  map[[2]string]limits.Trend
+	trendAt time.Time
 	store   *history.Store
 	off     string // why recording is off; empty when on
 	retryAt time.Time
@@ -64,8 +71,16 @@ func (r *recorder) fail(now time.Time, err error) {
 	r.off = why
 }
 
+// trendEvery bounds how often serve reads the rows' trends from the
+// store: a read of six hours of every row was about 370 ms of CPU a check
+// with 2,000 rows, and a rate over six hours moves little in five
+// minutes (at short intervals, every 10 intervals).
+const trendEvery = 5 * time.Minute
+
 // annotate is check.Options.History: the trend of every row from the
-// history, when it is open.
+// history, when it is open. The store is read every trendEvery; in
+// between, a row's ETA is worked out again from the rate read last and
+// its use now, and its peak raised to its use now when that is higher.
 func (r *recorder) annotate(now time.Time, rows []limits.Finding) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -73,7 +88,35 @@ func (r *recorder) annotate(now time.Time, rows []limits.Finding) error {
 	if r.store == nil {
 		return nil
 	}
-	return r.store.Annotate(now, rows)
+	if r.trends != nil && now.Sub(r.trendAt) < r.trendEvery && !now.Before(r.trendAt) {
+		for i := range rows {
+			u := &rows[i]
+			t, ok := r.trends[[2]string{u.Limit, u.Scope}]
+			if !ok || u.Severity == limits.Unknown {
+				continue
+			}
+			if u.Used > t.Peak {
+				t.Peak, t.PeakAt = u.Used, now.UTC()
+			}
+			t.ETASeconds = nil
+			if perSec := t.RatePerHour / 3600; perSec > 0 && u.Max > 0 {
+				eta := max(0, float64(u.Max-u.Used)/perSec)
+				t.ETASeconds = &eta
+			}
+			u.History = &t
+		}
+		return nil
+	}
+	if err := r.store.Annotate(now, rows); err != nil {
+		return err
+	}
+	r.trends, r.trendAt = make(map[[2]string]limits.Trend, len(rows)), now
+	for _, u := range rows {
+		if u.History != nil {
+			r.trends[[2]string{u.Limit, u.Scope}] = *u.History
+		}
+	}
+	return nil
 }
 
 // record appends a check's rows.

@@ -129,7 +129,7 @@ func New(opts Options) *Server {
 	}
 	s := &Server{opts: opts, history: map[string]*series{}, started: opts.Now(), first: make(chan struct{})}
 	if opts.HistoryDir != "" {
-		s.rec = &recorder{dir: opts.HistoryDir, retention: opts.HistoryRetention, log: opts.Log}
+		s.rec = &recorder{dir: opts.HistoryDir, retention: opts.HistoryRetention, log: opts.Log, trendEvery: min(trendEvery, 10*s.opts.Interval)}
 		s.opts.Check.History = s.rec.annotate
 	}
 	return s
