@@ -126,7 +126,7 @@ Nothing is changed over HTTP.`,
 	f.DurationVar(&interval, "interval", 30*time.Second, "check the host this often, in the background")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up on one check after this long")
 	f.IntVar(&top, "top-scopes", 10, "series per limit; the other scopes are summed into scope=\"other\"")
-	f.Int64Var(&memLimit, "memory-limit", 40<<20, "soft limit of the Go heap in bytes (the collector works harder near it; GOMEMLIMIT, when set, wins; 0: none)")
+	f.Int64Var(&memLimit, "memory-limit", 24<<20, "soft limit of the Go heap in bytes (the collector works harder near it; GOMEMLIMIT, when set, wins; 0: none)")
 	f.IntVar(&maxConns, "max-connections", serve.DefaultHTTPLimits.MaxConns, "connections served at once; more wait to be accepted")
 	f.StringVar(&historyDir, "history-dir", "/var/lib/enospc", "record every check's rows in this directory, for rates, times until full and enospc history; empty: record nothing")
 	f.DurationVar(&historyRetention, "history-retention", history.DefaultRetention, "keep the recorded history this long")
