@@ -295,32 +295,44 @@ func (h *Host) Statfs(ctx context.Context, path string) (Statfs, error) {
 	if since, ok := blocked.Blocked(path); ok {
 		return Statfs{}, fmt.Errorf("%w: an earlier statfs has not answered since %s; not asked again until it does", ErrTimeout, since.UTC().Format(time.RFC3339))
 	}
-	type result struct {
-		st  Statfs
-		err error
-	}
-	ch := make(chan result, 1)
-	call := blocked.Start(path)
-	go func() {
-		st, err := fn(path)
-		blocked.Finish(call)
-		ch <- result{st, err}
-	}()
 	timeout := h.StatfsTimeout
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
+	var st Statfs
+	err := bounded(ctx, blocked, path, timeout, func() error {
+		var err error
+		st, err = fn(path)
+		return err
+	})
+	if err != nil {
+		return Statfs{}, err
+	}
+	return st, nil
+}
+
+// bounded runs fn for at most timeout, watched by reg under key: a call
+// that does not return is abandoned (a thread blocked in the kernel
+// cannot be stopped) and stays in reg until it returns.
+func bounded(ctx context.Context, reg *Stragglers, key string, timeout time.Duration, fn func() error) error {
+	ch := make(chan error, 1)
+	call := reg.Start(key)
+	go func() {
+		err := fn()
+		reg.Finish(call)
+		ch <- err
+	}()
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case r := <-ch:
-		return r.st, r.err
+	case err := <-ch:
+		return err
 	case <-t.C:
-		blocked.Abandon(call)
-		return Statfs{}, fmt.Errorf("%w after %s", ErrTimeout, timeout)
+		reg.Abandon(call)
+		return fmt.Errorf("%w after %s", ErrTimeout, timeout)
 	case <-ctx.Done():
-		blocked.Abandon(call)
-		return Statfs{}, ctx.Err()
+		reg.Abandon(call)
+		return ctx.Err()
 	}
 }
 
@@ -349,25 +361,7 @@ func Bounded(ctx context.Context, key string, timeout time.Duration, fn func() e
 	if n := hungLookups.Abandoned(); n >= maxHungLookups {
 		return fmt.Errorf("%w: %d earlier lookups have not answered; no more are started until they do", ErrTimeout, n)
 	}
-	ch := make(chan error, 1)
-	call := hungLookups.Start(key)
-	go func() {
-		err := fn()
-		hungLookups.Finish(call)
-		ch <- err
-	}()
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case err := <-ch:
-		return err
-	case <-t.C:
-		hungLookups.Abandon(call)
-		return fmt.Errorf("%w after %s", ErrTimeout, timeout)
-	case <-ctx.Done():
-		hungLookups.Abandon(call)
-		return ctx.Err()
-	}
+	return bounded(ctx, hungLookups, key, timeout, fn)
 }
 
 // Stragglers remembers calls that were given up on while they still run

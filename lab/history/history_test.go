@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -49,10 +48,10 @@ const (
 )
 
 func TestRateAndETAOfAFillingTmpfs(t *testing.T) {
-	dir := mountTmpfs(t, fmt.Sprintf("size=64m,nr_inodes=%d,mode=0755", nrInodes))
+	dir := labkit.MountTmpfs(t, source, fmt.Sprintf("size=64m,nr_inodes=%d,mode=0755", nrInodes))
 	scope := fmt.Sprintf("%s (tmpfs %s)", dir, source)
 	histDir := t.TempDir()
-	addr := freeAddr(t)
+	addr := labkit.FreeAddr(t)
 	srv := startServe(t, addr, histDir)
 	defer srv.stop(t)
 	waitFor(t, "serve /healthz", 30*time.Second, func() (bool, string) {
@@ -247,7 +246,7 @@ func TestKill9WhileRecording(t *testing.T) {
 	histDir := t.TempDir()
 	var served []time.Time
 	for round := range 20 {
-		addr := freeAddr(t)
+		addr := labkit.FreeAddr(t)
 		srv := startServe(t, addr, histDir)
 		waitFor(t, "serve /healthz", 30*time.Second, func() (bool, string) {
 			b, err := get("http://" + addr + "/healthz")
@@ -400,39 +399,4 @@ func getJSON(url string, v any) error {
 		return err
 	}
 	return json.Unmarshal(b, v)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func mountTmpfs(t *testing.T, opts string) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", source+"-")
-	if err != nil {
-		t.Fatalf("mount point: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := unix.Unmount(dir, 0); err != nil && err != unix.EINVAL {
-			if err2 := unix.Unmount(dir, unix.MNT_DETACH); err2 != nil {
-				t.Errorf("CLEANUP FAILED: unmount %s: %v / %v", dir, err, err2)
-			}
-		}
-		if err := os.Remove(dir); err != nil {
-			t.Errorf("CLEANUP FAILED: remove mount point %s: %v", dir, err)
-		}
-	})
-	if err := unix.Mount(source, dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
-		t.Fatalf("LAB CANNOT RUN: mount tmpfs -o %s on %s: %v", opts, dir, err)
-	}
-	if err := unix.Mount("", dir, "", unix.MS_PRIVATE, ""); err != nil {
-		t.Fatalf("make %s private: %v", dir, err)
-	}
-	return dir
 }

@@ -4,7 +4,6 @@ package kernel
 
 import (
 	"encoding/json"
-	"net"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -25,12 +24,7 @@ func TestInotifyInstancesPeakInHistory(t *testing.T) {
 	uid := labkit.UID(9)
 	scope := "uid " + strconv.Itoa(uid)
 	histDir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := labkit.FreeAddr(t)
 	serve := exec.Command(labkit.Bin(), "serve", "--listen", addr, "--interval", "1s", "--no-runtimes", "--history-dir", histDir)
 	serve.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := serve.Start(); err != nil {

@@ -22,7 +22,6 @@ import (
 	"fmt"
 	"html"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -67,7 +66,7 @@ func TestServePrometheusAlertsAndPage(t *testing.T) {
 	}
 	rules := shortenedRules(t)
 
-	serveAddr := freeAddr(t)
+	serveAddr := labkit.FreeAddr(t)
 	serveURL := "http://" + serveAddr
 	startProcess(t, "enospc serve", labkit.Bin(), "serve", "--listen", serveAddr, "--interval", "1s", "--no-runtimes", "--history-dir", "")
 	waitFor(t, "enospc serve /healthz", 30*time.Second, func() (bool, string) {
@@ -75,7 +74,7 @@ func TestServePrometheusAlertsAndPage(t *testing.T) {
 		return err == nil && strings.TrimSpace(string(b)) == "ok", fmt.Sprintf("%q %v", b, err)
 	})
 
-	promAddr := freeAddr(t)
+	promAddr := labkit.FreeAddr(t)
 	promURL := "http://" + promAddr
 	promDir := t.TempDir()
 	config := filepath.Join(promDir, "prometheus.yml")
@@ -528,17 +527,6 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() (bool
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-// freeAddr returns a loopback address with a port free now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("LAB CANNOT RUN: no free loopback port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func writeFile(t *testing.T, path, content string) {
