@@ -10,6 +10,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/enospc/enospc/internal/quote"
 )
 
 // Recorder keeps what a long-running trace (serve --trace) has seen: the
@@ -137,8 +139,9 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// label makes host text a valid label value.
-func label(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+// label makes host text a valid label value, distinct inputs distinct
+// (quote.Label, as serve's other labels).
+func label(s string) string { return quote.Label(s) }
 
 // Redacted is f without what tells what a user runs or names: the
 // process id and name, the object's path. Counts, uids, containers and
