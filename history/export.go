@@ -135,7 +135,7 @@ func (r *Report) Plot() (chart.Plot, error) {
 		s := chart.Series{Name: rr.Limit + " " + rr.Scope}
 		for _, smp := range rr.Samples {
 			if smp.HasUse && smp.Max > 0 {
-				s.Points = append(s.Points, chart.Point{X: unix(smp.T), Y: 100 * float64(smp.Used) / float64(smp.Max)})
+				s.Points = append(s.Points, chart.Point{X: unixSeconds(smp.T), Y: 100 * float64(smp.Used) / float64(smp.Max)})
 			}
 		}
 		p.Series = append(p.Series, s)
@@ -149,8 +149,8 @@ func rowPlot(rr RowReport) chart.Plot {
 	mx := chart.Series{Name: "max"}
 	for _, s := range rr.Samples {
 		if s.HasUse {
-			used.Points = append(used.Points, chart.Point{X: unix(s.T), Y: float64(s.Used)})
-			mx.Points = append(mx.Points, chart.Point{X: unix(s.T), Y: float64(s.Max)})
+			used.Points = append(used.Points, chart.Point{X: unixSeconds(s.T), Y: float64(s.Used)})
+			mx.Points = append(mx.Points, chart.Point{X: unixSeconds(s.T), Y: float64(s.Max)})
 		}
 	}
 	p.Series = []chart.Series{used, mx}
@@ -162,8 +162,8 @@ func rowPlot(rr RowReport) chart.Plot {
 		}
 		end := last.T.Add(ahead)
 		p.Series = append(p.Series, chart.Series{Name: "projection", Dashed: true, Points: []chart.Point{
-			{X: unix(last.T), Y: float64(last.Used)},
-			{X: unix(end), Y: float64(last.Used) + h.RatePerHour*ahead.Hours()},
+			{X: unixSeconds(last.T), Y: float64(last.Used)},
+			{X: unixSeconds(end), Y: float64(last.Used) + h.RatePerHour*ahead.Hours()},
 		}})
 		p.Title += " (" + etaTitle(h) + ")"
 	}
@@ -177,4 +177,4 @@ func etaTitle(h *limits.Trend) string {
 	return "full in ~" + (time.Duration(*h.ETASeconds) * time.Second).Round(time.Minute).String()
 }
 
-func unix(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -2,7 +2,6 @@ package history
 
 import (
 	"bytes"
-	"context"
 	"encoding/csv"
 	"io"
 	"math"
@@ -10,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/prometheus/prometheus/tsdb"
 
 	"github.com/enospc/enospc/chart"
 	"github.com/enospc/enospc/limits"
@@ -30,14 +27,6 @@ func record48h(tb testing.TB, scope string) string {
 	for i := range 48 * 120 {
 		at := t0.Add(time.Duration(i) * 30 * time.Second)
 		if err := s.Record(at, []limits.Finding{row("inodes", scope, int64(1000+i), 8000)}); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	// A running store cuts its head into blocks in the background, every
-	// minute; written in one go, the samples are cut here, so that reads
-	// see the store as it is on a node.
-	for _, db := range []*tsdb.DB{s.raw, s.coarse} {
-		if err := db.Compact(context.Background()); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -1,44 +1,34 @@
 // Package history is the node's memory of its limits: serve records every
-// row at each check into an embedded Prometheus TSDB under its history
-// directory, and check, explain and `enospc history` read it back, while
-// serve writes, for a row's rate, its time until exhaustion and its peak.
+// row at each check into a store under its history directory, and check,
+// explain and `enospc history` read it back, while serve writes, for a
+// row's rate, its time until exhaustion and its peak.
 //
-// The directory holds two TSDBs (the Prometheus storage engine, which
-// promtool reads too): raw/ keeps every sample for RawRetention, and
-// coarse/ keeps one sample per CoarseStep for Retention: the highest use
-// of the step, at the time it was reached, so that a peak is never
-// averaged away. Each row is three series, enospc_limit_used,
-// enospc_limit_max and enospc_limit_severity, labelled limit and scope.
+// The store (store.go) keeps every sample for RawRetention and, for
+// Retention, one sample per CoarseStep: the highest use of the step, at
+// the time it was reached, so that a peak is never averaged away.
 //
-// One writer, many readers: Open takes the TSDB's lock file (a second
-// serve on the same directory is refused); OpenReadOnly takes no lock and
-// reads the immutable blocks and replays the write-ahead log into a
-// private head of its own, so a reader never waits for the writer nor
-// changes anything it writes. Crash safety is the TSDB's: a sample is in
-// the write-ahead log once Record returns, and a torn tail is repaired
-// when the writer opens the directory again.
+// One writer, many readers: Open takes the directory's writer lock (a
+// second serve on the same directory is refused) and opens the file only
+// for the time of a write; OpenReadOnly takes nothing and opens the file
+// read-only for the time of each query, so a reader waits at most for
+// one check to be written. Crash safety is bbolt's: a check is on disk,
+// synced, once Record returns, and a write cut short is not there at all.
 package history
 
 import (
-	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/common/model"
-	"github.com/prometheus/prometheus/model/labels"
-	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/tsdb"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
-	"github.com/prometheus/prometheus/tsdb/chunks"
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/limits"
 )
@@ -52,16 +42,29 @@ const (
 	CoarseStep = 10 * time.Minute
 )
 
-// Names of the series of a row.
-const (
-	metricUsed     = "enospc_limit_used"
-	metricMax      = "enospc_limit_max"
-	metricSeverity = "enospc_limit_severity"
-)
+const stepMs = int64(CoarseStep / time.Millisecond)
 
 // ErrNoHistory is returned by OpenReadOnly for a directory that holds no
 // history.
 var ErrNoHistory = errors.New("no history recorded there")
+
+// fileName is the store's file in the history directory; lockName the
+// writer's lock.
+const (
+	fileName = "history.db"
+	lockName = "writer.lock"
+)
+
+// How long a writer waits for readers to finish a query, and a reader for
+// the writer to finish a check, before giving up.
+const (
+	writerWait = 30 * time.Second
+	readerWait = 10 * time.Second
+)
+
+// syncWrites is false only in this package's tests and benchmarks, which
+// record thousands of checks: bbolt then skips fsync.
+var syncWrites = true
 
 // Options tune a store.
 type Options struct {
@@ -72,21 +75,18 @@ type Options struct {
 // Store is a history directory, opened by Open to record or by
 // OpenReadOnly to read.
 type Store struct {
-	dir       string
+	dir, path string
 	retention time.Duration
+	writer    bool
+	lock      *os.File // the writer's lock, held until Close
 
-	// The writer's databases.
-	raw, coarse *tsdb.DB
-	mu          sync.Mutex // serialises Record
-	// refs are the series references of each database, by name, limit
-	// and scope: a reference is only meaningful to the database that
-	// gave it.
-	rawRefs, coarseRefs map[seriesKey]storage.SeriesRef
-	coarseUpTo          int64 // ms: coarse windows before this are written
-
-	// A reader's scratch directory (nil databases: a reader opens them
-	// for each query, see readQuery).
-	sandbox string
+	mu sync.Mutex // serialises the writer's Record
+	// ids are the writer's series ids by row; nil when they must be read
+	// from the store again.
+	ids map[seriesKey]uint32
+	// headFrom is the time (ms) of the oldest check not yet folded into
+	// chunks, 0 when none.
+	headFrom int64
 }
 
 // Open opens (creating it if need be, mode 0700) the history directory
@@ -101,180 +101,193 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("history directory: %w", err)
 	}
-	s := &Store{dir: dir, retention: o.Retention, rawRefs: map[seriesKey]storage.SeriesRef{}, coarseRefs: map[seriesKey]storage.SeriesRef{}}
-	var err error
-	if s.raw, err = openDB(filepath.Join(dir, "raw"), RawRetention, 6*time.Hour); err != nil {
-		return nil, err
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("history directory: %w", err)
 	}
-	if s.coarse, err = openDB(filepath.Join(dir, "coarse"), o.Retention, 24*time.Hour); err != nil {
-		s.raw.Close()
-		return nil, err
+	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, fmt.Errorf("history directory %s is being recorded by another process", dir)
+		}
+		return nil, fmt.Errorf("history directory %s: lock: %w", dir, err)
 	}
-	// Coarse windows are written once the raw samples of a whole window
-	// are in; after a restart, from the end of the last one written.
-	if mt := s.coarse.Head().MaxTime(); mt != math.MinInt64 {
-		s.coarseUpTo = (mt/stepMs + 1) * stepMs
-	} else if bs := s.coarse.Blocks(); len(bs) > 0 {
-		s.coarseUpTo = (bs[len(bs)-1].Meta().MaxTime/stepMs + 1) * stepMs
+	s := &Store{dir: dir, path: filepath.Join(dir, fileName), retention: o.Retention, writer: true, lock: lock}
+	// Make the file and its buckets, and read the writer's state.
+	if err := s.update(func(*bolt.Tx) error { return nil }); err != nil {
+		lock.Close()
+		return nil, err
 	}
 	return s, nil
 }
 
-const stepMs = int64(CoarseStep / time.Millisecond)
-
-func openDB(dir string, retention, maxBlock time.Duration) (*tsdb.DB, error) {
-	o := tsdb.DefaultOptions()
-	o.RetentionDuration = retention.Milliseconds()
-	o.MaxBlockDuration = maxBlock.Milliseconds()
-	o.WALSegmentSize = 16 << 20
-	// A node's few thousand series, not a Prometheus server's millions:
-	// the defaults (16,384 stripes of series maps, a 4 MiB buffer of head
-	// chunks per database) cost serve some 20 MiB of memory for nothing.
-	o.StripeSize = 256
-	o.HeadChunksWriteBufferSize = chunks.MinWriteBufferSize
-	db, err := tsdb.Open(dir, nil, nil, o, nil)
-	if err != nil {
-		return nil, fmt.Errorf("open history %s: %w", dir, err)
-	}
-	return db, nil
-}
-
 // OpenReadOnly opens a history directory that a serve may be writing, to
-// read it. It writes only a private scratch directory (in dir when it
-// may, for the hard links of the head's chunk files, else in the system's
-// temporary directory), removed by Close.
+// read it. It writes nothing.
 func OpenReadOnly(dir string) (*Store, error) {
-	if _, err := os.Stat(filepath.Join(dir, "raw")); err != nil {
+	path := filepath.Join(dir, fileName)
+	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w", dir, ErrNoHistory)
 		}
 		return nil, fmt.Errorf("history directory: %w", err)
 	}
-	sandbox, err := os.MkdirTemp(dir, ".reader-")
-	if err != nil {
-		sandbox, err = os.MkdirTemp("", "enospc-history-")
-		if err != nil {
-			return nil, fmt.Errorf("history scratch directory: %w", err)
-		}
-	}
-	return &Store{dir: dir, sandbox: sandbox}, nil
+	return &Store{dir: dir, path: path}, nil
 }
 
-// Close closes the store; a writer's samples are all on disk (in the
-// write-ahead log) already.
+// Close releases the writer's lock; every check recorded is on disk
+// already.
 func (s *Store) Close() error {
-	var errs []error
-	for _, db := range []*tsdb.DB{s.raw, s.coarse} {
-		if db != nil {
-			errs = append(errs, db.Close())
-		}
+	if s.lock == nil {
+		return nil
 	}
-	if s.sandbox != "" {
-		errs = append(errs, os.RemoveAll(s.sandbox))
-	}
-	return errors.Join(errs...)
+	err := s.lock.Close()
+	s.lock = nil
+	return err
 }
 
-// Record appends every row of one check taken at t, and writes the coarse
-// samples of every CoarseStep window that t closes. Unknown rows are
-// recorded as their severity only. A row whose time is not after its last
-// sample (a clock set back) is left out.
-func (s *Store) Record(t time.Time, rows []limits.Finding) error {
-	if s.raw == nil {
+// update runs fn in a write transaction of the writer, with the buckets
+// made and the writer's state read.
+func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer damaged(s.path, &err)
+	if !s.writer || s.lock == nil {
 		return errors.New("history opened read-only")
 	}
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: writerWait, NoSync: !syncWrites})
+	if err != nil {
+		return fmt.Errorf("open history %s: %w", s.path, err)
+	}
+	defer func() {
+		if err != nil {
+			// What was assigned in a transaction that did not commit is
+			// read again from the store.
+			s.ids = nil
+		}
+		err = errors.Join(err, db.Close())
+	}()
+	return db.Update(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		if s.ids == nil {
+			s.ids = map[seriesKey]uint32{}
+			err := tx.Bucket(bucketSeries).ForEach(func(k, v []byte) error {
+				sk, err := decodeSeries(v)
+				if err != nil || len(k) != 4 {
+					return fmt.Errorf("malformed history: series %x", k)
+				}
+				s.ids[sk] = binary.BigEndian.Uint32(k)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			s.headFrom = 0
+			if k, _ := tx.Bucket(bucketHead).Cursor().First(); len(k) == 8 {
+				s.headFrom = int64(binary.BigEndian.Uint64(k))
+			}
+		}
+		return fn(tx)
+	})
+}
+
+// damaged turns bbolt's panic on a damaged page into the error of the
+// call: a store broken by a disk error must not take serve or check down
+// with it.
+func damaged(path string, err *error) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("history %s is damaged: %v", path, r)
+	}
+}
+
+// view runs fn in a read transaction, the file opened read-only for its
+// time.
+func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer damaged(s.path, &err)
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: readerWait})
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("%s: %w", s.dir, ErrNoHistory)
+		}
+		return fmt.Errorf("open history %s: %w", s.path, err)
+	}
+	defer db.Close()
+	return db.View(func(tx *bolt.Tx) error {
+		for _, b := range allBuckets {
+			if tx.Bucket(b) == nil {
+				return fmt.Errorf("%s: %w", s.dir, ErrNoHistory)
+			}
+		}
+		return fn(tx)
+	})
+}
+
+// Record appends every row of one check taken at t, and folds the hours
+// of checks before t's into chunks. Unknown rows are recorded as their
+// severity only. A check whose time is not after the last one recorded
+// (a clock set back), or is before 1970, is left out.
+func (s *Store) Record(t time.Time, rows []limits.Finding) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ms := t.UnixMilli()
-	app := s.raw.Appender(context.Background())
-	for _, r := range rows {
-		appendTo(app, s.rawRefs, metricSeverity, r.Limit, r.Scope, ms, float64(r.Severity))
-		if r.Severity == limits.Unknown && r.Max == 0 {
-			continue
-		}
-		appendTo(app, s.rawRefs, metricUsed, r.Limit, r.Scope, ms, float64(r.Used))
-		appendTo(app, s.rawRefs, metricMax, r.Limit, r.Scope, ms, float64(r.Max))
-	}
-	if err := app.Commit(); err != nil {
-		return fmt.Errorf("record history: %w", err)
-	}
-	return s.downsample(ms)
-}
-
-// seriesKey names one series of a row.
-type seriesKey struct{ name, limit, scope string }
-
-func appendTo(app storage.Appender, refs map[seriesKey]storage.SeriesRef, name, limit, scope string, ms int64, v float64) {
-	k := seriesKey{name, limit, scope}
-	ref := refs[k]
-	var ls labels.Labels
-	if ref == 0 {
-		// A known series is appended by its reference alone.
-		ls = labels.FromStrings(model.MetricNameLabel, name, "limit", limit, "scope", scope)
-	}
-	ref, err := app.Append(ref, ls, ms, v)
-	if err == nil {
-		refs[k] = ref
-	}
-	// An out-of-order or duplicate sample (the clock went back) is the
-	// only error Append returns before Commit: that sample is dropped.
-}
-
-// downsample writes the coarse samples of the windows that end at or
-// before now: per row and window, the highest use with the time it was
-// reached, the max and the worst severity then.
-func (s *Store) downsample(now int64) error {
-	end := now / stepMs * stepMs
-	start := s.coarseUpTo
-	if oldest := end - RawRetention.Milliseconds(); start < oldest {
-		start = oldest
-	}
-	if start >= end {
+	if ms <= 0 {
 		return nil
 	}
-	series, err := query(s.raw, start, end-1, nil, "", allNames)
+	err := s.update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if last := meta.Get(keyLast); len(last) == 8 && int64(binary.BigEndian.Uint64(last)) >= ms {
+			return nil
+		}
+		series := tx.Bucket(bucketSeries)
+		hr := make([]headRow, 0, len(rows))
+		for _, r := range rows {
+			k := seriesKey{r.Limit, r.Scope}
+			id, ok := s.ids[k]
+			if !ok {
+				seq, err := series.NextSequence()
+				if err != nil {
+					return err
+				}
+				if seq > math.MaxUint32 {
+					return errors.New("out of series ids")
+				}
+				id = uint32(seq)
+				var key [4]byte
+				binary.BigEndian.PutUint32(key[:], id)
+				if err := series.Put(key[:], encodeSeries(k)); err != nil {
+					return err
+				}
+				s.ids[k] = id
+			}
+			p := point{t: ms, used: math.NaN(), max: math.NaN(), sev: r.Severity}
+			if r.Severity != limits.Unknown || r.Max != 0 {
+				p.used, p.max = float64(r.Used), float64(r.Max)
+			}
+			hr = append(hr, headRow{id, p})
+		}
+		if err := tx.Bucket(bucketHead).Put(be64(ms), encodeHead(nil, hr)); err != nil {
+			return err
+		}
+		if err := meta.Put(keyLast, be64(ms)); err != nil {
+			return err
+		}
+		if s.headFrom == 0 {
+			s.headFrom = ms
+		}
+		if hour := floorTo(ms, hourMs); floorTo(s.headFrom, hourMs) < hour {
+			if err := s.fold(tx, hour, ms); err != nil {
+				return err
+			}
+			s.headFrom = ms
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("downsample history: %w", err)
+		s.ids = nil // read again from the store at the next check
+		return fmt.Errorf("record history: %w", err)
 	}
-	app := s.coarse.Appender(context.Background())
-	for _, sr := range series {
-		for _, w := range coarsen(sr.Samples) {
-			ms := w.T.UnixMilli()
-			appendTo(app, s.coarseRefs, metricSeverity, sr.Limit, sr.Scope, ms, float64(w.Severity))
-			if w.HasUse {
-				appendTo(app, s.coarseRefs, metricUsed, sr.Limit, sr.Scope, ms, float64(w.Used))
-				appendTo(app, s.coarseRefs, metricMax, sr.Limit, sr.Scope, ms, float64(w.Max))
-			}
-		}
-	}
-	if err := app.Commit(); err != nil {
-		return fmt.Errorf("downsample history: %w", err)
-	}
-	s.coarseUpTo = end
 	return nil
-}
-
-// coarsen reduces samples (sorted by time) to one a CoarseStep window:
-// the one of highest use (the first, when several are), with the worst
-// severity of the window.
-func coarsen(in []Sample) []Sample {
-	var out []Sample
-	for i := 0; i < len(in); {
-		w := in[i].T.UnixMilli() / stepMs
-		best := in[i]
-		worst := in[i].Severity
-		j := i + 1
-		for ; j < len(in) && in[j].T.UnixMilli()/stepMs == w; j++ {
-			if in[j].HasUse && (!best.HasUse || in[j].Used > best.Used) {
-				best = in[j]
-			}
-			worst = max(worst, in[j].Severity)
-		}
-		best.Severity = worst
-		out = append(out, best)
-		i = j
-	}
-	return out
 }
 
 // Sample is one row at one check.
@@ -330,27 +343,22 @@ func (s *Store) Query(only []string, scope string, since, until time.Time) ([]Se
 	if until.IsZero() {
 		until = time.Now()
 	}
-	return s.query(only, scope, since, since, until, allNames)
+	return s.query(only, scope, since, since, until, false)
 }
 
-// query reads raw samples from rawSince and coarse ones from since.
-func (s *Store) query(only []string, scope string, rawSince, since, until time.Time, names string) ([]Series, error) {
-	maxt := until.UnixMilli()
-	var raw, coarse []Series
-	var err error
-	if s.raw != nil {
-		if raw, err = query(s.raw, rawSince.UnixMilli(), maxt, only, scope, names); err == nil {
-			coarse, err = query(s.coarse, since.UnixMilli(), maxt, only, scope, names)
-		}
-	} else {
-		if raw, err = s.readQuery("raw", rawSince.UnixMilli(), maxt, only, scope, names); err == nil {
-			coarse, err = s.readQuery("coarse", since.UnixMilli(), maxt, only, scope, names)
-		}
-	}
+// query reads raw samples from rawSince and coarse ones from since; with
+// usedOnly, only the use (what a trend reads).
+func (s *Store) query(only []string, scope string, rawSince, since, until time.Time, usedOnly bool) ([]Series, error) {
+	var out []Series
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		out, err = readStore(tx, only, scope, rawSince.UnixMilli(), since.UnixMilli(), until.UnixMilli(), usedOnly)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("query history: %w", err)
 	}
-	return merge(raw, coarse), nil
+	return out, nil
 }
 
 // merge puts the coarse samples older than a row's first raw sample
@@ -384,135 +392,4 @@ func sortSeries(ss []Series) {
 		}
 		return ss[i].Scope < ss[j].Scope
 	})
-}
-
-// readQuery queries one database of a reader. A read-only TSDB replays
-// the write-ahead log into a head for its first querier and takes no
-// second one, so each query opens it afresh, in a sandbox of its own.
-func (s *Store) readQuery(name string, mint, maxt int64, only []string, scope, names string) ([]Series, error) {
-	dir := filepath.Join(s.dir, name)
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) && name == "coarse" {
-		return nil, nil // nothing coarse written yet
-	}
-	sandbox, err := os.MkdirTemp(s.sandbox, name+"-")
-	if err != nil {
-		return nil, err
-	}
-	defer os.RemoveAll(sandbox)
-	db, err := tsdb.OpenDBReadOnly(dir, sandbox, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	return query(db, mint, maxt, only, scope, names)
-}
-
-// querier is what a writing and a read-only TSDB have in common.
-type querier interface {
-	Querier(mint, maxt int64) (storage.Querier, error)
-}
-
-// allNames selects every series of a row; usedOnly only its use, which is
-// all a trend reads.
-const (
-	allNames = metricUsed + "|" + metricMax + "|" + metricSeverity
-	usedOnly = metricUsed
-)
-
-func query(db querier, mint, maxt int64, only []string, scope, names string) ([]Series, error) {
-	q, err := db.Querier(mint, maxt)
-	if err != nil {
-		return nil, err
-	}
-	defer q.Close()
-	ms := []*labels.Matcher{labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, names)}
-	if len(only) > 0 {
-		quoted := make([]string, len(only))
-		for i, o := range only {
-			quoted[i] = regexp.QuoteMeta(o)
-		}
-		ms = append(ms, labels.MustNewMatcher(labels.MatchRegexp, "limit", strings.Join(quoted, "|")))
-	}
-	if scope != "" {
-		ms = append(ms, labels.MustNewMatcher(labels.MatchEqual, "scope", scope))
-	}
-	set := q.Select(context.Background(), false, nil, ms...)
-	// Each series comes once, its samples in time order: a row's three
-	// are merged by time, without a map of samples (a trend reads
-	// millions of them at every check).
-	type key [2]string
-	type point struct {
-		t int64
-		v float64
-	}
-	rows := map[key]*[3][]point{}
-	var order []key
-	var it chunkenc.Iterator
-	for set.Next() {
-		sr := set.At()
-		ls := sr.Labels()
-		k := key{ls.Get("limit"), ls.Get("scope")}
-		var which int
-		switch ls.Get(model.MetricNameLabel) {
-		case metricUsed:
-			which = 0
-		case metricMax:
-			which = 1
-		default:
-			which = 2
-		}
-		r := rows[k]
-		if r == nil {
-			r = &[3][]point{}
-			rows[k] = r
-			order = append(order, k)
-		}
-		it = sr.Iterator(it)
-		for it.Next() == chunkenc.ValFloat {
-			t, v := it.At()
-			r[which] = append(r[which], point{t, v})
-		}
-		if err := it.Err(); err != nil {
-			return nil, err
-		}
-	}
-	if err := set.Err(); err != nil {
-		return nil, err
-	}
-	out := make([]Series, 0, len(rows))
-	for _, k := range order {
-		r := rows[k]
-		sr := Series{Limit: k[0], Scope: k[1], Samples: make([]Sample, 0, max(len(r[0]), len(r[2])))}
-		var idx [3]int
-		for {
-			t := int64(math.MaxInt64)
-			for w := range 3 {
-				if idx[w] < len(r[w]) && r[w][idx[w]].t < t {
-					t = r[w][idx[w]].t
-				}
-			}
-			if t == math.MaxInt64 {
-				break
-			}
-			smp := Sample{T: time.UnixMilli(t).UTC(), Severity: limits.Unknown}
-			for w := range 3 {
-				if idx[w] < len(r[w]) && r[w][idx[w]].t == t {
-					v := r[w][idx[w]].v
-					idx[w]++
-					switch w {
-					case 0:
-						smp.Used, smp.HasUse = int64(v), true
-					case 1:
-						smp.Max = int64(v)
-					case 2:
-						smp.Severity = limits.Severity(v)
-					}
-				}
-			}
-			sr.Samples = append(sr.Samples, smp)
-		}
-		out = append(out, sr)
-	}
-	sortSeries(out)
-	return out, nil
 }

@@ -7,10 +7,43 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/enospc/enospc/limits"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// The tests record thousands of checks: without fsync, except where a
+// test says otherwise.
+func TestMain(m *testing.M) {
+	syncWrites = false
+	os.Exit(m.Run())
+}
+
+// coarseOf reads every coarse sample of the store.
+func coarseOf(t *testing.T, s *Store) []Series {
+	t.Helper()
+	var out []Series
+	err := s.view(func(tx *bolt.Tx) error {
+		sel, err := selectSeries(tx, nil, "")
+		if err != nil {
+			return err
+		}
+		pts := map[uint32][]point{}
+		for _, name := range [][]byte{bucketCoarse, bucketPend} {
+			if err := readChunks(tx.Bucket(name), sel, coarseSpanMs, 0, math.MaxInt64/2, false, pts); err != nil {
+				return err
+			}
+		}
+		out = toSeries(sel, pts)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
 
 func row(limit, scope string, used, max int64) limits.Finding {
 	return limits.Finding{Limit: limit, Scope: scope, Used: used, Max: max, Severity: limits.OK}
@@ -71,6 +104,8 @@ func TestTrendFlatFallingFew(t *testing.T) {
 }
 
 func TestRecordQueryReopen(t *testing.T) {
+	syncWrites = true
+	defer func() { syncWrites = false }()
 	dir := t.TempDir()
 	s, err := Open(dir, Options{})
 	if err != nil {
@@ -114,8 +149,8 @@ func TestRecordQueryReopen(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if ents, _ := filepath.Glob(filepath.Join(dir, ".reader-*")); len(ents) != 0 {
-		t.Errorf("reader left %v", ents)
+	if ents, _ := os.ReadDir(dir); len(ents) != 2 {
+		t.Errorf("the directory holds %v, want only the store and the writer's lock", ents)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -161,20 +196,10 @@ func TestDownsampleKeepsPeak(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := query(s.coarse, t0.UnixMilli(), t0.Add(time.Hour).UnixMilli(), nil, "", allNames)
-	if err != nil {
-		t.Fatal(err)
+	if c := coarseOf(t, s); len(c) != 0 {
+		t.Fatalf("coarse samples before their hour is over: %+v", c)
 	}
-	if len(c) != 1 || len(c[0].Samples) != 2 {
-		t.Fatalf("coarse: %+v, want 2 windows of 10 minutes", c)
-	}
-	if w := c[0].Samples[0]; w.Used != 999 || !w.T.Equal(spike) {
-		t.Errorf("window 1: %+v, want the spike at %v", w, spike)
-	}
-	if w := c[0].Samples[1]; w.Used != 100 || !w.T.Equal(t0.Add(CoarseStep)) {
-		t.Errorf("window 2: %+v, want its first sample of 100", w)
-	}
-	// Annotate finds the peak and the (flat) rate.
+	// Annotate finds the peak and the (flat) rate from the raw samples.
 	now := t0.Add(25 * time.Minute)
 	rows := []limits.Finding{row("pids", "all", 100, 1000), row("pids", "never recorded", 1, 2)}
 	if err := s.Annotate(now, rows); err != nil {
@@ -185,6 +210,28 @@ func TestDownsampleKeepsPeak(t *testing.T) {
 	}
 	if rows[1].History != nil {
 		t.Errorf("a row without history got %+v", rows[1].History)
+	}
+	// The check that opens the next hour folds the first one.
+	if err := s.Record(t0.Add(time.Hour), []limits.Finding{row("pids", "all", 100, 1000)}); err != nil {
+		t.Fatal(err)
+	}
+	c := coarseOf(t, s)
+	if len(c) != 1 || len(c[0].Samples) != 3 {
+		t.Fatalf("coarse: %+v, want 3 windows of 10 minutes", c)
+	}
+	if w := c[0].Samples[0]; w.Used != 999 || !w.T.Equal(spike) {
+		t.Errorf("window 1: %+v, want the spike at %v", w, spike)
+	}
+	if w := c[0].Samples[1]; w.Used != 100 || !w.T.Equal(t0.Add(CoarseStep)) {
+		t.Errorf("window 2: %+v, want its first sample of 100", w)
+	}
+	// The trend reads the folded hour as it read the head.
+	rows = rows[:1]
+	if err := s.Annotate(now, rows); err != nil {
+		t.Fatal(err)
+	}
+	if h := rows[0].History; h == nil || h.Peak != 999 || !h.PeakAt.Equal(spike) {
+		t.Errorf("trend after the fold %+v", h)
 	}
 }
 

@@ -1,29 +1,32 @@
 package history
 
 import (
-	"context"
 	"fmt"
-	"io/fs"
+	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/prometheus/prometheus/tsdb"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/enospc/enospc/limits"
 )
 
 // BenchmarkRecord2000 records 2,000 rows a check at 30 s (b.N checks: 2880
-// is a day) and reports the cost of a row and the disk a row-sample takes
-// in raw/ and in coarse/, once the store has cut its blocks, and the
-// store of 14 days projected from them: RawRetention of raw samples and
-// DefaultRetention of coarse ones.
+// is a day), each synced as serve syncs it, and reports the cost of a row,
+// the bytes a raw and a coarse row-sample take in their chunks, the file's
+// size and its ratio to the bytes it holds, and the store of 14 days
+// projected from them: RawRetention of raw samples and DefaultRetention
+// of coarse ones.
 //
 //	go test -run - -bench Record2000 -benchtime 2880x ./history/
 func BenchmarkRecord2000(b *testing.B) {
 	const rows = 2000
 	dir := b.TempDir()
+	syncWrites = true
+	defer func() { syncWrites = false }()
 	s, err := Open(dir, Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -49,38 +52,49 @@ func BenchmarkRecord2000(b *testing.B) {
 		steps++
 	}
 	b.StopTimer()
-	for _, db := range []*tsdb.DB{s.raw, s.coarse} {
-		if err := db.Compact(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-	}
 	if err := s.Close(); err != nil {
 		b.Fatal(err)
 	}
-	// raw/ holds at most RawRetention (and the block being cut); coarse/
-	// all of a run shorter than DefaultRetention.
-	span := time.Duration(steps) * 30 * time.Second
-	rawKept := min(span, RawRetention)
-	rawB := float64(du(filepath.Join(dir, "raw"))) / (rows * rawKept.Seconds() / 30)
-	coarseB := float64(du(filepath.Join(dir, "coarse"))) / (rows * max(1, span.Seconds()/CoarseStep.Seconds()))
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows*steps), "ns/row")
-	b.ReportMetric(rawB, "raw-B/row-sample")
-	b.ReportMetric(coarseB, "coarse-B/row-sample")
-	proj := rawB*rows*RawRetention.Seconds()/30 + coarseB*rows*DefaultRetention.Seconds()/CoarseStep.Seconds()
-	b.ReportMetric(proj/(1<<20), "MiB-14d-projected")
-}
-
-func du(dir string) int64 {
-	var n int64
-	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
+	var rawB, coarseB, rawN, coarseN, all float64
+	err = s.view(func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			tx.Bucket(name).ForEach(func(k, v []byte) error { all += float64(len(k) + len(v)); return nil })
+		}
+		for _, c := range []struct {
+			name  []byte
+			bytes *float64
+			n     *float64
+		}{{bucketRaw, &rawB, &rawN}, {bucketCoarse, &coarseB, &coarseN}, {bucketPend, &coarseB, &coarseN}} {
+			err := tx.Bucket(c.name).ForEach(func(k, v []byte) error {
+				*c.bytes += float64(len(k) + len(v))
+				return decodeChunk(v, math.MinInt64, math.MaxInt64, true, func(point) { *c.n++ })
+			})
+			if err != nil {
+				return err
 			}
 		}
 		return nil
 	})
-	return n
+	if err != nil {
+		b.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, fileName))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows*steps), "ns/row")
+	b.ReportMetric(float64(fi.Size())/(1<<20), "MiB-file")
+	if rawN == 0 || coarseN == 0 {
+		return // under an hour: nothing folded yet
+	}
+	b.ReportMetric(rawB/rawN, "raw-B/row-sample")
+	b.ReportMetric(coarseB/coarseN, "coarse-B/row-sample")
+	// The file holds the chunks, the head, pages' slack and free pages:
+	// the projection keeps the ratio of the file to its keys and values.
+	slack := float64(fi.Size()) / all
+	b.ReportMetric(slack, "file/data")
+	proj := slack * (rawB/rawN*rows*RawRetention.Seconds()/30 + coarseB/coarseN*rows*DefaultRetention.Seconds()/CoarseStep.Seconds())
+	b.ReportMetric(proj/(1<<20), "MiB-14d-projected")
 }
 
 // BenchmarkAnnotate2000 is what serve adds to each check with a history:

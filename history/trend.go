@@ -105,7 +105,7 @@ func (s *Store) Annotate(now time.Time, rows []limits.Finding) error {
 	// The rate needs RateWindow at full resolution; the peak, from the
 	// coarse samples before that, loses nothing: each is its window's
 	// highest use at the time it was reached.
-	series, err := s.query(nil, "", now.Add(-RateWindow), now.Add(-PeakWindow), now, usedOnly)
+	series, err := s.query(nil, "", now.Add(-RateWindow), now.Add(-PeakWindow), now, true)
 	if err != nil {
 		return err
 	}
