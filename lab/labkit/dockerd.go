@@ -57,10 +57,9 @@ type Dockerd struct {
 	remapUser string
 	args      []string // dockerd's command line
 	clientEnv []string
-	cmd       *exec.Cmd
-	done      chan struct{}
 	ipForward string // net.ipv4.ip_forward before dockerd started
 	logShown  bool   // the log's tail is in the test's output already
+	daemon
 }
 
 const (
@@ -109,7 +108,7 @@ func StartDockerdWith(t testing.TB, opts DockerdOptions) *Dockerd {
 	}
 	dir := TempDir(t, "enospc-lab-dockerd-")
 	d := &Dockerd{Dir: dir, Sock: filepath.Join(dir, "docker.sock"), Root: filepath.Join(dir, "root"),
-		Exec: filepath.Join(dir, "exec"), CgroupParent: fmt.Sprintf("/enospc-lab-dockerd-%d", os.Getpid()), done: make(chan struct{})}
+		Exec: filepath.Join(dir, "exec"), CgroupParent: fmt.Sprintf("/enospc-lab-dockerd-%d", os.Getpid())}
 	clientConfig := filepath.Join(dir, "client")
 	if err := os.Mkdir(clientConfig, 0o700); err != nil {
 		t.Fatal(err)
@@ -151,19 +150,7 @@ func StartDockerdWith(t testing.TB, opts DockerdOptions) *Dockerd {
 		t.Fatal(err)
 	}
 	d.ipForward = string(forward)
-	logf, err := os.Create(filepath.Join(dir, "dockerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.cmd = exec.Command(dockerdBin, d.args...)
-	d.cmd.Env = d.clientEnv
-	d.cmd.Stdout, d.cmd.Stderr = logf, logf
-	d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := d.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("LAB CANNOT RUN: start dockerd: %v", err)
-	}
-	go func() { d.cmd.Wait(); logf.Close(); close(d.done) }()
+	d.daemon = startDaemon(t, "dockerd", filepath.Join(dir, "dockerd.log"), d.clientEnv, dockerdBin, d.args...)
 	t.Cleanup(func() {
 		d.cleanup(t)
 		removeHostDirs(t, hostDirs)
@@ -204,7 +191,7 @@ func StartDockerdWith(t testing.TB, opts DockerdOptions) *Dockerd {
 // private containerd and its shims go in containerd's own cleanup, which
 // runs after this one.
 func (d *Dockerd) cleanup(t testing.TB) {
-	if !closed(d.done) {
+	if !d.exited() {
 		if out, err := d.Docker(30*time.Second, "ps", "-aq", "--no-trunc"); err != nil {
 			t.Logf("cleanup: %v", err)
 		} else if ids := strings.Fields(out); len(ids) > 0 {
@@ -213,7 +200,7 @@ func (d *Dockerd) cleanup(t testing.TB) {
 			}
 		}
 	}
-	stopDaemon(t, "dockerd", d.cmd, d.done, 20*time.Second)
+	d.stop(t, 20*time.Second)
 	// runc and docker-init run with paths below the exec root in their
 	// arguments; anything still running that names the private directory
 	// is a leftover.
@@ -352,11 +339,7 @@ func (d *Dockerd) addRemapUser(t testing.TB) {
 // it, the cleanup of a failed test does not show it again.
 func (d *Dockerd) Log() string {
 	d.logShown = true
-	b, _ := os.ReadFile(filepath.Join(d.Dir, "dockerd.log"))
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return "dockerd log (tail):\n" + string(b)
+	return "dockerd log (tail):\n" + d.logTail()
 }
 
 // Docker runs Debian's docker client against this dockerd and returns its

@@ -46,11 +46,10 @@ type Containerd struct {
 	// NS is the test's containerd namespace (ContainerdOptions.Namespace):
 	// Ctr and the helpers below work in it. Without one, Ctr names none
 	// (ctr's default applies) and RunDetached refuses to run.
-	NS   string
-	ctr  string
-	cmd  *exec.Cmd
-	done chan struct{}
-	ids  []string // every container RunDetached started, for the cleanup
+	NS  string
+	ctr string
+	ids []string // every container RunDetached started, for the cleanup
+	daemon
 }
 
 // shimSocketDir is where containerd 1.6 puts the shims' sockets whatever
@@ -132,7 +131,7 @@ func StartContainerdWith(t testing.TB, opts ContainerdOptions, nss ...string) *C
 	c := &Containerd{
 		Dir: dir, Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state"),
 		Sock: filepath.Join(dir, "ctd.sock"), FifoDir: filepath.Join(dir, "fifo"), RuncRoot: filepath.Join(dir, "runc"),
-		NS: opts.Namespace, ctr: ctr, done: make(chan struct{}),
+		NS: opts.Namespace, ctr: ctr,
 	}
 	disabled, cri := `"io.containerd.grpc.v1.cri", `, ""
 	if opts.CRI {
@@ -176,18 +175,7 @@ disabled_plugins = [`+disabled+`"io.containerd.snapshotter.v1.btrfs", "io.contai
 	if err := os.WriteFile(conf, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.cmd = exec.Command(bin, "--config", conf, "--log-level", opts.LogLevel)
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("start containerd: %v", err)
-	}
-	go func() { c.cmd.Wait(); logf.Close(); close(c.done) }()
+	c.daemon = startDaemon(t, "containerd", filepath.Join(dir, "containerd.log"), nil, bin, "--config", conf, "--log-level", opts.LogLevel)
 	t.Cleanup(func() {
 		c.cleanup(t, nss)
 		removeHostDirs(t, hostDirs)
@@ -230,10 +218,10 @@ func (c *Containerd) PID() int { return c.cmd.Process.Pid }
 // the dead shim sockets of RunDetached's containers. Bounded: about two
 // minutes at worst.
 func (c *Containerd) cleanup(t testing.TB, nss []string) {
-	if c.NS != "" && !closed(c.done) {
+	if c.NS != "" && !c.exited() {
 		c.deleteNS(t, time.Now().Add(90*time.Second))
 	}
-	stopDaemon(t, "containerd", c.cmd, c.done, 15*time.Second)
+	c.stop(t, 15*time.Second)
 	// Shims outlive containerd. Ours are those started with our socket
 	// as their -address; kill them, and their containers with them.
 	for _, pid := range PidsWithArg(c.Sock) {
@@ -296,44 +284,75 @@ func (c *Containerd) deleteNS(t testing.TB, deadline time.Time) {
 	c.Ctr(20*time.Second, "namespaces", "rm", c.NS)
 }
 
-// stopDaemon stops a daemon the test started, unless it has exited (done
-// is closed): SIGTERM, SIGKILL after grace, and an error when it is still
-// there 10 s later.
-func stopDaemon(t testing.TB, name string, cmd *exec.Cmd, done <-chan struct{}, grace time.Duration) {
-	if closed(done) {
-		return
-	}
-	syscall.Kill(cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-done:
-	case <-time.After(grace):
-		t.Logf("cleanup: %s pid %d ignores SIGTERM for %s; SIGKILL", name, cmd.Process.Pid, grace)
-		syscall.Kill(cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("cleanup: %s pid %d does not die", name, cmd.Process.Pid)
-		}
-	}
+// daemon is a daemon the test started, in a process group of its own,
+// its output in a log file.
+type daemon struct {
+	name    string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when it has exited
+	logPath string
 }
 
-func closed(done <-chan struct{}) bool {
+// startDaemon starts the daemon name, bin with args and env (the test's
+// when nil), its stdout and stderr to logPath.
+func startDaemon(t testing.TB, name, logPath string, env []string, bin string, args ...string) daemon {
+	t.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := daemon{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), logPath: logPath}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("LAB CANNOT RUN: start %s: %v", name, err)
+	}
+	go func() { p.cmd.Wait(); logf.Close(); close(p.done) }()
+	return p
+}
+
+func (p daemon) exited() bool {
 	select {
-	case <-done:
+	case <-p.done:
 		return true
 	default:
 		return false
 	}
 }
 
-// Log is the end of the daemon's log.
-func (c *Containerd) Log() string {
-	b, _ := os.ReadFile(filepath.Join(c.Dir, "containerd.log"))
+// stop stops the daemon unless it has exited: SIGTERM, SIGKILL after
+// grace, and an error when it is still there 10 s later.
+func (p daemon) stop(t testing.TB, grace time.Duration) {
+	if p.exited() {
+		return
+	}
+	syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		t.Logf("cleanup: %s pid %d ignores SIGTERM for %s; SIGKILL", p.name, p.cmd.Process.Pid, grace)
+		syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("cleanup: %s pid %d does not die", p.name, p.cmd.Process.Pid)
+		}
+	}
+}
+
+// logTail is the end of the daemon's log.
+func (p daemon) logTail() string {
+	b, _ := os.ReadFile(p.logPath)
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
 }
+
+// Log is the end of the daemon's log.
+func (c *Containerd) Log() string { return c.logTail() }
 
 // Ctr runs ctr against this containerd, in NS.
 func (c *Containerd) Ctr(timeout time.Duration, args ...string) (string, error) {
