@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -211,4 +212,34 @@ func FreeAddr(t testing.TB) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// KeyUser is the key quota use of one uid: its line of /proc/key-users.
+type KeyUser struct {
+	Keys, MaxKeys, Bytes, MaxBytes int64
+}
+
+// ReadKeyUser returns uid's line of /proc/key-users; ok is false when the
+// uid owns no key record.
+func ReadKeyUser(t testing.TB, uid int) (ku KeyUser, ok bool) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/key-users")
+	if err != nil {
+		t.Fatalf("read /proc/key-users: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		u, rest, ok := strings.Cut(line, ":")
+		if !ok || strings.TrimSpace(u) != strconv.Itoa(uid) {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 4 {
+			t.Fatalf("/proc/key-users: odd line %q", line)
+		}
+		if _, err := fmt.Sscanf(f[2]+" "+f[3], "%d/%d %d/%d", &ku.Keys, &ku.MaxKeys, &ku.Bytes, &ku.MaxBytes); err != nil {
+			t.Fatalf("/proc/key-users: line %q: %v", line, err)
+		}
+		return ku, true
+	}
+	return KeyUser{}, false
 }

@@ -2,12 +2,13 @@
 
 package labkit
 
-// Runtimes for the lab, for packages outside lab/runtime: a private
-// containerd (its own root, state, sockets, plugin dir), a busybox root
-// filesystem from the host's busybox-static, and an OCI image layout tar
-// of it for containerd's import. They follow lab/runtime's helpers of the
-// same job (containerd_test.go, rootfs_test.go), which predate this file
-// and can move onto it.
+// Runtimes for the lab: a private containerd (its own root, state,
+// sockets, plugin dir, namespace, runc root and fifo dir under one temp
+// directory, so that it neither sees nor touches a containerd the machine
+// may run), a busybox root filesystem from the host's busybox-static, an
+// OCI image layout tar of it for containerd's import, and bounded command
+// runs. There is no image registry and no network on the lab machines:
+// everything is built here.
 
 import (
 	"archive/tar"
@@ -25,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -39,11 +41,20 @@ type Containerd struct {
 	Root     string
 	State    string
 	Sock     string
-	FifoDir  string
+	FifoDir  string // the client fifo dir of RunDetached's containers
 	RuncRoot string
-	cmd      *exec.Cmd
-	done     chan struct{}
+	// NS is the test's containerd namespace (ContainerdOptions.Namespace):
+	// Ctr and the helpers below work in it. Without one, Ctr names none
+	// (ctr's default applies) and RunDetached refuses to run.
+	NS  string
+	ctr string
+	ids []string // every container RunDetached started, for the cleanup
+	daemon
 }
+
+// shimSocketDir is where containerd 1.6 puts the shims' sockets whatever
+// its configured state: defaults.DefaultStateDir + "/s".
+const shimSocketDir = "/run/containerd/s"
 
 // TempDir makes a directory (mode 0755) removed, with what is mounted
 // below it, when the test ends.
@@ -77,11 +88,19 @@ func StartContainerd(t testing.TB, nss ...string) *Containerd {
 
 // ContainerdOptions shape a private containerd.
 type ContainerdOptions struct {
+	// Namespace is the test's containerd namespace (Containerd.NS); runc
+	// puts its containers' cgroups below /<Namespace>. The cleanup first
+	// deletes its tasks, containers and images and the namespace itself,
+	// then treats its cgroups as those of nss, and removes the sockets
+	// the killed shims of RunDetached's containers left on the host.
+	Namespace string
 	// CRI enables containerd's CRI plugin on the same socket, with this
 	// sandbox (pause) image, the native snapshotter, the private runc
 	// root, and CNI directories of its own (pods use the node's network).
 	CRI          bool
 	SandboxImage string
+	// LogLevel is containerd's --log-level: warn when empty.
+	LogLevel string
 }
 
 // StartContainerdWith is StartContainerd shaped by opts.
@@ -91,10 +110,19 @@ func StartContainerdWith(t testing.TB, opts ContainerdOptions, nss ...string) *C
 	ctr := RequireTool(t, "ctr")
 	RequireTool(t, "containerd-shim-runc-v2")
 	RequireTool(t, "runc")
+	if out, err := Run(10*time.Second, bin, "--version"); err == nil {
+		t.Logf("%s", strings.TrimSpace(out))
+	}
+	if opts.Namespace != "" {
+		nss = append([]string{opts.Namespace}, nss...)
+	}
+	if opts.LogLevel == "" {
+		opts.LogLevel = "warn"
+	}
 	// containerd 1.6 makes these on the host whatever its config says;
 	// removed at the end when this test made them and they are empty.
 	var hostDirs []string
-	for _, d := range []string{"/run/containerd", "/run/containerd/s"} {
+	for _, d := range []string{filepath.Dir(shimSocketDir), shimSocketDir} {
 		if _, err := os.Stat(d); os.IsNotExist(err) {
 			hostDirs = append(hostDirs, d)
 		}
@@ -103,7 +131,7 @@ func StartContainerdWith(t testing.TB, opts ContainerdOptions, nss ...string) *C
 	c := &Containerd{
 		Dir: dir, Root: filepath.Join(dir, "root"), State: filepath.Join(dir, "state"),
 		Sock: filepath.Join(dir, "ctd.sock"), FifoDir: filepath.Join(dir, "fifo"), RuncRoot: filepath.Join(dir, "runc"),
-		done: make(chan struct{}),
+		NS: opts.Namespace, ctr: ctr,
 	}
 	disabled, cri := `"io.containerd.grpc.v1.cri", `, ""
 	if opts.CRI {
@@ -147,34 +175,10 @@ disabled_plugins = [`+disabled+`"io.containerd.snapshotter.v1.btrfs", "io.contai
 	if err := os.WriteFile(conf, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.cmd = exec.Command(bin, "--config", conf, "--log-level", "warn")
-	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := c.cmd.Start(); err != nil {
-		logf.Close()
-		t.Fatalf("start containerd: %v", err)
-	}
-	go func() { c.cmd.Wait(); logf.Close(); close(c.done) }()
+	c.daemon = startDaemon(t, "containerd", filepath.Join(dir, "containerd.log"), nil, bin, "--config", conf, "--log-level", opts.LogLevel)
 	t.Cleanup(func() {
-		c.stop(t)
-		for _, pid := range PidsWithArg(c.Sock) {
-			t.Logf("cleanup: killing leftover shim pid %d", pid)
-			syscall.Kill(pid, syscall.SIGKILL)
-		}
-		for _, ns := range nss {
-			KillCgroups(t, ns)
-		}
-		UnmountUnder(t, dir)
-		for _, ns := range nss {
-			RemoveCgroups(t, ns)
-		}
-		for i := len(hostDirs) - 1; i >= 0; i-- {
-			os.Remove(hostDirs[i])
-		}
+		c.cleanup(t, nss)
+		removeHostDirs(t, hostDirs)
 	})
 	for end := time.Now().Add(30 * time.Second); ; {
 		select {
@@ -183,7 +187,7 @@ disabled_plugins = [`+disabled+`"io.containerd.snapshotter.v1.btrfs", "io.contai
 		default:
 		}
 		if _, err := os.Stat(c.Sock); err == nil {
-			if _, err := Run(10*time.Second, ctr, "-a", c.Sock, "version"); err == nil {
+			if _, err := c.Ctr(10*time.Second, "version"); err == nil {
 				return c
 			}
 		}
@@ -194,40 +198,259 @@ disabled_plugins = [`+disabled+`"io.containerd.snapshotter.v1.btrfs", "io.contai
 	}
 }
 
-// PID is the daemon's pid.
-func (c *Containerd) PID() int { return c.cmd.Process.Pid }
-
-func (c *Containerd) stop(t testing.TB) {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	syscall.Kill(c.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(15 * time.Second):
-		syscall.Kill(c.cmd.Process.Pid, syscall.SIGKILL)
-		select {
-		case <-c.done:
-		case <-time.After(10 * time.Second):
-			t.Errorf("cleanup: containerd pid %d does not die", c.cmd.Process.Pid)
+// removeHostDirs removes the host directories a daemon made outside its
+// private one, deepest last in dirs, when they are empty: something else
+// may have started using them.
+func removeHostDirs(t testing.TB, dirs []string) {
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Remove(dirs[i]); err != nil && !os.IsNotExist(err) {
+			t.Logf("cleanup: left %s: %v", dirs[i], err)
 		}
 	}
 }
 
-// Log is the end of the daemon's log.
-func (c *Containerd) Log() string {
-	b, _ := os.ReadFile(filepath.Join(c.Dir, "containerd.log"))
+// PID is the daemon's pid.
+func (c *Containerd) PID() int { return c.cmd.Process.Pid }
+
+// cleanup deletes NS's tasks, containers and images, stops containerd,
+// kills any shim it left, the processes left in the cgroups of nss and
+// what is mounted below the private directory, removes those cgroups and
+// the dead shim sockets of RunDetached's containers. Bounded: about two
+// minutes at worst.
+func (c *Containerd) cleanup(t testing.TB, nss []string) {
+	if c.NS != "" && !c.exited() {
+		c.deleteNS(t, time.Now().Add(90*time.Second))
+	}
+	c.stop(t, 15*time.Second)
+	// Shims outlive containerd. Ours are those started with our socket
+	// as their -address; kill them, and their containers with them.
+	for _, pid := range PidsWithArg(c.Sock) {
+		t.Logf("cleanup: killing leftover shim pid %d", pid)
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	// Containers whose shim was killed here, or that no runtime stopped.
+	for _, ns := range nss {
+		KillCgroups(t, ns)
+	}
+	UnmountUnder(t, c.Dir)
+	for _, ns := range nss {
+		RemoveCgroups(t, ns)
+	}
+	// A shim that was killed leaves its socket in the host's shim socket
+	// dir. Its name is containerd 1.6's shim.SocketAddress:
+	// sha256(<grpc address>/<namespace>/<id>).
+	for _, id := range c.ids {
+		sum := sha256.Sum256([]byte(filepath.Join(c.Sock, c.NS, id)))
+		p := filepath.Join(shimSocketDir, hex.EncodeToString(sum[:]))
+		if err := os.Remove(p); err == nil {
+			t.Logf("cleanup: removed the dead shim socket of %s: %s", id, p)
+		}
+	}
+}
+
+// deleteNS deletes NS's tasks (SIGKILL first), containers and images,
+// then the namespace, until deadline.
+func (c *Containerd) deleteNS(t testing.TB, deadline time.Time) {
+	if out, err := c.Ctr(20*time.Second, "task", "ls", "-q"); err == nil {
+		for _, id := range strings.Fields(out) {
+			if time.Now().After(deadline) {
+				break
+			}
+			c.Ctr(20*time.Second, "task", "kill", "-s", "SIGKILL", id)
+			// Wait for the kill to land: delete refuses a running task.
+			for i := 0; i < 50; i++ {
+				if _, err := c.Ctr(20*time.Second, "task", "delete", id); err == nil {
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		}
+	}
+	if out, err := c.Ctr(20*time.Second, "container", "ls", "-q"); err == nil {
+		for _, id := range strings.Fields(out) {
+			if time.Now().After(deadline) {
+				break
+			}
+			if _, err := c.Ctr(20*time.Second, "container", "delete", id); err != nil {
+				t.Logf("cleanup: %v", err)
+			}
+		}
+	}
+	if out, err := c.Ctr(20*time.Second, "images", "ls", "-q"); err == nil {
+		for _, ref := range strings.Fields(out) {
+			c.Ctr(20*time.Second, "images", "rm", ref)
+		}
+	}
+	c.Ctr(20*time.Second, "namespaces", "rm", c.NS)
+}
+
+// daemon is a daemon the test started, in a process group of its own,
+// its output in a log file.
+type daemon struct {
+	name    string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when it has exited
+	logPath string
+}
+
+// startDaemon starts the daemon name, bin with args and env (the test's
+// when nil), its stdout and stderr to logPath.
+func startDaemon(t testing.TB, name, logPath string, env []string, bin string, args ...string) daemon {
+	t.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := daemon{name: name, cmd: exec.Command(bin, args...), done: make(chan struct{}), logPath: logPath}
+	p.cmd.Env = env
+	p.cmd.Stdout, p.cmd.Stderr = logf, logf
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("LAB CANNOT RUN: start %s: %v", name, err)
+	}
+	go func() { p.cmd.Wait(); logf.Close(); close(p.done) }()
+	return p
+}
+
+func (p daemon) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// stop stops the daemon unless it has exited: SIGTERM, SIGKILL after
+// grace, and an error when it is still there 10 s later.
+func (p daemon) stop(t testing.TB, grace time.Duration) {
+	if p.exited() {
+		return
+	}
+	syscall.Kill(p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		t.Logf("cleanup: %s pid %d ignores SIGTERM for %s; SIGKILL", p.name, p.cmd.Process.Pid, grace)
+		syscall.Kill(p.cmd.Process.Pid, syscall.SIGKILL)
+		select {
+		case <-p.done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("cleanup: %s pid %d does not die", p.name, p.cmd.Process.Pid)
+		}
+	}
+}
+
+// logTail is the end of the daemon's log.
+func (p daemon) logTail() string {
+	b, _ := os.ReadFile(p.logPath)
 	if len(b) > 4000 {
 		b = b[len(b)-4000:]
 	}
 	return string(b)
 }
 
-// Ctr runs ctr against this containerd.
+// Log is the end of the daemon's log.
+func (c *Containerd) Log() string { return c.logTail() }
+
+// Ctr runs ctr against this containerd, in NS.
 func (c *Containerd) Ctr(timeout time.Duration, args ...string) (string, error) {
-	return Run(timeout, "ctr", append([]string{"-a", c.Sock}, args...)...)
+	return c.CtrIn(c.NS, timeout, args...)
+}
+
+// CtrIn runs ctr against this containerd in namespace ns (none named
+// when "").
+func (c *Containerd) CtrIn(ns string, timeout time.Duration, args ...string) (string, error) {
+	return Run(timeout, c.ctr, c.ctrArgs(ns, args)...)
+}
+
+func (c *Containerd) ctrArgs(ns string, args []string) []string {
+	a := []string{"-a", c.Sock}
+	if ns != "" {
+		a = append(a, "-n", ns)
+	}
+	return append(a, args...)
+}
+
+// RunDetached starts container id of image running args in NS (ctr run
+// -d), with its fifos in FifoDir, on the native snapshotter and the
+// private runc root.
+func (c *Containerd) RunDetached(image, id string, args ...string) error {
+	return c.RunDetachedWith(nil, image, id, args...)
+}
+
+// RunDetachedWith is RunDetached with more flags of ctr run (labels).
+// ctr's stdio are files (RunDetached), so that the shim's inherited
+// descriptors do not hold the call.
+func (c *Containerd) RunDetachedWith(flags []string, image, id string, args ...string) error {
+	if c.NS == "" {
+		return fmt.Errorf("ctr run %s: the containerd has no namespace of the test's own (ContainerdOptions.Namespace), whose cgroups the cleanup reaps", id)
+	}
+	c.ids = append(c.ids, id)
+	a := append([]string{"run", "-d", "--snapshotter", "native", "--fifo-dir", c.FifoDir, "--runc-root", c.RuncRoot}, flags...)
+	a = append(append(a, image, id), args...)
+	_, err := RunDetached(60*time.Second, c.Dir, c.ctr, c.ctrArgs(c.NS, a)...)
+	return err
+}
+
+// ImportBusybox imports busybox-static as image (an OCI layout tar) into
+// NS, on the native snapshotter. A root filesystem the test already made
+// in Dir/rootfs (with tools of its own) is used as is.
+func (c *Containerd) ImportBusybox(t testing.TB, image string) {
+	t.Helper()
+	rootfs := filepath.Join(c.Dir, "rootfs")
+	if _, err := os.Stat(filepath.Join(rootfs, "bin", "busybox")); err != nil {
+		BusyboxRootfs(t, rootfs)
+	}
+	tarPath := filepath.Join(c.Dir, "busybox-oci.tar")
+	OCIImageTar(t, rootfs, image, tarPath, []string{"sh"})
+	if out, err := c.Ctr(2*time.Minute, "images", "import", "--snapshotter", "native", tarPath); err != nil {
+		t.Fatalf("ctr images import: %v\n%s", err, c.Log())
+	} else {
+		t.Logf("ctr images import: %s", strings.TrimSpace(out))
+	}
+	if out, _ := c.Ctr(20*time.Second, "images", "ls", "-q"); !strings.Contains(out, image) {
+		t.Fatalf("image %s not in the store after import: %q", image, out)
+	}
+}
+
+// Tasks lists NS's tasks: id -> status.
+func (c *Containerd) Tasks(t testing.TB) map[string]string {
+	t.Helper()
+	out, err := c.Ctr(20*time.Second, "task", "ls")
+	if err != nil {
+		t.Fatalf("ctr task ls: %v", err)
+	}
+	tasks := map[string]string{}
+	for i, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if i == 0 || len(f) < 3 {
+			continue
+		}
+		tasks[f[0]] = f[2]
+	}
+	return tasks
+}
+
+// ShimPID returns the pid of the runc v2 shim of container id, 0 when none
+// runs.
+func (c *Containerd) ShimPID(id string) int {
+	pids := pidsWhere(func(args []string) bool {
+		if !slices.Contains(args, c.Sock) {
+			return false
+		}
+		for i := 0; i+1 < len(args); i++ {
+			if args[i] == "-id" && args[i+1] == id {
+				return true
+			}
+		}
+		return false
+	})
+	if len(pids) == 0 {
+		return 0
+	}
+	return pids[0]
 }
 
 // BusyboxApplets are linked into BusyboxRootfs.
@@ -408,24 +631,66 @@ func Run(timeout time.Duration, name string, args ...string) (string, error) {
 	return string(out), nil
 }
 
+// RunDetached runs a command whose children may outlive it (runc run -d,
+// ctr run -d) with a time bound: its stdio are files in logDir, not pipes,
+// so that waiting for it does not wait for the container that inherited
+// them. It returns what the command wrote to stdout and stderr.
+func RunDetached(timeout time.Duration, logDir, name string, args ...string) (string, error) {
+	log, err := os.CreateTemp(logDir, "out-")
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(log.Name())
+	defer log.Close()
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		return "", err
+	}
+	defer null.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, log, log
+	cmd.WaitDelay = 5 * time.Second
+	runErr := cmd.Run()
+	out, _ := os.ReadFile(log.Name())
+	if ctx.Err() != nil {
+		return string(out), fmt.Errorf("%s %s: timed out after %s: %s", name, strings.Join(args, " "), timeout, out)
+	}
+	if runErr != nil {
+		return string(out), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), runErr, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
 // PidsWithArg lists the processes one of whose arguments is arg exactly.
 func PidsWithArg(arg string) []int {
+	return pidsWhere(func(args []string) bool { return slices.Contains(args, arg) })
+}
+
+// pidsMentioning lists the processes one of whose arguments contains s.
+func pidsMentioning(s string) []int {
+	return pidsWhere(func(args []string) bool {
+		return slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, s) })
+	})
+}
+
+// pidsWhere lists the processes, other than this one, whose command line
+// matches.
+func pidsWhere(match func(args []string) bool) []int {
 	ents, _ := os.ReadDir("/proc")
 	var pids []int
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == os.Getpid() {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
 		if err != nil {
 			continue
 		}
-		for _, a := range strings.Split(string(b), "\x00") {
-			if a == arg {
-				pids = append(pids, pid)
-				break
-			}
+		if match(strings.Split(string(b), "\x00")) {
+			pids = append(pids, pid)
 		}
 	}
 	return pids

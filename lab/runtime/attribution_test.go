@@ -33,7 +33,7 @@ func buildWatcher(t *testing.T, rootfs string) {
 }
 
 // runCheckOn runs check against the private containerd only.
-func runCheckOn(t *testing.T, c *containerd, args ...string) *check.Report {
+func runCheckOn(t *testing.T, c *labkit.Containerd, args ...string) *check.Report {
 	t.Helper()
 	rep, _ := labkit.RunCheck(t, append([]string{"--containerd-address", c.Sock, "--docker-host", "", "--crio-socket", "",
 		"--fifo-dir", c.FifoDir, "--containerd-state", c.State}, args...)...)
@@ -67,11 +67,8 @@ func TestAttributionCRIPodInotify(t *testing.T) {
 	}
 	run := func(id string, extra []string, args ...string) {
 		t.Helper()
-		c.ids = append(c.ids, id)
-		a := append([]string{"run", "-d", "--snapshotter", "native", "--fifo-dir", c.FifoDir, "--runc-root", c.RuncRoot}, extra...)
-		a = append(a, image, id)
-		if _, err := c.CtrDetached(60*time.Second, append(a, args...)...); err != nil {
-			t.Fatalf("ctr run %s: %v\n%s", id, err, c.log())
+		if err := c.RunDetachedWith(extra, image, id, args...); err != nil {
+			t.Fatalf("ctr run %s: %v\n%s", id, err, c.Log())
 		}
 	}
 	run("web-app", labels("app"), "watcher", "200", "/tmp/w")
@@ -163,7 +160,7 @@ func TestLeakedContainerCgroup(t *testing.T) {
 	c.ImportBusybox(t, image)
 	for _, id := range []string{"kept", "removed"} {
 		if err := c.RunDetached(image, id, "sleep", "3600"); err != nil {
-			t.Fatalf("ctr run %s: %v\n%s", id, err, c.log())
+			t.Fatalf("ctr run %s: %v\n%s", id, err, c.Log())
 		}
 	}
 	// Where containerd put the container's cgroups: its default spec's

@@ -40,13 +40,14 @@ func BenchmarkCheckContainers(b *testing.B) {
 		b.Fatal("ENOSPC_BASELINE_BIN is not set: run scripts/bench-containers, which builds the check of before attribution")
 	}
 	hyperfine := labkit.RequireTool(b, "hyperfine")
+	ctr := labkit.RequireTool(b, "ctr")
 	const image = "enospc.lab/busybox:lab"
 	c := startContainerd(b)
 	c.ImportBusybox(b, image)
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		if err := c.RunDetached(image, fmt.Sprintf("bench-%03d", i), "sleep", "3600"); err != nil {
-			b.Fatalf("container %d: %v\n%s", i, err, c.log())
+			b.Fatalf("container %d: %v\n%s", i, err, c.Log())
 		}
 	}
 	b.Logf("%d containers running, started in %s", n, time.Since(start).Round(time.Second))
@@ -76,8 +77,8 @@ func BenchmarkCheckContainers(b *testing.B) {
 		"-n", "before attribution", baseline+" "+common,
 		"-n", "check --no-runtimes", labkit.Bin()+" "+common+" --no-runtimes",
 		"-n", "check (containerd asked)", labkit.Bin()+" "+common+" --docker-host= --crio-socket= --containerd-address "+c.Sock,
-		"-n", "ctr task ls", c.ctr+" -a "+c.Sock+" -n "+c.NS+" task ls",
-		"-n", "ctr container ls", c.ctr+" -a "+c.Sock+" -n "+c.NS+" container ls")
+		"-n", "ctr task ls", ctr+" -a "+c.Sock+" -n "+c.NS+" task ls",
+		"-n", "ctr container ls", ctr+" -a "+c.Sock+" -n "+c.NS+" container ls")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("hyperfine: %v", err)

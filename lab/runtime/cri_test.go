@@ -37,7 +37,9 @@ func TestCRIPodAttribution(t *testing.T) {
 		podUID  = "0f4c3b1e-9a2d-4f6b-8e3c-5d7a1b2c9e40"
 		watches = 120
 	)
-	c := startContainerdWith(t, containerdOptions{CRI: true, SandboxImage: pause})
+	opts := labContainerd
+	opts.CRI, opts.SandboxImage = true, pause
+	c := labkit.StartContainerdWith(t, opts)
 	rootfs := filepath.Join(c.Dir, "rootfs")
 	labkit.BusyboxRootfs(t, rootfs)
 	buildWatcher(t, rootfs)
@@ -48,14 +50,14 @@ func TestCRIPodAttribution(t *testing.T) {
 	}{{image, []string{"sh"}}, {pause, []string{"sleep", "3600"}}} {
 		tarPath := filepath.Join(c.Dir, filepath.Base(img.ref)+".tar")
 		labkit.OCIImageTar(t, rootfs, img.ref, tarPath, img.cmd)
-		if out, err := labkit.Run(2*time.Minute, c.ctr, "-a", c.Sock, "-n", "k8s.io", "images", "import", "--snapshotter", "native", tarPath); err != nil {
-			t.Fatalf("ctr -n k8s.io images import %s: %v %s\n%s", img.ref, err, out, c.log())
+		if out, err := c.CtrIn("k8s.io", 2*time.Minute, "images", "import", "--snapshotter", "native", tarPath); err != nil {
+			t.Fatalf("ctr -n k8s.io images import %s: %v %s\n%s", img.ref, err, out, c.Log())
 		}
 	}
 	t.Cleanup(func() {
-		out, _ := labkit.Run(30*time.Second, c.ctr, "-a", c.Sock, "-n", "k8s.io", "images", "ls", "-q")
+		out, _ := c.CtrIn("k8s.io", 30*time.Second, "images", "ls", "-q")
 		for _, ref := range strings.Fields(out) {
-			labkit.Run(30*time.Second, c.ctr, "-a", c.Sock, "-n", "k8s.io", "images", "rm", ref)
+			c.CtrIn("k8s.io", 30*time.Second, "images", "rm", ref)
 		}
 	})
 
@@ -68,7 +70,7 @@ func TestCRIPodAttribution(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if _, err := rt.Version(ctx, &cri.VersionRequest{}); err != nil {
-		t.Fatalf("LAB CANNOT RUN: containerd's CRI does not answer: %v\n%s", err, c.log())
+		t.Fatalf("LAB CANNOT RUN: containerd's CRI does not answer: %v\n%s", err, c.Log())
 	}
 
 	// The pod, as kubelet creates it: its cgroup parent is kubelet's
@@ -91,7 +93,7 @@ func TestCRIPodAttribution(t *testing.T) {
 	}
 	sb, err := rt.RunPodSandbox(ctx, &cri.RunPodSandboxRequest{Config: sandboxConfig})
 	if err != nil {
-		t.Fatalf("RunPodSandbox: %v\n%s", err, c.log())
+		t.Fatalf("RunPodSandbox: %v\n%s", err, c.Log())
 	}
 	t.Cleanup(func() {
 		cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
@@ -115,10 +117,10 @@ func TestCRIPodAttribution(t *testing.T) {
 		SandboxConfig: sandboxConfig,
 	})
 	if err != nil {
-		t.Fatalf("CreateContainer: %v\n%s", err, c.log())
+		t.Fatalf("CreateContainer: %v\n%s", err, c.Log())
 	}
 	if _, err := rt.StartContainer(ctx, &cri.StartContainerRequest{ContainerId: ctrResp.ContainerId}); err != nil {
-		t.Fatalf("StartContainer: %v\n%s", err, c.log())
+		t.Fatalf("StartContainer: %v\n%s", err, c.Log())
 	}
 	id := ctrResp.ContainerId
 	t.Logf("pod %s/%s sandbox %s, container api %s, cgroup parent %s", podNS, podName, sb.PodSandboxId[:12], id[:12], cgroupParent)

@@ -59,9 +59,9 @@ func holdKeys(t *testing.T, dir string, uid, n int) {
 }
 
 // dockerCheck runs check against the private dockerd (and its containerd).
-func dockerCheck(t *testing.T, d *dockerd) *check.Report {
+func dockerCheck(t *testing.T, d *labkit.Dockerd) *check.Report {
 	t.Helper()
-	rep, _ := labkit.RunCheck(t, "--docker-host", d.Host, "--containerd-address", d.Containerd.Sock, "--crio-socket", "",
+	rep, _ := labkit.RunCheck(t, "--docker-host", "unix://"+d.Sock, "--containerd-address", d.Containerd.Sock, "--crio-socket", "",
 		"--only", "keys.count,keys.bytes,leak.keyrings,leak.cgroups")
 	for _, s := range rep.Runtimes {
 		if !s.Reached && !s.Absent {
@@ -72,19 +72,19 @@ func dockerCheck(t *testing.T, d *dockerd) *check.Report {
 }
 
 func TestDockerKeyringQuota(t *testing.T) {
-	d := startDockerd(t, dockerdOptions{UsernsRemap: true})
+	d := labkit.StartDockerdWith(t, labkit.DockerdOptions{UsernsRemap: true})
 	uid := d.RemapUID
 	img := fmt.Sprintf("enospc-lab-busybox:%d", os.Getpid())
 	d.ImportBusybox(t, img)
 
 	maxKeys := readSysctl(t, "/proc/sys/kernel/keys/maxkeys")
-	if before, ok := readKeyUser(t, uid); ok && before.keys != 0 {
-		t.Fatalf("uid %d already holds %d keys: not a dedicated uid", uid, before.keys)
+	if before, ok := labkit.ReadKeyUser(t, uid); ok && before.Keys != 0 {
+		t.Fatalf("uid %d already holds %d keys: not a dedicated uid", uid, before.Keys)
 	}
 	// The filler's session keyring is one key, its keys the rest.
 	holdKeys(t, d.Dir, uid, int(maxKeys)-roomForContainers-1)
-	if ku, _ := readKeyUser(t, uid); ku.keys != maxKeys-roomForContainers {
-		t.Fatalf("uid %d holds %d keys after the filler, want %d", uid, ku.keys, maxKeys-roomForContainers)
+	if ku, _ := labkit.ReadKeyUser(t, uid); ku.Keys != maxKeys-roomForContainers {
+		t.Fatalf("uid %d holds %d keys after the filler, want %d", uid, ku.Keys, maxKeys-roomForContainers)
 	}
 
 	// Containers until the quota refuses one.
@@ -140,7 +140,7 @@ func TestDockerKeyringQuota(t *testing.T) {
 	})
 	state := t.TempDir()
 	fixOut, err := exec.Command(labkit.Bin(), "fix", "--apply", "--yes", "--only", "keys.count,keys.bytes", "--state-dir", state,
-		"--docker-host", d.Host, "--containerd-address", d.Containerd.Sock, "--crio-socket", "").CombinedOutput()
+		"--docker-host", "unix://"+d.Sock, "--containerd-address", d.Containerd.Sock, "--crio-socket", "").CombinedOutput()
 	t.Logf("enospc fix --apply:\n%s", fixOut)
 	if err != nil {
 		t.Fatalf("fix --apply: %v", err)
@@ -185,7 +185,7 @@ func TestDockerKeyringQuota(t *testing.T) {
 			t.Errorf("keyring of %s: name %q runtime %q state %q image %q", name, c.ContainerName, c.Runtime, c.State, c.Image)
 		}
 	}
-	if out, err := exec.Command(labkit.Bin(), "check", "--docker-host", d.Host, "--containerd-address", d.Containerd.Sock,
+	if out, err := exec.Command(labkit.Bin(), "check", "--docker-host", "unix://"+d.Sock, "--containerd-address", d.Containerd.Sock,
 		"--crio-socket", "", "--only", "keys.count,keys.bytes,leak.keyrings").CombinedOutput(); err == nil || len(out) > 0 {
 		t.Logf("enospc check at the quota:\n%s", out)
 	}
@@ -216,13 +216,13 @@ func TestDockerKeyringQuota(t *testing.T) {
 		}
 	}
 	lk = labkit.Find(t, rep, "leak.keyrings", labkit.ScopeIs(scope))
-	held, _ := readKeyUser(t, uid)
+	held, _ := labkit.ReadKeyUser(t, uid)
 	if out, err := d.Docker(60*time.Second, "container", "prune", "-f"); err != nil {
 		t.Fatalf("docker container prune: %v %s", err, out)
 	}
 	time.Sleep(500 * time.Millisecond)
-	after, _ := readKeyUser(t, uid)
-	freed := held.keys - after.keys
+	after, _ := labkit.ReadKeyUser(t, uid)
+	freed := held.Keys - after.Keys
 	if lk.Used != freed {
 		t.Fatalf("leak.keyrings said a prune frees %d keys; the prune freed %d", lk.Used, freed)
 	}

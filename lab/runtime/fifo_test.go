@@ -108,7 +108,7 @@ func TestFifoLeakContainerd(t *testing.T) {
 	liveDirs := map[string]string{}
 	for _, id := range live {
 		if err := c.RunDetached(image, id, "sleep", "3600"); err != nil {
-			t.Fatalf("ctr run: %v\n%s", err, c.log())
+			t.Fatalf("ctr run: %v\n%s", err, c.Log())
 		}
 		liveDirs[id] = fifoDirOf(t, c.FifoDir, id)
 		// enospc's idea of a live task: its runtime v2 state directory.
@@ -132,7 +132,7 @@ func TestFifoLeakContainerd(t *testing.T) {
 	// nothing removes the client's fifo dir.
 	for _, id := range []string{"gone-1", "gone-2", "gone-3"} {
 		if err := c.RunDetached(image, id, "sleep", "3600"); err != nil {
-			t.Fatalf("ctr run: %v\n%s", err, c.log())
+			t.Fatalf("ctr run: %v\n%s", err, c.Log())
 		}
 		dir := fifoDirOf(t, c.FifoDir, id)
 		shim := c.ShimPID(id)

@@ -93,7 +93,7 @@ func TestFixLeakedCgroup(t *testing.T) {
 	ids := []string{"kept", "gone", "held", "busy"}
 	for _, id := range ids {
 		if err := c.RunDetached(image, id, "sleep", "3600"); err != nil {
-			t.Fatalf("ctr run %s: %v\n%s", id, err, c.log())
+			t.Fatalf("ctr run %s: %v\n%s", id, err, c.Log())
 		}
 	}
 	dirs := map[string][]string{}

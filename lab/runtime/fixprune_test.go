@@ -57,7 +57,7 @@ func holdSessionKeyring(t *testing.T, uid int, name string) {
 }
 
 func TestFixPruneOnlyProvenKeyrings(t *testing.T) {
-	d := startDockerd(t, dockerdOptions{})
+	d := labkit.StartDockerd(t)
 	img := fmt.Sprintf("enospc-lab-busybox:%d", os.Getpid())
 	d.ImportBusybox(t, img)
 	ids := map[string]string{}
@@ -75,7 +75,7 @@ func TestFixPruneOnlyProvenKeyrings(t *testing.T) {
 
 	state := filepath.Join(labkit.TempDir(t, "enospc-lab-prune-"), "state")
 	stdout, stderr, code := labkit.RunFix(t, "--apply", "--yes", "--prune", "--only", "leak.keyrings", "--state-dir", state,
-		"--docker-host", d.Host, "--containerd-address", d.Containerd.Sock, "--crio-socket", "")
+		"--docker-host", "unix://"+d.Sock, "--containerd-address", d.Containerd.Sock, "--crio-socket", "")
 	t.Logf("enospc fix --apply --yes --prune --only leak.keyrings (exit %d):\n%s%s", code, stdout, stderr)
 	if code != 0 {
 		t.Fatalf("fix exit status %d", code)

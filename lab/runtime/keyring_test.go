@@ -37,37 +37,6 @@ import (
 // created (runc 1.x libcontainer/standard_init_linux.go and keys/keyctl.go).
 const keyringPhrase = "unable to join session keyring: unable to create session key: disk quota exceeded"
 
-// keyUser is one line of /proc/key-users.
-type keyUser struct {
-	keys, maxKeys, bytes, maxBytes int64
-}
-
-// readKeyUser returns uid's line of /proc/key-users; ok is false when the
-// uid owns no key record.
-func readKeyUser(t testing.TB, uid int) (keyUser, bool) {
-	t.Helper()
-	b, err := os.ReadFile("/proc/key-users")
-	if err != nil {
-		t.Fatalf("read /proc/key-users: %v", err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		u, rest, ok := strings.Cut(line, ":")
-		if !ok || strings.TrimSpace(u) != strconv.Itoa(uid) {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) != 4 {
-			t.Fatalf("/proc/key-users: odd line %q", line)
-		}
-		var ku keyUser
-		if _, err := fmt.Sscanf(f[2]+" "+f[3], "%d/%d %d/%d", &ku.keys, &ku.maxKeys, &ku.bytes, &ku.maxBytes); err != nil {
-			t.Fatalf("/proc/key-users: line %q: %v", line, err)
-		}
-		return ku, true
-	}
-	return keyUser{}, false
-}
-
 func readSysctl(t testing.TB, path string) int64 {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -122,8 +91,8 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then 
 
 	maxKeys := readSysctl(t, "/proc/sys/kernel/keys/maxkeys")
 	maxBytes := readSysctl(t, "/proc/sys/kernel/keys/maxbytes")
-	if ku, ok := readKeyUser(t, uid); ok && ku.keys > 0 {
-		t.Fatalf("LAB CANNOT RUN: dedicated uid %d already owns %d keys (%d bytes): a previous run left containers behind", uid, ku.keys, ku.bytes)
+	if ku, ok := labkit.ReadKeyUser(t, uid); ok && ku.Keys > 0 {
+		t.Fatalf("LAB CANNOT RUN: dedicated uid %d already owns %d keys (%d bytes): a previous run left containers behind", uid, ku.Keys, ku.Bytes)
 	}
 
 	pid := os.Getpid()
@@ -200,7 +169,7 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then 
 		pidFile := filepath.Join(bundle, "pid")
 		created = append(created, c)
 		pidFiles[c] = pidFile
-		return runDetached(60*time.Second, dir, runc, "--root", runcRoot, "run", "-d", "--pid-file", pidFile, "--bundle", bundle, c)
+		return labkit.RunDetached(60*time.Second, dir, runc, "--root", runcRoot, "run", "-d", "--pid-file", pidFile, "--bundle", bundle, c)
 	}
 	for i := 1; i <= maxContainers; i++ {
 		if time.Since(begin) > startBudget {
@@ -239,18 +208,18 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then 
 		}
 	}
 
-	ku, ok := readKeyUser(t, uid)
+	ku, ok := labkit.ReadKeyUser(t, uid)
 	if !ok {
 		t.Fatalf("/proc/key-users has no line for uid %d after %d containers", uid, len(started))
 	}
-	t.Logf("/proc/key-users uid %d: %d/%d keys, %d/%d bytes", uid, ku.keys, ku.maxKeys, ku.bytes, ku.maxBytes)
+	t.Logf("/proc/key-users uid %d: %d/%d keys, %d/%d bytes", uid, ku.Keys, ku.MaxKeys, ku.Bytes, ku.MaxBytes)
 	// Which limit the kernel says is exhausted: no room for one more
 	// session keyring.
 	exhausted, other := "", ""
 	switch {
-	case ku.keys >= ku.maxKeys:
+	case ku.Keys >= ku.MaxKeys:
 		exhausted, other = "keys.count", "keys.bytes"
-	case ku.bytes+perKey > ku.maxBytes:
+	case ku.Bytes+perKey > ku.MaxBytes:
 		exhausted, other = "keys.bytes", "keys.count"
 	default:
 		t.Fatalf("runc hit EDQUOT but /proc/key-users shows room for uid %d: %+v", uid, ku)
@@ -272,9 +241,9 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then 
 	if code != 2 {
 		t.Errorf("enospc check exit status %d, want 2 (some critical)", code)
 	}
-	wantUsed, wantMax := ku.keys, ku.maxKeys
+	wantUsed, wantMax := ku.Keys, ku.MaxKeys
 	if exhausted == "keys.bytes" {
-		wantUsed, wantMax = ku.bytes, ku.maxBytes
+		wantUsed, wantMax = ku.Bytes, ku.MaxBytes
 	}
 	if row.Used != wantUsed || row.Max != wantMax {
 		t.Errorf("%s %s: used/max %d/%d, /proc/key-users says %d/%d", exhausted, scope, row.Used, row.Max, wantUsed, wantMax)
@@ -318,8 +287,8 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then 
 	if listed[id(failedAt)] {
 		t.Errorf("the session keyring of the container that failed (%s) is listed", id(failedAt))
 	}
-	if total := max(row.ConsumersTotal, len(row.Consumers)); int64(total) != ku.keys {
-		t.Errorf("%s %s: %d keys listed in all, /proc/key-users counts %d", exhausted, scope, total, ku.keys)
+	if total := max(row.ConsumersTotal, len(row.Consumers)); int64(total) != ku.Keys {
+		t.Errorf("%s %s: %d keys listed in all, /proc/key-users counts %d", exhausted, scope, total, ku.Keys)
 	}
 	// The remedy names the containers' session keyrings.
 	if len(row.Remedy) == 0 || !strings.Contains(strings.Join(row.Remedy, "\n"), "session keyrings") {
@@ -328,9 +297,9 @@ func keyringQuota(t *testing.T, uid int, want string, id func(int) string, then 
 
 	// The other key limit of that uid is not the one exhausted.
 	o := labkit.Find(t, rep, other, labkit.ScopeIs(scope))
-	oUsed, oMax := ku.bytes, ku.maxBytes
+	oUsed, oMax := ku.Bytes, ku.MaxBytes
 	if other == "keys.count" {
-		oUsed, oMax = ku.keys, ku.maxKeys
+		oUsed, oMax = ku.Keys, ku.MaxKeys
 	}
 	if o.Used != oUsed || o.Max != oMax {
 		t.Errorf("%s %s: used/max %d/%d, /proc/key-users says %d/%d", other, scope, o.Used, o.Max, oUsed, oMax)

@@ -2,22 +2,14 @@
 
 package runtime
 
-// Helpers of the runtime lab: a busybox root filesystem made from the
-// host's busybox-static, an OCI runtime bundle for runc, an OCI image
-// layout tar for `ctr images import`, and bounded command runs. There is
-// no image registry and no network on the lab machines: everything is built
-// here.
+// The runtime lab's OCI runtime bundle for runc (labkit makes the root
+// filesystems, images and daemons).
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -96,36 +88,4 @@ func writeBundle(t testing.TB, dir string, opts bundleOptions) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
 		t.Fatalf("bundle: %v", err)
 	}
-}
-
-// runDetached runs a command whose children may outlive it (runc run -d,
-// ctr run -d): its stdio are files, not pipes, so that waiting for it does
-// not wait for the container that inherited them. It returns what the
-// command wrote to stdout and stderr.
-func runDetached(timeout time.Duration, logDir, name string, args ...string) (string, error) {
-	log, err := os.CreateTemp(logDir, "out-")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(log.Name())
-	defer log.Close()
-	null, err := os.Open(os.DevNull)
-	if err != nil {
-		return "", err
-	}
-	defer null.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, log, log
-	cmd.WaitDelay = 5 * time.Second
-	runErr := cmd.Run()
-	out, _ := os.ReadFile(log.Name())
-	if ctx.Err() != nil {
-		return string(out), fmt.Errorf("%s %s: timed out after %s: %s", name, strings.Join(args, " "), timeout, out)
-	}
-	if runErr != nil {
-		return string(out), fmt.Errorf("%s %s: %v: %s", name, strings.Join(args, " "), runErr, strings.TrimSpace(string(out)))
-	}
-	return string(out), nil
 }

@@ -68,11 +68,8 @@ func TestTraceCRIPod(t *testing.T) {
 		id     string
 		labels []string
 	}{{"cart", labels}, {"batch", nil}} {
-		c.ids = append(c.ids, ctr.id)
-		a := append([]string{"run", "-d", "--snapshotter", "native", "--fifo-dir", c.FifoDir, "--runc-root", c.RuncRoot}, ctr.labels...)
-		a = append(append(a, image, ctr.id), loop...)
-		if _, err := c.CtrDetached(60*time.Second, a...); err != nil {
-			t.Fatalf("ctr run %s: %v\n%s", ctr.id, err, c.log())
+		if err := c.RunDetachedWith(ctr.labels, image, ctr.id, loop...); err != nil {
+			t.Fatalf("ctr run %s: %v\n%s", ctr.id, err, c.Log())
 		}
 	}
 	time.Sleep(4 * time.Second)
