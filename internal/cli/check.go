@@ -39,6 +39,7 @@ unknown and nothing worse (the monitoring-plugin convention); 3 as well when
 the check itself cannot run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			oneShotGC()
 			switch output {
 			case "table", "json", "npd":
 			default:

@@ -42,6 +42,7 @@ Exit status: 0 a cause confirmed or offline, 1 causes found but none confirmed,
 message or the host could not be read.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			oneShotGC()
 			if output != "table" && output != "json" {
 				return &exitError{3, fmt.Errorf("-o %q: want table or json", output)}
 			}
