@@ -56,6 +56,9 @@ func (s *Severity) UnmarshalJSON(b []byte) error {
 // Consumer is a holder of some of a limit's usage: a process, a uid, a
 // keyring, a leaked directory. Fields are set as far as they are known.
 type Consumer struct {
+	// quota is a quota row's quota, for its remedy (not in the JSON).
+	quota *quotaInfo
+
 	PID  int    `json:"pid,omitempty"`
 	UID  *int   `json:"uid,omitempty"`
 	Comm string `json:"comm,omitempty"`

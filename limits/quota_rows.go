@@ -37,15 +37,15 @@ func quotaRows(env *Env, m Mount, on [quotaKinds]bool, set quotaSet) []Finding {
 		if k == quotaProject {
 			name = set.names[q.ID]
 		}
-		holder := quotaHolder(k, q, name, m)
+		qi := newQuotaInfo(k, q, name, m)
 		if q.BytesHard > 0 || q.BytesSoft > 0 {
 			u := quotaUsage("quota", scope, "bytes", q.Bytes, q.BytesSoft, q.BytesHard, q.BytesGrace, now, byteSize)
-			u.setConsumers([]Consumer{quotaConsumer(k, q.ID, holder, q.Bytes)}, 0)
+			u.setConsumers([]Consumer{quotaConsumer(k, q.ID, qi, q.Bytes)}, 0)
 			byKind[k] = append(byKind[k], u)
 		}
 		if q.InodesHard > 0 || q.InodesSoft > 0 {
 			u := quotaUsage("quota.inodes", scope, "inodes", q.Inodes, q.InodesSoft, q.InodesHard, q.InodesGrace, now, func(v uint64) string { return strconv.FormatUint(v, 10) + " inodes" })
-			u.setConsumers([]Consumer{quotaConsumer(k, q.ID, holder, q.Inodes)}, 0)
+			u.setConsumers([]Consumer{quotaConsumer(k, q.ID, qi, q.Inodes)}, 0)
 			byKind[k] = append(byKind[k], u)
 		}
 	}
@@ -145,27 +145,11 @@ func graceLeft(d time.Duration) string {
 	return d.Round(time.Minute).String()
 }
 
-// quotaHolder names who holds a quota and carries the record's limits for
-// the remedy: "uid 1000 (ext4 /dev/sdb1; soft/hard limits 0/10485760 KiB,
-// 0/1000000 inodes)", the numbers setquota takes.
-func quotaHolder(kind int, q host.Quota, name string, m Mount) string {
-	who := fmt.Sprintf("%s %d", quotaScopeWord[kind], q.ID)
-	if name != "" {
-		who += " " + name
-	}
-	return fmt.Sprintf("%s (%s %s; soft/hard limits %d/%d KiB, %d/%d inodes)", who, m.FSType, m.Source,
-		q.BytesSoft/1024, q.BytesHard/1024, q.InodesSoft, q.InodesHard)
-}
-
-func quotaConsumer(kind int, id uint32, holder string, count uint64) Consumer {
-	c := Consumer{Name: holder, Count: clampInt64(count)}
-	if kind == quotaUser {
-		c.UID = intp(int(id))
-	}
-	return c
-}
-
-// quotaInfo is what a row's holder says of its quota.
+// quotaInfo is what a quota row knows of its quota: who holds it (the
+// kind, the id and, for a project, its name), the filesystem, and the
+// limits in the units setquota takes. The remedy reads it from here, never
+// back from the holder's text, whose mount source (anything a mount(2)
+// caller gave it) could pass for a filesystem type.
 type quotaInfo struct {
 	who, fstype, source string
 	bsoft, bhard        uint64 // KiB
@@ -173,27 +157,32 @@ type quotaInfo struct {
 	upperDir            string
 }
 
-var quotaHolderRe = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^(.*) \((\S+) (.*); soft/hard limits (\d+)/(\d+) KiB, (\d+)/(\d+) inodes\)$`)
-})
-
-func parseQuotaHolder(s string) (quotaInfo, bool) {
-	m := quotaHolderRe().FindStringSubmatch(s)
-	if m == nil {
-		return quotaInfo{}, false
-	}
-	qi := quotaInfo{who: m[1], fstype: m[2], source: m[3]}
-	for i, p := range []*uint64{&qi.bsoft, &qi.bhard, &qi.isoft, &qi.ihard} {
-		v, err := strconv.ParseUint(m[4+i], 10, 64)
-		if err != nil {
-			return quotaInfo{}, false
-		}
-		*p = v
+func newQuotaInfo(kind int, q host.Quota, name string, m Mount) *quotaInfo {
+	qi := &quotaInfo{who: fmt.Sprintf("%s %d", quotaScopeWord[kind], q.ID), fstype: m.FSType, source: m.Source,
+		bsoft: q.BytesSoft / 1024, bhard: q.BytesHard / 1024, isoft: q.InodesSoft, ihard: q.InodesHard}
+	if name != "" {
+		qi.who += " " + name
 	}
 	if _, rest, ok := strings.Cut(qi.who, " overlay upper dir "); ok {
 		qi.upperDir = rest
 	}
-	return qi, true
+	return qi
+}
+
+// holder is the row's holder for people: "project 42 builds (xfs
+// /dev/sdb1; soft/hard limits 0/1048576 KiB, 0/1000000 inodes)", the
+// numbers setquota takes.
+func (qi *quotaInfo) holder() string {
+	return fmt.Sprintf("%s (%s %s; soft/hard limits %d/%d KiB, %d/%d inodes)", qi.who, qi.fstype, qi.source,
+		qi.bsoft, qi.bhard, qi.isoft, qi.ihard)
+}
+
+func quotaConsumer(kind int, id uint32, qi *quotaInfo, count uint64) Consumer {
+	c := Consumer{Name: qi.holder(), Count: clampInt64(count), quota: qi}
+	if kind == quotaUser {
+		c.UID = intp(int(id))
+	}
+	return c
 }
 
 var quotaScopeRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(uid|gid|project) (\d+) on (.+)$`) })
@@ -213,10 +202,10 @@ func quotaRemedy(u Finding) []string {
 		return []string{"see who is over: repquota -a (ext4, tmpfs) or xfs_quota -x -c 'report -h' (XFS)"}
 	}
 	word, id, mp := sm[1], sm[2], sm[3]
-	var qi quotaInfo
+	qi := &quotaInfo{}
 	for _, c := range u.Consumers {
-		if i, ok := parseQuotaHolder(c.Name); ok {
-			qi = i
+		if c.quota != nil {
+			qi = c.quota
 			break
 		}
 	}

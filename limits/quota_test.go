@@ -168,16 +168,21 @@ func TestReadQuota(t *testing.T) {
 }
 
 func TestQuotaRemedyXFSProject(t *testing.T) {
+	qi := newQuotaInfo(quotaProject, host.Quota{ID: 17, BytesHard: 1 << 30}, "overlay upper dir /var/lib/docker/overlay2/3f2a/diff", Mount{FSType: "xfs", Source: "/dev/sdc"})
 	u := Finding{Limit: "quota", Scope: "project 17 on /var/lib/docker", Used: 1 << 30, Max: 1 << 30, Unit: "bytes",
-		Consumers: []Consumer{{Name: "project 17 overlay upper dir /var/lib/docker/overlay2/3f2a/diff (xfs /dev/sdc; soft/hard limits 0/1048576 KiB, 0/0 inodes)", Count: 1 << 30}}}
+		Consumers: []Consumer{quotaConsumer(quotaProject, 17, qi, 1<<30)}}
+	if got := u.Consumers[0].Name; got != "project 17 overlay upper dir /var/lib/docker/overlay2/3f2a/diff (xfs /dev/sdc; soft/hard limits 0/1048576 KiB, 0/0 inodes)" {
+		t.Errorf("holder %q", got)
+	}
 	rem := strings.Join(quotaRemedy(u), "\n")
 	for _, s := range []string{"writable layer /var/lib/docker/overlay2/3f2a/diff", "grep 3f2a", "--storage-opt size", "xfs_quota -x -c 'limit -p bsoft=0k bhard=1572864k 17' /var/lib/docker"} {
 		if !strings.Contains(rem, s) {
 			t.Errorf("remedy lacks %q:\n%s", s, rem)
 		}
 	}
+	qi = newQuotaInfo(quotaGroup, host.Quota{ID: 50, InodesSoft: 900, InodesHard: 1000}, "", Mount{FSType: "xfs", Source: "/dev/sdd"})
 	u = Finding{Limit: "quota.inodes", Scope: "gid 50 on /srv", Used: 990, Max: 1000, Unit: "inodes",
-		Consumers: []Consumer{{Name: "gid 50 (xfs /dev/sdd; soft/hard limits 0/0 KiB, 900/1000 inodes)", Count: 990}}}
+		Consumers: []Consumer{quotaConsumer(quotaGroup, 50, qi, 990)}}
 	rem = strings.Join(quotaRemedy(u), "\n")
 	for _, s := range []string{"find /srv -xdev -group 50 -printf", "xfs_quota -x -c 'limit -g isoft=1350 ihard=1500 50' /srv"} {
 		if !strings.Contains(rem, s) {
@@ -249,12 +254,24 @@ func TestOverlayOption(t *testing.T) {
 	}
 }
 
-func TestQuotaHolderRoundTrip(t *testing.T) {
-	m := Mount{FSType: "ext4", Source: "/dev/disk/by-label/my home"}
+// The remedy takes the filesystem type and the limits from the quota
+// itself: a mount source made to look like a holder's text does not turn
+// an ext4 quota into an XFS one.
+func TestQuotaRemedyHostileSource(t *testing.T) {
+	m := Mount{FSType: "ext4", Source: "/dev/x (xfs /dev/y; soft/hard limits 1/1 KiB, 1/1 inodes) (xfs z"}
 	q := host.Quota{Type: "project", ID: 3, BytesSoft: 2048, BytesHard: 4096, InodesSoft: 5, InodesHard: 6}
-	qi, ok := parseQuotaHolder(quotaHolder(quotaProject, q, "builds /srv/b (old)", m))
-	if !ok || qi.fstype != "ext4" || qi.source != m.Source || qi.bsoft != 2 || qi.bhard != 4 || qi.isoft != 5 || qi.ihard != 6 || qi.who != "project 3 builds /srv/b (old)" {
-		t.Errorf("round trip: %+v %v", qi, ok)
+	qi := newQuotaInfo(quotaProject, q, "builds /srv/b (old)", m)
+	if qi.fstype != "ext4" || qi.source != m.Source || qi.bsoft != 2 || qi.bhard != 4 || qi.isoft != 5 || qi.ihard != 6 || qi.who != "project 3 builds /srv/b (old)" {
+		t.Errorf("quota %+v", qi)
+	}
+	u := Finding{Limit: string(Quota), Scope: "project 3 on /srv", Used: 3 << 10, Max: 4 << 10}
+	u.setConsumers([]Consumer{quotaConsumer(quotaProject, 3, qi, 3<<10)}, 0)
+	rem := strings.Join(quotaRemedy(u), "\n")
+	if !strings.Contains(rem, "setquota -P 3 3 6 5 6 /srv") || strings.Contains(rem, "xfs_quota -x -c 'limit") {
+		t.Errorf("remedy of an ext4 quota with a hostile source:\n%s", rem)
+	}
+	if !strings.Contains(u.Consumers[0].Name, m.Source) {
+		t.Errorf("holder %q without its source", u.Consumers[0].Name)
 	}
 }
 
@@ -267,8 +284,5 @@ func FuzzQuotaParsers(f *testing.F) {
 		quotaKindsOf("ext4", opts)
 		quotaKindsOf("tmpfs", opts)
 		overlayOption(opts, "upperdir")
-		if qi, ok := parseQuotaHolder(file); ok && qi.fstype == "" {
-			t.Errorf("holder %q parsed without a filesystem type", file)
-		}
 	})
 }
