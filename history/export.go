@@ -21,6 +21,9 @@ type Report struct {
 	Since  time.Time   `json:"since"`
 	Until  time.Time   `json:"until"`
 	Series []RowReport `json:"series"`
+	// Skipped is how many damaged parts of the store were passed over
+	// (their samples missing).
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // RowReport is one row of a Report.
@@ -55,7 +58,7 @@ func (s *Store) Report(only []string, scope string, since, until time.Time) (*Re
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Dir: s.dir, Since: since.UTC(), Until: until.UTC(), Series: make([]RowReport, 0, len(series))}
+	rep := &Report{Dir: s.dir, Since: since.UTC(), Until: until.UTC(), Series: make([]RowReport, 0, len(series)), Skipped: s.Skipped()}
 	for _, sr := range series {
 		rr := RowReport{Limit: sr.Limit, Scope: sr.Scope, Samples: sr.Samples}
 		if l, ok := limits.Lookup(limits.ID(sr.Limit)); ok {

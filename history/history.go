@@ -23,11 +23,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 	"golang.org/x/sys/unix"
 
 	"github.com/enospc/enospc/limits"
@@ -48,6 +50,11 @@ const stepMs = int64(CoarseStep / time.Millisecond)
 // history.
 var ErrNoHistory = errors.New("no history recorded there")
 
+// ErrBusy is returned when the store stayed held by the other side (a
+// reader for the writer, the writer for a reader) longer than it waits:
+// the call may be tried again.
+var ErrBusy = errors.New("history is busy")
+
 // fileName is the store's file in the history directory; lockName the
 // writer's lock.
 const (
@@ -56,8 +63,9 @@ const (
 )
 
 // How long a writer waits for readers to finish a query, and a reader for
-// the writer to finish a check, before giving up.
-const (
+// the writer to finish a check, before giving up with ErrBusy (variables
+// for the tests).
+var (
 	writerWait = 30 * time.Second
 	readerWait = 10 * time.Second
 )
@@ -65,6 +73,17 @@ const (
 // syncWrites is false only in this package's tests and benchmarks, which
 // record thousands of checks: bbolt then skips fsync.
 var syncWrites = true
+
+// clockSlack is how far back a check's time may be from the last one
+// recorded and still be taken for the same clock (the check is then left
+// out); a step further back is a clock that was set back, and what was
+// recorded after it goes (see rewind).
+const clockSlack = 10 * time.Minute
+
+// expireStep bounds how much further expiry goes at one fold than at the
+// one before: a check with the clock days ahead must not delete the days
+// before it. Folds are hourly, so a store catches up an hour an hour.
+const expireStep = 2 * time.Hour
 
 // Options tune a store.
 type Options struct {
@@ -87,7 +106,18 @@ type Store struct {
 	// headFrom is the time (ms) of the oldest check not yet folded into
 	// chunks, 0 when none.
 	headFrom int64
+
+	// skipped counts the damaged entries and chunks passed over.
+	skipped int
 }
+
+// Skipped is how many damaged check entries and chunks the store has
+// passed over (and the writer deleted) since it was opened: a damaged
+// part of the file costs its samples, not the history.
+func (s *Store) Skipped() int { return s.skipped }
+
+// skip counts a damaged part passed over.
+func (s *Store) skip(error) { s.skipped++ }
 
 // Open opens (creating it if need be, mode 0700) the history directory
 // for recording. Only one process may hold it open this way.
@@ -148,11 +178,15 @@ func (s *Store) Close() error {
 // update runs fn in a write transaction of the writer, with the buckets
 // made and the writer's state read.
 func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer damaged(s.path, &err)
 	if !s.writer || s.lock == nil {
 		return errors.New("history opened read-only")
 	}
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: writerWait, NoSync: !syncWrites})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("%w: %s held by a reader for over %s", ErrBusy, s.path, writerWait)
+	}
 	if err != nil {
 		return fmt.Errorf("open history %s: %w", s.path, err)
 	}
@@ -194,7 +228,9 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 
 // damaged turns bbolt's panic on a damaged page into the error of the
 // call: a store broken by a disk error must not take serve or check down
-// with it.
+// with it. bbolt reads the file through its mapping, with lengths from
+// the pages themselves: update and view set the goroutine to panic,
+// rather than die, on a fault in it.
 func damaged(path string, err *error) {
 	if r := recover(); r != nil {
 		*err = fmt.Errorf("history %s is damaged: %v", path, r)
@@ -204,8 +240,12 @@ func damaged(path string, err *error) {
 // view runs fn in a read transaction, the file opened read-only for its
 // time.
 func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer damaged(s.path, &err)
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: readerWait})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return fmt.Errorf("%w: %s held by its writer for over %s", ErrBusy, s.path, readerWait)
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%s: %w", s.dir, ErrNoHistory)
@@ -225,8 +265,10 @@ func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
 
 // Record appends every row of one check taken at t, and folds the hours
 // of checks before t's into chunks. Unknown rows are recorded as their
-// severity only. A check whose time is not after the last one recorded
-// (a clock set back), or is before 1970, is left out.
+// severity only; a row repeated in a check is recorded once (the first).
+// A check before 1970, or not after the last one recorded but within
+// clockSlack of it, is left out; one further back is a clock set back:
+// what was recorded after t is deleted (rewind) and t is recorded.
 func (s *Store) Record(t time.Time, rows []limits.Finding) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,11 +278,17 @@ func (s *Store) Record(t time.Time, rows []limits.Finding) error {
 	}
 	err := s.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
-		if last := meta.Get(keyLast); len(last) == 8 && int64(binary.BigEndian.Uint64(last)) >= ms {
-			return nil
+		if last := metaInt(meta, keyLast); last >= ms {
+			if last-ms <= clockSlack.Milliseconds() {
+				return nil
+			}
+			if err := s.rewind(tx, ms); err != nil {
+				return err
+			}
 		}
 		series := tx.Bucket(bucketSeries)
 		hr := make([]headRow, 0, len(rows))
+		seen := make(map[uint32]bool, len(rows))
 		for _, r := range rows {
 			k := seriesKey{r.Limit, r.Scope}
 			id, ok := s.ids[k]
@@ -260,6 +308,10 @@ func (s *Store) Record(t time.Time, rows []limits.Finding) error {
 				}
 				s.ids[k] = id
 			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
 			p := point{t: ms, used: math.NaN(), max: math.NaN(), sev: r.Severity}
 			if r.Severity != limits.Unknown || r.Max != 0 {
 				p.used, p.max = float64(r.Used), float64(r.Max)
@@ -352,7 +404,7 @@ func (s *Store) query(only []string, scope string, rawSince, since, until time.T
 	var out []Series
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
-		out, err = readStore(tx, only, scope, rawSince.UnixMilli(), since.UnixMilli(), until.UnixMilli(), usedOnly)
+		out, err = readStore(tx, only, scope, rawSince.UnixMilli(), since.UnixMilli(), until.UnixMilli(), usedOnly, s.skip)
 		return err
 	})
 	if err != nil {

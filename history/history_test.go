@@ -18,6 +18,9 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 // test says otherwise.
 func TestMain(m *testing.M) {
 	syncWrites = false
+	if dir := os.Getenv(damageChildEnv); dir != "" {
+		os.Exit(damageChild(dir))
+	}
 	os.Exit(m.Run())
 }
 
@@ -32,7 +35,7 @@ func coarseOf(t *testing.T, s *Store) []Series {
 		}
 		pts := map[uint32][]point{}
 		for _, name := range [][]byte{bucketCoarse, bucketPend} {
-			if err := readChunks(tx.Bucket(name), sel, coarseSpanMs, 0, math.MaxInt64/2, false, pts); err != nil {
+			if err := readChunks(tx.Bucket(name), sel, coarseSpanMs, 0, math.MaxInt64/2, false, pts, func(err error) { t.Errorf("damaged coarse chunk: %v", err) }); err != nil {
 				return err
 			}
 		}

@@ -13,7 +13,8 @@ package history
 //
 // Buckets (integers big-endian, so that keys sort by them):
 //
-//	meta     "last"  → ms of the last check recorded (a check not after it is dropped)
+//	meta     "last"  → ms of the last check recorded (see Record for one not after it)
+//	         "expired" → the time (ms) the last expiry counted from (see expire)
 //	series   id (4)  → limit and scope, each a uvarint length and its bytes
 //	head     ms (8)  → one check's rows not yet folded into chunks (encodeHead)
 //	raw      hour (8) + id (4) → that hour's samples of one row (chunk.encode)
@@ -53,6 +54,7 @@ var (
 	bucketPend   = []byte("pending")
 	allBuckets   = [][]byte{bucketMeta, bucketSeries, bucketHead, bucketRaw, bucketPend, bucketCoarse}
 	keyLast      = []byte("last")
+	keyExpired   = []byte("expired")
 )
 
 const (
@@ -70,6 +72,14 @@ func floorTo(ms, step int64) int64 {
 		return 0
 	}
 	return ms / step * step
+}
+
+// metaInt reads an integer of the meta bucket, 0 when absent.
+func metaInt(meta *bolt.Bucket, key []byte) int64 {
+	if v := meta.Get(key); len(v) == 8 {
+		return int64(binary.BigEndian.Uint64(v))
+	}
+	return 0
 }
 
 func be64(v int64) []byte {
@@ -128,9 +138,24 @@ type point struct {
 func (p point) sample() Sample {
 	s := Sample{T: time.UnixMilli(p.t).UTC(), Severity: p.sev}
 	if !math.IsNaN(p.used) {
-		s.HasUse, s.Used, s.Max = true, int64(p.used), int64(p.max)
+		s.HasUse, s.Used, s.Max = true, toInt64(p.used), toInt64(p.max)
 	}
 	return s
+}
+
+// toInt64 converts a stored value back: a float64 holds an int64 to 2^53
+// exactly and MaxInt64 (fs.file-max on systemd hosts) as 2^63, which
+// int64() would turn negative.
+func toInt64(v float64) int64 {
+	switch {
+	case v >= math.MaxInt64:
+		return math.MaxInt64
+	case v <= math.MinInt64:
+		return math.MinInt64
+	case math.IsNaN(v):
+		return 0
+	}
+	return int64(v)
 }
 
 // headRow is one row of a head entry.
@@ -152,8 +177,8 @@ func encodeHead(b []byte, rows []headRow) []byte {
 		}
 		b = binary.AppendUvarint(b, f)
 		if has {
-			b = binary.AppendVarint(b, int64(r.p.used))
-			b = binary.AppendVarint(b, int64(r.p.max))
+			b = binary.AppendVarint(b, toInt64(r.p.used))
+			b = binary.AppendVarint(b, toInt64(r.p.max))
 		}
 	}
 	return b
@@ -297,12 +322,14 @@ func decodeChunk(b []byte, mint, maxt int64, usedOnly bool, fn func(point)) (err
 }
 
 // appendChunk adds points (in time order) to the chunk under key in b,
-// re-encoding what it held.
-func appendChunk(b *bolt.Bucket, key []byte, pts []point) error {
+// re-encoding what it held; a chunk there that does not decode is passed
+// to skip and replaced.
+func appendChunk(b *bolt.Bucket, key []byte, pts []point, skip func(error)) error {
 	c := newChunk()
 	if old := b.Get(key); old != nil {
 		if err := decodeChunk(old, math.MinInt64, math.MaxInt64, false, c.add); err != nil {
-			return err
+			skip(err)
+			c = newChunk()
 		}
 	}
 	for _, p := range pts {
@@ -335,7 +362,13 @@ func (s *Store) fold(tx *bolt.Tx, before, now int64) error {
 		var done [][]byte
 		for ; len(k) == 8 && keyTime(k) < end; k, v = cur.Next() {
 			done = append(done, bytes.Clone(k))
-			err := decodeHead(keyTime(k), v, func(r headRow) {
+			// A damaged entry is decoded into a scratch chunk first, so
+			// that none of it goes in: it is skipped, and deleted.
+			if err := decodeHead(keyTime(k), v, func(headRow) {}); err != nil {
+				s.skip(err)
+				continue
+			}
+			decodeHead(keyTime(k), v, func(r headRow) {
 				c := chunks[r.id]
 				if c == nil {
 					c = newChunk()
@@ -351,9 +384,6 @@ func (s *Store) fold(tx *bolt.Tx, before, now int64) error {
 					coarsePts[r.id] = append(coarsePts[r.id], out)
 				}
 			})
-			if err != nil {
-				return err
-			}
 		}
 		// In key order, so that the bucket is appended to.
 		ids := make([]uint32, 0, len(chunks))
@@ -364,13 +394,13 @@ func (s *Store) fold(tx *bolt.Tx, before, now int64) error {
 		for _, id := range ids {
 			key := chunkKey(hour, id)
 			if raw.Get(key) != nil {
-				// Only a clock set back and forth again gets here: the
-				// hour's samples go after those already in its chunk.
+				// Only after a rewind: the hour's samples go after those
+				// before the rewind in its chunk.
 				var pts []point
 				if err := decodeChunk(chunks[id].encode(), math.MinInt64, math.MaxInt64, false, func(p point) { pts = append(pts, p) }); err != nil {
 					return err
 				}
-				if err := appendChunk(raw, key, pts); err != nil {
+				if err := appendChunk(raw, key, pts, s.skip); err != nil {
 					return err
 				}
 				continue
@@ -388,7 +418,7 @@ func (s *Store) fold(tx *bolt.Tx, before, now int64) error {
 		span := floorTo(hour, coarseSpanMs)
 		for _, id := range ids {
 			if pts := coarsePts[id]; len(pts) > 0 {
-				if err := appendChunk(pend, chunkKey(span, id), pts); err != nil {
+				if err := appendChunk(pend, chunkKey(span, id), pts, s.skip); err != nil {
 					return err
 				}
 			}
@@ -410,6 +440,15 @@ func (s *Store) fold(tx *bolt.Tx, before, now int64) error {
 			if err := coarse.Put(bytes.Clone(k), bytes.Clone(v)); err != nil {
 				return err
 			}
+		} else {
+			// Only after a rewind: the span's samples since go after
+			// those before it.
+			var pts []point
+			if err := decodeChunk(v, math.MinInt64, math.MaxInt64, false, func(p point) { pts = append(pts, p) }); err != nil {
+				s.skip(err)
+			} else if err := appendChunk(coarse, bytes.Clone(k), pts, s.skip); err != nil {
+				return err
+			}
 		}
 		over = append(over, bytes.Clone(k))
 	}
@@ -423,7 +462,8 @@ func (s *Store) fold(tx *bolt.Tx, before, now int64) error {
 
 // coarseWindow reduces a row's samples, in time order, to one a
 // CoarseStep window: the one of highest use (the first, when several
-// are), with the worst severity of the window.
+// are), with the worst severity of the window's samples that have a use
+// (unknown only when none has).
 type coarseWindow struct {
 	w     int64
 	best  point
@@ -443,10 +483,19 @@ func (c *coarseWindow) add(p point) (point, bool) {
 		c.w, c.best, c.worst, c.open = w, p, p.sev, true
 		return out, closed
 	}
-	if !math.IsNaN(p.used) && (math.IsNaN(c.best.used) || p.used > c.best.used) {
-		c.best = p
+	switch {
+	case math.IsNaN(p.used):
+		if math.IsNaN(c.best.used) {
+			c.worst = max(c.worst, p.sev)
+		}
+	case math.IsNaN(c.best.used):
+		c.best, c.worst = p, p.sev
+	default:
+		if p.used > c.best.used {
+			c.best = p
+		}
+		c.worst = max(c.worst, p.sev)
 	}
-	c.worst = max(c.worst, p.sev)
 	return out, closed
 }
 
@@ -462,7 +511,16 @@ func (c *coarseWindow) flush() (point, bool) {
 
 // expire deletes the raw chunks older than RawRetention, the coarse ones
 // older than the store's retention, and the rows that have nothing left.
+// It counts from now, but at most expireStep further than the last time:
+// a clock days ahead for one check costs hours of history, not days.
 func (s *Store) expire(tx *bolt.Tx, now int64) error {
+	meta := tx.Bucket(bucketMeta)
+	if prev := metaInt(meta, keyExpired); prev > 0 {
+		now = min(now, prev+expireStep.Milliseconds())
+	}
+	if err := meta.Put(keyExpired, be64(now)); err != nil {
+		return err
+	}
 	for _, b := range []struct {
 		name  []byte
 		span  int64
@@ -492,7 +550,9 @@ func (s *Store) expire(tx *bolt.Tx, now int64) error {
 	if err := tx.Bucket(bucketHead).ForEach(func(k, v []byte) error {
 		return decodeHead(0, v, func(r headRow) { live[r.id] = true })
 	}); err != nil {
-		return err
+		// A damaged entry, which the next fold skips: no row is
+		// forgotten until then.
+		return nil
 	}
 	series := tx.Bucket(bucketSeries)
 	var gone [][]byte
@@ -543,7 +603,7 @@ func selectSeries(tx *bolt.Tx, only []string, scope string) (selection, error) {
 // readChunks reads the selected rows' samples from mint to maxt out of
 // one chunk bucket whose chunks each cover span. A few rows are read a
 // chunk at a time; many, by one pass over the window's keys.
-func readChunks(b *bolt.Bucket, sel selection, span, mint, maxt int64, usedOnly bool, out map[uint32][]point) error {
+func readChunks(b *bolt.Bucket, sel selection, span, mint, maxt int64, usedOnly bool, out map[uint32][]point, skip func(error)) error {
 	// The window, cut to the keys there are.
 	cur := b.Cursor()
 	first, _ := cur.First()
@@ -559,7 +619,6 @@ func readChunks(b *bolt.Bucket, sel selection, span, mint, maxt int64, usedOnly 
 	if to < from {
 		return nil
 	}
-	add := func(id uint32) func(point) { return func(p point) { out[id] = append(out[id], p) } }
 	if len(sel) <= 16 {
 		ids := make([]uint32, 0, len(sel))
 		for id := range sel {
@@ -569,9 +628,7 @@ func readChunks(b *bolt.Bucket, sel selection, span, mint, maxt int64, usedOnly 
 		for t := from; t <= to; t += span {
 			for _, id := range ids {
 				if v := b.Get(chunkKey(t, id)); v != nil {
-					if err := decodeChunk(v, mint, maxt, usedOnly, add(id)); err != nil {
-						return err
-					}
+					readChunk(v, mint, maxt, usedOnly, id, out, skip)
 				}
 			}
 		}
@@ -588,23 +645,31 @@ func readChunks(b *bolt.Bucket, sel selection, span, mint, maxt int64, usedOnly 
 		if _, ok := sel[id]; !ok {
 			continue
 		}
-		if err := decodeChunk(v, mint, maxt, usedOnly, add(id)); err != nil {
-			return err
-		}
+		readChunk(v, mint, maxt, usedOnly, id, out, skip)
 	}
 	return nil
 }
 
+// readChunk adds one row's chunk to out; a chunk that does not decode is
+// passed to skip, and none of its samples are added.
+func readChunk(v []byte, mint, maxt int64, usedOnly bool, id uint32, out map[uint32][]point, skip func(error)) {
+	n := len(out[id])
+	if err := decodeChunk(v, mint, maxt, usedOnly, func(p point) { out[id] = append(out[id], p) }); err != nil {
+		out[id] = out[id][:n]
+		skip(err)
+	}
+}
+
 // readStore reads raw samples (chunks, then the head) from rawSince and
 // coarse ones from since, to until, of the selected rows.
-func readStore(tx *bolt.Tx, only []string, scope string, rawSince, since, until int64, usedOnly bool) ([]Series, error) {
+func readStore(tx *bolt.Tx, only []string, scope string, rawSince, since, until int64, usedOnly bool, skip func(error)) ([]Series, error) {
 	sel, err := selectSeries(tx, only, scope)
 	if err != nil || len(sel) == 0 {
 		return nil, err
 	}
 	rawSince, since = max(rawSince, 0), max(since, 0)
 	raw := map[uint32][]point{}
-	if err := readChunks(tx.Bucket(bucketRaw), sel, hourMs, rawSince, until, usedOnly, raw); err != nil {
+	if err := readChunks(tx.Bucket(bucketRaw), sel, hourMs, rawSince, until, usedOnly, raw, skip); err != nil {
 		return nil, err
 	}
 	cur := tx.Bucket(bucketHead).Cursor()
@@ -613,19 +678,20 @@ func readStore(tx *bolt.Tx, only []string, scope string, rawSince, since, until 
 		if ms > until {
 			break
 		}
-		err := decodeHead(ms, v, func(r headRow) {
+		if err := decodeHead(ms, v, func(headRow) {}); err != nil {
+			skip(err)
+			continue
+		}
+		decodeHead(ms, v, func(r headRow) {
 			if _, ok := sel[r.id]; ok {
 				raw[r.id] = append(raw[r.id], r.p)
 			}
 		})
-		if err != nil {
-			return nil, err
-		}
 	}
 	// Past spans, then the one under way.
 	coarse := map[uint32][]point{}
 	for _, name := range [][]byte{bucketCoarse, bucketPend} {
-		if err := readChunks(tx.Bucket(name), sel, coarseSpanMs, since, until, usedOnly, coarse); err != nil {
+		if err := readChunks(tx.Bucket(name), sel, coarseSpanMs, since, until, usedOnly, coarse, skip); err != nil {
 			return nil, err
 		}
 	}
@@ -645,4 +711,64 @@ func toSeries(sel selection, pts map[uint32][]point) []Series {
 		out = append(out, sr)
 	}
 	return out
+}
+
+// rewind deletes what was recorded at or after ms, for a clock set back
+// to ms: the samples stamped by the clock that was ahead (whichever of
+// the two was wrong, the store keeps one timeline), in the head and in
+// the chunks, whose earlier samples are kept.
+func (s *Store) rewind(tx *bolt.Tx, ms int64) error {
+	head := tx.Bucket(bucketHead)
+	var gone [][]byte
+	cur := head.Cursor()
+	for k, _ := cur.Seek(be64(ms)); k != nil; k, _ = cur.Next() {
+		gone = append(gone, bytes.Clone(k))
+	}
+	for _, k := range gone {
+		if err := head.Delete(k); err != nil {
+			return err
+		}
+	}
+	for _, b := range []struct {
+		name []byte
+		span int64
+	}{{bucketRaw, hourMs}, {bucketPend, coarseSpanMs}, {bucketCoarse, coarseSpanMs}} {
+		bk := tx.Bucket(b.name)
+		type kv struct{ k, v []byte }
+		var later []kv
+		cur := bk.Cursor()
+		for k, v := cur.Seek(be64(floorTo(ms, b.span))); k != nil; k, v = cur.Next() {
+			later = append(later, kv{bytes.Clone(k), bytes.Clone(v)})
+		}
+		for _, e := range later {
+			if err := bk.Delete(e.k); err != nil {
+				return err
+			}
+			if !chunkKeyOK(e.k) || keyTime(e.k) >= ms {
+				continue
+			}
+			// The chunk began before ms: its samples before ms stay.
+			c := newChunk()
+			if err := decodeChunk(e.v, math.MinInt64, ms-1, false, c.add); err != nil {
+				s.skip(err)
+				continue
+			}
+			if c.n > 0 {
+				if err := bk.Put(e.k, c.encode()); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if exp := metaInt(meta, keyExpired); exp > ms {
+		if err := meta.Put(keyExpired, be64(ms)); err != nil {
+			return err
+		}
+	}
+	s.headFrom = 0
+	if k, _ := head.Cursor().First(); len(k) == 8 {
+		s.headFrom = keyTime(k)
+	}
+	return nil
 }

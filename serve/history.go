@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -37,6 +38,8 @@ type recorder struct {
 	trendAt time.Time
 	store   *history.Store
 	off     string // why recording is off; empty when on
+	busy    bool   // the last check was not recorded: a reader held the store
+	skipped int    // the store's damaged parts said so far
 	retryAt time.Time
 	closed  bool
 }
@@ -54,7 +57,7 @@ func (r *recorder) open(now time.Time) {
 	if r.off != "" {
 		fmt.Fprintf(r.log, "enospc serve: history recording on again in %s\n", r.dir)
 	}
-	r.store, r.off = st, ""
+	r.store, r.off, r.skipped, r.busy = st, "", 0, false
 }
 
 // fail turns recording off; r.mu is held.
@@ -127,8 +130,23 @@ func (r *recorder) record(now time.Time, rows []limits.Finding) {
 	if r.store == nil {
 		return
 	}
-	if err := r.store.Record(now, rows); err != nil {
+	err := r.store.Record(now, rows)
+	if n := r.store.Skipped(); n > r.skipped {
+		fmt.Fprintf(r.log, "enospc serve: history %s: %d damaged entries or chunks skipped (their samples are lost; the rest is recorded)\n", r.dir, n-r.skipped)
+		r.skipped = n
+	}
+	switch {
+	case errors.Is(err, history.ErrBusy):
+		// A reader held the store for longer than a check waits: this
+		// check goes unrecorded, recording stays on.
+		if !r.busy {
+			fmt.Fprintf(r.log, "enospc serve: %v; the check of %s is not recorded\n", err, now.UTC().Format(time.RFC3339))
+		}
+		r.busy = true
+	case err != nil:
 		r.fail(now, err)
+	default:
+		r.busy = false
 	}
 }
 

@@ -47,6 +47,9 @@ max. Exit status 3 when the history cannot be read.`,
 			if err != nil {
 				return &exitError{3, err}
 			}
+			if rep.Skipped > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "enospc history: %d damaged parts of the store skipped: their samples are missing\n", rep.Skipped)
+			}
 			out := cmd.OutOrStdout()
 			switch output {
 			case "csv":
