@@ -33,9 +33,9 @@ func coarseOf(t *testing.T, s *Store) []Series {
 		if err != nil {
 			return err
 		}
-		pts := map[uint32][]point{}
+		pts := map[uint32][]Sample{}
 		for _, name := range [][]byte{bucketCoarse, bucketPend} {
-			if err := readChunks(tx.Bucket(name), sel, coarseSpanMs, 0, math.MaxInt64/2, false, pts, func(err error) { t.Errorf("damaged coarse chunk: %v", err) }); err != nil {
+			if err := readChunks(tx.Bucket(name), sel, coarseSpanMs, 0, math.MaxInt64/2, false, 0, pts, func(err error) { t.Errorf("damaged coarse chunk: %v", err) }); err != nil {
 				return err
 			}
 		}

@@ -601,9 +601,12 @@ func selectSeries(tx *bolt.Tx, only []string, scope string) (selection, error) {
 }
 
 // readChunks reads the selected rows' samples from mint to maxt out of
-// one chunk bucket whose chunks each cover span. A few rows are read a
-// chunk at a time; many, by one pass over the window's keys.
-func readChunks(b *bolt.Bucket, sel selection, span, mint, maxt int64, usedOnly bool, out map[uint32][]point, skip func(error)) error {
+// one chunk bucket whose chunks each cover span, with room for extra more
+// a row. A few rows are read a chunk at a time; many, by one pass over
+// the window's keys. The rows' slices are sized first, from the chunks'
+// counts of samples: a query of every row's 48 h is millions of samples,
+// which growing by appends would allocate three times over.
+func readChunks(b *bolt.Bucket, sel selection, span, mint, maxt int64, usedOnly bool, extra int, out map[uint32][]Sample, skip func(error)) error {
 	// The window, cut to the keys there are.
 	cur := b.Cursor()
 	first, _ := cur.First()
@@ -619,42 +622,60 @@ func readChunks(b *bolt.Bucket, sel selection, span, mint, maxt int64, usedOnly 
 	if to < from {
 		return nil
 	}
-	if len(sel) <= 16 {
-		ids := make([]uint32, 0, len(sel))
-		for id := range sel {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for t := from; t <= to; t += span {
-			for _, id := range ids {
-				if v := b.Get(chunkKey(t, id)); v != nil {
-					readChunk(v, mint, maxt, usedOnly, id, out, skip)
+	visit := func(fn func(id uint32, v []byte)) error {
+		if len(sel) <= 16 {
+			ids := make([]uint32, 0, len(sel))
+			for id := range sel {
+				ids = append(ids, id)
+			}
+			slices.Sort(ids)
+			for t := from; t <= to; t += span {
+				for _, id := range ids {
+					if v := b.Get(chunkKey(t, id)); v != nil {
+						fn(id, v)
+					}
 				}
+			}
+			return nil
+		}
+		for k, v := cur.Seek(be64(from)); k != nil; k, v = cur.Next() {
+			if !chunkKeyOK(k) {
+				return errors.New("malformed history: chunk key")
+			}
+			if keyTime(k) > maxt {
+				break
+			}
+			if _, ok := sel[keyID(k)]; ok {
+				fn(keyID(k), v)
 			}
 		}
 		return nil
 	}
-	for k, v := cur.Seek(be64(from)); k != nil; k, v = cur.Next() {
-		if !chunkKeyOK(k) {
-			return errors.New("malformed history: chunk key")
-		}
-		if keyTime(k) > maxt {
-			break
-		}
-		id := keyID(k)
-		if _, ok := sel[id]; !ok {
-			continue
-		}
-		readChunk(v, mint, maxt, usedOnly, id, out, skip)
+	need := map[uint32]int{}
+	if err := visit(func(id uint32, v []byte) { need[id] += chunkCount(v) }); err != nil {
+		return err
 	}
-	return nil
+	for id, n := range need {
+		out[id] = slices.Grow(out[id], n+extra)
+	}
+	return visit(func(id uint32, v []byte) { readChunk(v, mint, maxt, usedOnly, id, out, skip) })
+}
+
+// chunkCount is how many samples an encoded chunk holds, from the count
+// its first XOR chunk starts with (0 for one that does not say).
+func chunkCount(v []byte) int {
+	n, w := binary.Uvarint(v)
+	if w <= 0 || n < 2 || n > uint64(len(v)-w) {
+		return 0
+	}
+	return int(binary.BigEndian.Uint16(v[w:]))
 }
 
 // readChunk adds one row's chunk to out; a chunk that does not decode is
 // passed to skip, and none of its samples are added.
-func readChunk(v []byte, mint, maxt int64, usedOnly bool, id uint32, out map[uint32][]point, skip func(error)) {
+func readChunk(v []byte, mint, maxt int64, usedOnly bool, id uint32, out map[uint32][]Sample, skip func(error)) {
 	n := len(out[id])
-	if err := decodeChunk(v, mint, maxt, usedOnly, func(p point) { out[id] = append(out[id], p) }); err != nil {
+	if err := decodeChunk(v, mint, maxt, usedOnly, func(p point) { out[id] = append(out[id], p.sample()) }); err != nil {
 		out[id] = out[id][:n]
 		skip(err)
 	}
@@ -668,11 +689,16 @@ func readStore(tx *bolt.Tx, only []string, scope string, rawSince, since, until 
 		return nil, err
 	}
 	rawSince, since = max(rawSince, 0), max(since, 0)
-	raw := map[uint32][]point{}
-	if err := readChunks(tx.Bucket(bucketRaw), sel, hourMs, rawSince, until, usedOnly, raw, skip); err != nil {
+	// Straight into Samples: a query of every row's 48 h is millions.
+	raw := map[uint32][]Sample{}
+	cur := tx.Bucket(bucketHead).Cursor()
+	heads := 0 // the checks in the head, at most a sample each a row
+	for k, _ := cur.Seek(be64(rawSince)); len(k) == 8 && keyTime(k) <= until; k, _ = cur.Next() {
+		heads++
+	}
+	if err := readChunks(tx.Bucket(bucketRaw), sel, hourMs, rawSince, until, usedOnly, heads, raw, skip); err != nil {
 		return nil, err
 	}
-	cur := tx.Bucket(bucketHead).Cursor()
 	for k, v := cur.Seek(be64(rawSince)); k != nil; k, v = cur.Next() {
 		ms := int64(binary.BigEndian.Uint64(k))
 		if ms > until {
@@ -684,31 +710,26 @@ func readStore(tx *bolt.Tx, only []string, scope string, rawSince, since, until 
 		}
 		decodeHead(ms, v, func(r headRow) {
 			if _, ok := sel[r.id]; ok {
-				raw[r.id] = append(raw[r.id], r.p)
+				raw[r.id] = append(raw[r.id], r.p.sample())
 			}
 		})
 	}
 	// Past spans, then the one under way.
-	coarse := map[uint32][]point{}
+	coarse := map[uint32][]Sample{}
 	for _, name := range [][]byte{bucketCoarse, bucketPend} {
-		if err := readChunks(tx.Bucket(name), sel, coarseSpanMs, since, until, usedOnly, coarse, skip); err != nil {
+		if err := readChunks(tx.Bucket(name), sel, coarseSpanMs, since, until, usedOnly, 0, coarse, skip); err != nil {
 			return nil, err
 		}
 	}
 	return merge(toSeries(sel, raw), toSeries(sel, coarse)), nil
 }
 
-func toSeries(sel selection, pts map[uint32][]point) []Series {
-	out := make([]Series, 0, len(pts))
-	for id, ps := range pts {
-		if len(ps) == 0 {
-			continue
+func toSeries(sel selection, samples map[uint32][]Sample) []Series {
+	out := make([]Series, 0, len(samples))
+	for id, ss := range samples {
+		if len(ss) > 0 {
+			out = append(out, Series{Limit: sel[id].limit, Scope: sel[id].scope, Samples: ss})
 		}
-		sr := Series{Limit: sel[id].limit, Scope: sel[id].scope, Samples: make([]Sample, len(ps))}
-		for i, p := range ps {
-			sr.Samples[i] = p.sample()
-		}
-		out = append(out, sr)
 	}
 	return out
 }

@@ -254,6 +254,9 @@ func FuzzDecodeChunk(f *testing.F) {
 	f.Add(c.encode())
 	f.Add([]byte{3, 0, 1, 2, 1, 9, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if n := chunkCount(b); n < 0 || n > math.MaxUint16 {
+			t.Fatalf("count %d", n)
+		}
 		for _, usedOnly := range []bool{false, true} {
 			decodeChunk(b, math.MinInt64, math.MaxInt64, usedOnly, func(p point) {
 				if p.sev < limits.OK || p.sev > limits.Critical {
