@@ -46,27 +46,20 @@ func (m *model) record(at time.Time, rows []limits.Finding) {
 }
 
 func (m *model) query(since, until int64) map[[2]string][]Sample {
+	return m.queryFrom(since, since, until)
+}
+
+// queryFrom is the store's query: raw samples from rawSince, and before
+// the first of them the coarse ones from since.
+func (m *model) queryFrom(rawSince, since, until int64) map[[2]string][]Sample {
+	rawSince, since = max(rawSince, 0), max(since, 0)
 	out := map[[2]string][]Sample{}
-	since = max(since, 0)
-	for k, ss := range m.samples {
-		var raw, coarse []Sample
-		// raw retained
-		for _, s := range ss {
-			t := s.T.UnixMilli()
-			h := floorTo(t, hourMs)
-			if m.fold != 0 && h < floorTo(m.fold, hourMs) && h+hourMs <= m.expired-RawRetention.Milliseconds() {
-				continue
-			}
-			if t >= since && t <= until {
-				raw = append(raw, s)
-			}
-		}
-		coarse = m.queryCoarse(k, since, until)
+	for k := range m.samples {
+		raw, coarse := onlyRaw(m, k, rawSince, until), m.queryCoarse(k, since, until)
 		if len(raw) > 0 {
-			first := raw[0].T
 			var pre []Sample
 			for _, c := range coarse {
-				if c.T.Before(first) {
+				if c.T.Before(raw[0].T) {
 					pre = append(pre, c)
 				}
 			}
@@ -263,27 +256,7 @@ func runModel(t *testing.T, seed int64) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// model: raw from -6h, coarse from -24h before the first raw
-			want := map[[2]string][]Sample{}
-			cw := m.coarseOnly(now.Add(-PeakWindow).UnixMilli(), now.UnixMilli())
-			for k := range m.samples {
-				r := onlyRaw(m, k, now.Add(-RateWindow).UnixMilli(), now.UnixMilli())
-				c := cw[k]
-				if len(r) > 0 {
-					var pre []Sample
-					for _, x := range c {
-						if x.T.Before(r[0].T) {
-							pre = append(pre, x)
-						}
-					}
-					r = append(pre, r...)
-				} else {
-					r = c
-				}
-				if len(r) > 0 {
-					want[k] = r
-				}
-			}
+			want := m.queryFrom(now.Add(-RateWindow).UnixMilli(), now.Add(-PeakWindow).UnixMilli(), now.UnixMilli())
 			compare(t, "usedOnly", got, want, true)
 		}
 	}
@@ -302,21 +275,6 @@ func onlyRaw(m *model, k [2]string, since, until int64) []Sample {
 		}
 	}
 	return raw
-}
-
-// coarseOnly: the model's coarse samples of every row in [since, until].
-func (m *model) coarseOnly(since, until int64) map[[2]string][]Sample {
-	saved := m.samples
-	out := map[[2]string][]Sample{}
-	for k, ss := range saved {
-		m.samples = map[[2]string][]Sample{k: ss}
-		q := m.queryCoarse(k, since, until)
-		if len(q) > 0 {
-			out[k] = q
-		}
-	}
-	m.samples = saved
-	return out
 }
 
 func (m *model) queryCoarse(k [2]string, since, until int64) []Sample {
