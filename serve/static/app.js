@@ -1,7 +1,8 @@
 // enospc serve's page: every limit as a bar of used/max, worst first, with
 // its holders and a chart of its history since the server started; a click
 // on a row shows the chart of its recorded history (serve --history-dir).
-// It reloads itself and needs nothing beyond this server.
+// With serve --trace, the failing syscalls the trace caught are listed
+// under the rows (/api/v1/failures). It reloads itself and needs nothing beyond this server.
 "use strict";
 
 const refreshMs = 10000;
@@ -85,7 +86,65 @@ function chartRow(f) {
   return el("tr", { class: "chart-row" }, el("td", { colspan: "7" }, img));
 }
 
+// Failures caught (/api/v1/failures, serve --trace): the newest first, at
+// most failuresShown. Every string is the host's (a comm is whatever a
+// process calls itself): it goes in as text, never as markup.
+const failuresShown = 50;
+
+function when(t) {
+  const d = new Date(t);
+  return isNaN(d) ? String(t || "") : d.toISOString().slice(0, 19).replace("T", " ") + "Z";
+}
+
+// failure:begin (serve's tests check that the API gives every field read here)
+function failureRow(f) {
+  // Without --expose-holders serve hides pids, comms and paths: the
+  // process is then its uid.
+  let who = f.comm ? `${f.comm}[${f.pid}]` : (f.uid !== undefined ? `uid ${f.uid}` : "");
+  if (f.container_name || f.container) who += ` @${f.container_name || f.container.slice(0, 12)}`;
+  if (f.pod) who += ` pod ${f.namespace}/${f.pod}`;
+  const call = el("td", {}, `${f.syscall} `, el("span", { class: "errno" }, f.errno));
+  if (f.count > 1) call.append(` ×${f.count}`);
+  return el("tr", { class: "failure", "data-limit": f.limit, "data-scope": f.scope, "data-syscall": f.syscall, "data-errno": f.errno },
+    el("td", {}, when(f.last)),
+    el("td", {}, f.limit),
+    el("td", {}, f.scope),
+    call,
+    el("td", { class: "process" }, who));
+}
+// failure:end
+
+async function refreshFailures() {
+  const sec = document.getElementById("failures");
+  const state = document.getElementById("failures-state");
+  const body = document.getElementById("failure-rows");
+  try {
+    const r = await fetch("/api/v1/failures");
+    if (r.status === 404) { // serve runs without --trace
+      sec.dataset.trace = "off";
+      state.textContent = "tracing is off: run enospc serve --trace to catch the failing syscalls as the kernel refuses them";
+      body.replaceChildren();
+      return;
+    }
+    if (!r.ok) throw new Error((await r.text()).trim() || r.statusText);
+    const got = await r.json();
+    const fs = got.failures || [];
+    const tr = got.trace || {};
+    sec.dataset.trace = tr.running ? "on" : "stopped";
+    let s = tr.running ? "tracing" : `the trace is not running${tr.error ? ": " + tr.error : ""}`;
+    s += fs.length === 0 ? ", no failure caught yet" : `, ${Math.min(fs.length, failuresShown)} of the last ${fs.length} failures, newest first`;
+    if (tr.stats && tr.stats.dropped > 0) s += ` (${tr.stats.dropped} lost: the kernel's map was full)`;
+    state.textContent = s;
+    body.replaceChildren(...fs.slice(0, failuresShown).map(failureRow));
+  } catch (e) {
+    state.textContent = `cannot read the failures: ${e.message}`;
+  } finally {
+    sec.dataset.loaded = "true";
+  }
+}
+
 async function refresh() {
+  refreshFailures();
   try {
     const [rep, hist] = await Promise.all([
       // 503 with the reason: no snapshot yet, or a stale one.
