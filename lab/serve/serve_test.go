@@ -246,6 +246,11 @@ scrape_configs:
 		if !regexp.MustCompile(`<body[^>]*\sdata-loaded="true"`).MatchString(dom) {
 			t.Fatalf("the page never rendered (no data-loaded on body); DOM:\n%s", dom)
 		}
+		// Without --trace the failures section says tracing is off.
+		sec := regexp.MustCompile(`(?s)<section id="failures"[^>]*>.*?</section>`).FindString(dom)
+		if !strings.Contains(sec, `data-trace="off"`) || !strings.Contains(sec, "tracing is off") {
+			t.Errorf("without --trace the failures section does not say tracing is off:\n%s", sec)
+		}
 		rows := pageRows(dom)
 		t.Logf("the page has %d rows; the first ones:", len(rows))
 		for i, r := range rows[:min(len(rows), 8)] {
