@@ -48,11 +48,12 @@ func TestServePageFailures(t *testing.T) {
 	// The shell renames itself, fills the tmpfs, then fails to create a
 	// file every 0.5 s (the redirections are the shell's own openat), so
 	// that a fresh line of it comes with every drain of the trace and
-	// stays among the newest whatever else fails on the host. Its uid is
-	// dedicated; root's credentials never run it.
+	// stays among the newest whatever else fails on the host (true, not
+	// the special builtin ":", whose failed redirection would end the
+	// shell). Its uid is dedicated; root's credentials never run it.
 	sh := exec.Command("/bin/sh", "-c", fmt.Sprintf(`printf %%s '%s' > /proc/$$/comm || exit 1
-i=0; while [ $i -lt 40 ]; do : > %s/f$i 2>/dev/null; i=$((i+1)); done
-while :; do : > %s/again 2>/dev/null; sleep 0.5; done`, pageComm, dir, dir))
+i=0; while [ $i -lt 40 ]; do true 2>/dev/null > %s/f$i; i=$((i+1)); done
+while :; do true 2>/dev/null > %s/again; sleep 0.5; done`, pageComm, dir, dir))
 	sh.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL,
 		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 	if err := sh.Start(); err != nil {
@@ -80,6 +81,9 @@ while :; do : > %s/again 2>/dev/null; sleep 0.5; done`, pageComm, dir, dir))
 		return false, fmt.Sprintf("not among %d lines", len(got.Failures))
 	})
 
+	if err := syscall.Kill(sh.Process.Pid, 0); err != nil {
+		t.Fatalf("the failing shell has ended (%v): it was to keep failing", err)
+	}
 	dom := chromium(t, "--virtual-time-budget=5000", "--dump-dom", serveURL+"/")
 	sec := regexp.MustCompile(`(?s)<section id="failures"[^>]*>.*?</section>`).FindString(dom)
 	if sec == "" || !strings.Contains(sec, `data-loaded="true"`) || !strings.Contains(sec, `data-trace="on"`) {

@@ -132,7 +132,7 @@ async function refreshFailures() {
     const tr = got.trace || {};
     sec.dataset.trace = tr.running ? "on" : "stopped";
     let s = tr.running ? "tracing" : `the trace is not running${tr.error ? ": " + tr.error : ""}`;
-    s += fs.length === 0 ? ", no failure caught yet" : `, ${Math.min(fs.length, failuresShown)} of the last ${fs.length} failures, newest first`;
+    s += fs.length === 0 ? ", no failure caught yet" : fs.length <= failuresShown ? `, the last ${fs.length} failures, newest first` : `, the ${failuresShown} newest of the last ${fs.length} failures`;
     if (tr.stats && tr.stats.dropped > 0) s += ` (${tr.stats.dropped} lost: the kernel's map was full)`;
     state.textContent = s;
     body.replaceChildren(...fs.slice(0, failuresShown).map(failureRow));
