@@ -149,8 +149,7 @@ func shmRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 		gone  []int64 // pids of creators that have exited
 		count int64
 	}
-	groups := map[key]*group{}
-	var order []key
+	var groups orderedGroups[key, group]
 	for _, s := range segs {
 		creator := ns.alive(s.CPID)
 		k := key{uid: s.UID, orphan: creator == nil && s.Nattch == 0}
@@ -160,12 +159,7 @@ func shmRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 		if k.orphan {
 			note.orphans = append(note.orphans, s.ID)
 		}
-		g := groups[k]
-		if g == nil {
-			g = &group{}
-			groups[k] = g
-			order = append(order, k)
-		}
+		g := groups.get(k)
 		g.ids = append(g.ids, s.ID)
 		if creator == nil && s.CPID > 0 && !slices.Contains(g.gone, int64(s.CPID)) {
 			g.gone = append(g.gone, int64(s.CPID))
@@ -177,8 +171,8 @@ func shmRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 		}
 	}
 	var cs []Consumer
-	for _, k := range order {
-		g := groups[k]
+	for _, k := range groups.order {
+		g := groups.m[k]
 		c := Consumer{UID: intp(k.uid), Count: g.count}
 		name := "shmid " + ipcIDList(g.ids, 5)
 		if p := ns.alive(k.cpid); p != nil {
@@ -253,8 +247,7 @@ func semRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 		ids   []int64
 		count int64
 	}
-	groups := map[key]*group{}
-	var order []key
+	var groups orderedGroups[key, group]
 	for _, s := range sets {
 		k := key{uid: s.UID, cuid: s.CUID, cookie: uint32(s.Key)>>16 == dmCookieMagic}
 		if k.cookie {
@@ -262,12 +255,7 @@ func semRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 		} else if ns.complete && s.UID != 0 && len(uids[s.UID]) == 0 {
 			note.leftovers["ipc.sem"] = append(note.leftovers["ipc.sem"], s.ID)
 		}
-		g := groups[k]
-		if g == nil {
-			g = &group{}
-			groups[k] = g
-			order = append(order, k)
-		}
+		g := groups.get(k)
 		g.ids = append(g.ids, s.ID)
 		if u.Unit == "semaphores" {
 			g.count += s.NSems
@@ -276,8 +264,8 @@ func semRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 		}
 	}
 	var cs []Consumer
-	for _, k := range order {
-		g := groups[k]
+	for _, k := range groups.order {
+		g := groups.m[k]
 		name := "semid " + ipcIDList(g.ids, 5)
 		if k.cookie {
 			name = "device-mapper udev cookies (keys 0x0d4dXXXX), " + name
@@ -325,25 +313,19 @@ func msgRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 		ids      []int64
 		messages int64
 	}
-	groups := map[key]*group{}
-	var order []key
+	var groups orderedGroups[key, group]
 	for _, q := range qs {
 		k := key{q.UID, q.CUID}
 		if ns.complete && q.UID != 0 && len(uids[q.UID]) == 0 {
 			note.leftovers["ipc.msg"] = append(note.leftovers["ipc.msg"], q.ID)
 		}
-		g := groups[k]
-		if g == nil {
-			g = &group{}
-			groups[k] = g
-			order = append(order, k)
-		}
+		g := groups.get(k)
 		g.ids = append(g.ids, q.ID)
 		g.messages += q.QNum
 	}
 	var cs []Consumer
-	for _, k := range order {
-		g := groups[k]
+	for _, k := range groups.order {
+		g := groups.m[k]
 		name := fmt.Sprintf("msqid %s; %d messages queued", ipcIDList(g.ids, 5), g.messages)
 		if k.cuid != k.uid {
 			name += fmt.Sprintf("; created by uid %d", k.cuid)
@@ -362,4 +344,25 @@ func msgRow(env *Env, ns *ipcNamespace, v *ipcView, note *ipcNote) Finding {
 	}
 	u.NeedsRoot = v.needsRoot
 	return u
+}
+
+// orderedGroups holds the groups of a table's rows by key, in the order
+// their keys first came (the order the holders are listed in).
+type orderedGroups[K comparable, G any] struct {
+	m     map[K]*G
+	order []K
+}
+
+// get is k's group, made empty the first time.
+func (o *orderedGroups[K, G]) get(k K) *G {
+	g := o.m[k]
+	if g == nil {
+		if o.m == nil {
+			o.m = map[K]*G{}
+		}
+		g = new(G)
+		o.m[k] = g
+		o.order = append(o.order, k)
+	}
+	return g
 }
