@@ -183,7 +183,7 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	if !s.writer || s.lock == nil {
 		return errors.New("history opened read-only")
 	}
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: writerWait, NoSync: !syncWrites})
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: writerWait, NoSync: !syncWrites, OpenFile: openNoFollow})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("%w: %s held by a reader for over %s", ErrBusy, s.path, writerWait)
 	}
@@ -226,6 +226,14 @@ func (s *Store) update(fn func(*bolt.Tx) error) (err error) {
 	})
 }
 
+// openNoFollow opens the store's file without following a symlink: in a
+// history directory another user can write (serve --history-dir /tmp/h),
+// history.db linked to a file of root's would otherwise be written over
+// by root.
+func openNoFollow(name string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag|unix.O_NOFOLLOW, perm)
+}
+
 // damaged turns bbolt's panic on a damaged page into the error of the
 // call: a store broken by a disk error must not take serve or check down
 // with it. bbolt reads the file through its mapping, with lengths from
@@ -242,7 +250,7 @@ func damaged(path string, err *error) {
 func (s *Store) view(fn func(*bolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer damaged(s.path, &err)
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: readerWait})
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: readerWait, OpenFile: openNoFollow})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return fmt.Errorf("%w: %s held by its writer for over %s", ErrBusy, s.path, readerWait)
 	}

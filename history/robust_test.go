@@ -340,3 +340,28 @@ func TestBusy(t *testing.T) {
 		t.Errorf("a reader kept out: %v, want ErrBusy", err)
 	}
 }
+
+// history.db linked to another file (a directory another user can write)
+// is refused by the writer and the reader, and the file is left as it was.
+func TestStoreSymlinkRefused(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(t.TempDir(), "roots-file")
+	if err := os.WriteFile(target, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, filepath.Join(dir, fileName)); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := Open(dir, Options{}); err == nil {
+		s.Close()
+		t.Error("a writer opened a store that is a symlink")
+	}
+	if r, err := OpenReadOnly(dir); err == nil {
+		if _, err := r.Query(nil, "", t0, t0.Add(time.Hour)); err == nil {
+			t.Error("a reader read a store that is a symlink")
+		}
+	}
+	if fi, err := os.Stat(target); err != nil || fi.Size() != 0 {
+		t.Errorf("the symlink's target was written: %v %v", fi.Size(), err)
+	}
+}
